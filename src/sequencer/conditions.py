@@ -1,0 +1,261 @@
+"""Rule conditions: the YAML grammar, its engine-neutral tree, and its meaning.
+
+A condition in a rule file is a mapping whose entries must all hold::
+
+    when:
+      disease.marrow_blasts_pct: {ge: 50}          # a comparison
+      transplant.prior_allo_hct: true              # shorthand for {eq: true}
+      disease.cns: {in: [CNS2, CNS3]}
+      transplant.candidate: {is: unknown}          # known / unknown
+      any:                                         # at least one of these mappings
+        - transplant.candidate: false
+        - transplant.candidate: {is: unknown}
+      all: [...]                                   # every one of these mappings
+      concept: high-marrow-burden                  # a fact derived by another rule
+
+Operators: ``eq ne lt le gt ge in not_in is``. One rule of meaning, shared by the
+durable_rules adapter and the plain-Python reference evaluator: **an unknown value
+never satisfies a comparison** (``ne`` and ``not_in`` included); only ``is: unknown``
+matches it. Enumerations that spell ``"unknown"`` out follow the same rule unless the
+comparison names ``unknown`` itself.
+
+Concept references are allowed only at the top level of ``when``; they are joins on
+facts that other rules derive, evaluated by the engine's forward chaining.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sequencer.profile import FIELDS, FieldSpec
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "Compare",
+    "ConditionError",
+    "Node",
+    "ParsedCondition",
+    "evaluate",
+    "fields_of",
+    "parse_condition",
+]
+
+Op = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "known", "unknown"]
+
+CONCEPT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_OPS_BY_KIND: dict[str, frozenset[str]] = {
+    "number": frozenset({"eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is"}),
+    "boolean": frozenset({"eq", "ne", "is"}),
+    "enum": frozenset({"eq", "ne", "in", "not_in", "is"}),
+    "list": frozenset({"is"}),
+}
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``field op value``; ``value`` is a tuple for ``in``/``not_in``, None for known/unknown."""
+
+    field: str
+    op: Op
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Every item holds (an empty ``AllOf`` always holds)."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """At least one item holds."""
+
+    items: tuple[Node, ...]
+
+
+Node = Compare | AllOf | AnyOf
+
+
+@dataclass(frozen=True)
+class ParsedCondition:
+    """A rule's condition: a tree over profile fields plus the concepts it joins on."""
+
+    profile: Node
+    concepts: tuple[str, ...]
+
+
+class ConditionError(ValueError):
+    """A condition is malformed; ``loc`` is its location below ``when``."""
+
+    def __init__(self, message: str, loc: tuple[int | str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+
+
+def parse_condition(raw: object) -> ParsedCondition:
+    """Return the engine-neutral form of a ``when`` mapping.
+
+    Raises ``ConditionError`` (with the location of the fault) for unknown fields,
+    operators that do not fit the field, values outside the field's domain, or a
+    concept reference anywhere but the top level.
+    """
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConditionError("a condition must be a non-empty mapping of tests")
+    concepts: list[str] = []
+    items: list[Node] = []
+    for key, value in raw.items():
+        if key == "concept":
+            names = value if isinstance(value, list) else [value]
+            for index, name in enumerate(names):
+                if not isinstance(name, str) or not CONCEPT_NAME.match(name):
+                    where: tuple[int | str, ...] = (
+                        ("concept", index) if isinstance(value, list) else ("concept",)
+                    )
+                    raise ConditionError(f"concept names are kebab-case; got {name!r}", where)
+                concepts.append(name)
+        else:
+            items.append(_parse_entry(key, value, ()))
+    profile: Node = items[0] if len(items) == 1 else AllOf(tuple(items))
+    return ParsedCondition(profile, tuple(concepts))
+
+
+def _parse_mapping(raw: object, loc: tuple[int | str, ...]) -> Node:
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConditionError("expected a non-empty mapping of tests", loc)
+    items = [_parse_entry(key, value, loc) for key, value in raw.items()]
+    return items[0] if len(items) == 1 else AllOf(tuple(items))
+
+
+def _parse_entry(key: object, value: object, loc: tuple[int | str, ...]) -> Node:
+    here = (*loc, str(key))
+    if key in ("all", "any"):
+        if not isinstance(value, list) or not value:
+            raise ConditionError(f"'{key}' takes a non-empty list of mappings", here)
+        parts = tuple(_parse_mapping(item, (*here, i)) for i, item in enumerate(value))
+        return AllOf(parts) if key == "all" else AnyOf(parts)
+    if key == "concept":
+        raise ConditionError("concept references are allowed only at the top level of 'when'", here)
+    if not isinstance(key, str):
+        raise ConditionError(f"expected a field path; got {key!r}", here)
+    spec = FIELDS.get(key)
+    if spec is None:
+        hint = difflib.get_close_matches(key, list(FIELDS), n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise ConditionError(f"unknown profile field '{key}'{suggestion}", here)
+    if isinstance(value, Mapping):
+        if not value:
+            raise ConditionError("empty operator mapping", here)
+        tests = [_parse_op(spec, str(op), arg, (*here, str(op))) for op, arg in value.items()]
+        return tests[0] if len(tests) == 1 else AllOf(tuple(tests))
+    return _parse_op(spec, "eq", value, here)
+
+
+def _parse_op(spec: FieldSpec, op: str, arg: object, loc: tuple[int | str, ...]) -> Compare:
+    allowed = _OPS_BY_KIND[spec.kind]
+    if op not in {"eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is"}:
+        raise ConditionError(
+            f"unknown operator '{op}' (use one of: {', '.join(sorted(allowed))})", loc
+        )
+    if op not in allowed:
+        raise ConditionError(
+            f"operator '{op}' does not apply to {spec.kind} field '{spec.path}' "
+            f"(use one of: {', '.join(sorted(allowed))})",
+            loc,
+        )
+    if op == "is":
+        if arg not in ("known", "unknown"):
+            raise ConditionError(f"'is' takes 'known' or 'unknown'; got {arg!r}", loc)
+        return Compare(spec.path, "known" if arg == "known" else "unknown")
+    if op in ("in", "not_in"):
+        if not isinstance(arg, list) or not arg:
+            raise ConditionError(f"'{op}' takes a non-empty list; got {arg!r}", loc)
+        values = tuple(_check_value(spec, item, (*loc, i)) for i, item in enumerate(arg))
+        return Compare(spec.path, "in" if op == "in" else "not_in", values)
+    checked = _check_value(spec, arg, loc)
+    return Compare(spec.path, op, checked)  # type: ignore[arg-type]
+
+
+def _check_value(spec: FieldSpec, value: object, loc: tuple[int | str, ...]) -> Any:
+    if value is None:
+        raise ConditionError(
+            f"compare '{spec.path}' with a value; test unknown with {{is: unknown}}", loc
+        )
+    if spec.kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConditionError(f"'{spec.path}' is a number; got {value!r}", loc)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConditionError(f"'{spec.path}' needs a finite number; got {value!r}", loc)
+        return value
+    if spec.kind == "boolean":
+        if not isinstance(value, bool):
+            raise ConditionError(f"'{spec.path}' is true or false; got {value!r}", loc)
+        return value
+    if value not in spec.values:
+        raise ConditionError(
+            f"'{spec.path}' takes one of {', '.join(spec.values)}; got {value!r}", loc
+        )
+    return value
+
+
+def fields_of(node: Node) -> set[str]:
+    """Return the profile fields a condition tree reads."""
+    if isinstance(node, Compare):
+        return {node.field}
+    out: set[str] = set()
+    for item in node.items:
+        out |= fields_of(item)
+    return out
+
+
+def evaluate(node: Node, facts: Mapping[str, Any]) -> bool:
+    """Return whether ``node`` holds for flattened profile ``facts`` (reference semantics).
+
+    ``facts`` maps dotted field paths to values, ``None`` meaning unknown.
+    """
+    if isinstance(node, AllOf):
+        return all(evaluate(item, facts) for item in node.items)
+    if isinstance(node, AnyOf):
+        return any(evaluate(item, facts) for item in node.items)
+    value = facts.get(node.field)
+    spec = FIELDS[node.field]
+    is_unknown = value is None or (spec.unknown_value is not None and value == spec.unknown_value)
+    if node.op == "unknown":
+        return is_unknown
+    if node.op == "known":
+        return not is_unknown
+    if value is None:
+        return False
+    names_unknown = node.value == spec.unknown_value or (
+        isinstance(node.value, tuple) and spec.unknown_value in node.value
+    )
+    if is_unknown and not names_unknown:
+        return False
+    return _compare(node.op, value, node.value)
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    if op == "eq":
+        return bool(left == right)
+    if op == "ne":
+        return bool(left != right)
+    if op == "lt":
+        return bool(left < right)
+    if op == "le":
+        return bool(left <= right)
+    if op == "gt":
+        return bool(left > right)
+    if op == "ge":
+        return bool(left >= right)
+    if op == "in":
+        return left in right
+    if op == "not_in":
+        return left not in right
+    raise AssertionError(f"unhandled operator {op}")  # pragma: no cover

@@ -1,0 +1,92 @@
+"""Exceptions raised by sequencer.
+
+Every exception the library raises on purpose derives from one root, so that an
+integrator can catch everything with a single ``except SequencerError``::
+
+    SequencerError
+    ├── ProfileError      a patient profile is malformed, out of range or contradictory
+    │                     (``.problems``: every problem, each with its field path)
+    ├── RuleBaseError     a rule file is broken (``.path``, ``.line``, ``.rule_id``)
+    └── EngineError       the rule engine failed while evaluating a valid profile
+
+``ProfileError`` and ``RuleBaseError`` also derive from ``ValueError``: they describe
+bad data, not a bug in the library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["EngineError", "ProfileError", "Problem", "RuleBaseError", "SequencerError"]
+
+
+class SequencerError(Exception):
+    """Root of every exception sequencer raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a patient profile.
+
+    ``field`` is a dotted path into the profile (``"disease.cd19"``; ``""`` for the
+    profile as a whole), ``message`` says what was expected and what was found.
+    """
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field or '<profile>'}: {self.message}"
+
+
+class ProfileError(SequencerError, ValueError):
+    """A patient profile was rejected. ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        count = len(self.problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{where}invalid patient profile ({count} {noun}):\n{lines}")
+
+
+class RuleBaseError(SequencerError, ValueError):
+    """The rule base could not be loaded.
+
+    Carries the file, the 1-based line (when known) and the rule id (when the fault
+    lies inside one rule); ``str()`` reads ``rules/x.yaml:12: rule 'some-id': ...``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        rule_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.rule_id = rule_id
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts: list[str] = []
+        if self.path:
+            parts.append(f"{self.path}:{self.line}" if self.line else self.path)
+        if self.rule_id:
+            parts.append(f"rule '{self.rule_id}'")
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class EngineError(SequencerError, RuntimeError):
+    """The rule engine failed on a profile that passed validation.
+
+    This is a defect in sequencer or in the rule base, never in the caller's data;
+    no recommendation is returned when it is raised.
+    """

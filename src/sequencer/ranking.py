@@ -1,0 +1,216 @@
+"""Turning fired rules into a ranked recommendation.
+
+The method, in full (the README repeats it for clinicians):
+
+1. **Eligibility.** An option is *not eligible* when any fired rule says so
+   (``not_eligible``), whatever its score.
+2. **Score.** Each fired ``favors`` effect adds its strength's weight to its option:
+   weak = 1, moderate = 2, strong = 3. Cautions, missing facts and add-ons never
+   change a score.
+3. **Order.** Eligible options by score, highest first; on equal scores the option
+   with fewer cautions first, then blinatumomab before CAR T cells (a fixed, stated
+   order, not a clinical judgment). Ineligible options come last.
+4. **Close call.** When both options are eligible and their scores differ by at most
+   ``CLOSE_CALL_MARGIN`` (1 point, a single weak consideration), ``close_call`` is
+   true: the rule base does not separate them and the board must.
+5. **Nothing eligible.** ``preferred`` is null and ``alternatives`` lists what the
+   fired rules suggest instead.
+
+Cautions on an option that is not eligible are left out of ``warnings`` (they
+would caution against something that cannot be given).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sequencer.profile import PatientProfile
+from sequencer.recommendation import (
+    THERAPY_NAMES,
+    AddOnSuggestion,
+    AlternativeSuggestion,
+    Citation,
+    DerivedConcept,
+    MissingFact,
+    Option,
+    Reason,
+    Recommendation,
+    RulebookStamp,
+    Warning,
+)
+from sequencer.rulebook import (
+    THERAPIES,
+    AddOn,
+    Caution,
+    Derive,
+    Favors,
+    Missing,
+    NotEligible,
+    Rule,
+    Rulebook,
+    SuggestAlternative,
+)
+
+__all__ = ["CLOSE_CALL_MARGIN", "WEIGHTS", "rank"]
+
+WEIGHTS: dict[str, int] = {"weak": 1, "moderate": 2, "strong": 3}
+CLOSE_CALL_MARGIN = 1
+
+
+def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
+    out = []
+    for key in keys:
+        source = rulebook.sources[key]
+        out.append(Citation(key=key, label=source.label(), doi=source.doi, pmid=source.pmid))
+    return out
+
+
+def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> Recommendation:
+    """Return the ranked ``Recommendation`` for ``profile`` given the rules that fired.
+
+    ``fired`` holds rule ids; the result does not depend on their order.
+    """
+    fired_set = set(fired)
+    rules: list[Rule] = [rule for rule in rulebook.active if rule.id in fired_set]
+    score = dict.fromkeys(THERAPIES, 0)
+    eligible = dict.fromkeys(THERAPIES, True)
+    reasons: list[Reason] = []
+    cautions: list[Warning] = []
+    missing: dict[str, MissingFact] = {}
+    add_ons: dict[str, list[AddOnSuggestion]] = {t: [] for t in THERAPIES}
+    alternatives: dict[str, AlternativeSuggestion] = {}
+    derived: list[DerivedConcept] = []
+
+    for rule in rules:
+        where = rulebook.located(rule.id).consideration
+        cited = _citations(rulebook, rule.citations)
+        common = {
+            "rule": rule.id,
+            "title": rule.title,
+            "evidence": rule.evidence,
+            "consideration": where,
+            "citations": cited,
+        }
+        text = rule.rationale.strip()
+        for effect in rule.then:
+            if isinstance(effect, Favors):
+                weight = WEIGHTS[effect.strength]
+                score[effect.favors] += weight
+                reasons.append(
+                    Reason(therapy=effect.favors, effect="favors", strength=effect.strength,
+                           weight=weight, text=text, **common)
+                )
+            elif isinstance(effect, NotEligible):
+                for therapy in effect.not_eligible:
+                    eligible[therapy] = False
+                    reasons.append(
+                        Reason(therapy=therapy, effect="not_eligible", weight=0,
+                               text=(effect.text or text).strip(), **common)
+                    )
+            elif isinstance(effect, Caution):
+                for therapy in effect.caution:
+                    cautions.append(
+                        Warning(therapy=therapy, text=(effect.text or text).strip(), **common)
+                    )
+            elif isinstance(effect, Missing):
+                if effect.missing in missing:
+                    known = missing[effect.missing]
+                    missing[effect.missing] = known.model_copy(
+                        update={"rules": [*known.rules, rule.id]}
+                    )
+                else:
+                    missing[effect.missing] = MissingFact(
+                        field=effect.missing, text=(effect.text or text).strip(), rules=[rule.id]
+                    )
+            elif isinstance(effect, AddOn):
+                add_ons[effect.to].append(
+                    AddOnSuggestion(id=effect.add_on, name=effect.name, rule=rule.id,
+                                    text=(effect.text or text).strip(), citations=cited)
+                )
+            elif isinstance(effect, SuggestAlternative):
+                _add_alternative(rulebook, alternatives, effect.alternative, rule.id)
+            elif isinstance(effect, Derive):
+                derived.append(DerivedConcept(concept=effect.derive, rule=rule.id))
+
+    warnings = [w for w in cautions if eligible[w.therapy]]
+    caution_count = {t: sum(1 for w in warnings if w.therapy == t) for t in THERAPIES}
+    order = sorted(
+        THERAPIES,
+        key=lambda t: (not eligible[t], -score[t], caution_count[t], THERAPIES.index(t)),
+    )
+    eligible_order = [t for t in order if eligible[t]]
+    preferred = eligible_order[0] if eligible_order else None
+    close_call = (
+        len(eligible_order) == 2
+        and abs(score[eligible_order[0]] - score[eligible_order[1]]) <= CLOSE_CALL_MARGIN
+    )
+
+    options = []
+    for therapy in order:
+        status = (
+            "not_eligible" if not eligible[therapy]
+            else "preferred" if therapy == preferred else "alternative"
+        )
+        options.append(
+            Option(
+                therapy=therapy,
+                name=THERAPY_NAMES[therapy],
+                status=status,
+                score=score[therapy],
+                add_ons=add_ons[therapy] if eligible[therapy] else [],
+                reasons=list(dict.fromkeys(r.rule for r in reasons if r.therapy == therapy)),
+                warnings=list(dict.fromkeys(w.rule for w in warnings if w.therapy == therapy)),
+            )
+        )
+
+    reasons.sort(key=lambda r: (order.index(r.therapy), r.effect != "not_eligible", -r.weight))
+    return Recommendation(
+        patient_id=profile.id,
+        preferred=preferred,
+        close_call=close_call,
+        summary=_summary(preferred, close_call, order, score, eligible),
+        options=options,
+        reasons=reasons,
+        warnings=warnings,
+        missing=list(missing.values()),
+        alternatives=list(alternatives.values()),
+        derived=derived,
+        rulebook=RulebookStamp(name=rulebook.name, version=rulebook.version, digest=rulebook.digest),
+        notice=rulebook.notice,
+    )
+
+
+def _add_alternative(
+    rulebook: Rulebook, found: dict[str, AlternativeSuggestion], alt_id: str, rule_id: str
+) -> None:
+    if alt_id in found:
+        known = found[alt_id]
+        found[alt_id] = known.model_copy(update={"rules": [*known.rules, rule_id]})
+        return
+    alt = rulebook.alternatives[alt_id]
+    found[alt_id] = AlternativeSuggestion(
+        id=alt_id, name=alt.name, target=alt.target, text=alt.description.strip(),
+        rules=[rule_id], citations=_citations(rulebook, alt.citations),
+    )
+
+
+def _summary(
+    preferred: str | None,
+    close_call: bool,
+    order: list[str],
+    score: dict[str, int],
+    eligible: dict[str, bool],
+) -> str:
+    if preferred is None:
+        return "Neither CD19-directed option can be given now; see the alternatives."
+    other = next(t for t in order if t != preferred)
+    if not eligible[other]:
+        return (
+            f"{THERAPY_NAMES[preferred]} (score {score[preferred]}); "
+            f"{THERAPY_NAMES[other]} not eligible."
+        )
+    lead = "Close call, leaning to" if close_call else "Prefer"
+    return (
+        f"{lead} {THERAPY_NAMES[preferred]}: score {score[preferred]} "
+        f"vs {score[other]} for {THERAPY_NAMES[other]}."
+    )

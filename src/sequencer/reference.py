@@ -1,0 +1,40 @@
+"""A plain-Python evaluator of the compiled rule form (no durable_rules).
+
+It gives the meaning of a rule base independently of the engine: conditions are
+evaluated by ``sequencer.conditions.evaluate`` and derived concepts are chained to a
+fixpoint. Tests compare it with the durable_rules adapter rule for rule, and it is
+the floor that benchmarks measure the engine against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sequencer.conditions import evaluate
+from sequencer.rulebook import Rulebook
+
+__all__ = ["ReferenceEngine"]
+
+
+class ReferenceEngine:
+    """Evaluates profiles against one rule base in plain Python."""
+
+    def __init__(self, rulebook: Rulebook) -> None:
+        self.rulebook = rulebook
+        self._rules = rulebook.active
+
+    def fired(self, facts: Mapping[str, Any]) -> frozenset[str]:
+        """Return the ids of the active rules that fire for flattened profile ``facts``."""
+        fired: set[str] = set()
+        concepts: set[str] = set()
+        matching = [r for r in self._rules if evaluate(r.condition.profile, facts)]
+        changed = True
+        while changed:
+            changed = False
+            for rule in matching:
+                if rule.id not in fired and set(rule.condition.concepts) <= concepts:
+                    fired.add(rule.id)
+                    concepts.update(rule.derives)
+                    changed = True
+        return frozenset(fired)

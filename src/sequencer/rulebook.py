@@ -1,0 +1,537 @@
+"""The rule base: loading, validating and compiling the YAML files in ``rules/``.
+
+Layout of a rule base directory::
+
+    rulebook.yaml          name, version, the decision-support notice
+    bibliography.yaml      every citable source, by key
+    alternatives.yaml      therapies other than the two CD19-directed options
+    considerations/*.yaml  one file per clinical consideration, each a list of rules
+
+Loading checks in two tiers, and stops at the first fault with ``file:line``, the
+rule id and what is wrong (``RuleBaseError``):
+
+1. each file against its schema (unknown keys, wrong types, empty rationale, a
+   condition on a field the profile does not have, an unknown operator, bad YAML,
+   duplicate keys);
+2. across files (duplicate rule ids, dangling citations or alternatives, concepts
+   used but never derived, rules that can never fire).
+
+The result is a frozen ``Rulebook`` carrying every rule in an engine-neutral compiled
+form, the version, and a SHA-256 digest of the files it was read from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sequencer.conditions import ConditionError, ParsedCondition, fields_of, parse_condition
+from sequencer.errors import RuleBaseError
+from sequencer.profile import FIELDS
+from sequencer.yamlsource import Located, load_yaml
+
+__all__ = [
+    "THERAPIES",
+    "Alternative",
+    "Effect",
+    "Rule",
+    "Rulebook",
+    "Source",
+    "default_rules_dir",
+    "load_rulebook",
+]
+
+Therapy = Literal["blinatumomab", "car_t"]
+THERAPIES: tuple[Therapy, ...] = ("blinatumomab", "car_t")
+Strength = Literal["weak", "moderate", "strong"]
+Evidence = Literal[
+    "regulatory",
+    "meta-analysis",
+    "randomized",
+    "prospective",
+    "retrospective",
+    "case-series",
+    "case-report",
+    "expert-opinion",
+]
+KebabId = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
+Prose = Annotated[str, Field(min_length=20)]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def _therapies(value: object) -> object:
+    """Accept one therapy or a list of them; store a tuple."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+TherapySet = Annotated[tuple[Therapy, ...], Field(min_length=1)]
+
+
+# --- bibliography and alternatives ------------------------------------------------
+
+
+class Source(BaseModel):
+    """One citable source. ``doi``/``pmid`` are given only where verified."""
+
+    model_config = _STRICT
+
+    authors: Annotated[str, Field(min_length=2)]
+    title: Annotated[str, Field(min_length=5)]
+    journal: Annotated[str, Field(min_length=2)]
+    year: Annotated[int, Field(ge=1950, le=2100)]
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    doi: Annotated[str, Field(pattern=r"^10\.\d{4,9}/\S+$")] | None = None
+    pmid: Annotated[str, Field(pattern=r"^\d{5,9}$")] | None = None
+    kind: Evidence
+    review_ref: Annotated[int, Field(ge=1, le=200)] | None = None
+    note: str | None = None
+
+    def label(self) -> str:
+        """Return a short citation such as ``Park JH, et al. N Engl J Med 2018;378(5):449-459``."""
+        where = f"{self.journal} {self.year}"
+        if self.volume:
+            where += f";{self.volume}"
+            if self.issue:
+                where += f"({self.issue})"
+            if self.pages:
+                where += f":{self.pages}"
+        text = f"{self.authors}. {self.title}. {where}"
+        if self.review_ref is not None:
+            text += f" [ref. {self.review_ref} of Aldoss & Forman 2020]"
+        return text
+
+
+class Bibliography(BaseModel):
+    model_config = _STRICT
+
+    sources: dict[KebabId, Source]
+
+
+class Alternative(BaseModel):
+    """A therapy outside the two CD19-directed options (for CD19-negative disease, say)."""
+
+    model_config = _STRICT
+
+    name: Annotated[str, Field(min_length=3)]
+    target: str | None = None
+    description: Prose
+    citations: Annotated[tuple[str, ...], Field(min_length=1)]
+
+
+class Alternatives(BaseModel):
+    model_config = _STRICT
+
+    alternatives: dict[KebabId, Alternative]
+
+
+class Manifest(BaseModel):
+    model_config = _STRICT
+
+    name: str
+    version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")]
+    title: str
+    notice: Prose
+
+
+# --- rules --------------------------------------------------------------------
+
+
+class Favors(BaseModel):
+    """Adds the strength's weight to one option's score."""
+
+    model_config = _STRICT
+    favors: Therapy
+    strength: Strength
+
+
+class NotEligible(BaseModel):
+    """Takes options off the table (and derives ``<therapy>-not-eligible``)."""
+
+    model_config = _STRICT
+    not_eligible: Annotated[TherapySet, Field(min_length=1)]
+    text: Prose | None = None
+
+    _split = field_validator("not_eligible", mode="before")(_therapies)
+
+
+class Caution(BaseModel):
+    """A warning attached to options; does not change the score."""
+
+    model_config = _STRICT
+    caution: TherapySet
+    text: Prose | None = None
+
+    _split = field_validator("caution", mode="before")(_therapies)
+
+
+class Missing(BaseModel):
+    """Reports a profile field whose value matters but is unknown."""
+
+    model_config = _STRICT
+    missing: str
+    text: Prose | None = None
+
+    @field_validator("missing")
+    @classmethod
+    def _known_field(cls, value: str) -> str:
+        if value not in FIELDS:
+            raise ValueError(f"unknown profile field '{value}'")
+        return value
+
+
+class AddOn(BaseModel):
+    """Suggests something to give together with one option."""
+
+    model_config = _STRICT
+    add_on: KebabId
+    to: Therapy
+    name: Annotated[str, Field(min_length=2)]
+    text: Prose | None = None
+
+
+class SuggestAlternative(BaseModel):
+    """Lists an alternative therapy (from ``alternatives.yaml``)."""
+
+    model_config = _STRICT
+    alternative: KebabId
+
+
+class Derive(BaseModel):
+    """Asserts a derived concept that other rules may join on."""
+
+    model_config = _STRICT
+    derive: KebabId
+
+
+Effect = Favors | NotEligible | Caution | Missing | AddOn | SuggestAlternative | Derive
+
+
+class Rule(BaseModel):
+    """One rule: a condition on the profile, its effects, why, and the sources."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    id: KebabId
+    title: Annotated[str, Field(min_length=5)]
+    status: Literal["draft", "active", "retired"] = "active"
+    version: Annotated[int, Field(ge=1)] = 1
+    evidence: Evidence
+    when: dict[str, Any]
+    then: Annotated[list[Effect], Field(min_length=1)]
+    rationale: Prose
+    citations: Annotated[tuple[str, ...], Field(min_length=1)]
+
+    @cached_property
+    def condition(self) -> ParsedCondition:
+        """The parsed condition (validated when the rule base is loaded)."""
+        return parse_condition(self.when)
+
+    @property
+    def derives(self) -> tuple[str, ...]:
+        """Concepts this rule asserts when it fires, implied ones included."""
+        out = [e.derive for e in self.then if isinstance(e, Derive)]
+        for effect in self.then:
+            if isinstance(effect, NotEligible):
+                out.extend(f"{t.replace('_', '-')}-not-eligible" for t in effect.not_eligible)
+        return tuple(dict.fromkeys(out))
+
+
+class ConsiderationFile(BaseModel):
+    model_config = _STRICT
+
+    consideration: KebabId
+    title: str
+    summary: Prose
+    rules: Annotated[list[dict[str, Any]], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    """A rule with where it came from."""
+
+    rule: Rule
+    consideration: str
+    path: str
+    line: int | None
+
+
+# --- the rule base ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """A validated rule base: rules, sources, alternatives, version and digest."""
+
+    name: str
+    version: str
+    title: str
+    notice: str
+    digest: str
+    rules: tuple[LoadedRule, ...]
+    sources: Mapping[str, Source]
+    alternatives: Mapping[str, Alternative]
+    considerations: Mapping[str, str]
+    root: Path
+
+    @property
+    def active(self) -> tuple[Rule, ...]:
+        """Rules that take part in evaluation, in load order."""
+        return tuple(r.rule for r in self.rules if r.rule.status == "active")
+
+    def rule(self, rule_id: str) -> Rule:
+        """Return the rule with this id. Raises ``KeyError`` when there is none."""
+        return self._by_id[rule_id].rule
+
+    def located(self, rule_id: str) -> LoadedRule:
+        """Return the rule with its file and line. Raises ``KeyError`` when there is none."""
+        return self._by_id[rule_id]
+
+    @cached_property
+    def _by_id(self) -> dict[str, LoadedRule]:
+        return {r.rule.id: r for r in self.rules}
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.active)
+
+
+def default_rules_dir() -> Path:
+    """Return the rule base shipped with the package (or the checkout's ``rules/``)."""
+    shipped = importlib.resources.files("sequencer").joinpath("rules")
+    if shipped.is_dir():
+        return Path(str(shipped))
+    checkout = Path(__file__).resolve().parents[2] / "rules"
+    if checkout.is_dir():
+        return checkout
+    raise RuleBaseError("no rule base found: the package was installed without its rules/")
+
+
+def _digest(root: Path, files: list[Path]) -> str:
+    sha = hashlib.sha256()
+    for path in files:
+        sha.update(path.relative_to(root).as_posix().encode())
+        sha.update(b"\0")
+        sha.update(path.read_bytes())
+        sha.update(b"\0")
+    return f"sha256:{sha.hexdigest()}"
+
+
+def _validate(
+    model: type[BaseModel],
+    data: Any,
+    doc: Located,
+    shown: str,
+    base: tuple[int | str, ...] = (),
+    rule_id: str | None = None,
+) -> Any:
+    """Validate ``data`` (found at ``base`` in ``doc``); raise ``RuleBaseError`` at its line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        loc = tuple(p for p in first["loc"] if not _is_union_tag(p))
+        full = (*base, *loc)
+        where = ".".join(str(p) for p in loc) or "<top>"
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'"
+            where = ".".join(str(p) for p in loc[:-1]) or "<top>"
+        raise RuleBaseError(
+            f"{where}: {message}", path=shown, line=doc.line_of(full), rule_id=rule_id
+        ) from None
+
+
+def _is_union_tag(part: int | str) -> bool:
+    return isinstance(part, str) and part[:1].isupper()
+
+
+def _effect_model(raw: Any) -> type[BaseModel] | None:
+    """Pick the effect schema from the effect's leading key, for precise errors."""
+    if not isinstance(raw, Mapping):
+        return None
+    for model in (Favors, NotEligible, Caution, Missing, AddOn, SuggestAlternative, Derive):
+        key = next(iter(model.model_fields))
+        if key in raw:
+            return model
+    return None
+
+
+def _load_rule(raw: Any, doc: Located, shown: str, index: int) -> Rule:
+    base: tuple[int | str, ...] = ("rules", index)
+    rule_id = raw.get("id") if isinstance(raw, Mapping) else None
+    rule_id = rule_id if isinstance(rule_id, str) else None
+    if isinstance(raw, Mapping) and isinstance(raw.get("then"), list):
+        for k, effect in enumerate(raw["then"]):
+            model = _effect_model(effect)
+            if model is None:
+                raise RuleBaseError(
+                    "then: each effect starts with one of favors, not_eligible, caution, "
+                    "missing, add_on, alternative, derive",
+                    path=shown, line=doc.line_of((*base, "then", k)), rule_id=rule_id,
+                )
+            _validate(model, effect, doc, shown, (*base, "then", k), rule_id)
+    rule: Rule = _validate(Rule, raw, doc, shown, base, rule_id)
+    try:
+        rule.condition  # noqa: B018 - parse now so faults surface at load
+    except ConditionError as error:
+        raise RuleBaseError(
+            f"when: {error.message}",
+            path=shown, line=doc.line_of((*base, "when", *error.loc)), rule_id=rule.id,
+        ) from None
+    return rule
+
+
+def load_rulebook(root: Path | str | None = None) -> Rulebook:
+    """Load, validate and compile the rule base in ``root`` (default: the shipped one).
+
+    Returns a ``Rulebook``. Raises ``RuleBaseError`` naming the file, line, rule id
+    and fault for the first problem found.
+    """
+    base = Path(root) if root is not None else default_rules_dir()
+    if not base.is_dir():
+        raise RuleBaseError("rule base directory not found", path=base)
+
+    def shown(path: Path) -> str:
+        return f"{base.name}/{path.relative_to(base).as_posix()}"
+
+    manifest_path = base / "rulebook.yaml"
+    bib_path = base / "bibliography.yaml"
+    alt_path = base / "alternatives.yaml"
+    for required in (manifest_path, bib_path, alt_path):
+        if not required.is_file():
+            raise RuleBaseError("required file is missing", path=shown(required))
+    rule_paths = sorted((base / "considerations").glob("*.yaml"))
+    if not rule_paths:
+        raise RuleBaseError("no rule files in considerations/", path=shown(base))
+
+    manifest_doc = load_yaml(manifest_path, shown(manifest_path))
+    manifest: Manifest = _validate(Manifest, manifest_doc.data, manifest_doc, shown(manifest_path))
+    bib_doc = load_yaml(bib_path, shown(bib_path))
+    bibliography: Bibliography = _validate(Bibliography, bib_doc.data, bib_doc, shown(bib_path))
+    alt_doc = load_yaml(alt_path, shown(alt_path))
+    alternatives: Alternatives = _validate(Alternatives, alt_doc.data, alt_doc, shown(alt_path))
+    for alt_id, alt in alternatives.alternatives.items():
+        for i, key in enumerate(alt.citations):
+            if key not in bibliography.sources:
+                raise RuleBaseError(
+                    f"alternative '{alt_id}': citations[{i}]: unknown source '{key}'",
+                    path=shown(alt_path),
+                    line=alt_doc.line_of(("alternatives", alt_id, "citations", i)),
+                )
+
+    loaded: list[LoadedRule] = []
+    considerations: dict[str, str] = {}
+    seen: dict[str, LoadedRule] = {}
+    for path in rule_paths:
+        doc = load_yaml(path, shown(path))
+        cfile: ConsiderationFile = _validate(ConsiderationFile, doc.data, doc, shown(path))
+        if cfile.consideration in considerations:
+            raise RuleBaseError(
+                f"consideration '{cfile.consideration}' is defined twice", path=shown(path),
+                line=doc.line_of(("consideration",)),
+            )
+        considerations[cfile.consideration] = cfile.title
+        for index, raw in enumerate(cfile.rules):
+            rule = _load_rule(raw, doc, shown(path), index)
+            line = doc.line_of(("rules", index))
+            entry = LoadedRule(rule, cfile.consideration, shown(path), line)
+            if rule.id in seen:
+                first = seen[rule.id]
+                raise RuleBaseError(
+                    f"duplicate rule id (first defined at {first.path}:{first.line})",
+                    path=shown(path), line=line, rule_id=rule.id,
+                )
+            seen[rule.id] = entry
+            _check_references(entry, doc, index, bibliography, alternatives)
+            loaded.append(entry)
+
+    _check_concepts(loaded)
+    files = [manifest_path, bib_path, alt_path, *rule_paths]
+    return Rulebook(
+        name=manifest.name,
+        version=manifest.version,
+        title=manifest.title,
+        notice=manifest.notice.strip(),
+        digest=_digest(base, files),
+        rules=tuple(loaded),
+        sources=bibliography.sources,
+        alternatives=alternatives.alternatives,
+        considerations=considerations,
+        root=base,
+    )
+
+
+def _check_references(
+    entry: LoadedRule, doc: Located, index: int, bib: Bibliography, alts: Alternatives
+) -> None:
+    rule = entry.rule
+    for i, key in enumerate(rule.citations):
+        if key not in bib.sources:
+            raise RuleBaseError(
+                f"citations[{i}]: unknown source '{key}' (not in bibliography.yaml)",
+                path=entry.path, line=doc.line_of(("rules", index, "citations", i)),
+                rule_id=rule.id,
+            )
+    for k, effect in enumerate(rule.then):
+        if isinstance(effect, SuggestAlternative) and effect.alternative not in alts.alternatives:
+            raise RuleBaseError(
+                f"then[{k}]: unknown alternative '{effect.alternative}' "
+                "(not in alternatives.yaml)",
+                path=entry.path, line=doc.line_of(("rules", index, "then", k)), rule_id=rule.id,
+            )
+        if isinstance(effect, Favors) and effect.strength == "strong" and rule.evidence in (
+            "case-report",
+        ):
+            raise RuleBaseError(
+                f"then[{k}]: a case report cannot carry a strong preference",
+                path=entry.path, line=doc.line_of(("rules", index, "then", k)), rule_id=rule.id,
+            )
+    for field in fields_of(rule.condition.profile):
+        assert field in FIELDS  # guaranteed by parse_condition
+
+
+def _check_concepts(loaded: list[LoadedRule]) -> None:
+    """Fail on concepts used but never derived, and on rules that can never fire."""
+    active = [r for r in loaded if r.rule.status == "active"]
+    derived_by: dict[str, list[LoadedRule]] = {}
+    for entry in active:
+        for name in entry.rule.derives:
+            derived_by.setdefault(name, []).append(entry)
+    for entry in active:
+        for name in entry.rule.condition.concepts:
+            if name not in derived_by:
+                raise RuleBaseError(
+                    f"when: concept '{name}' is not derived by any active rule",
+                    path=entry.path, line=entry.line, rule_id=entry.rule.id,
+                )
+    reachable: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for entry in active:
+            if set(entry.rule.condition.concepts) <= reachable:
+                new = set(entry.rule.derives) - reachable
+                if new:
+                    reachable |= new
+                    changed = True
+    for entry in active:
+        blocked = set(entry.rule.condition.concepts) - reachable
+        if blocked:
+            raise RuleBaseError(
+                f"can never fire: concept(s) {', '.join(sorted(blocked))} depend on each other "
+                "in a cycle",
+                path=entry.path, line=entry.line, rule_id=entry.rule.id,
+            )
