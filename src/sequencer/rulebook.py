@@ -341,7 +341,10 @@ def _validate(
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
+        errors = error.errors(include_url=False)
+        # A misspelt key shows up twice: as an unknown key and as a missing one.
+        # Report the unknown key (it has a line), naming what is missing beside it.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(p for p in first["loc"] if not _is_union_tag(p))
         full = (*base, *loc)
         where = ".".join(str(p) for p in loc) or "<top>"
@@ -349,8 +352,18 @@ def _validate(
         if first["type"] == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
             where = ".".join(str(p) for p in loc[:-1]) or "<top>"
+            absent = [
+                str(e["loc"][-1]) for e in errors
+                if e["type"] == "missing" and tuple(e["loc"][:-1]) == loc[:-1]
+            ]
+            if absent:
+                message += f" (missing: {', '.join(absent)})"
+        if where == "<top>":
+            text = message
+        else:
+            text = f"{where}: {message}"
         raise RuleBaseError(
-            f"{where}: {message}", path=shown, line=doc.line_of(full), rule_id=rule_id
+            text, path=shown, line=doc.line_of(full), rule_id=rule_id
         ) from None
 
 

@@ -1,0 +1,40 @@
+# sequencer: `make demo` to see it, `make test` to check it. Both build their own
+# virtual environment in .venv from nothing but PyPI.
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# pip must see PyPI; nothing is installed by hand.
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: demo test venv install lint typecheck unit clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13), "Python 3.11 or 3.12 is required (durable_rules does not build on 3.13)"'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+venv: $(BIN)/python
+
+# A real, non-editable install: proves the rule base and the published patients ship
+# inside the package. Reinstalled every time so the tests see the working tree.
+install: venv
+	$(PIP) install '.[test]'
+	$(PIP) install --no-deps --force-reinstall .
+
+lint: install
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+
+typecheck: install
+	$(BIN)/mypy src
+
+unit: install
+	cd tests && ../$(BIN)/python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+
+test: lint typecheck unit
+
+demo: install
+	$(BIN)/sequencer replay --all
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

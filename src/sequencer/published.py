@@ -1,0 +1,111 @@
+"""The five published patients of Aldoss & Forman (Blood 2020), for replay and teaching.
+
+The cases live in ``examples/patients/`` (shipped inside the package as
+``sequencer/patients``): one v1 profile per patient plus ``published.yaml`` with the
+published choice and our own short summaries.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sequencer.errors import ProfileError, SequencerError
+from sequencer.profile import PatientProfile, parse_profile
+from sequencer.recommendation import Recommendation
+from sequencer.yamlsource import load_yaml
+
+__all__ = ["Choice", "PublishedCase", "default_cases_dir", "library_choice", "load_cases"]
+
+Choice = Literal["blinatumomab", "car_t", "neither"]
+CHOICE_NAMES: dict[str, str] = {
+    "blinatumomab": "Blinatumomab",
+    "car_t": "CD19 CAR T cells",
+    "neither": "Neither (CD19-directed therapy not possible)",
+}
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    number: Annotated[int, Field(ge=1)]
+    profile: str
+    published_choice: Choice
+    vignette: str
+    published_rationale: str
+    encoding: str
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: str
+    patients: list[_Entry]
+
+
+@dataclass(frozen=True)
+class PublishedCase:
+    """One published patient: the profile, what was chosen, and our summaries."""
+
+    number: int
+    profile: PatientProfile
+    published_choice: Choice
+    vignette: str
+    published_rationale: str
+    encoding: str
+    source: str
+    path: Path
+
+
+def default_cases_dir() -> Path:
+    """Return the directory of the published cases (shipped, or the checkout's)."""
+    shipped = importlib.resources.files("sequencer").joinpath("patients")
+    if shipped.is_dir():
+        return Path(str(shipped))
+    checkout = Path(__file__).resolve().parents[2] / "examples" / "patients"
+    if checkout.is_dir():
+        return checkout
+    raise SequencerError("the published patients were not installed with the package")
+
+
+def load_cases(directory: Path | None = None) -> list[PublishedCase]:
+    """Return the published cases in order of their number.
+
+    Raises ``RuleBaseError`` for a malformed ``published.yaml`` and ``ProfileError``
+    (naming the file) for an invalid profile.
+    """
+    base = directory or default_cases_dir()
+    doc = load_yaml(base / "published.yaml", "published.yaml")
+    try:
+        parsed = _File.model_validate(doc.data)
+    except ValidationError as error:
+        raise SequencerError(f"published.yaml: {error}") from None
+    cases = []
+    for entry in parsed.patients:
+        path = base / entry.profile
+        try:
+            profile = parse_profile(path.read_bytes())
+        except ProfileError as error:
+            raise ProfileError(error.problems, source=str(path)) from None
+        except OSError as error:
+            raise SequencerError(f"{path}: cannot read: {error.strerror}") from None
+        cases.append(
+            PublishedCase(
+                number=entry.number,
+                profile=profile,
+                published_choice=entry.published_choice,
+                vignette=" ".join(entry.vignette.split()),
+                published_rationale=" ".join(entry.published_rationale.split()),
+                encoding=" ".join(entry.encoding.split()),
+                source=parsed.source,
+                path=path,
+            )
+        )
+    return sorted(cases, key=lambda c: c.number)
+
+
+def library_choice(recommendation: Recommendation) -> Choice:
+    """Return the library's choice in the terms of the published decisions."""
+    return recommendation.preferred if recommendation.preferred is not None else "neither"

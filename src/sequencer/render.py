@@ -1,0 +1,285 @@
+"""Human-readable views of recommendations, replays and the rule base.
+
+Two formats: terminal text (through ``rich``) and Markdown (plain strings, for tumor
+board notes and teaching sheets). JSON is ``model_dump(mode="json")`` and lives in
+the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from sequencer.published import CHOICE_NAMES, PublishedCase, library_choice
+from sequencer.recommendation import THERAPY_NAMES, Citation, Recommendation, Warning
+from sequencer.rulebook import (
+    AddOn,
+    Caution,
+    Derive,
+    Favors,
+    Missing,
+    NotEligible,
+    Rule,
+    Rulebook,
+    SuggestAlternative,
+)
+
+__all__ = [
+    "markdown_recommendation",
+    "markdown_replay",
+    "markdown_rules",
+    "print_recommendation",
+    "print_replay",
+    "print_rules",
+]
+
+_STATUS_STYLE = {"preferred": "bold green", "alternative": "yellow", "not_eligible": "red"}
+
+
+class _Refs:
+    """Numbers citations in order of first use."""
+
+    def __init__(self) -> None:
+        self.order: dict[str, Citation] = {}
+
+    def cite(self, citations: Iterable[Citation]) -> str:
+        numbers = []
+        for citation in citations:
+            if citation.key not in self.order:
+                self.order[citation.key] = citation
+            numbers.append(str(list(self.order).index(citation.key) + 1))
+        return "[" + ", ".join(numbers) + "]"
+
+    def lines(self) -> list[str]:
+        out = []
+        for number, citation in enumerate(self.order.values(), start=1):
+            ids = []
+            if citation.doi:
+                ids.append(f"doi:{citation.doi}")
+            if citation.pmid:
+                ids.append(f"PMID {citation.pmid}")
+            suffix = f" ({'; '.join(ids)})" if ids else ""
+            out.append(f"{number}. {citation.label}{suffix}")
+        return out
+
+
+def _headline(rec: Recommendation) -> str:
+    return rec.summary
+
+
+def _grouped_warnings(rec: Recommendation) -> list[tuple[str, Warning]]:
+    """Return each cautioning rule once, with the options it concerns (``A + B``)."""
+    by_rule: dict[str, tuple[list[str], Warning]] = {}
+    for warning in rec.warnings:
+        names, _ = by_rule.setdefault(warning.rule, ([], warning))
+        names.append(THERAPY_NAMES[warning.therapy])
+    return [(" + ".join(names), first) for names, first in by_rule.values()]
+
+
+# --- Markdown ------------------------------------------------------------------
+
+
+def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
+    """Return a Markdown page for one recommendation, references numbered."""
+    refs = _Refs()
+    out = [f"{heading} Recommendation for {rec.patient_id}", "", f"**{_headline(rec)}**", ""]
+    out += ["| Option | Status | Score | Reasons |", "|---|---|---|---|"]
+    for option in rec.options:
+        out.append(
+            f"| {option.name} | {option.status.replace('_', ' ')} | {option.score} | "
+            f"{', '.join(f'`{r}`' for r in option.reasons) or '-'} |"
+        )
+    out.append("")
+    for option in rec.options:
+        for add_on in option.add_ons:
+            out.append(f"- Add-on with {option.name}: **{add_on.name}** (`{add_on.rule}`) "
+                       f"{refs.cite(add_on.citations)}: {add_on.text}")
+    out += ["", f"{heading}# Why", ""]
+    for reason in rec.reasons:
+        what = (
+            f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, +{reason.weight})"
+            if reason.effect == "favors"
+            else f"{THERAPY_NAMES[reason.therapy]} not eligible"
+        )
+        out.append(f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: "
+                   f"{reason.evidence}) {refs.cite(reason.citations)}  ")
+        out.append(f"  {reason.text}")
+    if rec.warnings:
+        out += ["", f"{heading}# Cautions", ""]
+        for names, warning in _grouped_warnings(rec):
+            out.append(f"- {names}: **{warning.title}** "
+                       f"(`{warning.rule}`) {refs.cite(warning.citations)}  ")
+            out.append(f"  {warning.text}")
+    if rec.missing:
+        out += ["", f"{heading}# Missing facts that matter", ""]
+        for fact in rec.missing:
+            out.append(f"- `{fact.field}`: {fact.text}")
+    if rec.alternatives:
+        out += ["", f"{heading}# Alternatives", ""]
+        for alt in rec.alternatives:
+            target = f" ({alt.target})" if alt.target else ""
+            out.append(f"- **{alt.name}**{target} {refs.cite(alt.citations)}: {alt.text}")
+    out += ["", f"{heading}# References", "", *refs.lines(), ""]
+    out.append(
+        f"_Rule base {rec.rulebook.name} {rec.rulebook.version}, {rec.rulebook.digest}. "
+        f"{rec.notice}_"
+    )
+    return "\n".join(out) + "\n"
+
+
+def markdown_replay(cases: list[tuple[PublishedCase, Recommendation]]) -> str:
+    """Return a Markdown page replaying published cases beside the library's answers."""
+    out = ["# The five patients of Aldoss & Forman (Blood 2020), replayed", ""]
+    out += ["| Patient | Published | Library | Agree |", "|---|---|---|---|"]
+    for case, rec in cases:
+        ours = library_choice(rec)
+        agree = "yes" if ours == case.published_choice else "**NO**"
+        close = " (close call)" if rec.close_call else ""
+        out.append(f"| {case.number} | {CHOICE_NAMES[case.published_choice]} | "
+                   f"{CHOICE_NAMES[ours]}{close} | {agree} |")
+    for case, rec in cases:
+        out += ["", f"## Patient {case.number}", "", f"_{case.vignette}_", "",
+                f"**Published choice:** {CHOICE_NAMES[case.published_choice]}. "
+                f"{case.published_rationale}", "",
+                f"**How the profile was encoded:** {case.encoding}", ""]
+        out.append(markdown_recommendation(rec, heading="###"))
+    return "\n".join(out)
+
+
+def markdown_rules(rulebook: Rulebook) -> str:
+    """Return the rule base as a Markdown catalogue, grouped by consideration."""
+    out = [f"# {rulebook.title}", "",
+           f"Rule base `{rulebook.name}` {rulebook.version} ({rulebook.digest}), "
+           f"{len(rulebook.active)} active rules.", ""]
+    for consideration, title in rulebook.considerations.items():
+        out += [f"## {title}", "", "| Rule | Effect | Evidence | Cites |", "|---|---|---|---|"]
+        for loaded in rulebook.rules:
+            if loaded.consideration != consideration:
+                continue
+            rule = loaded.rule
+            out.append(f"| `{rule.id}`: {rule.title} | {_effects(rule)} | {rule.evidence} | "
+                       f"{', '.join(rule.citations)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _effects(rule: Rule) -> str:
+    parts = []
+    for e in rule.then:
+        if isinstance(e, Favors):
+            parts.append(f"favors {e.favors} ({e.strength})")
+        elif isinstance(e, NotEligible):
+            parts.append(f"not eligible: {', '.join(e.not_eligible)}")
+        elif isinstance(e, Caution):
+            parts.append(f"caution: {', '.join(e.caution)}")
+        elif isinstance(e, Missing):
+            parts.append(f"missing: {e.missing}")
+        elif isinstance(e, AddOn):
+            parts.append(f"add-on to {e.to}: {e.name}")
+        elif isinstance(e, SuggestAlternative):
+            parts.append(f"alternative: {e.alternative}")
+        elif isinstance(e, Derive):
+            parts.append(f"derives: {e.derive}")
+    return "; ".join(parts)
+
+
+# --- terminal text ----------------------------------------------------------------
+
+
+def print_recommendation(rec: Recommendation, console: Console) -> None:
+    """Print one recommendation to a terminal."""
+    refs = _Refs()
+    table = Table(show_header=True, header_style="bold", expand=False)
+    table.add_column("Option")
+    table.add_column("Status")
+    table.add_column("Score", justify="right")
+    table.add_column("Reasons (rule ids)")
+    for option in rec.options:
+        table.add_row(option.name, Text(option.status.replace("_", " "),
+                                        style=_STATUS_STYLE[option.status]),
+                      str(option.score), ", ".join(option.reasons) or "-")
+    parts: list[object] = [Text(_headline(rec), style="bold"), table]
+    for option in rec.options:
+        for add_on in option.add_ons:
+            parts.append(Text(f"Add-on with {option.name}: {add_on.name} ({add_on.rule})"))
+    why = Text()
+    for reason in rec.reasons:
+        what = (f"+{reason.weight} {THERAPY_NAMES[reason.therapy]} ({reason.strength})"
+                if reason.effect == "favors"
+                else f"{THERAPY_NAMES[reason.therapy]}: not eligible")
+        why.append(f"• {reason.title}", style="bold")
+        why.append(f"  [{reason.rule}; {what}; {reason.evidence}] {refs.cite(reason.citations)}\n",
+                   style="dim")
+        why.append(f"  {reason.text}\n")
+    parts += [Text("Why", style="bold underline"), why]
+    if rec.warnings:
+        warn = Text()
+        for names, w in _grouped_warnings(rec):
+            warn.append(f"• {names}: {w.title}", style="yellow")
+            warn.append(f"  [{w.rule}] {refs.cite(w.citations)}\n", style="dim")
+            warn.append(f"  {w.text}\n")
+        parts += [Text("Cautions", style="bold underline"), warn]
+    if rec.missing:
+        miss = Text()
+        for fact in rec.missing:
+            miss.append(f"• {fact.field}", style="magenta")
+            miss.append(f": {fact.text}\n")
+        parts += [Text("Missing facts that matter", style="bold underline"), miss]
+    if rec.alternatives:
+        alts = Text()
+        for alt in rec.alternatives:
+            alts.append(f"• {alt.name}", style="cyan")
+            alts.append(f" {refs.cite(alt.citations)}: {alt.text}\n")
+        parts += [Text("Alternatives", style="bold underline"), alts]
+    parts += [Text("References", style="bold underline"), Text("\n".join(refs.lines()))]
+    parts.append(Text(f"\nRule base {rec.rulebook.name} {rec.rulebook.version} "
+                      f"{rec.rulebook.digest}\n{rec.notice}", style="dim"))
+    console.print(Panel(Group(*parts), title=f"sequencer: {rec.patient_id}", expand=False))  # type: ignore[arg-type]
+
+
+def print_replay(cases: list[tuple[PublishedCase, Recommendation]], console: Console) -> None:
+    """Print published cases side by side with the library's answers, then each rationale."""
+    table = Table(title="Aldoss & Forman (Blood 2020): published vs library", header_style="bold")
+    table.add_column("Patient", justify="right")
+    table.add_column("Published")
+    table.add_column("Library")
+    table.add_column("Agree")
+    for case, rec in cases:
+        ours = library_choice(rec)
+        agree = ours == case.published_choice
+        close = " (close call)" if rec.close_call else ""
+        table.add_row(str(case.number), CHOICE_NAMES[case.published_choice],
+                      CHOICE_NAMES[ours] + close,
+                      Text("yes", style="green") if agree else Text("NO", style="bold red"))
+    console.print(table)
+    for case, rec in cases:
+        console.rule(f"Patient {case.number}")
+        console.print(Text(case.vignette, style="italic"))
+        console.print(Text.assemble(("Published: ", "bold"),
+                                    f"{CHOICE_NAMES[case.published_choice]}. "
+                                    f"{case.published_rationale}"))
+        console.print(Text.assemble(("Encoded as: ", "bold"), case.encoding), style="dim")
+        print_recommendation(rec, console)
+
+
+def print_rules(rulebook: Rulebook, console: Console) -> None:
+    """Print the rule base, grouped by consideration, with evidence strength."""
+    console.print(Text(f"{rulebook.title}\nRule base {rulebook.name} {rulebook.version} "
+                       f"({rulebook.digest}): {len(rulebook.active)} active rules, "
+                       f"{len(rulebook.sources)} sources", style="bold"))
+    for consideration, title in rulebook.considerations.items():
+        table = Table(title=title, title_justify="left", header_style="bold", expand=False)
+        table.add_column("Rule")
+        table.add_column("Effect")
+        table.add_column("Evidence")
+        table.add_column("Cites")
+        for loaded in rulebook.rules:
+            if loaded.consideration == consideration:
+                rule = loaded.rule
+                table.add_row(f"{rule.id}\n[dim]{rule.title}[/dim]", _effects(rule),
+                              rule.evidence, ", ".join(rule.citations))
+        console.print(table)

@@ -1,0 +1,42 @@
+"""Shared helpers: the checkout's paths, the base profile and dotted-key patches."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sequencer import Rulebook, default_rulebook
+
+REPO = Path(__file__).resolve().parents[1]
+RULES_DIR = REPO / "rules"
+PATIENTS_DIR = REPO / "examples" / "patients"
+CASES_DIR = Path(__file__).resolve().parent / "rule_cases"
+BASE_PROFILE: dict[str, Any] = json.loads((CASES_DIR / "base.json").read_text())
+
+
+def patched(patch: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return a copy of the base profile with dotted keys (``disease.cns``) replaced."""
+    out = copy.deepcopy(dict(base if base is not None else BASE_PROFILE))
+    for dotted, value in patch.items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return out
+
+
+def patient(number: int) -> dict[str, Any]:
+    """Return published patient ``number`` as a profile dict."""
+    data: dict[str, Any] = json.loads((PATIENTS_DIR / f"patient-{number}.json").read_text())
+    return data
+
+
+@pytest.fixture(scope="session")
+def rulebook() -> Rulebook:
+    return default_rulebook()

@@ -1,0 +1,67 @@
+"""Every rule has a profile where it fires and one where it stays silent, checked on
+both the durable_rules adapter and the plain-Python reference evaluator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import CASES_DIR, patched
+
+from sequencer import default_rulebook, fired_rules, parse_profile
+from sequencer.profile import flatten
+from sequencer.reference import ReferenceEngine
+
+
+def _load_cases() -> dict[str, dict[str, list[dict[str, Any]]]]:
+    cases: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for path in sorted(CASES_DIR.glob("*.yaml")):
+        for rule_id, entry in (yaml.safe_load(path.read_text()) or {}).items():
+            assert rule_id not in cases, f"{path.name}: cases for {rule_id} given twice"
+            cases[rule_id] = entry
+    return cases
+
+
+CASES = _load_cases()
+PARAMS = [
+    pytest.param(rule_id, kind, patch, id=f"{rule_id}-{kind}-{i}")
+    for rule_id, entry in CASES.items()
+    for kind in ("fires", "silent")
+    for i, patch in enumerate(entry.get(kind) or [])
+]
+REFERENCE = ReferenceEngine(default_rulebook())
+
+
+def test_every_active_rule_has_a_firing_and_a_silent_case() -> None:
+    """Meta-test: no active rule goes without both kinds of case."""
+    lacking = [
+        f"{rule.id}: needs {kind}"
+        for rule in default_rulebook().active
+        for kind in ("fires", "silent")
+        if not CASES.get(rule.id, {}).get(kind)
+    ]
+    assert lacking == []
+
+
+def test_cases_name_only_existing_rules() -> None:
+    """A case for a rule that does not exist (a typo, a renamed rule) is an error."""
+    known = {rule.id for rule in default_rulebook().active}
+    assert sorted(set(CASES) - known) == []
+
+
+def test_case_files_mirror_consideration_files() -> None:
+    """Cases are kept beside their rules: one case file per consideration file."""
+    rules = {p.stem for p in (Path(default_rulebook().root) / "considerations").glob("*.yaml")}
+    assert {p.stem for p in CASES_DIR.glob("*.yaml")} == rules
+
+
+@pytest.mark.parametrize(("rule_id", "kind", "patch"), PARAMS)
+def test_rule_fires_or_stays_silent(rule_id: str, kind: str, patch: dict[str, Any]) -> None:
+    """The rule fires on its 'fires' cases and not on its 'silent' cases, in both engines."""
+    profile = parse_profile(patched(patch))
+    engine_fired = fired_rules(profile)
+    reference_fired = REFERENCE.fired(flatten(profile))
+    assert engine_fired == reference_fired
+    assert (rule_id in engine_fired) is (kind == "fires")

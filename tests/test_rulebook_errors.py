@@ -1,0 +1,185 @@
+"""A broken rule file fails at load with file:line, the rule id and what is wrong,
+never later inside the engine."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import RULES_DIR
+
+from sequencer import RuleBaseError, load_rulebook
+
+AGE = "considerations/age.yaml"
+FIRST_RULE = "older-adult-blinatumomab-active"
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    return target
+
+
+def _mutate(root: Path, relative: str, old: str, new: str, count: int = 1) -> int:
+    """Replace ``old`` by ``new`` in one file; return the 1-based line where ``new`` starts."""
+    path = root / relative
+    text = path.read_text()
+    assert old in text, f"mutation anchor not found: {old!r}"
+    text = text.replace(old, new, count)
+    path.write_text(text)
+    return text[: text.index(new)].count("\n") + 1
+
+
+def _load_error(root: Path) -> RuleBaseError:
+    with pytest.raises(RuleBaseError) as caught:
+        load_rulebook(root)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("    rationale: >\n      Blinatumomab is licensed", "    rationnale: >\n      Blinatumomab is licensed",
+         "unknown key 'rationnale'"),
+        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
+         "      agee: {gt: 60}\n    then:\n      - favors: blinatumomab",
+         "unknown profile field 'agee' (did you mean 'age'?)"),
+        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
+         "      age: {greater: 60}\n    then:\n      - favors: blinatumomab",
+         "unknown operator 'greater'"),
+        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
+         "      age: {gt: sixty}\n    then:\n      - favors: blinatumomab",
+         "'age' is a number; got 'sixty'"),
+        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
+         "      disease.cns: CNS4\n    then:\n      - favors: blinatumomab",
+         "'disease.cns' takes one of CNS1, CNS2, CNS3, unknown; got 'CNS4'"),
+        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
+         "      disease.cns: {lt: CNS2}\n    then:\n      - favors: blinatumomab",
+         "operator 'lt' does not apply to enum field 'disease.cns'"),
+        ("      - favors: blinatumomab\n        strength: moderate\n    rationale: >\n      Blinatumomab is",
+         "      - favours: blinatumomab\n        strength: moderate\n    rationale: >\n      Blinatumomab is",
+         "each effect starts with one of"),
+        ("      - favors: blinatumomab\n        strength: moderate\n    rationale: >\n      Blinatumomab is",
+         "      - favors: blinatumomab\n        strength: huge\n    rationale: >\n      Blinatumomab is",
+         "strength: Input should be 'weak', 'moderate' or 'strong'"),
+        ("    citations: [aldoss2020, kantarjian2016, advani2018]",
+         "    citations: [aldoss2020, kantarjian2016, advani2019]",
+         "citations[2]: unknown source 'advani2019'"),
+        ("    citations: [aldoss2020, kantarjian2016, advani2018]",
+         "    citations: []",
+         "citations: Tuple should have at least 1 item"),
+        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
+         "      concept: made-up-concept\n    then:\n      - favors: blinatumomab",
+         "concept 'made-up-concept' is not derived by any active rule"),
+    ],
+)
+def test_rule_fault_names_file_line_and_rule(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    """Each fault is reported as rules/<file>:<line>: rule '<id>': <what is wrong>."""
+    root = _copy(tmp_path)
+    _mutate(root, AGE, old, new)
+    error = _load_error(root)
+    assert error.path == f"rules/{AGE}"
+    assert error.rule_id == FIRST_RULE
+    assert message in str(error)
+    assert str(error).startswith(f"rules/{AGE}:{error.line}: rule '{FIRST_RULE}': ")
+    # the line points into the first rule (it starts at line 10 and ends before the next)
+    text = (root / AGE).read_text().splitlines()
+    next_rule = next(i for i, line in enumerate(text, 1) if "id: older-adult-car-t-toxicity" in line)
+    assert error.line is not None and 10 <= error.line < next_rule
+
+
+def test_misspelled_key_points_at_its_own_line(tmp_path: Path) -> None:
+    """The reported line is the line of the faulty key itself."""
+    root = _copy(tmp_path)
+    line = _mutate(root, AGE, "    evidence: prospective\n    when:\n      age: {gt: 60}",
+                   "    evidense: prospective\n    when:\n      age: {gt: 60}")
+    error = _load_error(root)
+    assert (error.line, error.rule_id) == (line, FIRST_RULE)
+    assert "unknown key 'evidense'" in str(error)
+
+
+def test_condition_fault_points_at_the_condition_line(tmp_path: Path) -> None:
+    """A condition on an unknown field is reported at that condition's line."""
+    root = _copy(tmp_path)
+    line = _mutate(root, "considerations/disease-burden.yaml",
+                   "disease.marrow_blasts_pct: {ge: 50}", "disease.marrow_blast_pct: {ge: 50}")
+    error = _load_error(root)
+    assert (error.line, error.rule_id) == (line, "marrow-blasts-50-or-more")
+    assert "unknown profile field 'disease.marrow_blast_pct'" in str(error)
+
+
+def test_duplicate_rule_id_names_both_places(tmp_path: Path) -> None:
+    """Two rules with one id: the second is reported, pointing back at the first."""
+    root = _copy(tmp_path)
+    _mutate(root, AGE, "- id: older-adult-car-t-toxicity", f"- id: {FIRST_RULE}")
+    lines = (root / AGE).read_text().splitlines()
+    line = [i for i, text in enumerate(lines, 1) if f"- id: {FIRST_RULE}" in text][1]
+    error = _load_error(root)
+    assert error.rule_id == FIRST_RULE
+    assert error.line == line
+    assert f"duplicate rule id (first defined at rules/{AGE}:10)" in str(error)
+
+
+def test_duplicate_yaml_key_is_rejected_at_its_line(tmp_path: Path) -> None:
+    """PyYAML would silently keep the last of two equal keys; the loader refuses."""
+    root = _copy(tmp_path)
+    line = _mutate(root, AGE, "    evidence: prospective\n",
+                   "    evidence: prospective\n    evidence: case-report\n")
+    error = _load_error(root)
+    assert error.line == line + 1
+    assert "duplicate key 'evidence'" in str(error)
+
+
+def test_bad_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
+    """Unparseable YAML names the file and line."""
+    root = _copy(tmp_path)
+    _mutate(root, AGE, "    title: Over 60, blinatumomab keeps its activity\n",
+            "    title: [unclosed\n")
+    error = _load_error(root)
+    assert error.path == f"rules/{AGE}"
+    assert error.line is not None
+    assert "invalid YAML" in str(error)
+
+
+def test_case_report_cannot_carry_a_strong_preference(tmp_path: Path) -> None:
+    """Evidence strength is honest: a single case report cannot weigh 'strong'."""
+    root = _copy(tmp_path)
+    _mutate(root, AGE, "    evidence: prospective\n    when:\n      age: {gt: 60}\n    then:\n"
+            "      - favors: blinatumomab\n        strength: moderate",
+            "    evidence: case-report\n    when:\n      age: {gt: 60}\n    then:\n"
+            "      - favors: blinatumomab\n        strength: strong")
+    error = _load_error(root)
+    assert "a case report cannot carry a strong preference" in str(error)
+    assert error.rule_id == FIRST_RULE
+
+
+def test_missing_rule_directory_and_files_are_reported(tmp_path: Path) -> None:
+    """A missing directory or bibliography is a RuleBaseError, not an OSError."""
+    with pytest.raises(RuleBaseError, match="not found"):
+        load_rulebook(tmp_path / "nowhere")
+    root = _copy(tmp_path)
+    (root / "bibliography.yaml").unlink()
+    error = _load_error(root)
+    assert error.path == "rules/bibliography.yaml"
+
+
+def test_dangling_alternative_is_rejected(tmp_path: Path) -> None:
+    """An effect pointing at an alternative that alternatives.yaml lacks fails at load."""
+    root = _copy(tmp_path)
+    line = _mutate(root, "considerations/cd19-status.yaml", "- alternative: cd22-car-t-trial",
+                   "- alternative: cd22-car-t-study")
+    error = _load_error(root)
+    assert (error.rule_id, error.line) == ("cd19-negative", line)
+    assert "unknown alternative 'cd22-car-t-study'" in str(error)
+
+
+def test_digest_changes_with_any_rule_text(tmp_path: Path) -> None:
+    """The digest pins the exact files: editing a rationale changes it."""
+    root = _copy(tmp_path)
+    before = load_rulebook(root).digest
+    _mutate(root, AGE, "Plan for\n      close neurologic monitoring",
+            "Plan for\n      careful neurologic monitoring")
+    assert load_rulebook(root).digest != before
