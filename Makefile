@@ -1,6 +1,10 @@
 # sequencer: `make demo` to see it, `make test` to check it. Both build their own
 # virtual environment in .venv from nothing but PyPI.
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that actually runs and is 3.11 or 3.12 (pyenv shims may exist
+# for versions that are not active).
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 13))' \
+	2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 # pip must see PyPI; nothing is installed by hand.
@@ -9,7 +13,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 .PHONY: demo test venv install lint typecheck unit clean
 
 $(BIN)/python:
-	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13), "Python 3.11 or 3.12 is required (durable_rules does not build on 3.13)"'
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable_rules does not build on 3.13)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
@@ -29,7 +33,7 @@ typecheck: install
 	$(BIN)/mypy src
 
 unit: install
-	cd tests && ../$(BIN)/python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test: lint typecheck unit
 
