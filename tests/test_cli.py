@@ -17,7 +17,11 @@ from sequencer.cli import main
 def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sequencer.cli", *args],
-        input=stdin, capture_output=True, text=True, timeout=120, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -120,7 +124,9 @@ def test_broken_rule_base_exits_3_with_file_and_line(tmp_path: Path) -> None:
     root = tmp_path / "rules"
     shutil.copytree(RULES_DIR, root)
     path = root / "considerations" / "access.yaml"
-    path.write_text(path.read_text().replace("access.car_t: unavailable", "access.cart: unavailable"))
+    path.write_text(
+        path.read_text().replace("access.car_t: unavailable", "access.cart: unavailable")
+    )
     result = _run("rules", "--rules", str(root))
     assert result.returncode == 3
     assert "rules/considerations/access.yaml:" in result.stderr

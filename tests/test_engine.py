@@ -30,8 +30,10 @@ GRID: dict[str, list[Any]] = {
 
 def _grid_profiles() -> list[dict[str, Any]]:
     keys = list(GRID)
-    return [patched(dict(zip(keys, values, strict=True)))
-            for values in itertools.product(*GRID.values())]
+    return [
+        patched(dict(zip(keys, values, strict=True)))
+        for values in itertools.product(*GRID.values())
+    ]
 
 
 def test_engine_matches_reference_on_a_grid_of_profiles() -> None:

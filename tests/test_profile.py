@@ -22,14 +22,30 @@ def _fields(data: Any) -> list[str]:
 def test_issue_example_profile_is_accepted() -> None:
     """The interchange example from the issue validates as is."""
     example = {
-        "id": "patient-1", "age": 64, "ecog": 1,
-        "disease": {"status": "relapsed", "marrow_blasts_pct": 10, "mrd_pct": None,
-                    "cd19": "positive", "ph": "negative", "abl1_mutations": [],
-                    "kmt2a_rearranged": False, "cns": "CNS1", "cns_relapse_history": False,
-                    "extramedullary": "none", "rapidly_progressing": False},
-        "transplant": {"prior_allo_hct": False, "months_since_hct": None,
-                       "on_immunosuppression": False, "gvhd": "none",
-                       "donor": "matched_sibling", "candidate": True},
+        "id": "patient-1",
+        "age": 64,
+        "ecog": 1,
+        "disease": {
+            "status": "relapsed",
+            "marrow_blasts_pct": 10,
+            "mrd_pct": None,
+            "cd19": "positive",
+            "ph": "negative",
+            "abl1_mutations": [],
+            "kmt2a_rearranged": False,
+            "cns": "CNS1",
+            "cns_relapse_history": False,
+            "extramedullary": "none",
+            "rapidly_progressing": False,
+        },
+        "transplant": {
+            "prior_allo_hct": False,
+            "months_since_hct": None,
+            "on_immunosuppression": False,
+            "gvhd": "none",
+            "donor": "matched_sibling",
+            "candidate": True,
+        },
         "prior_therapy": {"blinatumomab": "none", "car_t": "none"},
         "access": {"car_t": "trial"},
     }
@@ -71,15 +87,24 @@ def test_out_of_range_or_mistyped_values_are_rejected(patch: dict[str, Any], fie
 @pytest.mark.parametrize(
     ("patch", "field"),
     [
-        ({"disease.status": "mrd_positive", "disease.marrow_blasts_pct": 60},
-         "disease.marrow_blasts_pct"),
-        ({"disease.status": "mrd_positive", "disease.marrow_blasts_pct": 1, "disease.mrd_pct": 0},
-         "disease.mrd_pct"),
-        ({"transplant.prior_allo_hct": False, "transplant.months_since_hct": 3},
-         "transplant.months_since_hct"),
+        (
+            {"disease.status": "mrd_positive", "disease.marrow_blasts_pct": 60},
+            "disease.marrow_blasts_pct",
+        ),
+        (
+            {
+                "disease.status": "mrd_positive",
+                "disease.marrow_blasts_pct": 1,
+                "disease.mrd_pct": 0,
+            },
+            "disease.mrd_pct",
+        ),
+        (
+            {"transplant.prior_allo_hct": False, "transplant.months_since_hct": 3},
+            "transplant.months_since_hct",
+        ),
         ({"transplant.prior_allo_hct": False, "transplant.gvhd": "active"}, "transplant.gvhd"),
-        ({"disease.ph": "negative", "disease.abl1_mutations": ["T315I"]},
-         "disease.abl1_mutations"),
+        ({"disease.ph": "negative", "disease.abl1_mutations": ["T315I"]}, "disease.abl1_mutations"),
     ],
 )
 def test_contradictions_are_rejected_naming_the_field(patch: dict[str, Any], field: str) -> None:
@@ -96,8 +121,9 @@ def test_wrong_shapes_and_malformed_json_are_rejected(data: Any) -> None:
 
 def test_null_means_unknown_and_stays_unknown() -> None:
     """null enumerations with an explicit unknown become "unknown"; others stay None."""
-    profile = parse_profile({"id": "x", "disease": {"cd19": None, "cns": None},
-                             "transplant": {"candidate": None}})
+    profile = parse_profile(
+        {"id": "x", "disease": {"cd19": None, "cns": None}, "transplant": {"candidate": None}}
+    )
     assert profile.disease.cd19 == "unknown" and profile.disease.cns == "unknown"
     assert profile.transplant.candidate is None
     assert profile.access.car_t is None
@@ -113,8 +139,15 @@ def test_unknown_is_never_read_as_no() -> None:
 @pytest.mark.parametrize("mrd", [0.00005, 0.00001, 1e-7, 0.15, 4.99])
 def test_ngs_level_mrd_values_are_evaluated(mrd: float) -> None:
     """MRD values that Python writes in exponent form still reach the engine."""
-    rec = recommend(patched({"disease.status": "mrd_positive",
-                             "disease.marrow_blasts_pct": 0, "disease.mrd_pct": mrd}))
+    rec = recommend(
+        patched(
+            {
+                "disease.status": "mrd_positive",
+                "disease.marrow_blasts_pct": 0,
+                "disease.mrd_pct": mrd,
+            }
+        )
+    )
     assert "mrd-level-disease" in {r.rule for r in rec.reasons}
 
 

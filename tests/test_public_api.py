@@ -15,9 +15,20 @@ def test_public_names_are_pinned() -> None:
     """__all__ is sorted and exactly this; changing it is a deliberate act."""
     assert sequencer.__all__ == sorted(sequencer.__all__)
     assert set(sequencer.__all__) == {
-        "EngineError", "PatientProfile", "Problem", "ProfileError", "Recommendation",
-        "RuleBaseError", "Rulebook", "SequencerError", "__version__", "default_rulebook",
-        "fired_rules", "load_rulebook", "parse_profile", "recommend",
+        "EngineError",
+        "PatientProfile",
+        "Problem",
+        "ProfileError",
+        "Recommendation",
+        "RuleBaseError",
+        "Rulebook",
+        "SequencerError",
+        "__version__",
+        "default_rulebook",
+        "fired_rules",
+        "load_rulebook",
+        "parse_profile",
+        "recommend",
     }
 
 
@@ -32,8 +43,14 @@ def test_recommend_accepts_a_dict_a_profile_or_json_text_alike() -> None:
 
 def test_recommend_is_deterministic() -> None:
     """The same patient gives the same answer every time."""
-    data = patched({"disease.cns": "CNS2", "transplant.prior_allo_hct": True,
-                    "transplant.months_since_hct": 4, "transplant.on_immunosuppression": True})
+    data = patched(
+        {
+            "disease.cns": "CNS2",
+            "transplant.prior_allo_hct": True,
+            "transplant.months_since_hct": 4,
+            "transplant.on_immunosuppression": True,
+        }
+    )
     assert len({recommend(data).model_dump_json() for _ in range(20)}) == 1
 
 

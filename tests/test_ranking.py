@@ -13,7 +13,8 @@ def test_score_is_the_sum_of_favoring_weights() -> None:
     rec = recommend(patched({"age": 70, "disease.cns": "CNS2", "transplant.candidate": False}))
     for option in rec.options:
         expected = sum(
-            WEIGHTS[r.strength] for r in rec.reasons
+            WEIGHTS[r.strength]
+            for r in rec.reasons
             if r.therapy == option.therapy and r.effect == "favors" and r.strength
         )
         assert option.score == expected
@@ -29,8 +30,15 @@ def test_options_are_ordered_eligible_first_then_by_score() -> None:
 
 def test_not_eligible_beats_any_score() -> None:
     """A not-eligible option is never preferred, however high its score."""
-    rec = recommend(patched({"disease.cns": "CNS3", "disease.extramedullary": "bulky",
-                             "access.car_t": "unavailable"}))
+    rec = recommend(
+        patched(
+            {
+                "disease.cns": "CNS3",
+                "disease.extramedullary": "bulky",
+                "access.car_t": "unavailable",
+            }
+        )
+    )
     car_t = next(o for o in rec.options if o.therapy == "car_t")
     assert car_t.status == "not_eligible"
     assert car_t.score > next(o for o in rec.options if o.therapy == "blinatumomab").score
@@ -54,20 +62,38 @@ def test_ties_prefer_the_option_with_fewer_cautions() -> None:
     """On equal scores, the option with fewer cautions ranks first."""
     book = default_rulebook()
     profile = parse_profile(patched({}))
-    rec = rank(book, profile, {"marrow-blasts-50-or-more", "marrow-blasts-below-50",
-                               "car-t-manufacturing-wait"})
+    rec = rank(
+        book,
+        profile,
+        {"marrow-blasts-50-or-more", "marrow-blasts-below-50", "car-t-manufacturing-wait"},
+    )
     assert rec.preferred == "blinatumomab"
-    rec = rank(book, profile, {"marrow-blasts-50-or-more", "marrow-blasts-below-50",
-                               "older-adult-blinatumomab-neurotoxicity",
-                               "cns-involvement-car-t-neurotoxicity",
-                               "kmt2a-lineage-switch", "blinatumomab-after-car-t-anecdotal"})
+    rec = rank(
+        book,
+        profile,
+        {
+            "marrow-blasts-50-or-more",
+            "marrow-blasts-below-50",
+            "older-adult-blinatumomab-neurotoxicity",
+            "cns-involvement-car-t-neurotoxicity",
+            "kmt2a-lineage-switch",
+            "blinatumomab-after-car-t-anecdotal",
+        },
+    )
     assert rec.preferred == "car_t"
 
 
 def test_neither_eligible_gives_no_preference_and_lists_alternatives() -> None:
     """Active GVHD on immunosuppression: nothing now, and somewhere else to look."""
-    rec = recommend(patched({"transplant.prior_allo_hct": True, "transplant.gvhd": "active",
-                             "transplant.on_immunosuppression": True}))
+    rec = recommend(
+        patched(
+            {
+                "transplant.prior_allo_hct": True,
+                "transplant.gvhd": "active",
+                "transplant.on_immunosuppression": True,
+            }
+        )
+    )
     assert rec.preferred is None and rec.close_call is False
     assert {o.status for o in rec.options} == {"not_eligible"}
     assert rec.alternatives

@@ -37,43 +37,43 @@ def _load_error(root: Path) -> RuleBaseError:
     return caught.value
 
 
-@pytest.mark.parametrize(
-    ("old", "new", "message"),
-    [
-        ("    rationale: >\n      Blinatumomab is licensed", "    rationnale: >\n      Blinatumomab is licensed",
-         "unknown key 'rationnale'"),
-        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
-         "      agee: {gt: 60}\n    then:\n      - favors: blinatumomab",
-         "unknown profile field 'agee' (did you mean 'age'?)"),
-        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
-         "      age: {greater: 60}\n    then:\n      - favors: blinatumomab",
-         "unknown operator 'greater'"),
-        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
-         "      age: {gt: sixty}\n    then:\n      - favors: blinatumomab",
-         "'age' is a number; got 'sixty'"),
-        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
-         "      disease.cns: CNS4\n    then:\n      - favors: blinatumomab",
-         "'disease.cns' takes one of CNS1, CNS2, CNS3, unknown; got 'CNS4'"),
-        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
-         "      disease.cns: {lt: CNS2}\n    then:\n      - favors: blinatumomab",
-         "operator 'lt' does not apply to enum field 'disease.cns'"),
-        ("      - favors: blinatumomab\n        strength: moderate\n    rationale: >\n      Blinatumomab is",
-         "      - favours: blinatumomab\n        strength: moderate\n    rationale: >\n      Blinatumomab is",
-         "each effect starts with one of"),
-        ("      - favors: blinatumomab\n        strength: moderate\n    rationale: >\n      Blinatumomab is",
-         "      - favors: blinatumomab\n        strength: huge\n    rationale: >\n      Blinatumomab is",
-         "strength: Input should be 'weak', 'moderate' or 'strong'"),
-        ("    citations: [aldoss2020, kantarjian2016, advani2018]",
-         "    citations: [aldoss2020, kantarjian2016, advani2019]",
-         "citations[2]: unknown source 'advani2019'"),
-        ("    citations: [aldoss2020, kantarjian2016, advani2018]",
-         "    citations: []",
-         "citations: Tuple should have at least 1 item"),
-        ("      age: {gt: 60}\n    then:\n      - favors: blinatumomab",
-         "      concept: made-up-concept\n    then:\n      - favors: blinatumomab",
-         "concept 'made-up-concept' is not derived by any active rule"),
-    ],
-)
+# Anchors inside the first rule of age.yaml, and faults injected into them.
+COND = "      age: {gt: 60}\n    then:\n      - favors: blinatumomab"
+EFFECT = "      - favors: blinatumomab\n        strength: moderate\n    rationale: >"
+RATIONALE = "    rationale: >\n      Blinatumomab is licensed"
+CITES = "    citations: [aldoss2020, kantarjian2016, advani2018]"
+FAULTS = [
+    (RATIONALE, RATIONALE.replace("rationale", "rationnale"), "unknown key 'rationnale'"),
+    (COND, COND.replace("age:", "agee:"), "unknown profile field 'agee' (did you mean 'age'?)"),
+    (COND, COND.replace("gt:", "greater:"), "unknown operator 'greater'"),
+    (COND, COND.replace("60", "sixty"), "'age' is a number; got 'sixty'"),
+    (
+        COND,
+        COND.replace("age: {gt: 60}", "disease.cns: CNS4"),
+        "'disease.cns' takes one of CNS1, CNS2, CNS3, unknown; got 'CNS4'",
+    ),
+    (
+        COND,
+        COND.replace("age: {gt: 60}", "disease.cns: {lt: CNS2}"),
+        "operator 'lt' does not apply to enum field 'disease.cns'",
+    ),
+    (EFFECT, EFFECT.replace("favors", "favours"), "each effect starts with one of"),
+    (
+        EFFECT,
+        EFFECT.replace("moderate", "huge"),
+        "strength: Input should be 'weak', 'moderate' or 'strong'",
+    ),
+    (CITES, CITES.replace("advani2018", "advani2019"), "citations[2]: unknown source 'advani2019'"),
+    (CITES, "    citations: []", "citations: Tuple should have at least 1 item"),
+    (
+        COND,
+        COND.replace("age: {gt: 60}", "concept: made-up-concept"),
+        "concept 'made-up-concept' is not derived by any active rule",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), FAULTS)
 def test_rule_fault_names_file_line_and_rule(
     tmp_path: Path, old: str, new: str, message: str
 ) -> None:
@@ -87,15 +87,21 @@ def test_rule_fault_names_file_line_and_rule(
     assert str(error).startswith(f"rules/{AGE}:{error.line}: rule '{FIRST_RULE}': ")
     # the line points into the first rule (it starts at line 10 and ends before the next)
     text = (root / AGE).read_text().splitlines()
-    next_rule = next(i for i, line in enumerate(text, 1) if "id: older-adult-car-t-toxicity" in line)
+    next_rule = next(
+        i for i, line in enumerate(text, 1) if "id: older-adult-car-t-toxicity" in line
+    )
     assert error.line is not None and 10 <= error.line < next_rule
 
 
 def test_misspelled_key_points_at_its_own_line(tmp_path: Path) -> None:
     """The reported line is the line of the faulty key itself."""
     root = _copy(tmp_path)
-    line = _mutate(root, AGE, "    evidence: prospective\n    when:\n      age: {gt: 60}",
-                   "    evidense: prospective\n    when:\n      age: {gt: 60}")
+    line = _mutate(
+        root,
+        AGE,
+        "    evidence: prospective\n    when:\n      age: {gt: 60}",
+        "    evidense: prospective\n    when:\n      age: {gt: 60}",
+    )
     error = _load_error(root)
     assert (error.line, error.rule_id) == (line, FIRST_RULE)
     assert "unknown key 'evidense'" in str(error)
@@ -104,8 +110,12 @@ def test_misspelled_key_points_at_its_own_line(tmp_path: Path) -> None:
 def test_condition_fault_points_at_the_condition_line(tmp_path: Path) -> None:
     """A condition on an unknown field is reported at that condition's line."""
     root = _copy(tmp_path)
-    line = _mutate(root, "considerations/disease-burden.yaml",
-                   "disease.marrow_blasts_pct: {ge: 50}", "disease.marrow_blast_pct: {ge: 50}")
+    line = _mutate(
+        root,
+        "considerations/disease-burden.yaml",
+        "disease.marrow_blasts_pct: {ge: 50}",
+        "disease.marrow_blast_pct: {ge: 50}",
+    )
     error = _load_error(root)
     assert (error.line, error.rule_id) == (line, "marrow-blasts-50-or-more")
     assert "unknown profile field 'disease.marrow_blast_pct'" in str(error)
@@ -126,8 +136,12 @@ def test_duplicate_rule_id_names_both_places(tmp_path: Path) -> None:
 def test_duplicate_yaml_key_is_rejected_at_its_line(tmp_path: Path) -> None:
     """PyYAML would silently keep the last of two equal keys; the loader refuses."""
     root = _copy(tmp_path)
-    line = _mutate(root, AGE, "    evidence: prospective\n",
-                   "    evidence: prospective\n    evidence: case-report\n")
+    line = _mutate(
+        root,
+        AGE,
+        "    evidence: prospective\n",
+        "    evidence: prospective\n    evidence: case-report\n",
+    )
     error = _load_error(root)
     assert error.line == line + 1
     assert "duplicate key 'evidence'" in str(error)
@@ -136,8 +150,9 @@ def test_duplicate_yaml_key_is_rejected_at_its_line(tmp_path: Path) -> None:
 def test_bad_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
     """Unparseable YAML names the file and line."""
     root = _copy(tmp_path)
-    _mutate(root, AGE, "    title: Over 60, blinatumomab keeps its activity\n",
-            "    title: [unclosed\n")
+    _mutate(
+        root, AGE, "    title: Over 60, blinatumomab keeps its activity\n", "    title: [unclosed\n"
+    )
     error = _load_error(root)
     assert error.path == f"rules/{AGE}"
     assert error.line is not None
@@ -147,10 +162,14 @@ def test_bad_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
 def test_case_report_cannot_carry_a_strong_preference(tmp_path: Path) -> None:
     """Evidence strength is honest: a single case report cannot weigh 'strong'."""
     root = _copy(tmp_path)
-    _mutate(root, AGE, "    evidence: prospective\n    when:\n      age: {gt: 60}\n    then:\n"
-            "      - favors: blinatumomab\n        strength: moderate",
-            "    evidence: case-report\n    when:\n      age: {gt: 60}\n    then:\n"
-            "      - favors: blinatumomab\n        strength: strong")
+    _mutate(
+        root,
+        AGE,
+        "    evidence: prospective\n    when:\n      age: {gt: 60}\n    then:\n"
+        "      - favors: blinatumomab\n        strength: moderate",
+        "    evidence: case-report\n    when:\n      age: {gt: 60}\n    then:\n"
+        "      - favors: blinatumomab\n        strength: strong",
+    )
     error = _load_error(root)
     assert "a case report cannot carry a strong preference" in str(error)
     assert error.rule_id == FIRST_RULE
@@ -169,8 +188,12 @@ def test_missing_rule_directory_and_files_are_reported(tmp_path: Path) -> None:
 def test_dangling_alternative_is_rejected(tmp_path: Path) -> None:
     """An effect pointing at an alternative that alternatives.yaml lacks fails at load."""
     root = _copy(tmp_path)
-    line = _mutate(root, "considerations/cd19-status.yaml", "- alternative: cd22-car-t-trial",
-                   "- alternative: cd22-car-t-study")
+    line = _mutate(
+        root,
+        "considerations/cd19-status.yaml",
+        "- alternative: cd22-car-t-trial",
+        "- alternative: cd22-car-t-study",
+    )
     error = _load_error(root)
     assert (error.rule_id, error.line) == ("cd19-negative", line)
     assert "unknown alternative 'cd22-car-t-study'" in str(error)
@@ -180,6 +203,10 @@ def test_digest_changes_with_any_rule_text(tmp_path: Path) -> None:
     """The digest pins the exact files: editing a rationale changes it."""
     root = _copy(tmp_path)
     before = load_rulebook(root).digest
-    _mutate(root, AGE, "Plan for\n      close neurologic monitoring",
-            "Plan for\n      careful neurologic monitoring")
+    _mutate(
+        root,
+        AGE,
+        "Plan for\n      close neurologic monitoring",
+        "Plan for\n      careful neurologic monitoring",
+    )
     assert load_rulebook(root).digest != before

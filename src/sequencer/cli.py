@@ -44,8 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sequencer {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
-    fmt = {"choices": ["text", "json", "markdown"], "default": "text",
-           "help": "output format (default: text)"}
+    fmt = {
+        "choices": ["text", "json", "markdown"],
+        "default": "text",
+        "help": "output format (default: text)",
+    }
 
     rec = verbs.add_parser("recommend", help="recommend for one patient profile (JSON)")
     rec.add_argument("file", help="profile in the v1 JSON format, or - for standard input")
@@ -53,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
 
     rep = verbs.add_parser("replay", help="replay the review's five published patients")
-    rep.add_argument("patient", nargs="?", type=int, choices=range(1, 6), metavar="N",
-                     help="patient number 1-5")
+    rep.add_argument(
+        "patient", nargs="?", type=int, choices=range(1, 6), metavar="N", help="patient number 1-5"
+    )
     rep.add_argument("--all", action="store_true", help="all five patients (the default)")
     rep.add_argument("--format", **fmt)  # type: ignore[arg-type]
 
@@ -118,10 +122,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     results = [(case, recommend(case.profile)) for case in cases]
     if args.format == "json":
         payload = [
-            {"patient": case.number, "published_choice": case.published_choice,
-             "library_choice": library_choice(rec),
-             "agrees": library_choice(rec) == case.published_choice,
-             "recommendation": rec.model_dump(mode="json")}
+            {
+                "patient": case.number,
+                "published_choice": case.published_choice,
+                "library_choice": library_choice(rec),
+                "agrees": library_choice(rec) == case.published_choice,
+                "recommendation": rec.model_dump(mode="json"),
+            }
             for case, rec in results
         ]
         print(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -139,12 +146,20 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     book = _rulebook(args.rules)
     if args.format == "json":
         payload = {
-            "name": book.name, "version": book.version, "digest": book.digest,
+            "name": book.name,
+            "version": book.version,
+            "digest": book.digest,
             "rules": [
-                {"id": r.rule.id, "title": r.rule.title, "consideration": r.consideration,
-                 "status": r.rule.status, "evidence": r.rule.evidence,
-                 "file": r.path, "line": r.line,
-                 "citations": list(r.rule.citations)}
+                {
+                    "id": r.rule.id,
+                    "title": r.rule.title,
+                    "consideration": r.consideration,
+                    "status": r.rule.status,
+                    "evidence": r.rule.evidence,
+                    "file": r.path,
+                    "line": r.line,
+                    "citations": list(r.rule.citations),
+                }
                 for r in book.rules
             ],
         }
@@ -181,8 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # pragma: no cover - a defect; say so without a traceback
         if os.environ.get("SEQUENCER_DEBUG"):
             raise
-        print(f"sequencer: internal error ({type(error).__name__}: {error}); "
-              "set SEQUENCER_DEBUG=1 for details", file=sys.stderr)
+        print(
+            f"sequencer: internal error ({type(error).__name__}: {error}); "
+            "set SEQUENCER_DEBUG=1 for details",
+            file=sys.stderr,
+        )
         return EXIT_ENGINE
 
 

@@ -40,9 +40,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+import durable_rules_engine
 from durable.engine import Host, Promise, Ruleset
 
-import durable_rules_engine
 from sequencer.conditions import AllOf, AnyOf, Compare, Node
 from sequencer.errors import EngineError
 from sequencer.profile import FIELDS
@@ -280,7 +280,9 @@ class DurableEngine:
             engine_error = state.get("exception") if isinstance(state, dict) else None
             _host.delete_state(self.name, sid)
         if run.errors or engine_error:
-            raise EngineError("; ".join([*run.errors, *([str(engine_error)] if engine_error else [])]))
+            raise EngineError(
+                "; ".join([*run.errors, *([str(engine_error)] if engine_error else [])])
+            )
         unknown = set(run.fired) - self._active
         if unknown:  # pragma: no cover - defensive
             raise EngineError(f"engine reported unknown rules: {sorted(unknown)}")

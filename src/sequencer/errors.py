@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EngineError", "ProfileError", "Problem", "RuleBaseError", "SequencerError"]
+__all__ = ["EngineError", "Problem", "ProfileError", "RuleBaseError", "SequencerError"]
 
 
 class SequencerError(Exception):

@@ -56,9 +56,7 @@ Ph = Literal["positive", "negative", "unknown"]
 CNS = Literal["CNS1", "CNS2", "CNS3", "unknown"]
 Extramedullary = Literal["none", "present", "bulky", "unknown"]
 GVHD = Literal["none", "resolved", "active"]
-Donor = Literal[
-    "matched_sibling", "matched_unrelated", "haploidentical", "cord", "none", "unknown"
-]
+Donor = Literal["matched_sibling", "matched_unrelated", "haploidentical", "cord", "none", "unknown"]
 PriorResponse = Literal["none", "responded", "refractory"]
 CarTAccess = Literal["approved", "trial", "unavailable"]
 
@@ -67,9 +65,13 @@ def _null_is_unknown(value: object) -> object:
     return "unknown" if value is None else value
 
 
-def _with_unknown(literal: Any) -> Any:
-    """An enumeration with an explicit "unknown" value that also takes ``null``."""
-    return Annotated[literal, BeforeValidator(_null_is_unknown)]
+# Enumerations with an explicit "unknown" value that also take ``null`` for it.
+_NullIsUnknown = BeforeValidator(_null_is_unknown)
+CD19Field = Annotated[CD19, _NullIsUnknown]
+PhField = Annotated[Ph, _NullIsUnknown]
+CNSField = Annotated[CNS, _NullIsUnknown]
+ExtramedullaryField = Annotated[Extramedullary, _NullIsUnknown]
+DonorField = Annotated[Donor, _NullIsUnknown]
 
 
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
@@ -99,13 +101,13 @@ class Disease(BaseModel):
     status: Status | None = None
     marrow_blasts_pct: Percent | None = None
     mrd_pct: Percent | None = None
-    cd19: _with_unknown(CD19) = "unknown"
-    ph: _with_unknown(Ph) = "unknown"
+    cd19: CD19Field = "unknown"
+    ph: PhField = "unknown"
     abl1_mutations: list[Mutation] | None = Field(default=None, max_length=20)
     kmt2a_rearranged: bool | None = None
-    cns: _with_unknown(CNS) = "unknown"
+    cns: CNSField = "unknown"
     cns_relapse_history: bool | None = None
-    extramedullary: _with_unknown(Extramedullary) = "unknown"
+    extramedullary: ExtramedullaryField = "unknown"
     rapidly_progressing: bool | None = None
 
     @model_validator(mode="after")
@@ -151,7 +153,7 @@ class Transplant(BaseModel):
     months_since_hct: Annotated[float, Field(ge=0, le=600, allow_inf_nan=False)] | None = None
     on_immunosuppression: bool | None = None
     gvhd: GVHD | None = None
-    donor: _with_unknown(Donor) = "unknown"
+    donor: DonorField = "unknown"
     candidate: bool | None = None
 
     @model_validator(mode="after")

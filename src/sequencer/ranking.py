@@ -22,7 +22,7 @@ would caution against something that cannot be given).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from sequencer.profile import PatientProfile
 from sequencer.recommendation import (
@@ -72,8 +72,8 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
     """
     fired_set = set(fired)
     rules: list[Rule] = [rule for rule in rulebook.active if rule.id in fired_set]
-    score = dict.fromkeys(THERAPIES, 0)
-    eligible = dict.fromkeys(THERAPIES, True)
+    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
+    eligible: dict[str, bool] = dict.fromkeys(THERAPIES, True)
     reasons: list[Reason] = []
     cautions: list[Warning] = []
     missing: dict[str, MissingFact] = {}
@@ -97,15 +97,26 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
                 weight = WEIGHTS[effect.strength]
                 score[effect.favors] += weight
                 reasons.append(
-                    Reason(therapy=effect.favors, effect="favors", strength=effect.strength,
-                           weight=weight, text=text, **common)
+                    Reason(
+                        therapy=effect.favors,
+                        effect="favors",
+                        strength=effect.strength,
+                        weight=weight,
+                        text=text,
+                        **common,
+                    )
                 )
             elif isinstance(effect, NotEligible):
                 for therapy in effect.not_eligible:
                     eligible[therapy] = False
                     reasons.append(
-                        Reason(therapy=therapy, effect="not_eligible", weight=0,
-                               text=(effect.text or text).strip(), **common)
+                        Reason(
+                            therapy=therapy,
+                            effect="not_eligible",
+                            weight=0,
+                            text=(effect.text or text).strip(),
+                            **common,
+                        )
                     )
             elif isinstance(effect, Caution):
                 for therapy in effect.caution:
@@ -124,8 +135,13 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
                     )
             elif isinstance(effect, AddOn):
                 add_ons[effect.to].append(
-                    AddOnSuggestion(id=effect.add_on, name=effect.name, rule=rule.id,
-                                    text=(effect.text or text).strip(), citations=cited)
+                    AddOnSuggestion(
+                        id=effect.add_on,
+                        name=effect.name,
+                        rule=rule.id,
+                        text=(effect.text or text).strip(),
+                        citations=cited,
+                    )
                 )
             elif isinstance(effect, SuggestAlternative):
                 _add_alternative(rulebook, alternatives, effect.alternative, rule.id)
@@ -148,8 +164,11 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
     options = []
     for therapy in order:
         status = (
-            "not_eligible" if not eligible[therapy]
-            else "preferred" if therapy == preferred else "alternative"
+            "not_eligible"
+            if not eligible[therapy]
+            else "preferred"
+            if therapy == preferred
+            else "alternative"
         )
         options.append(
             Option(
@@ -175,7 +194,9 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
         missing=list(missing.values()),
         alternatives=list(alternatives.values()),
         derived=derived,
-        rulebook=RulebookStamp(name=rulebook.name, version=rulebook.version, digest=rulebook.digest),
+        rulebook=RulebookStamp(
+            name=rulebook.name, version=rulebook.version, digest=rulebook.digest
+        ),
         notice=rulebook.notice,
     )
 
@@ -189,17 +210,21 @@ def _add_alternative(
         return
     alt = rulebook.alternatives[alt_id]
     found[alt_id] = AlternativeSuggestion(
-        id=alt_id, name=alt.name, target=alt.target, text=alt.description.strip(),
-        rules=[rule_id], citations=_citations(rulebook, alt.citations),
+        id=alt_id,
+        name=alt.name,
+        target=alt.target,
+        text=alt.description.strip(),
+        rules=[rule_id],
+        citations=_citations(rulebook, alt.citations),
     )
 
 
 def _summary(
     preferred: str | None,
     close_call: bool,
-    order: list[str],
-    score: dict[str, int],
-    eligible: dict[str, bool],
+    order: Sequence[str],
+    score: Mapping[str, int],
+    eligible: Mapping[str, bool],
 ) -> str:
     if preferred is None:
         return "Neither CD19-directed option can be given now; see the alternatives."

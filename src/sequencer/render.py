@@ -96,8 +96,10 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
     out.append("")
     for option in rec.options:
         for add_on in option.add_ons:
-            out.append(f"- Add-on with {option.name}: **{add_on.name}** (`{add_on.rule}`) "
-                       f"{refs.cite(add_on.citations)}: {add_on.text}")
+            out.append(
+                f"- Add-on with {option.name}: **{add_on.name}** (`{add_on.rule}`) "
+                f"{refs.cite(add_on.citations)}: {add_on.text}"
+            )
     out += ["", f"{heading}# Why", ""]
     for reason in rec.reasons:
         what = (
@@ -105,14 +107,18 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
             if reason.effect == "favors"
             else f"{THERAPY_NAMES[reason.therapy]} not eligible"
         )
-        out.append(f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: "
-                   f"{reason.evidence}) {refs.cite(reason.citations)}  ")
+        out.append(
+            f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: "
+            f"{reason.evidence}) {refs.cite(reason.citations)}  "
+        )
         out.append(f"  {reason.text}")
     if rec.warnings:
         out += ["", f"{heading}# Cautions", ""]
         for names, warning in _grouped_warnings(rec):
-            out.append(f"- {names}: **{warning.title}** "
-                       f"(`{warning.rule}`) {refs.cite(warning.citations)}  ")
+            out.append(
+                f"- {names}: **{warning.title}** "
+                f"(`{warning.rule}`) {refs.cite(warning.citations)}  "
+            )
             out.append(f"  {warning.text}")
     if rec.missing:
         out += ["", f"{heading}# Missing facts that matter", ""]
@@ -139,30 +145,46 @@ def markdown_replay(cases: list[tuple[PublishedCase, Recommendation]]) -> str:
         ours = library_choice(rec)
         agree = "yes" if ours == case.published_choice else "**NO**"
         close = " (close call)" if rec.close_call else ""
-        out.append(f"| {case.number} | {CHOICE_NAMES[case.published_choice]} | "
-                   f"{CHOICE_NAMES[ours]}{close} | {agree} |")
+        out.append(
+            f"| {case.number} | {CHOICE_NAMES[case.published_choice]} | "
+            f"{CHOICE_NAMES[ours]}{close} | {agree} |"
+        )
     for case, rec in cases:
-        out += ["", f"## Patient {case.number}", "", f"_{case.vignette}_", "",
-                f"**Published choice:** {CHOICE_NAMES[case.published_choice]}. "
-                f"{case.published_rationale}", "",
-                f"**How the profile was encoded:** {case.encoding}", ""]
+        out += [
+            "",
+            f"## Patient {case.number}",
+            "",
+            f"_{case.vignette}_",
+            "",
+            f"**Published choice:** {CHOICE_NAMES[case.published_choice]}. "
+            f"{case.published_rationale}",
+            "",
+            f"**How the profile was encoded:** {case.encoding}",
+            "",
+        ]
         out.append(markdown_recommendation(rec, heading="###"))
     return "\n".join(out)
 
 
 def markdown_rules(rulebook: Rulebook) -> str:
     """Return the rule base as a Markdown catalogue, grouped by consideration."""
-    out = [f"# {rulebook.title}", "",
-           f"Rule base `{rulebook.name}` {rulebook.version} ({rulebook.digest}), "
-           f"{len(rulebook.active)} active rules.", ""]
+    out = [
+        f"# {rulebook.title}",
+        "",
+        f"Rule base `{rulebook.name}` {rulebook.version} ({rulebook.digest}), "
+        f"{len(rulebook.active)} active rules.",
+        "",
+    ]
     for consideration, title in rulebook.considerations.items():
         out += [f"## {title}", "", "| Rule | Effect | Evidence | Cites |", "|---|---|---|---|"]
         for loaded in rulebook.rules:
             if loaded.consideration != consideration:
                 continue
             rule = loaded.rule
-            out.append(f"| `{rule.id}`: {rule.title} | {_effects(rule)} | {rule.evidence} | "
-                       f"{', '.join(rule.citations)} |")
+            out.append(
+                f"| `{rule.id}`: {rule.title} | {_effects(rule)} | {rule.evidence} | "
+                f"{', '.join(rule.citations)} |"
+            )
         out.append("")
     return "\n".join(out)
 
@@ -199,21 +221,28 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     table.add_column("Score", justify="right")
     table.add_column("Reasons (rule ids)")
     for option in rec.options:
-        table.add_row(option.name, Text(option.status.replace("_", " "),
-                                        style=_STATUS_STYLE[option.status]),
-                      str(option.score), ", ".join(option.reasons) or "-")
+        table.add_row(
+            option.name,
+            Text(option.status.replace("_", " "), style=_STATUS_STYLE[option.status]),
+            str(option.score),
+            ", ".join(option.reasons) or "-",
+        )
     parts: list[object] = [Text(_headline(rec), style="bold"), table]
     for option in rec.options:
         for add_on in option.add_ons:
             parts.append(Text(f"Add-on with {option.name}: {add_on.name} ({add_on.rule})"))
     why = Text()
     for reason in rec.reasons:
-        what = (f"+{reason.weight} {THERAPY_NAMES[reason.therapy]} ({reason.strength})"
-                if reason.effect == "favors"
-                else f"{THERAPY_NAMES[reason.therapy]}: not eligible")
+        what = (
+            f"+{reason.weight} {THERAPY_NAMES[reason.therapy]} ({reason.strength})"
+            if reason.effect == "favors"
+            else f"{THERAPY_NAMES[reason.therapy]}: not eligible"
+        )
         why.append(f"• {reason.title}", style="bold")
-        why.append(f"  [{reason.rule}; {what}; {reason.evidence}] {refs.cite(reason.citations)}\n",
-                   style="dim")
+        why.append(
+            f"  [{reason.rule}; {what}; {reason.evidence}] {refs.cite(reason.citations)}\n",
+            style="dim",
+        )
         why.append(f"  {reason.text}\n")
     parts += [Text("Why", style="bold underline"), why]
     if rec.warnings:
@@ -236,8 +265,13 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
             alts.append(f" {refs.cite(alt.citations)}: {alt.text}\n")
         parts += [Text("Alternatives", style="bold underline"), alts]
     parts += [Text("References", style="bold underline"), Text("\n".join(refs.lines()))]
-    parts.append(Text(f"\nRule base {rec.rulebook.name} {rec.rulebook.version} "
-                      f"{rec.rulebook.digest}\n{rec.notice}", style="dim"))
+    parts.append(
+        Text(
+            f"\nRule base {rec.rulebook.name} {rec.rulebook.version} "
+            f"{rec.rulebook.digest}\n{rec.notice}",
+            style="dim",
+        )
+    )
     console.print(Panel(Group(*parts), title=f"sequencer: {rec.patient_id}", expand=False))  # type: ignore[arg-type]
 
 
@@ -252,25 +286,36 @@ def print_replay(cases: list[tuple[PublishedCase, Recommendation]], console: Con
         ours = library_choice(rec)
         agree = ours == case.published_choice
         close = " (close call)" if rec.close_call else ""
-        table.add_row(str(case.number), CHOICE_NAMES[case.published_choice],
-                      CHOICE_NAMES[ours] + close,
-                      Text("yes", style="green") if agree else Text("NO", style="bold red"))
+        table.add_row(
+            str(case.number),
+            CHOICE_NAMES[case.published_choice],
+            CHOICE_NAMES[ours] + close,
+            Text("yes", style="green") if agree else Text("NO", style="bold red"),
+        )
     console.print(table)
     for case, rec in cases:
         console.rule(f"Patient {case.number}")
         console.print(Text(case.vignette, style="italic"))
-        console.print(Text.assemble(("Published: ", "bold"),
-                                    f"{CHOICE_NAMES[case.published_choice]}. "
-                                    f"{case.published_rationale}"))
+        console.print(
+            Text.assemble(
+                ("Published: ", "bold"),
+                f"{CHOICE_NAMES[case.published_choice]}. {case.published_rationale}",
+            )
+        )
         console.print(Text.assemble(("Encoded as: ", "bold"), case.encoding), style="dim")
         print_recommendation(rec, console)
 
 
 def print_rules(rulebook: Rulebook, console: Console) -> None:
     """Print the rule base, grouped by consideration, with evidence strength."""
-    console.print(Text(f"{rulebook.title}\nRule base {rulebook.name} {rulebook.version} "
-                       f"({rulebook.digest}): {len(rulebook.active)} active rules, "
-                       f"{len(rulebook.sources)} sources", style="bold"))
+    console.print(
+        Text(
+            f"{rulebook.title}\nRule base {rulebook.name} {rulebook.version} "
+            f"({rulebook.digest}): {len(rulebook.active)} active rules, "
+            f"{len(rulebook.sources)} sources",
+            style="bold",
+        )
+    )
     for consideration, title in rulebook.considerations.items():
         table = Table(title=title, title_justify="left", header_style="bold", expand=False)
         table.add_column("Rule")
@@ -280,6 +325,10 @@ def print_rules(rulebook: Rulebook, console: Console) -> None:
         for loaded in rulebook.rules:
             if loaded.consideration == consideration:
                 rule = loaded.rule
-                table.add_row(f"{rule.id}\n[dim]{rule.title}[/dim]", _effects(rule),
-                              rule.evidence, ", ".join(rule.citations))
+                table.add_row(
+                    f"{rule.id}\n[dim]{rule.title}[/dim]",
+                    _effects(rule),
+                    rule.evidence,
+                    ", ".join(rule.citations),
+                )
         console.print(table)

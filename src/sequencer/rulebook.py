@@ -353,18 +353,14 @@ def _validate(
             message = f"unknown key '{loc[-1]}'"
             where = ".".join(str(p) for p in loc[:-1]) or "<top>"
             absent = [
-                str(e["loc"][-1]) for e in errors
+                str(e["loc"][-1])
+                for e in errors
                 if e["type"] == "missing" and tuple(e["loc"][:-1]) == loc[:-1]
             ]
             if absent:
                 message += f" (missing: {', '.join(absent)})"
-        if where == "<top>":
-            text = message
-        else:
-            text = f"{where}: {message}"
-        raise RuleBaseError(
-            text, path=shown, line=doc.line_of(full), rule_id=rule_id
-        ) from None
+        text = message if where == "<top>" else f"{where}: {message}"
+        raise RuleBaseError(text, path=shown, line=doc.line_of(full), rule_id=rule_id) from None
 
 
 def _is_union_tag(part: int | str) -> bool:
@@ -393,7 +389,9 @@ def _load_rule(raw: Any, doc: Located, shown: str, index: int) -> Rule:
                 raise RuleBaseError(
                     "then: each effect starts with one of favors, not_eligible, caution, "
                     "missing, add_on, alternative, derive",
-                    path=shown, line=doc.line_of((*base, "then", k)), rule_id=rule_id,
+                    path=shown,
+                    line=doc.line_of((*base, "then", k)),
+                    rule_id=rule_id,
                 )
             _validate(model, effect, doc, shown, (*base, "then", k), rule_id)
     rule: Rule = _validate(Rule, raw, doc, shown, base, rule_id)
@@ -402,7 +400,9 @@ def _load_rule(raw: Any, doc: Located, shown: str, index: int) -> Rule:
     except ConditionError as error:
         raise RuleBaseError(
             f"when: {error.message}",
-            path=shown, line=doc.line_of((*base, "when", *error.loc)), rule_id=rule.id,
+            path=shown,
+            line=doc.line_of((*base, "when", *error.loc)),
+            rule_id=rule.id,
         ) from None
     return rule
 
@@ -453,7 +453,8 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         cfile: ConsiderationFile = _validate(ConsiderationFile, doc.data, doc, shown(path))
         if cfile.consideration in considerations:
             raise RuleBaseError(
-                f"consideration '{cfile.consideration}' is defined twice", path=shown(path),
+                f"consideration '{cfile.consideration}' is defined twice",
+                path=shown(path),
                 line=doc.line_of(("consideration",)),
             )
         considerations[cfile.consideration] = cfile.title
@@ -465,7 +466,9 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
                 first = seen[rule.id]
                 raise RuleBaseError(
                     f"duplicate rule id (first defined at {first.path}:{first.line})",
-                    path=shown(path), line=line, rule_id=rule.id,
+                    path=shown(path),
+                    line=line,
+                    rule_id=rule.id,
                 )
             seen[rule.id] = entry
             _check_references(entry, doc, index, bibliography, alternatives)
@@ -495,22 +498,28 @@ def _check_references(
         if key not in bib.sources:
             raise RuleBaseError(
                 f"citations[{i}]: unknown source '{key}' (not in bibliography.yaml)",
-                path=entry.path, line=doc.line_of(("rules", index, "citations", i)),
+                path=entry.path,
+                line=doc.line_of(("rules", index, "citations", i)),
                 rule_id=rule.id,
             )
     for k, effect in enumerate(rule.then):
         if isinstance(effect, SuggestAlternative) and effect.alternative not in alts.alternatives:
             raise RuleBaseError(
-                f"then[{k}]: unknown alternative '{effect.alternative}' "
-                "(not in alternatives.yaml)",
-                path=entry.path, line=doc.line_of(("rules", index, "then", k)), rule_id=rule.id,
+                f"then[{k}]: unknown alternative '{effect.alternative}' (not in alternatives.yaml)",
+                path=entry.path,
+                line=doc.line_of(("rules", index, "then", k)),
+                rule_id=rule.id,
             )
-        if isinstance(effect, Favors) and effect.strength == "strong" and rule.evidence in (
-            "case-report",
+        if (
+            isinstance(effect, Favors)
+            and effect.strength == "strong"
+            and rule.evidence in ("case-report",)
         ):
             raise RuleBaseError(
                 f"then[{k}]: a case report cannot carry a strong preference",
-                path=entry.path, line=doc.line_of(("rules", index, "then", k)), rule_id=rule.id,
+                path=entry.path,
+                line=doc.line_of(("rules", index, "then", k)),
+                rule_id=rule.id,
             )
     for field in fields_of(rule.condition.profile):
         assert field in FIELDS  # guaranteed by parse_condition
@@ -528,7 +537,9 @@ def _check_concepts(loaded: list[LoadedRule]) -> None:
             if name not in derived_by:
                 raise RuleBaseError(
                     f"when: concept '{name}' is not derived by any active rule",
-                    path=entry.path, line=entry.line, rule_id=entry.rule.id,
+                    path=entry.path,
+                    line=entry.line,
+                    rule_id=entry.rule.id,
                 )
     reachable: set[str] = set()
     changed = True
@@ -546,5 +557,7 @@ def _check_concepts(loaded: list[LoadedRule]) -> None:
             raise RuleBaseError(
                 f"can never fire: concept(s) {', '.join(sorted(blocked))} depend on each other "
                 "in a cycle",
-                path=entry.path, line=entry.line, rule_id=entry.rule.id,
+                path=entry.path,
+                line=entry.line,
+                rule_id=entry.rule.id,
             )
