@@ -58,29 +58,15 @@ def test_close_call_when_scores_are_within_the_margin() -> None:
     assert tie.options[0].score == tie.options[1].score == 2
 
 
-def test_ties_prefer_the_option_with_fewer_cautions() -> None:
-    """On equal scores, the option with fewer cautions ranks first."""
+def test_ties_are_close_calls_listed_blinatumomab_first_whatever_the_cautions() -> None:
+    """Cautions never reorder options; a tie follows the stated fixed order."""
     book = default_rulebook()
     profile = parse_profile(patched({}))
-    rec = rank(
-        book,
-        profile,
-        {"marrow-blasts-50-or-more", "marrow-blasts-below-50", "car-t-manufacturing-wait"},
-    )
-    assert rec.preferred == "blinatumomab"
-    rec = rank(
-        book,
-        profile,
-        {
-            "marrow-blasts-50-or-more",
-            "marrow-blasts-below-50",
-            "older-adult-blinatumomab-neurotoxicity",
-            "cns-involvement-car-t-neurotoxicity",
-            "kmt2a-lineage-switch",
-            "blinatumomab-after-car-t-anecdotal",
-        },
-    )
-    assert rec.preferred == "car_t"
+    tied = {"marrow-blasts-50-or-more", "marrow-blasts-below-50"}
+    for extra in (set(), {"car-t-manufacturing-wait"}, {"older-adult-blinatumomab-neurotoxicity"}):
+        rec = rank(book, profile, tied | extra)
+        assert rec.preferred == "blinatumomab"
+        assert rec.close_call is True
 
 
 def test_neither_eligible_gives_no_preference_and_lists_alternatives() -> None:

@@ -7,9 +7,11 @@ The method, in full (the README repeats it for clinicians):
 2. **Score.** Each fired ``favors`` effect adds its strength's weight to its option:
    weak = 1, moderate = 2, strong = 3. Cautions, missing facts and add-ons never
    change a score.
-3. **Order.** Eligible options by score, highest first; on equal scores the option
-   with fewer cautions first, then blinatumomab before CAR T cells (a fixed, stated
-   order, not a clinical judgment). Ineligible options come last.
+3. **Order.** Eligible options by score, highest first. Equal scores are always a
+   close call (below) and are listed blinatumomab first: a fixed, stated convention
+   (it is the option available at once), not a finding. Ineligible options come last.
+   Cautions never reorder options: a rule that matters to the choice must say so
+   with a weight.
 4. **Close call.** When both options are eligible and their scores differ by at most
    ``CLOSE_CALL_MARGIN`` (1 point, a single weak consideration), ``close_call`` is
    true: the rule base does not separate them and the board must.
@@ -149,11 +151,7 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
                 derived.append(DerivedConcept(concept=effect.derive, rule=rule.id))
 
     warnings = [w for w in cautions if eligible[w.therapy]]
-    caution_count = {t: sum(1 for w in warnings if w.therapy == t) for t in THERAPIES}
-    order = sorted(
-        THERAPIES,
-        key=lambda t: (not eligible[t], -score[t], caution_count[t], THERAPIES.index(t)),
-    )
+    order = sorted(THERAPIES, key=lambda t: (not eligible[t], -score[t], THERAPIES.index(t)))
     eligible_order = [t for t in order if eligible[t]]
     preferred = eligible_order[0] if eligible_order else None
     close_call = (
