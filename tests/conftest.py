@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from sequencer import Rulebook, default_rulebook
+
+# Hypothesis profiles: "ci" (the default) keeps `make test` to a few minutes; "long"
+# explores much further. Choose with SEQUENCER_HYPOTHESIS=long make test.
+settings.register_profile(
+    "ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "long", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("SEQUENCER_HYPOTHESIS", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "rules"
