@@ -88,6 +88,7 @@ def _disease(draw: st.DrawFn, ph: st.SearchStrategy[str] | None = None) -> dict[
         mrd = draw(_maybe(_percent(MRD_EDGES)))
     blasts = draw(_maybe(_percent(BLAST_EDGES, 0, blasts_high)))
     ph_value = draw(ph if ph is not None else st.sampled_from(["positive", "negative", "unknown"]))
+    abl1: list[str] | None
     if ph_value == "negative":
         abl1 = draw(st.sampled_from([None, []]))
     else:
