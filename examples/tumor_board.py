@@ -58,7 +58,8 @@ def score_day(path: Path, db: sqlite3.Connection, board_date: str) -> dict[str, 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     counts = {"recommended": 0, "rejected": 0}
     for line, data in read_list(path):
-        patient_id = data.get("id") if isinstance(data, dict) else None
+        given_id = data.get("id") if isinstance(data, dict) else None
+        patient_id = given_id if isinstance(given_id, str) else None
         try:
             rec = recommend(data if isinstance(data, dict) else str(data))
         except ProfileError as error:

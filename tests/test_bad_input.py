@@ -217,3 +217,16 @@ def test_cli_rejects_unreadable_or_malformed_json_with_exit_2(tmp_path: Path, ra
     assert result.returncode == 2
     assert "invalid patient profile" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"id": "a", "disease": {"cd19": "negative", "cd19": "positive"}}', "disease.cd19"),
+        ('{"id": "a", "id": "b"}', "id"),
+        ('{"id": "a", "transplant": {"gvhd": "none"}, "transplant": {}}', "transplant"),
+    ],
+)
+def test_duplicate_json_keys_are_rejected_naming_the_field(raw: str, field: str) -> None:
+    """JSON with a key given twice is ambiguous: refused, never silently the last value."""
+    assert _problem_fields(raw) == {field}

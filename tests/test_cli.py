@@ -140,3 +140,18 @@ def test_help_lists_the_three_verbs() -> None:
     assert result.returncode == 0
     for verb in ("recommend", "replay", "rules"):
         assert verb in result.stdout
+
+
+@pytest.mark.parametrize("patient_id", ["[/]", "[bold red]x", "a|*b_[x]`"])
+def test_odd_patient_ids_are_shown_verbatim(
+    patient_id: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Ids are data, never markup: text and Markdown show them as given."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(patched({"id": patient_id})))
+    assert main(["recommend", str(path)]) == 0
+    assert patient_id in capsys.readouterr().out
+    assert main(["recommend", str(path), "--format", "markdown"]) == 0
+    heading = capsys.readouterr().out.splitlines()[0]
+    assert heading.startswith("# Recommendation for ")
+    assert heading.replace("\\", "").endswith(patient_id)

@@ -32,7 +32,7 @@ def test_tumor_board_scores_the_day_and_stores_auditable_rows(
     db_path = tmp_path / "board.sqlite3"
     day = REPO / "examples" / "tumor_board_day.jsonl"
     assert board.main([str(day), "--db", str(db_path), "--date", "2026-11-21"]) == 0
-    assert "7 recommended, 2 rejected" in capsys.readouterr().out
+    assert "7 recommended, 3 rejected" in capsys.readouterr().out
     with sqlite3.connect(db_path) as db:
         rows = db.execute(
             "SELECT patient_id, preferred, problems, rules_digest, result_json "
@@ -41,7 +41,7 @@ def test_tumor_board_scores_the_day_and_stores_auditable_rows(
     digest = default_rulebook().digest
     stored = [r for r in rows if r[2] is None]
     rejected = [r for r in rows if r[2] is not None]
-    assert len(stored) == 7 and len(rejected) == 2
+    assert len(stored) == 7 and len(rejected) == 3
     assert all(r[3] == digest and json.loads(r[4])["rulebook"]["digest"] == digest for r in stored)
     assert {p["field"] for p in json.loads(rejected[0][2])} == {
         "age",

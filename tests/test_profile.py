@@ -129,16 +129,20 @@ def test_null_means_unknown_and_stays_unknown() -> None:
     assert profile.access.car_t is None
 
 
-def test_unknown_is_never_read_as_no() -> None:
-    """An unknown transplant candidacy is reported as missing, not taken as 'no'."""
-    rec = recommend(patched({"transplant.candidate": None}))
+@pytest.mark.parametrize("prior_hct", [False, True, None])
+def test_unknown_is_never_read_as_no(prior_hct: bool | None) -> None:
+    """An unknown transplant candidacy is reported as missing, never taken as 'no'."""
+    rec = recommend(patched({"transplant.candidate": None, "transplant.prior_allo_hct": prior_hct}))
     assert "transplant.candidate" in {m.field for m in rec.missing}
     assert "transplant-unlikely-car-t-durability" not in {r.rule for r in rec.reasons}
 
 
-@pytest.mark.parametrize("mrd", [0.00005, 0.00001, 1e-7, 0.15, 4.99])
-def test_ngs_level_mrd_values_are_evaluated(mrd: float) -> None:
-    """MRD values that Python writes in exponent form still reach the engine."""
+@pytest.mark.parametrize(
+    ("mrd", "below"),
+    [(0.00005, True), (0.00001, True), (1e-7, True), (0.0999, True), (0.1, False), (4.99, False)],
+)
+def test_ngs_level_mrd_values_are_compared_correctly(mrd: float, below: bool) -> None:
+    """MRD values Python writes in exponent form reach the engine and compare right."""
     rec = recommend(
         patched(
             {
@@ -148,7 +152,8 @@ def test_ngs_level_mrd_values_are_evaluated(mrd: float) -> None:
             }
         )
     )
-    assert "mrd-level-disease" in {r.rule for r in rec.reasons}
+    cautions = {w.rule for w in rec.warnings}
+    assert ("mrd-below-licensed-threshold" in cautions) is below
 
 
 def test_profiles_are_frozen() -> None:

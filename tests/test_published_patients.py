@@ -61,7 +61,8 @@ def test_patient_3_car_t_for_late_relapse_off_immunosuppression() -> None:
     """Patient 3: CAR T cells, as T-cell collection is feasible after a late relapse."""
     rec = recommend(patient(3))
     car_t = {r.rule for r in rec.reasons if r.therapy == "car_t"}
-    assert {"late-relapse-after-hct", "transplant-unlikely-car-t-durability"} <= car_t
+    assert {"late-relapse-after-hct", "second-transplant-uncertain-after-hct"} <= car_t
+    assert not rec.close_call
 
 
 def test_patient_4_car_t_with_the_three_published_warnings() -> None:

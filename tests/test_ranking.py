@@ -47,26 +47,40 @@ def test_not_eligible_beats_any_score() -> None:
 
 
 def test_close_call_when_scores_are_within_the_margin() -> None:
-    """Equal or near-equal scores are flagged as a close call."""
+    """One point apart is a close call; two points apart is not; one option never is."""
     book = default_rulebook()
     profile = parse_profile(patched({}))
-    rec = rank(book, profile, fired_rules(profile))
-    scores = {o.therapy: o.score for o in rec.options}
-    assert rec.close_call is (abs(scores["car_t"] - scores["blinatumomab"]) <= CLOSE_CALL_MARGIN)
-    tie = rank(book, profile, {"marrow-blasts-50-or-more", "marrow-blasts-below-50"})
-    assert tie.close_call is True
-    assert tie.options[0].score == tie.options[1].score == 2
+    assert CLOSE_CALL_MARGIN == 1
+    # car_t 3 (strong) vs blinatumomab 2 (moderate): one point apart
+    near = rank(book, profile, {"cns-involvement", "mrd-level-disease"})
+    assert (near.preferred, near.close_call) == ("car_t", True)
+    # car_t 3 vs blinatumomab 1 (weak): two points apart
+    clear = rank(book, profile, {"cns-involvement", "car-t-trial-slot-needed"})
+    assert (clear.preferred, clear.close_call) == ("car_t", False)
+    # only one option eligible: never a close call
+    alone = rank(book, profile, {"mrd-level-disease", "car-t-unavailable"})
+    assert (alone.preferred, alone.close_call) == ("blinatumomab", False)
 
 
-def test_ties_are_close_calls_listed_blinatumomab_first_whatever_the_cautions() -> None:
-    """Cautions never reorder options; a tie follows the stated fixed order."""
+def test_a_tie_is_no_preference_whatever_the_cautions() -> None:
+    """Equal scores: no preferred option, both alternatives; cautions never break a tie."""
     book = default_rulebook()
     profile = parse_profile(patched({}))
     tied = {"marrow-blasts-50-or-more", "marrow-blasts-below-50"}
     for extra in (set(), {"car-t-manufacturing-wait"}, {"older-adult-blinatumomab-neurotoxicity"}):
         rec = rank(book, profile, tied | extra)
-        assert rec.preferred == "blinatumomab"
+        assert rec.preferred is None
+        assert [o.status for o in rec.options] == ["alternative", "alternative"]
         assert rec.close_call is True
+        assert rec.summary.startswith("No preference")
+
+
+def test_nothing_known_makes_no_choice() -> None:
+    """A profile with nothing but an id gets no preference, and says what is missing."""
+    rec = recommend({"id": "empty"})
+    assert rec.preferred is None and rec.close_call is True
+    assert {o.status for o in rec.options} == {"alternative"}
+    assert len(rec.missing) >= 5
 
 
 def test_neither_eligible_gives_no_preference_and_lists_alternatives() -> None:

@@ -15,6 +15,18 @@ AGE = "considerations/age.yaml"
 FIRST_RULE = "older-adult-blinatumomab-active"
 
 
+def _line_of(root: Path, relative: str, text: str, nth: int = 0) -> int:
+    """Return the 1-based line of the nth line containing ``text``."""
+    lines = (root / relative).read_text().splitlines()
+    return [i for i, line in enumerate(lines, 1) if text in line][nth]
+
+
+def _line_of(root: Path, relative: str, text: str, nth: int = 0) -> int:
+    """Return the 1-based line of the nth line containing ``text``."""
+    lines = (root / relative).read_text().splitlines()
+    return [i for i, line in enumerate(lines, 1) if text in line][nth]
+
+
 def _copy(tmp_path: Path) -> Path:
     target = tmp_path / "rules"
     shutil.copytree(RULES_DIR, target)
@@ -70,6 +82,11 @@ FAULTS = [
         COND.replace("age: {gt: 60}", "concept: made-up-concept"),
         "concept 'made-up-concept' is not derived by any active rule",
     ),
+    (
+        COND,
+        COND.replace("age: {gt: 60}", "concept: [cns-involved, cns-involved]"),
+        "concept 'cns-involved' is named twice",
+    ),
 ]
 
 
@@ -85,12 +102,10 @@ def test_rule_fault_names_file_line_and_rule(
     assert error.rule_id == FIRST_RULE
     assert message in str(error)
     assert str(error).startswith(f"rules/{AGE}:{error.line}: rule '{FIRST_RULE}': ")
-    # the line points into the first rule (it starts at line 10 and ends before the next)
-    text = (root / AGE).read_text().splitlines()
-    next_rule = next(
-        i for i, line in enumerate(text, 1) if "id: older-adult-car-t-toxicity" in line
-    )
-    assert error.line is not None and 10 <= error.line < next_rule
+    # the line points into the first rule, before the next one starts
+    first = _line_of(root, AGE, f"id: {FIRST_RULE}")
+    next_rule = _line_of(root, AGE, "id: older-adult-car-t-toxicity")
+    assert error.line is not None and first <= error.line < next_rule
 
 
 def test_misspelled_key_points_at_its_own_line(tmp_path: Path) -> None:
@@ -124,13 +139,13 @@ def test_condition_fault_points_at_the_condition_line(tmp_path: Path) -> None:
 def test_duplicate_rule_id_names_both_places(tmp_path: Path) -> None:
     """Two rules with one id: the second is reported, pointing back at the first."""
     root = _copy(tmp_path)
+    first = _line_of(root, AGE, f"- id: {FIRST_RULE}")
     _mutate(root, AGE, "- id: older-adult-car-t-toxicity", f"- id: {FIRST_RULE}")
-    lines = (root / AGE).read_text().splitlines()
-    line = [i for i, text in enumerate(lines, 1) if f"- id: {FIRST_RULE}" in text][1]
+    second = _line_of(root, AGE, f"- id: {FIRST_RULE}", nth=1)
     error = _load_error(root)
     assert error.rule_id == FIRST_RULE
-    assert error.line == line
-    assert f"duplicate rule id (first defined at rules/{AGE}:10)" in str(error)
+    assert error.line == second
+    assert f"duplicate rule id (first defined at rules/{AGE}:{first})" in str(error)
 
 
 def test_duplicate_yaml_key_is_rejected_at_its_line(tmp_path: Path) -> None:

@@ -115,11 +115,13 @@ def parse_condition(raw: object) -> ParsedCondition:
         if key == "concept":
             names = value if isinstance(value, list) else [value]
             for index, name in enumerate(names):
+                where: tuple[int | str, ...] = (
+                    ("concept", index) if isinstance(value, list) else ("concept",)
+                )
                 if not isinstance(name, str) or not CONCEPT_NAME.match(name):
-                    where: tuple[int | str, ...] = (
-                        ("concept", index) if isinstance(value, list) else ("concept",)
-                    )
                     raise ConditionError(f"concept names are kebab-case; got {name!r}", where)
+                if name in concepts:
+                    raise ConditionError(f"concept '{name}' is named twice", where)
                 concepts.append(name)
         else:
             items.append(_parse_entry(key, value, ()))

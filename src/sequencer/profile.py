@@ -325,9 +325,71 @@ def problems_from(error: ValidationError) -> list[Problem]:
     return problems
 
 
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return type(value).__name__
+
+
 def _show(value: object) -> str:
     text = json.dumps(value, default=repr) if not isinstance(value, float) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Pairs(dict[str, Any]):
+    """A JSON object that remembers which of its keys were given more than once."""
+
+    duplicates: list[str]
+
+
+def _pairs(items: list[tuple[str, Any]]) -> _Pairs:
+    out = _Pairs()
+    out.duplicates = []
+    for key, value in items:
+        if key in out and key not in out.duplicates:
+            out.duplicates.append(key)
+        out[key] = value
+    return out
+
+
+def _duplicate_keys(value: Any, path: str = "") -> list[Problem]:
+    found: list[Problem] = []
+    if isinstance(value, _Pairs):
+        for key in value.duplicates:
+            field = f"{path}.{key}" if path else key
+            found.append(Problem(field, "key given more than once (which value is meant?)"))
+        for key, child in value.items():
+            found += _duplicate_keys(child, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _duplicate_keys(child, f"{path}[{index}]")
+    return found
+
+
+def _load_json(text: str | bytes) -> Any:
+    """Parse JSON text, refusing duplicate keys (json.loads would keep the last silently)."""
+    try:
+        raw = text.decode("utf-8") if isinstance(text, bytes) else text
+    except UnicodeDecodeError as error:
+        raise ProfileError([Problem("", f"not UTF-8 text ({error.reason})")]) from None
+    try:
+        data = json.loads(raw, object_pairs_hook=_pairs)
+    except json.JSONDecodeError as error:
+        raise ProfileError(
+            [Problem("", f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}")]
+        ) from None
+    duplicates = _duplicate_keys(data)
+    if duplicates:
+        raise ProfileError(duplicates)
+    return data
 
 
 def parse_profile(data: PatientProfile | Mapping[str, Any] | str | bytes) -> PatientProfile:
@@ -340,12 +402,12 @@ def parse_profile(data: PatientProfile | Mapping[str, Any] | str | bytes) -> Pat
     """
     if isinstance(data, PatientProfile):
         return data
+    if isinstance(data, str | bytes):
+        data = _load_json(data)
     try:
-        if isinstance(data, str | bytes):
-            return PatientProfile.model_validate_json(data)
         if not isinstance(data, Mapping):
             raise ProfileError(
-                [Problem("", f"a profile must be a JSON object; got {type(data).__name__}")]
+                [Problem("", f"a profile must be a JSON object; got {_json_type(data)}")]
             )
         return PatientProfile.model_validate(dict(data))
     except ValidationError as error:

@@ -21,11 +21,13 @@ from sequencer.yamlsource import load_yaml
 
 __all__ = ["Choice", "PublishedCase", "default_cases_dir", "library_choice", "load_cases"]
 
-Choice = Literal["blinatumomab", "car_t", "neither"]
+Choice = Literal["blinatumomab", "car_t", "neither", "no-preference"]
+PublishedChoice = Literal["blinatumomab", "car_t", "neither"]
 CHOICE_NAMES: dict[str, str] = {
     "blinatumomab": "Blinatumomab",
     "car_t": "CD19 CAR T cells",
     "neither": "Neither (CD19-directed therapy not possible)",
+    "no-preference": "No preference (the options tie)",
 }
 
 
@@ -33,7 +35,7 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     number: Annotated[int, Field(ge=1)]
     profile: str
-    published_choice: Choice
+    published_choice: PublishedChoice
     vignette: str
     published_rationale: str
     encoding: str
@@ -51,7 +53,7 @@ class PublishedCase:
 
     number: int
     profile: PatientProfile
-    published_choice: Choice
+    published_choice: PublishedChoice
     vignette: str
     published_rationale: str
     encoding: str
@@ -107,5 +109,13 @@ def load_cases(directory: Path | None = None) -> list[PublishedCase]:
 
 
 def library_choice(recommendation: Recommendation) -> Choice:
-    """Return the library's choice in the terms of the published decisions."""
-    return recommendation.preferred if recommendation.preferred is not None else "neither"
+    """Return the library's choice in the terms of the published decisions.
+
+    ``"neither"`` when no option is eligible; ``"no-preference"`` when the eligible
+    options tie.
+    """
+    if recommendation.preferred is not None:
+        return recommendation.preferred
+    if any(o.status != "not_eligible" for o in recommendation.options):
+        return "no-preference"
+    return "neither"

@@ -7,16 +7,18 @@ The method, in full (the README repeats it for clinicians):
 2. **Score.** Each fired ``favors`` effect adds its strength's weight to its option:
    weak = 1, moderate = 2, strong = 3. Cautions, missing facts and add-ons never
    change a score.
-3. **Order.** Eligible options by score, highest first. Equal scores are always a
-   close call (below) and are listed blinatumomab first: a fixed, stated convention
-   (it is the option available at once), not a finding. Ineligible options come last.
+3. **Order.** Eligible options by score, highest first; ineligible options last.
+   Equal scores are listed blinatumomab first, a fixed display order only (see 5).
    Cautions never reorder options: a rule that matters to the choice must say so
    with a weight.
 4. **Close call.** When both options are eligible and their scores differ by at most
    ``CLOSE_CALL_MARGIN`` (1 point, a single weak consideration), ``close_call`` is
-   true: the rule base does not separate them and the board must.
-5. **Nothing eligible.** ``preferred`` is null and ``alternatives`` lists what the
-   fired rules suggest instead.
+   true: the rule base barely separates them and the board must weigh them.
+5. **Tie.** Equal scores are no preference at all: ``preferred`` is null, both
+   options are ``alternative`` and ``close_call`` is true. No choice is made from a
+   tie (a sparse profile with nothing known scores 0 against 0).
+6. **Nothing eligible.** ``preferred`` is null, every option is ``not_eligible``, and
+   ``alternatives`` lists what the fired rules suggest instead.
 
 Cautions on an option that is not eligible are left out of ``warnings`` (they
 would caution against something that cannot be given).
@@ -153,11 +155,11 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
     warnings = [w for w in cautions if eligible[w.therapy]]
     order = sorted(THERAPIES, key=lambda t: (not eligible[t], -score[t], THERAPIES.index(t)))
     eligible_order = [t for t in order if eligible[t]]
-    preferred = eligible_order[0] if eligible_order else None
-    close_call = (
-        len(eligible_order) == 2
-        and abs(score[eligible_order[0]] - score[eligible_order[1]]) <= CLOSE_CALL_MARGIN
-    )
+    both = len(eligible_order) == 2
+    gap = abs(score[eligible_order[0]] - score[eligible_order[1]]) if both else None
+    tie = gap == 0
+    preferred = eligible_order[0] if eligible_order and not tie else None
+    close_call = gap is not None and gap <= CLOSE_CALL_MARGIN
 
     options = []
     for therapy in order:
@@ -185,7 +187,7 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
         patient_id=profile.id,
         preferred=preferred,
         close_call=close_call,
-        summary=_summary(preferred, close_call, order, score, eligible),
+        summary=_summary(preferred, close_call, order, score, eligible, tie),
         options=options,
         reasons=reasons,
         warnings=warnings,
@@ -223,7 +225,13 @@ def _summary(
     order: Sequence[str],
     score: Mapping[str, int],
     eligible: Mapping[str, bool],
+    tie: bool,
 ) -> str:
+    if tie:
+        return (
+            f"No preference: both options score {score[order[0]]} and the rules do not "
+            "separate them; the board must weigh the reasons and the missing facts."
+        )
     if preferred is None:
         return "Neither CD19-directed option can be given now; see the alternatives."
     other = next(t for t in order if t != preferred)

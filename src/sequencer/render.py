@@ -67,6 +67,11 @@ class _Refs:
         return out
 
 
+def _md(text: str) -> str:
+    """Escape Markdown's inline specials in caller-supplied text (patient ids)."""
+    return "".join(f"\\{ch}" if ch in "\\`*_[]<>#|!" else ch for ch in text)
+
+
 def _headline(rec: Recommendation) -> str:
     return rec.summary
 
@@ -86,7 +91,7 @@ def _grouped_warnings(rec: Recommendation) -> list[tuple[str, Warning]]:
 def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
     """Return a Markdown page for one recommendation, references numbered."""
     refs = _Refs()
-    out = [f"{heading} Recommendation for {rec.patient_id}", "", f"**{_headline(rec)}**", ""]
+    out = [f"{heading} Recommendation for {_md(rec.patient_id)}", "", f"**{_headline(rec)}**", ""]
     out += ["| Option | Status | Score | Reasons |", "|---|---|---|---|"]
     for option in rec.options:
         out.append(
@@ -272,7 +277,7 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
             style="dim",
         )
     )
-    console.print(Panel(Group(*parts), title=f"sequencer: {rec.patient_id}", expand=False))  # type: ignore[arg-type]
+    console.print(Panel(Group(*parts), title=Text(f"sequencer: {rec.patient_id}"), expand=False))  # type: ignore[arg-type]
 
 
 def print_replay(cases: list[tuple[PublishedCase, Recommendation]], console: Console) -> None:
@@ -326,8 +331,8 @@ def print_rules(rulebook: Rulebook, console: Console) -> None:
             if loaded.consideration == consideration:
                 rule = loaded.rule
                 table.add_row(
-                    f"{rule.id}\n[dim]{rule.title}[/dim]",
-                    _effects(rule),
+                    Text.assemble(rule.id, "\n", (rule.title, "dim")),
+                    Text(_effects(rule)),
                     rule.evidence,
                     ", ".join(rule.citations),
                 )
