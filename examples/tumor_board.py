@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sequencer import ProfileError, SequencerError, recommend
+from sequencer import ProfileError, Recommendation, SequencerError, recommend
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recommendations (
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS recommendations (
     line         INTEGER NOT NULL,
     patient_id   TEXT,
     preferred    TEXT,
+    choice       TEXT,
     close_call   INTEGER,
     summary      TEXT,
     problems     TEXT,
@@ -50,6 +51,15 @@ def read_list(path: Path) -> Iterator[tuple[int, Any]]:
                 yield number, json.loads(line)
             except json.JSONDecodeError:
                 yield number, line
+
+
+def choice(rec: Recommendation) -> str:
+    """What to show the board: the preferred option, or why there is none."""
+    if rec.preferred:
+        return rec.preferred
+    if any(o.status != "not_eligible" for o in rec.options):
+        return "undecided"  # a tie, or a blocking missing fact such as CD19 status
+    return "neither"
 
 
 def score_day(path: Path, db: sqlite3.Connection, board_date: str) -> dict[str, int]:
@@ -74,12 +84,13 @@ def score_day(path: Path, db: sqlite3.Connection, board_date: str) -> dict[str, 
             counts["rejected"] += 1
             continue
         db.execute(
-            "INSERT INTO recommendations VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            "INSERT INTO recommendations VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
             (
                 board_date,
                 line,
                 rec.patient_id,
                 rec.preferred,
+                choice(rec),
                 int(rec.close_call),
                 rec.summary,
                 rec.model_dump_json(),
@@ -103,20 +114,20 @@ def main(argv: list[str] | None = None) -> int:
         with sqlite3.connect(args.db) as db:
             counts = score_day(args.day_list, db, args.date)
             rows = db.execute(
-                "SELECT line, patient_id, preferred, close_call, summary, problems "
+                "SELECT line, patient_id, choice, close_call, summary, problems "
                 "FROM recommendations WHERE board_date = ? ORDER BY rowid DESC LIMIT ?",
                 (args.date, sum(counts.values())),
             ).fetchall()
     except (OSError, SequencerError) as error:
         print(f"tumor_board: {error}", file=sys.stderr)
         return 2
-    for line, pid, preferred, close, summary, problems in reversed(rows):
+    for line, pid, shown, close, summary, problems in reversed(rows):
         if problems:
             fields = ", ".join(p["field"] or "<profile>" for p in json.loads(problems))
             print(f"line {line:>2} {pid or '?':<24} REJECTED ({fields})")
         else:
             flag = " [close call]" if close else ""
-            print(f"line {line:>2} {pid:<24} {preferred or 'neither':<13}{flag} {summary}")
+            print(f"line {line:>2} {pid:<24} {shown:<13}{flag} {summary}")
     print(
         f"{counts['recommended']} recommended, {counts['rejected']} rejected; stored in {args.db}"
     )

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sequencer import PatientProfile, Recommendation, default_rulebook, fired_rules, recommend
+from sequencer.api import effective_profile
 from sequencer.profile import flatten
 from sequencer.ranking import CLOSE_CALL_MARGIN, WEIGHTS
 from sequencer.reference import ReferenceEngine
@@ -62,7 +63,9 @@ def test_any_valid_profile_gets_a_recommendation_deterministically(profile: Pati
 @given(st.one_of(profiles(), older_adults(), post_transplant_relapses(), ph_positive()))
 def test_durable_rules_fires_exactly_what_the_reference_fires(profile: PatientProfile) -> None:
     """Differential test: the engine and the plain-Python evaluator agree rule for rule."""
-    assert fired_rules(profile) == REFERENCE.fired(flatten(profile))
+    for context in BOOK.contexts:
+        effective, _, _ = effective_profile(profile, context=context)
+        assert fired_rules(effective) == REFERENCE.fired(flatten(effective))
 
 
 @given(profile_dicts())
@@ -101,13 +104,16 @@ def test_options_follow_the_documented_ranking(profile: PatientProfile) -> None:
     assert keys == sorted(keys)
     eligible = [o for o in rec.options if o.status != "not_eligible"]
     tie = len(eligible) == 2 and eligible[0].score == eligible[1].score
-    assert rec.preferred == (None if tie or not eligible else eligible[0].therapy)
-    if tie:
-        assert [o.status for o in eligible] == ["alternative", "alternative"]
+    blocked = any(m.blocking for m in rec.missing)
+    assert rec.preferred == (None if tie or blocked or not eligible else eligible[0].therapy)
+    if tie or blocked:
+        assert [o.status for o in eligible] == ["alternative"] * len(eligible)
     else:
         assert [o.status for o in eligible] == ["preferred", "alternative"][: len(eligible)]
     assert rec.close_call == (
-        len(eligible) == 2 and abs(eligible[0].score - eligible[1].score) <= CLOSE_CALL_MARGIN
+        not blocked
+        and len(eligible) == 2
+        and abs(eligible[0].score - eligible[1].score) <= CLOSE_CALL_MARGIN
     )
     if not eligible:
         assert rec.alternatives

@@ -78,9 +78,21 @@ def test_a_tie_is_no_preference_whatever_the_cautions() -> None:
 def test_nothing_known_makes_no_choice() -> None:
     """A profile with nothing but an id gets no preference, and says what is missing."""
     rec = recommend({"id": "empty"})
-    assert rec.preferred is None and rec.close_call is True
+    assert rec.preferred is None
     assert {o.status for o in rec.options} == {"alternative"}
     assert len(rec.missing) >= 5
+
+
+def test_unknown_cd19_blocks_the_choice() -> None:
+    """CD19 unknown is a blocking missing fact: no preference until it is tested."""
+    rec = recommend(patched({"disease.cd19": None, "disease.cns": "CNS3"}))
+    assert rec.preferred is None and rec.close_call is False
+    assert {o.status for o in rec.options} == {"alternative"}
+    cd19 = next(m for m in rec.missing if m.field == "disease.cd19")
+    assert cd19.blocking
+    assert rec.summary.startswith("No choice yet: first establish disease.cd19")
+    scores = {o.therapy: o.score for o in rec.options}
+    assert scores["car_t"] > scores["blinatumomab"]  # still shows what would weigh
 
 
 def test_neither_eligible_gives_no_preference_and_lists_alternatives() -> None:

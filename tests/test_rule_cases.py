@@ -10,7 +10,8 @@ import pytest
 import yaml
 from conftest import CASES_DIR, patched
 
-from sequencer import default_rulebook, fired_rules, parse_profile
+from sequencer import default_rulebook, fired_rules
+from sequencer.api import effective_profile
 from sequencer.profile import flatten
 from sequencer.reference import ReferenceEngine
 
@@ -60,7 +61,7 @@ def test_case_files_mirror_consideration_files() -> None:
 @pytest.mark.parametrize(("rule_id", "kind", "patch"), PARAMS)
 def test_rule_fires_or_stays_silent(rule_id: str, kind: str, patch: dict[str, Any]) -> None:
     """The rule fires on its 'fires' cases and not on its 'silent' cases, in both engines."""
-    profile = parse_profile(patched(patch))
+    profile, _, _ = effective_profile(patched(patch))
     engine_fired = fired_rules(profile)
     reference_fired = REFERENCE.fired(flatten(profile))
     assert engine_fired == reference_fired

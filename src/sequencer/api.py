@@ -6,13 +6,16 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from sequencer.contexts import Context, Derivation, apply_context
 from sequencer.engine import DurableEngine
 from sequencer.profile import PatientProfile, flatten, parse_profile
 from sequencer.ranking import rank
 from sequencer.recommendation import Recommendation
 from sequencer.rulebook import Rulebook, load_rulebook
 
-__all__ = ["default_rulebook", "fired_rules", "recommend"]
+__all__ = ["default_rulebook", "effective_profile", "fired_rules", "recommend"]
+
+ProfileInput = PatientProfile | Mapping[str, Any] | str | bytes
 
 _lock = threading.Lock()
 _default: Rulebook | None = None
@@ -39,32 +42,50 @@ def _engine(rulebook: Rulebook) -> DurableEngine:
         return engine
 
 
+def effective_profile(
+    profile: ProfileInput, *, rulebook: Rulebook | None = None, context: str | None = None
+) -> tuple[PatientProfile, Context, list[Derivation]]:
+    """Return the profile as the rules see it in a regulatory context.
+
+    That is the validated profile with ``access.car_t`` derived from the context when
+    the profile leaves it null, the context itself, and what was derived. Raises
+    ``ProfileError`` for an invalid profile and ``SequencerError`` for an unknown context.
+    """
+    book = rulebook or default_rulebook()
+    ctx = book.context(context)
+    parsed, derivations = apply_context(ctx, parse_profile(profile))
+    return parsed, ctx, derivations
+
+
 def fired_rules(
-    profile: PatientProfile | Mapping[str, Any], *, rulebook: Rulebook | None = None
+    profile: ProfileInput, *, rulebook: Rulebook | None = None, context: str | None = None
 ) -> frozenset[str]:
     """Return the ids of the rules that fire for ``profile`` (through durable_rules).
 
     Raises ``ProfileError`` for an invalid profile and ``EngineError`` if the engine fails.
     """
     book = rulebook or default_rulebook()
-    return _engine(book).fired(flatten(parse_profile(profile)))
+    parsed, _, _ = effective_profile(profile, rulebook=book, context=context)
+    return _engine(book).fired(flatten(parsed))
 
 
 def recommend(
-    profile: PatientProfile | Mapping[str, Any] | str | bytes,
+    profile: ProfileInput,
     *,
     rulebook: Rulebook | None = None,
+    context: str | None = None,
 ) -> Recommendation:
     """Return the ranked, cited recommendation for one patient.
 
     ``profile`` may be a ``PatientProfile``, a mapping in the v1 interchange format, or
-    that format as JSON text. ``rulebook`` defaults to the shipped rule base.
+    that format as JSON text. ``rulebook`` defaults to the shipped rule base and
+    ``context`` to its default regulatory context (``sequencer rules`` lists them).
 
     Raises ``ProfileError`` (every problem, with its field path) when the profile is
-    invalid, and ``EngineError`` if the rule engine fails; never returns a
-    recommendation built on data that did not validate.
+    invalid, ``SequencerError`` for an unknown context, and ``EngineError`` if the rule
+    engine fails; never returns a recommendation built on data that did not validate.
     """
-    parsed = parse_profile(profile)
     book = rulebook or default_rulebook()
+    parsed, ctx, derivations = effective_profile(profile, rulebook=book, context=context)
     fired = _engine(book).fired(flatten(parsed))
-    return rank(book, parsed, fired)
+    return rank(book, parsed, fired, context=ctx, derivations=derivations)

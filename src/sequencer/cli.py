@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("file", help="profile in the v1 JSON format, or - for standard input")
     rec.add_argument("--format", **fmt)  # type: ignore[arg-type]
     rec.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
+    rec.add_argument(
+        "--context",
+        help="regulatory context (default: the current one; `sequencer rules` lists them)",
+    )
 
     rep = verbs.add_parser("replay", help="replay the review's five published patients")
     rep.add_argument(
@@ -99,7 +103,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     book = _rulebook(args.rules)
     try:
-        rec = recommend(data, rulebook=book)
+        rec = recommend(data, rulebook=book, context=args.context)
     except ProfileError as error:
         raise ProfileError(error.problems, source=args.file) from None
     if args.format == "json":
@@ -112,32 +116,36 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from sequencer.api import recommend
-    from sequencer.published import library_choice, load_cases
+    from sequencer.published import load_cases, replay
     from sequencer.render import markdown_replay, print_replay
 
     cases = load_cases()
     if args.patient is not None and not args.all:
         cases = [c for c in cases if c.number == args.patient]
-    results = [(case, recommend(case.profile)) for case in cases]
+    results = replay(cases)
     if args.format == "json":
         payload = [
             {
-                "patient": case.number,
-                "published_choice": case.published_choice,
-                "library_choice": library_choice(rec),
-                "agrees": library_choice(rec) == case.published_choice,
-                "recommendation": rec.model_dump(mode="json"),
+                "patient": r.case.number,
+                "context": r.case.context,
+                "published_choice": r.case.published_choice,
+                "library_choice": r.choice,
+                "agrees": r.agrees,
+                "recommendation": r.recommendation.model_dump(mode="json"),
+                "today": {
+                    "context": r.today.context.name,
+                    "library_choice": r.today_choice,
+                    "summary": r.today.summary,
+                },
             }
-            for case, rec in results
+            for r in results
         ]
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     elif args.format == "markdown":
         print(markdown_replay(results), end="")
     else:
         print_replay(results, _console())
-    agree = all(library_choice(rec) == case.published_choice for case, rec in results)
-    return EXIT_OK if agree else EXIT_DISAGREE
+    return EXIT_OK if all(r.agrees for r in results) else EXIT_DISAGREE
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:

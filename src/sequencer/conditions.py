@@ -7,13 +7,15 @@ A condition in a rule file is a mapping whose entries must all hold::
       transplant.prior_allo_hct: true              # shorthand for {eq: true}
       disease.cns: {in: [CNS2, CNS3]}
       transplant.candidate: {is: unknown}          # known / unknown
+      disease.abl1_mutations: {contains: T315I}    # lists: contains / not_contains
       any:                                         # at least one of these mappings
         - transplant.candidate: false
         - transplant.candidate: {is: unknown}
       all: [...]                                   # every one of these mappings
       concept: high-marrow-burden                  # a fact derived by another rule
 
-Operators: ``eq ne lt le gt ge in not_in is``. One rule of meaning, shared by the
+Operators: ``eq ne lt le gt ge in not_in is``, and for lists ``contains`` and
+``not_contains`` (one item name, compared case-insensitively). One rule of meaning, shared by the
 durable_rules adapter and the plain-Python reference evaluator: **an unknown value
 never satisfies a comparison** (``ne`` and ``not_in`` included); only ``is: unknown``
 matches it. Enumerations that spell ``"unknown"`` out follow the same rule unless the
@@ -43,17 +45,42 @@ __all__ = [
     "ParsedCondition",
     "evaluate",
     "fields_of",
+    "normalize_token",
     "parse_condition",
 ]
 
-Op = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "known", "unknown"]
+Op = Literal[
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "in",
+    "not_in",
+    "known",
+    "unknown",
+    "contains",
+    "not_contains",
+]
 
 CONCEPT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+TOKEN = re.compile(r"^[A-Za-z0-9_:/.+-]{1,40}$")
+
+
+def normalize_token(item: str) -> str:
+    """Return the form list items are compared in: upper case, other signs as ``_``.
+
+    ``T315I``, ``t315i`` and ``T315I `` all compare equal; used by both evaluators.
+    """
+    return re.sub(r"[^A-Z0-9]", "_", item.strip().upper())
+
+
 _OPS_BY_KIND: dict[str, frozenset[str]] = {
     "number": frozenset({"eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is"}),
     "boolean": frozenset({"eq", "ne", "is"}),
     "enum": frozenset({"eq", "ne", "in", "not_in", "is"}),
-    "list": frozenset({"is"}),
+    "list": frozenset({"is", "contains", "not_contains"}),
 }
 
 
@@ -162,7 +189,19 @@ def _parse_entry(key: object, value: object, loc: tuple[int | str, ...]) -> Node
 
 def _parse_op(spec: FieldSpec, op: str, arg: object, loc: tuple[int | str, ...]) -> Compare:
     allowed = _OPS_BY_KIND[spec.kind]
-    if op not in {"eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is"}:
+    if op not in {
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "in",
+        "not_in",
+        "is",
+        "contains",
+        "not_contains",
+    }:
         raise ConditionError(
             f"unknown operator '{op}' (use one of: {', '.join(sorted(allowed))})", loc
         )
@@ -176,6 +215,12 @@ def _parse_op(spec: FieldSpec, op: str, arg: object, loc: tuple[int | str, ...])
         if arg not in ("known", "unknown"):
             raise ConditionError(f"'is' takes 'known' or 'unknown'; got {arg!r}", loc)
         return Compare(spec.path, "known" if arg == "known" else "unknown")
+    if op in ("contains", "not_contains"):
+        if not isinstance(arg, str) or not TOKEN.match(arg):
+            raise ConditionError(f"'{op}' takes one item name such as T315I; got {arg!r}", loc)
+        return Compare(
+            spec.path, "contains" if op == "contains" else "not_contains", normalize_token(arg)
+        )
     if op in ("in", "not_in"):
         if not isinstance(arg, list) or not arg:
             raise ConditionError(f"'{op}' takes a non-empty list; got {arg!r}", loc)
@@ -235,6 +280,9 @@ def evaluate(node: Node, facts: Mapping[str, Any]) -> bool:
         return not is_unknown
     if value is None:
         return False
+    if node.op in ("contains", "not_contains"):
+        present = node.value in {normalize_token(item) for item in value}
+        return present if node.op == "contains" else not present
     names_unknown = node.value == spec.unknown_value or (
         isinstance(node.value, tuple) and spec.unknown_value in node.value
     )

@@ -23,6 +23,8 @@ Every trap recorded in ``shared/notes/durable-rules.md`` is handled here:
   engine's ``exception`` field is checked too; either raises ``EngineError``.
 * **Float formats** (``1e-05`` rejected with error 204): facts and rule definitions
   are serialized here with numbers in plain decimal notation.
+* **Lists** (ABL1 mutations) never reach the engine as arrays: each becomes a length
+  property and one boolean flag per item, so ``contains`` is a plain equality test.
 * **Unknown values**: a ``None`` becomes a missing key, so comparisons are false and
   ``$nex`` finds it; enumerations that spell ``"unknown"`` out are guarded so the
   meaning matches ``sequencer.conditions.evaluate`` exactly.
@@ -43,7 +45,7 @@ from typing import Any
 import durable_rules_engine
 from durable.engine import Host, Promise, Ruleset
 
-from sequencer.conditions import AllOf, AnyOf, Compare, Node
+from sequencer.conditions import AllOf, AnyOf, Compare, Node, normalize_token
 from sequencer.errors import EngineError
 from sequencer.profile import FIELDS
 from sequencer.rulebook import Rulebook
@@ -104,6 +106,8 @@ def _compile(node: Node) -> dict[str, Any]:
 
 def _compile_compare(node: Compare) -> dict[str, Any]:
     key = fact_key(node.field)
+    if FIELDS[node.field].kind == "list":
+        return _compile_list(node, key)
     literal = FIELDS[node.field].unknown_value
     if node.op == "unknown":
         test: dict[str, Any] = {"$nex": {key: 1}}
@@ -125,6 +129,28 @@ def _compile_compare(node: Compare) -> dict[str, Any]:
         return _and([*({"$neq": {key: v}} for v in node.value), *guard])
     op = {"lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}[node.op]
     return {op: {key: node.value}}
+
+
+def _compile_list(node: Compare, key: str) -> dict[str, Any]:
+    """Lists reach the engine as flags: ``<key>__n`` (length) and ``<key>__has__<ITEM>``."""
+    known = {"$ex": {f"{key}__n": 1}}
+    if node.op == "known":
+        return known
+    if node.op == "unknown":
+        return {"$nex": {f"{key}__n": 1}}
+    flag = f"{key}__has__{node.value}"
+    if node.op == "contains":
+        return {flag: True}
+    if node.op == "not_contains":
+        return {"$and": [known, {"$nex": {flag: 1}}]}
+    raise EngineError(f"operator {node.op} does not apply to a list")  # pragma: no cover
+
+
+def _list_flags(key: str, items: tuple[str, ...]) -> dict[str, Any]:
+    flags: dict[str, Any] = {f"{key}__n": len(items)}
+    for item in items:
+        flags[f"{key}__has__{normalize_token(item)}"] = True
+    return flags
 
 
 def _and(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -262,8 +288,12 @@ class DurableEngine:
         global _current
         fact: dict[str, Any] = {"kind": "profile"}
         for path, value in facts.items():
-            if value is not None:
-                fact[fact_key(path)] = list(value) if isinstance(value, tuple) else value
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                fact.update(_list_flags(fact_key(path), value))
+            else:
+                fact[fact_key(path)] = value
         with _LOCK:
             assert _host is not None
             sid = str(next(_SESSIONS))

@@ -43,6 +43,7 @@ __all__ = [
     "Access",
     "Disease",
     "FieldSpec",
+    "Immune",
     "PatientProfile",
     "PriorTherapy",
     "Transplant",
@@ -187,6 +188,15 @@ class PriorTherapy(BaseModel):
 
     blinatumomab: PriorResponse | None = None
     car_t: PriorResponse | None = None
+    ponatinib: PriorResponse | None = None
+
+
+class Immune(BaseModel):
+    """The patient's own T cells, on which both options depend."""
+
+    model_config = _STRICT
+
+    t_cell_depleted: bool | None = None
 
 
 class Access(BaseModel):
@@ -209,6 +219,7 @@ class PatientProfile(BaseModel):
     transplant: Transplant = Transplant()
     prior_therapy: PriorTherapy = PriorTherapy()
     access: Access = Access()
+    immune: Immune = Immune()
 
 
 # --- the field catalogue: what rule conditions may test -------------------------

@@ -14,19 +14,29 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sequencer.api import default_rulebook, recommend
 from sequencer.errors import ProfileError, SequencerError
 from sequencer.profile import PatientProfile, parse_profile
 from sequencer.recommendation import Recommendation
+from sequencer.rulebook import Rulebook
 from sequencer.yamlsource import load_yaml
 
-__all__ = ["Choice", "PublishedCase", "default_cases_dir", "library_choice", "load_cases"]
+__all__ = [
+    "Choice",
+    "PublishedCase",
+    "Replay",
+    "default_cases_dir",
+    "library_choice",
+    "load_cases",
+    "replay",
+]
 
 Choice = Literal["blinatumomab", "car_t", "neither", "no-preference"]
 PublishedChoice = Literal["blinatumomab", "car_t", "neither"]
 CHOICE_NAMES: dict[str, str] = {
     "blinatumomab": "Blinatumomab",
     "car_t": "CD19 CAR T cells",
-    "neither": "Neither (CD19-directed therapy not possible)",
+    "neither": "Neither (no CD19-directed option)",
     "no-preference": "No preference (the options tie)",
 }
 
@@ -44,6 +54,7 @@ class _Entry(BaseModel):
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     source: str
+    context: str
     patients: list[_Entry]
 
 
@@ -58,6 +69,7 @@ class PublishedCase:
     published_rationale: str
     encoding: str
     source: str
+    context: str
     path: Path
 
 
@@ -102,6 +114,7 @@ def load_cases(directory: Path | None = None) -> list[PublishedCase]:
                 published_rationale=" ".join(entry.published_rationale.split()),
                 encoding=" ".join(entry.encoding.split()),
                 source=parsed.source,
+                context=parsed.context,
                 path=path,
             )
         )
@@ -119,3 +132,40 @@ def library_choice(recommendation: Recommendation) -> Choice:
     if any(o.status != "not_eligible" for o in recommendation.options):
         return "no-preference"
     return "neither"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A published case replayed: in its own context, and in today's default context."""
+
+    case: PublishedCase
+    recommendation: Recommendation
+    today: Recommendation
+
+    @property
+    def choice(self) -> Choice:
+        """The library's choice in the published case's context."""
+        return library_choice(self.recommendation)
+
+    @property
+    def agrees(self) -> bool:
+        """Whether the library's choice is the published one."""
+        return self.choice == self.case.published_choice
+
+    @property
+    def today_choice(self) -> Choice:
+        """The library's choice for the same patient in today's context."""
+        return library_choice(self.today)
+
+
+def replay(cases: list[PublishedCase], rulebook: Rulebook | None = None) -> list[Replay]:
+    """Return each case's recommendation in its own context and in the default one."""
+    book = rulebook or default_rulebook()
+    return [
+        Replay(
+            case=case,
+            recommendation=recommend(case.profile, rulebook=book, context=case.context),
+            today=recommend(case.profile, rulebook=book),
+        )
+        for case in cases
+    ]

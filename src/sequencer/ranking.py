@@ -19,6 +19,9 @@ The method, in full (the README repeats it for clinicians):
    tie (a sparse profile with nothing known scores 0 against 0).
 6. **Nothing eligible.** ``preferred`` is null, every option is ``not_eligible``, and
    ``alternatives`` lists what the fired rules suggest instead.
+7. **Blocked.** A missing fact marked ``blocking`` (CD19 status, for one) means no
+   choice yet: ``preferred`` is null, eligible options are ``alternative``,
+   ``close_call`` is false, and the summary names what to establish first.
 
 Cautions on an option that is not eligible are left out of ``warnings`` (they
 would caution against something that cannot be given).
@@ -28,12 +31,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from sequencer.contexts import Context, Derivation
 from sequencer.profile import PatientProfile
 from sequencer.recommendation import (
     THERAPY_NAMES,
     AddOnSuggestion,
     AlternativeSuggestion,
     Citation,
+    ContextDerivation,
+    ContextStamp,
     DerivedConcept,
     MissingFact,
     Option,
@@ -69,11 +75,21 @@ def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
     return out
 
 
-def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> Recommendation:
+def rank(
+    rulebook: Rulebook,
+    profile: PatientProfile,
+    fired: Iterable[str],
+    *,
+    context: Context | None = None,
+    derivations: Sequence[Derivation] = (),
+) -> Recommendation:
     """Return the ranked ``Recommendation`` for ``profile`` given the rules that fired.
 
-    ``fired`` holds rule ids; the result does not depend on their order.
+    ``fired`` holds rule ids; the result does not depend on their order. ``context``
+    (default: the rule base's default) and ``derivations`` (what it filled in) are
+    reported in the output.
     """
+    context = context or rulebook.context()
     fired_set = set(fired)
     rules: list[Rule] = [rule for rule in rulebook.active if rule.id in fired_set]
     score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
@@ -131,11 +147,17 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
                 if effect.missing in missing:
                     known = missing[effect.missing]
                     missing[effect.missing] = known.model_copy(
-                        update={"rules": [*known.rules, rule.id]}
+                        update={
+                            "rules": [*known.rules, rule.id],
+                            "blocking": known.blocking or effect.blocking,
+                        }
                     )
                 else:
                     missing[effect.missing] = MissingFact(
-                        field=effect.missing, text=(effect.text or text).strip(), rules=[rule.id]
+                        field=effect.missing,
+                        text=(effect.text or text).strip(),
+                        rules=[rule.id],
+                        blocking=effect.blocking,
                     )
             elif isinstance(effect, AddOn):
                 add_ons[effect.to].append(
@@ -158,8 +180,9 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
     both = len(eligible_order) == 2
     gap = abs(score[eligible_order[0]] - score[eligible_order[1]]) if both else None
     tie = gap == 0
-    preferred = eligible_order[0] if eligible_order and not tie else None
-    close_call = gap is not None and gap <= CLOSE_CALL_MARGIN
+    blocked_by = [m.field for m in missing.values() if m.blocking]
+    preferred = eligible_order[0] if eligible_order and not tie and not blocked_by else None
+    close_call = gap is not None and gap <= CLOSE_CALL_MARGIN and not blocked_by
 
     options = []
     for therapy in order:
@@ -187,13 +210,27 @@ def rank(rulebook: Rulebook, profile: PatientProfile, fired: Iterable[str]) -> R
         patient_id=profile.id,
         preferred=preferred,
         close_call=close_call,
-        summary=_summary(preferred, close_call, order, score, eligible, tie),
+        summary=_summary(preferred, close_call, order, score, eligible, tie, blocked_by),
         options=options,
         reasons=reasons,
         warnings=warnings,
         missing=list(missing.values()),
         alternatives=list(alternatives.values()),
         derived=derived,
+        context=ContextStamp(
+            name=context.context,
+            title=context.title,
+            as_of=context.as_of,
+            derived=[
+                ContextDerivation(
+                    field=d.field,
+                    value=d.value,
+                    text=d.text,
+                    citations=_citations(rulebook, d.citations),
+                )
+                for d in derivations
+            ],
+        ),
         rulebook=RulebookStamp(
             name=rulebook.name, version=rulebook.version, digest=rulebook.digest
         ),
@@ -226,7 +263,14 @@ def _summary(
     score: Mapping[str, int],
     eligible: Mapping[str, bool],
     tie: bool,
+    blocked_by: Sequence[str] = (),
 ) -> str:
+    if blocked_by and any(eligible.values()):
+        return (
+            "No choice yet: first establish "
+            + ", ".join(blocked_by)
+            + " (the options are ranked below only to show what would weigh)."
+        )
     if tie:
         return (
             f"No preference: both options score {score[order[0]]} and the rules do not "

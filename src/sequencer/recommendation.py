@@ -15,6 +15,8 @@ __all__ = [
     "AddOnSuggestion",
     "AlternativeSuggestion",
     "Citation",
+    "ContextDerivation",
+    "ContextStamp",
     "DerivedConcept",
     "MissingFact",
     "Option",
@@ -77,6 +79,9 @@ class MissingFact(BaseModel):
     field: str
     text: str = Field(min_length=1)
     rules: list[str] = Field(min_length=1)
+    blocking: bool = Field(
+        default=False, description="no option is preferred until this fact is known"
+    )
 
 
 class AddOnSuggestion(BaseModel):
@@ -123,6 +128,26 @@ class DerivedConcept(BaseModel):
     rule: str
 
 
+class ContextDerivation(BaseModel):
+    """A profile value the regulatory context filled in because the profile left it null."""
+
+    model_config = _OUT
+    field: str
+    value: str
+    text: str
+    citations: list[Citation] = Field(min_length=1)
+
+
+class ContextStamp(BaseModel):
+    """The regulatory context the recommendation was made in."""
+
+    model_config = _OUT
+    name: str
+    title: str
+    as_of: str
+    derived: list[ContextDerivation] = []
+
+
 class RulebookStamp(BaseModel):
     """Which rule base produced the recommendation, for later audit."""
 
@@ -146,5 +171,6 @@ class Recommendation(BaseModel):
     missing: list[MissingFact]
     alternatives: list[AlternativeSuggestion]
     derived: list[DerivedConcept]
+    context: ContextStamp
     rulebook: RulebookStamp
     notice: str

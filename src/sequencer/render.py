@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sequencer.published import CHOICE_NAMES, PublishedCase, library_choice
+from sequencer.published import CHOICE_NAMES, Replay
 from sequencer.recommendation import THERAPY_NAMES, Citation, Recommendation, Warning
 from sequencer.rulebook import (
     AddOn,
@@ -142,19 +142,37 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
     return "\n".join(out) + "\n"
 
 
-def markdown_replay(cases: list[tuple[PublishedCase, Recommendation]]) -> str:
+def _scores(rec: Recommendation) -> str:
+    score = {o.therapy: o.score for o in rec.options}
+    return f"blinatumomab {score['blinatumomab']}, CAR T {score['car_t']}"
+
+
+def _today_cell(r: Replay) -> str:
+    """Today's choice, its scores, and whether anything moved."""
+    same = r.today_choice == r.choice and _scores(r.today) == _scores(r.recommendation)
+    mark = "unchanged" if same else "changed"
+    return f"{CHOICE_NAMES[r.today_choice]} ({_scores(r.today)}; {mark})"
+
+
+def markdown_replay(results: list[Replay]) -> str:
     """Return a Markdown page replaying published cases beside the library's answers."""
     out = ["# The five patients of Aldoss & Forman (Blood 2020), replayed", ""]
-    out += ["| Patient | Published | Library | Agree |", "|---|---|---|---|"]
-    for case, rec in cases:
-        ours = library_choice(rec)
-        agree = "yes" if ours == case.published_choice else "**NO**"
-        close = " (close call)" if rec.close_call else ""
+    if results:
+        out += [
+            f"Replayed in context `{results[0].case.context}`; the last column shows the "
+            f"same patient in today's context (`{results[0].today.context.name}`).",
+            "",
+        ]
+    out += ["| Patient | Published | Library | Agree | Today |", "|---|---|---|---|---|"]
+    for r in results:
+        agree = "yes" if r.agrees else "**NO**"
+        close = " (close call)" if r.recommendation.close_call else ""
         out.append(
-            f"| {case.number} | {CHOICE_NAMES[case.published_choice]} | "
-            f"{CHOICE_NAMES[ours]}{close} | {agree} |"
+            f"| {r.case.number} | {CHOICE_NAMES[r.case.published_choice]} | "
+            f"{CHOICE_NAMES[r.choice]}{close} | {agree} | {_today_cell(r)} |"
         )
-    for case, rec in cases:
+    for r in results:
+        case = r.case
         out += [
             "",
             f"## Patient {case.number}",
@@ -167,7 +185,7 @@ def markdown_replay(cases: list[tuple[PublishedCase, Recommendation]]) -> str:
             f"**How the profile was encoded:** {case.encoding}",
             "",
         ]
-        out.append(markdown_recommendation(rec, heading="###"))
+        out.append(markdown_recommendation(r.recommendation, heading="###"))
     return "\n".join(out)
 
 
@@ -280,25 +298,26 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     console.print(Panel(Group(*parts), title=Text(f"sequencer: {rec.patient_id}"), expand=False))  # type: ignore[arg-type]
 
 
-def print_replay(cases: list[tuple[PublishedCase, Recommendation]], console: Console) -> None:
+def print_replay(results: list[Replay], console: Console) -> None:
     """Print published cases side by side with the library's answers, then each rationale."""
     table = Table(title="Aldoss & Forman (Blood 2020): published vs library", header_style="bold")
     table.add_column("Patient", justify="right")
     table.add_column("Published")
-    table.add_column("Library")
+    table.add_column(f"Library ({results[0].case.context})" if results else "Library")
     table.add_column("Agree")
-    for case, rec in cases:
-        ours = library_choice(rec)
-        agree = ours == case.published_choice
-        close = " (close call)" if rec.close_call else ""
+    table.add_column(f"Today ({results[0].today.context.name})" if results else "Today")
+    for r in results:
+        close = " (close call)" if r.recommendation.close_call else ""
         table.add_row(
-            str(case.number),
-            CHOICE_NAMES[case.published_choice],
-            CHOICE_NAMES[ours] + close,
-            Text("yes", style="green") if agree else Text("NO", style="bold red"),
+            str(r.case.number),
+            CHOICE_NAMES[r.case.published_choice],
+            CHOICE_NAMES[r.choice] + close,
+            Text("yes", style="green") if r.agrees else Text("NO", style="bold red"),
+            _today_cell(r),
         )
     console.print(table)
-    for case, rec in cases:
+    for r in results:
+        case = r.case
         console.rule(f"Patient {case.number}")
         console.print(Text(case.vignette, style="italic"))
         console.print(
@@ -308,7 +327,7 @@ def print_replay(cases: list[tuple[PublishedCase, Recommendation]], console: Con
             )
         )
         console.print(Text.assemble(("Encoded as: ", "bold"), case.encoding), style="dim")
-        print_recommendation(rec, console)
+        print_recommendation(r.recommendation, console)
 
 
 def print_rules(rulebook: Rulebook, console: Console) -> None:

@@ -5,6 +5,7 @@ Layout of a rule base directory::
     rulebook.yaml          name, version, the decision-support notice
     bibliography.yaml      every citable source, by key
     alternatives.yaml      therapies other than the two CD19-directed options
+    contexts/*.yaml        regulatory contexts (what is approved for whom), one default
     considerations/*.yaml  one file per clinical consideration, each a list of rules
 
 Loading checks in two tiers, and stops at the first fault with ``file:line``, the
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,7 +34,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sequencer.conditions import ConditionError, ParsedCondition, fields_of, parse_condition
-from sequencer.errors import RuleBaseError
+from sequencer.contexts import Context
+from sequencer.errors import RuleBaseError, SequencerError
 from sequencer.profile import FIELDS
 from sequencer.yamlsource import Located, load_yaml
 
@@ -83,12 +85,17 @@ TherapySet = Annotated[tuple[Therapy, ...], Field(min_length=1)]
 
 
 class Source(BaseModel):
-    """One citable source. ``doi``/``pmid`` are given only where verified."""
+    """One citable source.
+
+    Only verified details are given: ``doi``/``pmid`` where verified, and ``authors``
+    or ``title`` may be left out when they could not be checked (the journal, year,
+    volume and first page then identify the paper).
+    """
 
     model_config = _STRICT
 
-    authors: Annotated[str, Field(min_length=2)]
-    title: Annotated[str, Field(min_length=5)]
+    authors: Annotated[str, Field(min_length=2)] | None = None
+    title: Annotated[str, Field(min_length=5)] | None = None
     journal: Annotated[str, Field(min_length=2)]
     year: Annotated[int, Field(ge=1950, le=2100)]
     volume: str | None = None
@@ -109,7 +116,7 @@ class Source(BaseModel):
                 where += f"({self.issue})"
             if self.pages:
                 where += f":{self.pages}"
-        text = f"{self.authors}. {self.title}. {where}"
+        text = ". ".join(part for part in (self.authors, self.title, where) if part)
         if self.review_ref is not None:
             text += f" [ref. {self.review_ref} of Aldoss & Forman 2020]"
         return text
@@ -179,10 +186,14 @@ class Caution(BaseModel):
 
 
 class Missing(BaseModel):
-    """Reports a profile field whose value matters but is unknown."""
+    """Reports a profile field whose value matters but is unknown.
+
+    A ``blocking`` missing fact stops the choice: no option is preferred until it is known.
+    """
 
     model_config = _STRICT
     missing: str
+    blocking: bool = False
     text: Prose | None = None
 
     @field_validator("missing")
@@ -285,12 +296,25 @@ class Rulebook:
     sources: Mapping[str, Source]
     alternatives: Mapping[str, Alternative]
     considerations: Mapping[str, str]
+    contexts: Mapping[str, Context]
+    default_context: str
     root: Path
 
     @property
     def active(self) -> tuple[Rule, ...]:
         """Rules that take part in evaluation, in load order."""
         return tuple(r.rule for r in self.rules if r.rule.status == "active")
+
+    def context(self, name: str | None = None) -> Context:
+        """Return the named regulatory context (default: the rule base's default one).
+
+        Raises ``SequencerError`` naming the known contexts when there is no such context.
+        """
+        key = name or self.default_context
+        if key not in self.contexts:
+            known = ", ".join(sorted(self.contexts))
+            raise SequencerError(f"unknown context '{key}' (known: {known})")
+        return self.contexts[key]
 
     def rule(self, rule_id: str) -> Rule:
         """Return the rule with this id. Raises ``KeyError`` when there is none."""
@@ -429,6 +453,9 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
     rule_paths = sorted((base / "considerations").glob("*.yaml"))
     if not rule_paths:
         raise RuleBaseError("no rule files in considerations/", path=shown(base))
+    context_paths = sorted((base / "contexts").glob("*.yaml"))
+    if not context_paths:
+        raise RuleBaseError("no regulatory contexts in contexts/", path=shown(base))
 
     manifest_doc = load_yaml(manifest_path, shown(manifest_path))
     manifest: Manifest = _validate(Manifest, manifest_doc.data, manifest_doc, shown(manifest_path))
@@ -475,7 +502,14 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
             loaded.append(entry)
 
     _check_concepts(loaded)
-    files = [manifest_path, bib_path, alt_path, *rule_paths]
+    contexts = _load_contexts(context_paths, shown, bibliography)
+    default = [name for name, ctx in contexts.items() if ctx.default]
+    if len(default) != 1:
+        raise RuleBaseError(
+            f"exactly one context must be the default; found {len(default)}",
+            path=shown(base / "contexts"),
+        )
+    files = [manifest_path, bib_path, alt_path, *context_paths, *rule_paths]
     return Rulebook(
         name=manifest.name,
         version=manifest.version,
@@ -486,8 +520,41 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         sources=bibliography.sources,
         alternatives=alternatives.alternatives,
         considerations=considerations,
+        contexts=contexts,
+        default_context=default[0],
         root=base,
     )
+
+
+def _load_contexts(
+    paths: list[Path], shown: Callable[[Path], str], bib: Bibliography
+) -> dict[str, Context]:
+    contexts: dict[str, Context] = {}
+    for path in paths:
+        doc = load_yaml(path, shown(path))
+        context: Context = _validate(Context, doc.data, doc, shown(path))
+        if context.context in contexts:
+            raise RuleBaseError(
+                f"context '{context.context}' is defined twice",
+                path=shown(path),
+                line=doc.line_of(("context",)),
+            )
+        for key in context.citations():
+            if key not in bib.sources:
+                raise RuleBaseError(
+                    f"unknown source '{key}' (not in bibliography.yaml)",
+                    path=shown(path),
+                    line=_first_line_mentioning(path, key),
+                )
+        contexts[context.context] = context
+    return contexts
+
+
+def _first_line_mentioning(path: Path, text: str) -> int | None:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if text in line:
+            return number
+    return None
 
 
 def _check_references(

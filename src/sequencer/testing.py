@@ -154,8 +154,10 @@ def _profile_dict(
         "prior_therapy": {
             "blinatumomab": draw(_maybe(st.sampled_from(_RESPONSE))),
             "car_t": draw(_maybe(st.sampled_from(_RESPONSE))),
+            "ponatinib": draw(_maybe(st.sampled_from(_RESPONSE))),
         },
         "access": {"car_t": draw(_maybe(st.sampled_from(["approved", "trial", "unavailable"])))},
+        "immune": {"t_cell_depleted": draw(_maybe(st.booleans()))},
     }
 
 
