@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # pip must see PyPI; nothing is installed by hand.
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test venv install lint typecheck unit clean
+.PHONY: demo test venv install lint typecheck unit clean catalogue
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable_rules does not build on 3.13)"; exit 1; }
@@ -39,6 +39,10 @@ test: lint typecheck unit
 
 demo: install
 	$(BIN)/sequencer replay --all
+
+# Rewrite the rule catalogue embedded in README.md from the rule base.
+catalogue: install
+	$(BIN)/python -c 'import pathlib, re; from sequencer import default_rulebook; from sequencer.render import markdown_catalogue; p = pathlib.Path("README.md"); t = p.read_text(); s, e = "<!-- catalogue:start -->", "<!-- catalogue:end -->"; p.write_text(t[: t.index(s) + len(s)] + "\n" + markdown_catalogue(default_rulebook()) + t[t.index(e):])'
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

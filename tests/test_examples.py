@@ -49,3 +49,13 @@ def test_tumor_board_scores_the_day_and_stores_auditable_rows(
         "disease.cnss",
     }
     assert [r[1] for r in stored[:5]] == ["blinatumomab", "car_t", "car_t", "car_t", None]
+
+
+def test_readme_rule_catalogue_is_current() -> None:
+    """The rule list in README.md is exactly what the rule base generates (make catalogue)."""
+    from sequencer.render import markdown_catalogue
+
+    text = (REPO / "README.md").read_text()
+    start, end = "<!-- catalogue:start -->", "<!-- catalogue:end -->"
+    embedded = text[text.index(start) + len(start) : text.index(end)]
+    assert embedded == "\n" + markdown_catalogue(default_rulebook())

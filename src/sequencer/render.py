@@ -190,16 +190,35 @@ def markdown_replay(results: list[Replay]) -> str:
 
 
 def markdown_rules(rulebook: Rulebook) -> str:
-    """Return the rule base as a Markdown catalogue, grouped by consideration."""
+    """Return the rule base as a Markdown page: every rule by consideration, and contexts."""
     out = [
         f"# {rulebook.title}",
         "",
-        f"Rule base `{rulebook.name}` {rulebook.version} ({rulebook.digest}), "
-        f"{len(rulebook.active)} active rules.",
+        f"Rule base `{rulebook.name}` {rulebook.version} ({rulebook.digest}).",
+        "",
+        markdown_catalogue(rulebook, heading="##"),
+    ]
+    return "\n".join(out)
+
+
+def markdown_catalogue(rulebook: Rulebook, heading: str = "###") -> str:
+    """Return the rule catalogue (grouped by consideration, with evidence) and contexts.
+
+    The README embeds this text; a test keeps the two identical.
+    """
+    out = [
+        f"{len(rulebook.active)} active rules in {len(rulebook.considerations)} considerations, "
+        f"{len(rulebook.sources)} sources, {len(rulebook.contexts)} regulatory contexts "
+        f"(rule base version {rulebook.version}).",
         "",
     ]
     for consideration, title in rulebook.considerations.items():
-        out += [f"## {title}", "", "| Rule | Effect | Evidence | Cites |", "|---|---|---|---|"]
+        out += [
+            f"{heading} {title}",
+            "",
+            "| Rule | Effect | Evidence | Cites |",
+            "|---|---|---|---|",
+        ]
         for loaded in rulebook.rules:
             if loaded.consideration != consideration:
                 continue
@@ -209,7 +228,29 @@ def markdown_rules(rulebook: Rulebook) -> str:
                 f"{', '.join(rule.citations)} |"
             )
         out.append("")
+    out += [
+        f"{heading} Regulatory contexts",
+        "",
+        "| Context | As of | CAR T-cell products (ages) | Otherwise |",
+        "|---|---|---|---|",
+    ]
+    for name, context in rulebook.contexts.items():
+        products = "; ".join(
+            f"{p.name} ({_ages(p.min_age, p.max_age)})" for p in context.car_t.products
+        )
+        default = " (default)" if name == rulebook.default_context else ""
+        out.append(
+            f"| `{name}`{default}: {context.title} | {context.as_of} | {products} | "
+            f"{context.car_t.otherwise} |"
+        )
+    out.append("")
     return "\n".join(out)
+
+
+def _ages(low: int, high: int | None) -> str:
+    if high is None:
+        return f"{low} and over" if low else "any age"
+    return f"up to {high}" if not low else f"{low}-{high}"
 
 
 def _effects(rule: Rule) -> str:
@@ -356,3 +397,15 @@ def print_rules(rulebook: Rulebook, console: Console) -> None:
                     ", ".join(rule.citations),
                 )
         console.print(table)
+    contexts = Table(title="Regulatory contexts", title_justify="left", header_style="bold")
+    contexts.add_column("Context")
+    contexts.add_column("As of")
+    contexts.add_column("CAR T-cell products (ages)")
+    contexts.add_column("Otherwise")
+    for name, context in rulebook.contexts.items():
+        label = f"{name} (default)" if name == rulebook.default_context else name
+        products = "; ".join(
+            f"{p.name} ({_ages(p.min_age, p.max_age)})" for p in context.car_t.products
+        )
+        contexts.add_row(label, context.as_of, products, context.car_t.otherwise)
+    console.print(contexts)
