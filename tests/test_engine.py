@@ -68,8 +68,8 @@ def test_failing_action_raises_engine_error_and_releases_its_session(
     real = engine_module._Run
 
     class ExplodingRun(real):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            super().__init__()
+        def __init__(self, sid: str = "") -> None:
+            super().__init__(sid)
             self.fired = _Exploding()
 
     class _Exploding(list[str]):

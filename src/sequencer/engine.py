@@ -4,8 +4,10 @@ It compiles a ``Rulebook``'s engine-neutral conditions into durable_rules' JSON 
 and evaluates one profile per session, returning the ids of the rules that fired.
 Every trap recorded in ``shared/notes/durable-rules.md`` is handled here:
 
-* **Default host's timer threads** (wrong or partial results, segfaults): a ``Host``
-  subclass whose ``_run`` starts no timers, created once per process.
+* **Default host's timer threads** (wrong or partial results, segfaults): no ``Host``
+  is ever created. The adapter drives the C engine (``durable_rules_engine``) directly
+  with the calls the host would make (assert, start action, complete and start next),
+  skipping its per-action JSON parsing and state write-back.
 * **Registration once per process**: rulesets are named after the rule base digest
   and registered the first time that rule base is evaluated; later engines reuse it.
 * **Facts, not events**: profiles are asserted with ``assert_fact`` so that every
@@ -19,10 +21,11 @@ Every trap recorded in ``shared/notes/durable-rules.md`` is handled here:
 * **Session cap (1,024 live sessions) and 32-bit session hashing**: one session per
   evaluation, deleted after a successful assert, one live at a time (a lock).
   After an engine fault the session is *not* deleted (that can crash the process).
-* **Swallowed exceptions in actions**: actions catch and record their own errors; the
-  engine's ``exception`` field is checked too; either raises ``EngineError``.
+* **Swallowed exceptions in actions**: the adapter runs the actions itself, records any
+  error, finishes the session, then raises ``EngineError``.
 * **Float formats** (``1e-05`` rejected with error 204): facts and rule definitions
-  are serialized here with numbers in plain decimal notation.
+  are serialized with numbers in plain decimal notation (``json.dumps`` when no float
+  would come out in exponent form, ``to_json`` otherwise).
 * **Lists** (ABL1 mutations) never reach the engine as arrays: each becomes a length
   property and one boolean flag per item, so ``contains`` is a plain equality test.
 * **Unknown values**: a ``None`` becomes a missing key, so comparisons are false and
@@ -38,12 +41,11 @@ import itertools
 import json
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import durable_rules_engine
-from durable.engine import Host, Promise, Ruleset
 
 from sequencer.conditions import AllOf, AnyOf, Compare, Node, normalize_token
 from sequencer.errors import EngineError
@@ -179,73 +181,85 @@ def compile_ruleset(rulebook: Rulebook) -> dict[str, dict[str, Any]]:
     return definition
 
 
-# --- the host, the ruleset and the run ---------------------------------------------
-
-
-class _QuietHost(Host):  # type: ignore[misc]
-    """A durable_rules host with no background timer threads."""
-
-    def _run(self) -> None:
-        return None
-
-    def add(self, name: str, ruleset: _Ruleset) -> None:
-        self._ruleset_directory[name] = ruleset
-        self._ruleset_list.append(ruleset)
-
-
-class _Ruleset(Ruleset):  # type: ignore[misc]
-    """A ruleset that serializes definitions and facts with ``to_json``."""
-
-    def __init__(
-        self,
-        name: str,
-        host: _QuietHost,
-        definition: dict[str, dict[str, Any]],
-        actions: Mapping[str, Callable[[Any], None]],
-    ) -> None:
-        self._actions = {rule: Promise(actions[rule]) for rule in definition}
-        self._name = name
-        self._host = host
-        self._handle = durable_rules_engine.create_ruleset(name, to_json(definition))
-        self._definition = definition
-
-    def assert_fact(self, fact: Any) -> Any:
-        text = fact if isinstance(fact, str) else to_json(fact)
-        return self._handle_result(durable_rules_engine.assert_fact(self._handle, text), fact)
+# --- the compiled ruleset and one evaluation ----------------------------------------
 
 
 class _Run:
-    """What one evaluation collects from the actions."""
+    """What one evaluation (session ``sid``) collects from the actions."""
 
-    def __init__(self) -> None:
+    def __init__(self, sid: str = "") -> None:
+        self.sid = sid
         self.fired: list[str] = []
         self.errors: list[str] = []
 
 
-_host: _QuietHost | None = None
-_registered: dict[str, str] = {}
-_current: _Run | None = None
+def _action_name(message: str) -> str:
+    """Return the rule name of an action message ``{"<rule>": {...}}`` without parsing it all.
+
+    Rule names are kebab-case ids or the sentinels, which never contain a quote.
+    """
+    if message.startswith('{"'):
+        end = message.find('"', 2)
+        if end > 2:
+            return message[2:end]
+    return str(next(iter(json.loads(message))))  # pragma: no cover - defensive
 
 
-def _action(rule_id: str, derives: tuple[str, ...]) -> Callable[[Any], None]:
-    def run(c: Any) -> None:
-        current = _current
-        if current is None:  # pragma: no cover - only reachable if the lock is bypassed
+class _Compiled:
+    """One rule base registered in durable_rules, evaluated without the Python host.
+
+    durable_rules' own host machinery (``Host``, ``Ruleset._flush_actions``, ``Closure``,
+    ``Promise``) parses every matched message and state as JSON and writes the state
+    back after each action; none of that is needed to learn which rules fired. This
+    drives the C engine directly with the same calls in the same order (assert, start
+    action, complete and start the next) and never starts a timer thread.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        definition: dict[str, dict[str, Any]],
+        derives: Mapping[str, tuple[str, ...]],
+    ) -> None:
+        self.name = name
+        self.derives = dict(derives)
+        self.handle = durable_rules_engine.create_ruleset(name, to_json(definition))
+
+    def _assert(self, text: str) -> int:
+        code, handle = durable_rules_engine.assert_fact(self.handle, text)[:2]
+        if code == 1:
+            raise EngineError("no rule matched the fact (the sentinel rule is missing)")
+        if code == 2:
+            raise EngineError("the same fact was asserted twice in one session")
+        return int(handle)
+
+    def evaluate(self, text: str, run: _Run) -> None:
+        """Assert one profile fact (JSON ``text``) and run every action it triggers."""
+        state_handle = self._assert(text)
+        started = durable_rules_engine.start_action_for_state(self.handle, state_handle)
+        message = started[1] if started else None
+        while message:
+            self._act(_action_name(message), run)
+            message = durable_rules_engine.complete_and_start_action(self.handle, state_handle)
+
+    def _act(self, rule_id: str, run: _Run) -> None:
+        if rule_id.startswith("sequencer:"):
             return
         try:
-            if rule_id in current.fired:
+            if rule_id in run.fired:
                 return
-            current.fired.append(rule_id)
-            for name in derives:
-                c.assert_fact({"kind": "concept", "name": name, "by": rule_id})
-        except BaseException as error:  # the engine would swallow it: record it instead
-            current.errors.append(f"rule '{rule_id}': {type(error).__name__}: {error}")
+            run.fired.append(rule_id)
+            for concept in self.derives.get(rule_id, ()):
+                fact = {"kind": "concept", "name": concept, "by": rule_id, "sid": run.sid}
+                self._assert(to_json(fact))
+        except BaseException as error:  # recorded, then raised once the session is closed
+            run.errors.append(f"rule '{rule_id}': {type(error).__name__}: {error}")
 
-    return run
+    def delete(self, sid: str) -> None:
+        durable_rules_engine.delete_state(self.handle, sid)
 
 
-def _noop(c: Any) -> None:
-    return None
+_registered: dict[str, _Compiled] = {}
 
 
 class DurableEngine:
@@ -259,34 +273,26 @@ class DurableEngine:
         self.rulebook = rulebook
         self.name = f"sequencer_{rulebook.digest.removeprefix('sha256:')[:24]}"
         self._active = frozenset(rule.id for rule in rulebook.active)
+        self._list_fields = {p for p, spec in FIELDS.items() if spec.kind == "list"}
         with _LOCK:
-            self._register()
+            compiled = _registered.get(self.name)
+            if compiled is None:
+                try:
+                    compiled = _Compiled(
+                        self.name,
+                        compile_ruleset(rulebook),
+                        {rule.id: rule.derives for rule in rulebook.active},
+                    )
+                except Exception as error:
+                    raise EngineError(
+                        f"durable_rules rejected the compiled rule base: {error}"
+                    ) from None
+                _registered[self.name] = compiled
+            self._compiled = compiled
 
-    def _register(self) -> None:
-        global _host
-        if self.name in _registered:
-            return
-        if _host is None:
-            _host = _QuietHost()
-        definition = compile_ruleset(self.rulebook)
-        actions: dict[str, Callable[[Any], None]] = {_SENTINEL: _noop, _CONCEPT_SENTINEL: _noop}
-        for rule in self.rulebook.active:
-            actions[rule.id] = _action(rule.id, rule.derives)
-        try:
-            ruleset = _Ruleset(self.name, _host, definition, actions)
-        except Exception as error:
-            raise EngineError(f"durable_rules rejected the compiled rule base: {error}") from None
-        _host.add(self.name, ruleset)
-        _registered[self.name] = self.rulebook.digest
-
-    def fired(self, facts: Mapping[str, Any]) -> frozenset[str]:
-        """Return the ids of the active rules that fire for flattened profile ``facts``.
-
-        ``facts`` maps dotted field paths to values (``None`` = unknown). Raises
-        ``EngineError`` when the engine or a rule action fails.
-        """
-        global _current
-        fact: dict[str, Any] = {"kind": "profile"}
+    def _fact_text(self, facts: Mapping[str, Any], sid: str) -> str:
+        fact: dict[str, Any] = {"kind": "profile", "sid": sid}
+        plain = True
         for path, value in facts.items():
             if value is None:
                 continue
@@ -294,26 +300,38 @@ class DurableEngine:
                 fact.update(_list_flags(fact_key(path), value))
             else:
                 fact[fact_key(path)] = value
+                if isinstance(value, float) and not _plain_float(value):
+                    plain = False
+        # json.dumps is several times faster; it is only wrong for floats it would
+        # write in exponent form (or non-finite), which durable_rules rejects.
+        return json.dumps(fact) if plain else to_json(fact)
+
+    def fired(self, facts: Mapping[str, Any]) -> frozenset[str]:
+        """Return the ids of the active rules that fire for flattened profile ``facts``.
+
+        ``facts`` maps dotted field paths to values (``None`` = unknown). Raises
+        ``EngineError`` when the engine or a rule action fails.
+        """
         with _LOCK:
-            assert _host is not None
             sid = str(next(_SESSIONS))
-            fact["sid"] = sid
-            run = _Run()
-            _current = run
+            run = _Run(sid)
             try:
-                state = _host.assert_fact(self.name, to_json(fact))
+                self._compiled.evaluate(self._fact_text(facts, sid), run)
+            except EngineError:
+                raise
             except Exception as error:
+                # An engine fault: do NOT delete the session (that can crash the process).
                 message = getattr(error, "message", None) or str(error)
                 raise EngineError(f"durable_rules failed: {message}") from None
-            finally:
-                _current = None
-            engine_error = state.get("exception") if isinstance(state, dict) else None
-            _host.delete_state(self.name, sid)
-        if run.errors or engine_error:
-            raise EngineError(
-                "; ".join([*run.errors, *([str(engine_error)] if engine_error else [])])
-            )
+            self._compiled.delete(sid)
+        if run.errors:
+            raise EngineError("; ".join(run.errors))
         unknown = set(run.fired) - self._active
         if unknown:  # pragma: no cover - defensive
             raise EngineError(f"engine reported unknown rules: {sorted(unknown)}")
         return frozenset(run.fired)
+
+
+def _plain_float(value: float) -> bool:
+    text = repr(value)
+    return "e" not in text and "n" not in text  # no exponent, not inf/nan

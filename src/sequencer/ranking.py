@@ -29,7 +29,9 @@ would caution against something that cannot be given).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sequencer.contexts import Context, Derivation
 from sequencer.profile import PatientProfile
@@ -75,6 +77,106 @@ def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
     return out
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Everything one rule contributes when it fires, built once per rule base.
+
+    The output models are frozen, so the same instances serve every recommendation.
+    """
+
+    favors: tuple[tuple[str, int], ...]
+    not_eligible: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    cautions: tuple[Warning, ...]
+    missing: tuple[tuple[str, str, bool], ...]
+    add_ons: tuple[tuple[str, AddOnSuggestion], ...]
+    alternatives: tuple[str, ...]
+    derived: tuple[DerivedConcept, ...]
+
+
+_plans_lock = threading.Lock()
+_plans_cache: dict[str, tuple[tuple[str, _Plan], ...]] = {}
+
+
+def _plans(rulebook: Rulebook) -> tuple[tuple[str, _Plan], ...]:
+    """Return (rule id, plan) for every active rule, in rule base order (cached by digest)."""
+    cached = _plans_cache.get(rulebook.digest)
+    if cached is not None:
+        return cached
+    with _plans_lock:
+        built = tuple((rule.id, _plan(rulebook, rule)) for rule in rulebook.active)
+        _plans_cache[rulebook.digest] = built
+        return built
+
+
+def _plan(rulebook: Rulebook, rule: Rule) -> _Plan:
+    cited = _citations(rulebook, rule.citations)
+    common = {
+        "rule": rule.id,
+        "title": rule.title,
+        "evidence": rule.evidence,
+        "consideration": rulebook.located(rule.id).consideration,
+        "citations": cited,
+    }
+    text = rule.rationale.strip()
+    favors: list[tuple[str, int]] = []
+    not_eligible: list[str] = []
+    reasons: list[Reason] = []
+    cautions: list[Warning] = []
+    missing: list[tuple[str, str, bool]] = []
+    add_ons: list[tuple[str, AddOnSuggestion]] = []
+    alternatives: list[str] = []
+    derived: list[DerivedConcept] = []
+    for effect in rule.then:
+        own = (getattr(effect, "text", None) or text).strip()
+        if isinstance(effect, Favors):
+            weight = WEIGHTS[effect.strength]
+            favors.append((effect.favors, weight))
+            reasons.append(
+                Reason(
+                    therapy=effect.favors,
+                    effect="favors",
+                    strength=effect.strength,
+                    weight=weight,
+                    text=text,
+                    **common,
+                )
+            )
+        elif isinstance(effect, NotEligible):
+            for therapy in effect.not_eligible:
+                not_eligible.append(therapy)
+                reasons.append(
+                    Reason(therapy=therapy, effect="not_eligible", weight=0, text=own, **common)
+                )
+        elif isinstance(effect, Caution):
+            cautions.extend(Warning(therapy=t, text=own, **common) for t in effect.caution)
+        elif isinstance(effect, Missing):
+            missing.append((effect.missing, own, effect.blocking))
+        elif isinstance(effect, AddOn):
+            add_ons.append(
+                (
+                    effect.to,
+                    AddOnSuggestion(
+                        id=effect.add_on, name=effect.name, rule=rule.id, text=own, citations=cited
+                    ),
+                )
+            )
+        elif isinstance(effect, SuggestAlternative):
+            alternatives.append(effect.alternative)
+        elif isinstance(effect, Derive):
+            derived.append(DerivedConcept(concept=effect.derive, rule=rule.id))
+    return _Plan(
+        tuple(favors),
+        tuple(not_eligible),
+        tuple(reasons),
+        tuple(cautions),
+        tuple(missing),
+        tuple(add_ons),
+        tuple(alternatives),
+        tuple(derived),
+    )
+
+
 def rank(
     rulebook: Rulebook,
     profile: PatientProfile,
@@ -91,7 +193,6 @@ def rank(
     """
     context = context or rulebook.context()
     fired_set = set(fired)
-    rules: list[Rule] = [rule for rule in rulebook.active if rule.id in fired_set]
     score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
     eligible: dict[str, bool] = dict.fromkeys(THERAPIES, True)
     reasons: list[Reason] = []
@@ -101,78 +202,33 @@ def rank(
     alternatives: dict[str, AlternativeSuggestion] = {}
     derived: list[DerivedConcept] = []
 
-    for rule in rules:
-        where = rulebook.located(rule.id).consideration
-        cited = _citations(rulebook, rule.citations)
-        common = {
-            "rule": rule.id,
-            "title": rule.title,
-            "evidence": rule.evidence,
-            "consideration": where,
-            "citations": cited,
-        }
-        text = rule.rationale.strip()
-        for effect in rule.then:
-            if isinstance(effect, Favors):
-                weight = WEIGHTS[effect.strength]
-                score[effect.favors] += weight
-                reasons.append(
-                    Reason(
-                        therapy=effect.favors,
-                        effect="favors",
-                        strength=effect.strength,
-                        weight=weight,
-                        text=text,
-                        **common,
-                    )
+    for rule_id, plan in _plans(rulebook):
+        if rule_id not in fired_set:
+            continue
+        for therapy, weight in plan.favors:
+            score[therapy] += weight
+        for therapy in plan.not_eligible:
+            eligible[therapy] = False
+        reasons.extend(plan.reasons)
+        cautions.extend(plan.cautions)
+        for field, text, blocking in plan.missing:
+            known = missing.get(field)
+            if known is None:
+                missing[field] = MissingFact(
+                    field=field, text=text, rules=[rule_id], blocking=blocking
                 )
-            elif isinstance(effect, NotEligible):
-                for therapy in effect.not_eligible:
-                    eligible[therapy] = False
-                    reasons.append(
-                        Reason(
-                            therapy=therapy,
-                            effect="not_eligible",
-                            weight=0,
-                            text=(effect.text or text).strip(),
-                            **common,
-                        )
-                    )
-            elif isinstance(effect, Caution):
-                for therapy in effect.caution:
-                    cautions.append(
-                        Warning(therapy=therapy, text=(effect.text or text).strip(), **common)
-                    )
-            elif isinstance(effect, Missing):
-                if effect.missing in missing:
-                    known = missing[effect.missing]
-                    missing[effect.missing] = known.model_copy(
-                        update={
-                            "rules": [*known.rules, rule.id],
-                            "blocking": known.blocking or effect.blocking,
-                        }
-                    )
-                else:
-                    missing[effect.missing] = MissingFact(
-                        field=effect.missing,
-                        text=(effect.text or text).strip(),
-                        rules=[rule.id],
-                        blocking=effect.blocking,
-                    )
-            elif isinstance(effect, AddOn):
-                add_ons[effect.to].append(
-                    AddOnSuggestion(
-                        id=effect.add_on,
-                        name=effect.name,
-                        rule=rule.id,
-                        text=(effect.text or text).strip(),
-                        citations=cited,
-                    )
+            else:
+                missing[field] = known.model_copy(
+                    update={
+                        "rules": [*known.rules, rule_id],
+                        "blocking": known.blocking or blocking,
+                    }
                 )
-            elif isinstance(effect, SuggestAlternative):
-                _add_alternative(rulebook, alternatives, effect.alternative, rule.id)
-            elif isinstance(effect, Derive):
-                derived.append(DerivedConcept(concept=effect.derive, rule=rule.id))
+        for therapy, add_on in plan.add_ons:
+            add_ons[therapy].append(add_on)
+        for alt_id in plan.alternatives:
+            _add_alternative(rulebook, alternatives, alt_id, rule_id)
+        derived.extend(plan.derived)
 
     warnings = [w for w in cautions if eligible[w.therapy]]
     order = sorted(THERAPIES, key=lambda t: (not eligible[t], -score[t], THERAPIES.index(t)))
