@@ -29,6 +29,8 @@ def test_public_names_are_pinned() -> None:
         "load_rulebook",
         "parse_profile",
         "recommend",
+        "recommend_many",
+        "BatchResult",
     }
 
 

@@ -8,12 +8,14 @@ Decision support for a tumor board, not an order.
 """
 
 from sequencer.api import default_rulebook, fired_rules, recommend
+from sequencer.batch import BatchResult, recommend_many
 from sequencer.errors import EngineError, Problem, ProfileError, RuleBaseError, SequencerError
 from sequencer.profile import PatientProfile, parse_profile
 from sequencer.recommendation import Recommendation
 from sequencer.rulebook import Rulebook, load_rulebook
 
 __all__ = [
+    "BatchResult",
     "EngineError",
     "PatientProfile",
     "Problem",
@@ -28,6 +30,7 @@ __all__ = [
     "load_rulebook",
     "parse_profile",
     "recommend",
+    "recommend_many",
 ]
 
 __version__ = "0.1.0"

@@ -50,8 +50,24 @@ def _parser() -> argparse.ArgumentParser:
         "help": "output format (default: text)",
     }
 
-    rec = verbs.add_parser("recommend", help="recommend for one patient profile (JSON)")
-    rec.add_argument("file", help="profile in the v1 JSON format, or - for standard input")
+    rec = verbs.add_parser(
+        "recommend", help="recommend for one patient profile (JSON), or a batch (JSON Lines)"
+    )
+    rec.add_argument(
+        "file", nargs="?", help="profile in the v1 JSON format, or - for standard input"
+    )
+    rec.add_argument(
+        "--batch",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="JSON Lines, one profile per line; prints one JSON result per line",
+    )
+    rec.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="with --batch: worker processes (0 = one per CPU; default 1)",
+    )
     rec.add_argument("--format", **fmt)  # type: ignore[arg-type]
     rec.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
     rec.add_argument(
@@ -96,6 +112,11 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from sequencer.errors import ProfileError
     from sequencer.render import markdown_recommendation, print_recommendation
 
+    if (args.file is None) == (args.batch is None):
+        print("sequencer: give either a profile FILE or --batch FILE.jsonl", file=sys.stderr)
+        return EXIT_INPUT
+    if args.batch is not None:
+        return _cmd_batch(args)
     try:
         data = _read(args.file)
     except OSError as error:
@@ -113,6 +134,70 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     else:
         print_recommendation(rec, _console())
     return EXIT_OK
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    """Stream a JSON Lines file through recommend_many, one JSON result per line."""
+    from sequencer.batch import recommend_many
+
+    path: Path = args.batch
+    try:
+        with path.open("rb") as handle:
+            total = sum(1 for line in handle if line.strip())
+    except OSError as error:
+        print(f"sequencer: cannot read {path}: {error.strerror}", file=sys.stderr)
+        return EXIT_INPUT
+    book = _rulebook(args.rules)
+    line_numbers: list[int] = []
+
+    def lines() -> Any:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if raw.strip():
+                    line_numbers.append(number)
+                    yield raw
+
+    rejected: list[int] = []
+    out = sys.stdout
+    progress = _progress(total) if sys.stderr.isatty() else None
+    results = recommend_many(
+        lines(), rulebook=book, context=args.context, processes=args.processes, as_json=True
+    )
+    try:
+        for done, result in enumerate(results, start=1):
+            number = line_numbers[result.index]
+            if result.ok:
+                out.write(f'{{"line": {number}, "recommendation": {result.json}}}\n')
+            else:
+                rejected.append(number)
+                problems = [{"field": p.field, "message": p.message} for p in result.problems]
+                out.write(json.dumps({"line": number, "problems": problems}) + "\n")
+                for p in result.problems:
+                    print(f"sequencer: {path}:{number}: {p}", file=sys.stderr)
+            if progress is not None and done % 64 == 0:
+                progress[0].update(progress[1], completed=done)
+    finally:
+        if progress is not None:
+            progress[0].stop()
+    print(
+        f"sequencer: {total - len(rejected)} recommended, {len(rejected)} rejected"
+        + (
+            f" (lines {', '.join(map(str, rejected[:20]))}{' ...' if len(rejected) > 20 else ''})"
+            if rejected
+            else ""
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_INPUT if rejected else EXIT_OK
+
+
+def _progress(total: int) -> Any:
+    from rich.progress import Progress
+
+    progress = Progress(console=_console(stderr=True), transient=True)
+    task = progress.add_task("recommending", total=total)
+    progress.start()
+    return progress, task
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

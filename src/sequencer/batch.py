@@ -1,0 +1,146 @@
+"""Evaluating many profiles: a stream in, a stream out, in constant memory.
+
+``recommend_many`` takes any iterable of profiles (dicts, JSON text, or
+``PatientProfile``) and yields one ``BatchResult`` per input, in input order. A profile
+that fails validation yields a result carrying its problems; the batch goes on.
+
+With ``processes > 1`` the work is spread over a fork-based process pool (durable_rules
+holds the GIL, so threads would not help). At most a few chunks per worker are in
+flight at any time, so memory stays flat however long the input is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sequencer.api import ProfileInput, default_rulebook, recommend
+from sequencer.errors import Problem, ProfileError, SequencerError
+from sequencer.recommendation import Recommendation
+from sequencer.rulebook import Rulebook
+
+__all__ = ["BatchResult", "recommend_many"]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome for one input: a recommendation (or its JSON), or the problems.
+
+    ``index`` is the 0-based position of the profile in the input.
+    """
+
+    index: int
+    recommendation: Recommendation | None = None
+    json: str | None = None
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the profile was valid and got a recommendation."""
+        return not self.problems
+
+
+# Set in the parent before the pool forks; the workers inherit it.
+_job: tuple[Rulebook | None, str | None, bool] = (None, None, False)
+
+
+def _one(
+    index: int, profile: ProfileInput, book: Rulebook | None, context: str | None, as_json: bool
+) -> BatchResult:
+    try:
+        rec = recommend(profile, rulebook=book, context=context)
+    except ProfileError as error:
+        return BatchResult(index, problems=tuple(error.problems))
+    if as_json:
+        return BatchResult(index, json=rec.model_dump_json())
+    return BatchResult(index, recommendation=rec)
+
+
+_Packed = tuple[int, Any, tuple[tuple[str, str], ...]]
+
+
+def _chunk(items: list[tuple[int, Any]]) -> list[_Packed]:
+    """Worker side: evaluate a chunk, returning plain tuples (cheap to send back)."""
+    book, context, as_json = _job
+    out: list[_Packed] = []
+    for index, profile in items:
+        result = _one(index, profile, book, context, as_json)
+        payload = result.json if as_json else result.recommendation
+        out.append((index, payload, tuple((p.field, p.message) for p in result.problems)))
+    return out
+
+
+def _unpack(packed: _Packed, as_json: bool) -> BatchResult:
+    index, payload, problems = packed
+    if problems:
+        return BatchResult(index, problems=tuple(Problem(f, m) for f, m in problems))
+    if as_json:
+        return BatchResult(index, json=payload)
+    return BatchResult(index, recommendation=payload)
+
+
+def recommend_many(
+    profiles: Iterable[ProfileInput],
+    *,
+    rulebook: Rulebook | None = None,
+    context: str | None = None,
+    processes: int = 1,
+    chunk_size: int = 256,
+    as_json: bool = False,
+) -> Iterator[BatchResult]:
+    """Yield a ``BatchResult`` for every profile, in input order, in constant memory.
+
+    ``processes`` > 1 spreads the work over that many worker processes (``0`` means one
+    per CPU). ``as_json=True`` yields each recommendation as JSON text (``.json``),
+    which is cheaper to move between processes than the model. Invalid profiles yield
+    results with ``.problems`` instead of raising. Raises ``SequencerError`` for an
+    unknown context and ``EngineError`` if the engine fails.
+    """
+    book = rulebook or default_rulebook()
+    book.context(context)  # fail now, not in a worker, on an unknown context
+    workers = (os.cpu_count() or 1) if processes == 0 else processes
+    if workers < 0 or chunk_size < 1:
+        raise SequencerError("processes must be >= 0 and chunk_size >= 1")
+    numbered = enumerate(profiles)
+    if workers <= 1:
+        for index, profile in numbered:
+            yield _one(index, profile, book, context, as_json)
+        return
+    yield from _pooled(numbered, book, context, as_json, workers, chunk_size)
+
+
+def _pooled(
+    numbered: Iterator[tuple[int, Any]],
+    book: Rulebook,
+    context: str | None,
+    as_json: bool,
+    workers: int,
+    chunk_size: int,
+) -> Iterator[BatchResult]:
+    global _job
+    _job = (book, context, as_json)
+    from sequencer.api import _engine  # register the ruleset before forking
+
+    _engine(book)
+    window = 4 * workers
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    try:
+        pending: deque[Any] = deque()
+        chunks = iter(lambda: list(itertools.islice(numbered, chunk_size)), [])
+        for chunk in itertools.islice(chunks, window):
+            pending.append(pool.apply_async(_chunk, (chunk,)))
+        while pending:
+            results = pending.popleft().get()
+            for chunk in itertools.islice(chunks, 1):
+                pending.append(pool.apply_async(_chunk, (chunk,)))
+            for packed in results:
+                yield _unpack(packed, as_json)
+    finally:
+        pool.terminate()
+        pool.join()
+        _job = (None, None, False)
