@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # pip must see PyPI; nothing is installed by hand.
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test venv install lint typecheck unit clean catalogue
+.PHONY: demo test venv install lint typecheck unit clean catalogue bench
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable_rules does not build on 3.13)"; exit 1; }
@@ -26,8 +26,8 @@ install: venv
 	$(PIP) install --no-deps --force-reinstall .
 
 lint: install
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 
 typecheck: install
 	$(BIN)/mypy src
@@ -39,6 +39,10 @@ test: lint typecheck unit
 
 demo: install
 	$(BIN)/sequencer replay --all
+
+# Benchmarks (not part of `make test`): prints a table, writes bench/results/latest.json.
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Rewrite the rule catalogue embedded in README.md from the rule base.
 catalogue: install

@@ -251,7 +251,7 @@ class _Compiled:
             run.fired.append(rule_id)
             for concept in self.derives.get(rule_id, ()):
                 fact = {"kind": "concept", "name": concept, "by": rule_id, "sid": run.sid}
-                self._assert(to_json(fact))
+                self._assert(json.dumps(fact))  # strings only: json.dumps is exact here
         except BaseException as error:  # recorded, then raised once the session is closed
             run.errors.append(f"rule '{rule_id}': {type(error).__name__}: {error}")
 
@@ -293,13 +293,14 @@ class DurableEngine:
     def _fact_text(self, facts: Mapping[str, Any], sid: str) -> str:
         fact: dict[str, Any] = {"kind": "profile", "sid": sid}
         plain = True
+        keys = _KEYS
         for path, value in facts.items():
             if value is None:
                 continue
             if isinstance(value, tuple):
                 fact.update(_list_flags(fact_key(path), value))
             else:
-                fact[fact_key(path)] = value
+                fact[keys.get(path) or fact_key(path)] = value
                 if isinstance(value, float) and not _plain_float(value):
                     plain = False
         # json.dumps is several times faster; it is only wrong for floats it would
@@ -330,6 +331,9 @@ class DurableEngine:
         if unknown:  # pragma: no cover - defensive
             raise EngineError(f"engine reported unknown rules: {sorted(unknown)}")
         return frozenset(run.fired)
+
+
+_KEYS: dict[str, str] = {path: fact_key(path) for path in FIELDS}
 
 
 def _plain_float(value: float) -> bool:

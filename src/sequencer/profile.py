@@ -297,12 +297,18 @@ def flatten(profile: PatientProfile) -> dict[str, Any]:
     Lists are returned as tuples so that the result is hashable-friendly.
     """
     out: dict[str, Any] = {}
-    for path in FIELDS:
-        value: Any = profile
-        for part in path.split("."):
-            value = getattr(value, part)
+    for path, section, leaf in _PATHS:
+        value = getattr(getattr(profile, section), leaf) if section else getattr(profile, leaf)
         out[path] = tuple(value) if isinstance(value, list) else value
     return out
+
+
+def _split(path: str) -> tuple[str, str, str]:
+    section, _, leaf = path.rpartition(".")
+    return path, section, leaf
+
+
+_PATHS: tuple[tuple[str, str, str], ...] = tuple(_split(path) for path in FIELDS)
 
 
 # --- parsing any input into a profile, with every problem reported ----------------

@@ -1,0 +1,301 @@
+"""sequencer benchmark: one run, one machine, one data set. Run with `make bench`.
+
+Prints a table and writes bench/results/latest.json with:
+  - import + rule-base load time, cold `sequencer --help` and `sequencer recommend FILE`;
+  - recommend() latency p50/p99 over generated profiles, and the same through the
+    plain-Python reference path (the floor), end to end (validation and output
+    included in both), with their ratio;
+  - the rule-evaluation step alone (durable_rules vs reference);
+  - batch throughput with 1 and 2 processes;
+  - memory over a long batch (resident set of the parent and of the workers).
+
+Options: --profiles N (latency sample, default 10000), --batch N (throughput, default
+50000), --memory N (long batch, default 1000000; 0 skips), --quick (small numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from profiles import profiles  # noqa: E402
+
+from sequencer import default_rulebook, parse_profile, recommend  # noqa: E402
+from sequencer.api import _engine, effective_profile  # noqa: E402
+from sequencer.batch import recommend_many  # noqa: E402
+from sequencer.profile import flatten  # noqa: E402
+from sequencer.ranking import rank  # noqa: E402
+from sequencer.reference import ReferenceEngine  # noqa: E402
+
+TARGETS = {
+    "recommend_p50_ms": 0.5,
+    "recommend_p99_ms": 2.0,
+    "ratio_end_to_end_max": 3.0,
+    "batch_per_s_min": 5000,
+    "import_and_load_ms": 300,
+    "help_s": 0.5,
+}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _timed(calls: list[Callable[[], Any]]) -> list[float]:
+    out = []
+    for call in calls:
+        start = time.perf_counter_ns()
+        call()
+        out.append((time.perf_counter_ns() - start) / 1e6)
+    return out
+
+
+def _run_cmd(args: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(args, capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def cold_start(repeat: int) -> dict[str, float]:
+    """Import + load in a fresh interpreter, and the console script's wall time."""
+    probe = (
+        "import time; t0 = time.perf_counter(); import sequencer; t1 = time.perf_counter(); "
+        "sequencer.default_rulebook(); t2 = time.perf_counter(); "
+        "print((t1 - t0) * 1000, (t2 - t1) * 1000)"
+    )
+    imports, loads = [], []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout.split()
+        imports.append(float(out[0]))
+        loads.append(float(out[1]))
+    script = str(Path(sys.executable).parent / "sequencer")
+    patient = str(HERE.parent / "examples" / "patients" / "patient-1.json")
+    return {
+        "import_ms": statistics.median(imports),
+        "rulebook_load_ms": statistics.median(loads),
+        "import_and_load_ms": statistics.median(a + b for a, b in zip(imports, loads, strict=True)),
+        "help_s": _run_cmd([script, "--help"], repeat),
+        "recommend_file_s": _run_cmd([script, "recommend", patient, "--format", "json"], repeat),
+    }
+
+
+def latency(count: int) -> dict[str, float]:
+    """recommend() vs the reference path, end to end, on the same profiles."""
+    book = default_rulebook()
+    reference = ReferenceEngine(book)
+    engine = _engine(book)
+    data = list(profiles(count, seed=7))
+    for item in data[:200]:  # warm caches on both paths
+        recommend(item)
+
+    def via_reference(item: dict[str, Any]) -> Any:
+        parsed, ctx, derived = effective_profile(item, rulebook=book)
+        return rank(
+            book, parsed, reference.fired(flatten(parsed)), context=ctx, derivations=derived
+        )
+
+    gc.collect()
+    engine_ms = _timed([lambda item=item: recommend(item) for item in data])
+    gc.collect()
+    ref_ms = _timed([lambda item=item: via_reference(item) for item in data])
+    facts = [flatten(effective_profile(item, rulebook=book)[0]) for item in data]
+    fired_engine = _timed([lambda f=f: engine.fired(f) for f in facts])
+    fired_ref = _timed([lambda f=f: reference.fired(f) for f in facts])
+    parse_ms = _timed([lambda item=item: parse_profile(item) for item in data])
+    same = all(engine.fired(f) == reference.fired(f) for f in facts[:2000])
+    return {
+        "profiles": count,
+        "recommend_p50_ms": statistics.median(engine_ms),
+        "recommend_p99_ms": _pct(engine_ms, 0.99),
+        "recommend_mean_ms": statistics.fmean(engine_ms),
+        "reference_p50_ms": statistics.median(ref_ms),
+        "reference_p99_ms": _pct(ref_ms, 0.99),
+        "reference_mean_ms": statistics.fmean(ref_ms),
+        "ratio_end_to_end": statistics.fmean(engine_ms) / statistics.fmean(ref_ms),
+        "rules_engine_p50_ms": statistics.median(fired_engine),
+        "rules_reference_p50_ms": statistics.median(fired_ref),
+        "ratio_rules_only": statistics.fmean(fired_engine) / statistics.fmean(fired_ref),
+        "validation_p50_ms": statistics.median(parse_ms),
+        "engine_equals_reference_on_2000": same,
+    }
+
+
+def throughput(count: int) -> dict[str, float]:
+    """Profiles per second through recommend_many (JSON out), 1 and 2 processes."""
+    out: dict[str, float] = {"profiles": count}
+    for workers in (1, 2):
+        start = time.perf_counter()
+        done = sum(
+            1 for r in recommend_many(profiles(count), processes=workers, as_json=True) if r.ok
+        )
+        elapsed = time.perf_counter() - start
+        out[f"per_s_{workers}_process"] = done / elapsed
+    return out
+
+
+def _rss_kib(pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def memory(count: int) -> dict[str, Any]:
+    """RSS of the parent and the workers along a long two-process batch."""
+    samples: list[dict[str, int]] = []
+    step = max(count // 10, 1)
+    for done, _ in enumerate(
+        recommend_many(profiles(count, seed=11), processes=2, as_json=True), start=1
+    ):
+        if done % step == 0:
+            workers = [_rss_kib(p.pid) for p in multiprocessing.active_children() if p.pid]
+            samples.append({"done": done, "parent_kib": _rss_kib(), "workers_kib": sum(workers)})
+    first, last = samples[0], samples[-1]
+    return {
+        "profiles": count,
+        "samples": samples,
+        "parent_growth_kib": last["parent_kib"] - first["parent_kib"],
+        "workers_growth_kib": last["workers_kib"] - first["workers_kib"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=50_000)
+    parser.add_argument("--memory", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.profiles, args.batch, args.memory, args.repeat = 2000, 5000, 20_000, 3
+
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "rulebook": {
+            "version": default_rulebook().version,
+            "rules": len(default_rulebook().active),
+        },
+        "targets": TARGETS,
+    }
+    print("cold start ...", file=sys.stderr)
+    results["cold"] = cold_start(args.repeat)
+    print("latency ...", file=sys.stderr)
+    results["latency"] = latency(args.profiles)
+    print("throughput ...", file=sys.stderr)
+    results["throughput"] = throughput(args.batch)
+    if args.memory:
+        print(f"memory over {args.memory} profiles ...", file=sys.stderr)
+        results["memory"] = memory(args.memory)
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    _print(results)
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+def _print(r: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cold, lat, thr = r["cold"], r["latency"], r["throughput"]
+    table = Table(
+        title=f"sequencer benchmark ({r['machine']['cpus']} CPUs, Python "
+        f"{r['machine']['python']}, {r['rulebook']['rules']} rules)"
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+
+    def row(name: str, value: float, fmt: str, target: str = "", ok: bool | None = None) -> None:
+        mark = "" if ok is None else (" ok" if ok else " MISSED")
+        table.add_row(name, format(value, fmt), target + mark)
+
+    t = r["targets"]
+    row(
+        "import sequencer + rule-base load (ms)",
+        cold["import_and_load_ms"],
+        ".0f",
+        f"<= {t['import_and_load_ms']}",
+        cold["import_and_load_ms"] <= t["import_and_load_ms"],
+    )
+    row("  of which rule-base load (ms)", cold["rulebook_load_ms"], ".1f")
+    row(
+        "cold `sequencer --help` (s)",
+        cold["help_s"],
+        ".2f",
+        f"<= {t['help_s']}",
+        cold["help_s"] <= t["help_s"],
+    )
+    row("cold `sequencer recommend FILE` (s)", cold["recommend_file_s"], ".2f")
+    row(
+        "recommend() p50 (ms)",
+        lat["recommend_p50_ms"],
+        ".3f",
+        f"<= {t['recommend_p50_ms']}",
+        lat["recommend_p50_ms"] <= t["recommend_p50_ms"],
+    )
+    row(
+        "recommend() p99 (ms)",
+        lat["recommend_p99_ms"],
+        ".3f",
+        f"<= {t['recommend_p99_ms']}",
+        lat["recommend_p99_ms"] <= t["recommend_p99_ms"],
+    )
+    row("reference path p50 (ms)", lat["reference_p50_ms"], ".3f")
+    row("reference path p99 (ms)", lat["reference_p99_ms"], ".3f")
+    row(
+        "durable / reference, end to end (mean)",
+        lat["ratio_end_to_end"],
+        ".2f",
+        f"<= {t['ratio_end_to_end_max']}",
+        lat["ratio_end_to_end"] <= t["ratio_end_to_end_max"],
+    )
+    row("rules only: durable p50 (ms)", lat["rules_engine_p50_ms"], ".3f")
+    row("rules only: reference p50 (ms)", lat["rules_reference_p50_ms"], ".3f")
+    row("validation p50 (ms)", lat["validation_p50_ms"], ".3f")
+    row("batch, 1 process (profiles/s)", thr["per_s_1_process"], ",.0f")
+    row(
+        "batch, 2 processes (profiles/s)",
+        thr["per_s_2_process"],
+        ",.0f",
+        f">= {t['batch_per_s_min']}",
+        thr["per_s_2_process"] >= t["batch_per_s_min"],
+    )
+    if "memory" in r:
+        mem = r["memory"]
+        row(f"RSS growth over {mem['profiles']:,} (parent, KiB)", mem["parent_growth_kib"], ",d")
+        row(f"RSS growth over {mem['profiles']:,} (workers, KiB)", mem["workers_growth_kib"], ",d")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
