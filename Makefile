@@ -44,6 +44,19 @@ demo: install
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# The teaching sheets in examples/teaching/, and the report screenshot in docs/ (needs
+# Debian's chromium: apt-get install chromium).
+.PHONY: teaching screenshot
+teaching: install
+	$(BIN)/sequencer teach --output examples/teaching
+
+screenshot: install
+	$(BIN)/sequencer report examples/patients/patient-4.json --context us-2020 --output $(VENV)/report-patient-4.html
+	profile=$$(mktemp -d) && chromium --headless --no-sandbox --disable-gpu --disable-quic \
+		--no-first-run --disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir=$$profile --screenshot=docs/report-patient-4.png --window-size=1280,2000 \
+		file://$(CURDIR)/$(VENV)/report-patient-4.html; rm -rf $$profile
+
 # Rewrite the rule catalogue embedded in README.md from the rule base.
 catalogue: install
 	$(BIN)/python -c 'import pathlib, re; from sequencer import default_rulebook; from sequencer.render import markdown_catalogue; p = pathlib.Path("README.md"); t = p.read_text(); s, e = "<!-- catalogue:start -->", "<!-- catalogue:end -->"; p.write_text(t[: t.index(s) + len(s)] + "\n" + markdown_catalogue(default_rulebook()) + t[t.index(e):])'

@@ -5,6 +5,9 @@ Verbs::
     sequencer recommend FILE [--format text|json|markdown] [--rules DIR]
     sequencer replay [N | --all] [--format text|json|markdown]
     sequencer rules [--format text|json|markdown] [--rules DIR]
+    sequencer whatif FILE [--format text|json|markdown] [--context C]
+    sequencer report FILE [--format html|markdown] [--output PATH] [--context C]
+    sequencer teach [--answers FILE] [--format text|markdown] [--output DIR]
 
 Exit status: 0 success; 1 the replay disagrees with a published decision;
 2 bad input (invalid profile, unreadable file or JSON, bad arguments);
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from sequencer import __version__
+from sequencer.cli_explain import add_verbs as add_explain_verbs
+from sequencer.cli_explain import cmd_report, cmd_teach, cmd_whatif
 
 EXIT_OK, EXIT_DISAGREE, EXIT_INPUT, EXIT_RULES, EXIT_ENGINE = 0, 1, 2, 3, 4
 
@@ -85,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     rules = verbs.add_parser("rules", help="validate and list the rule base")
     rules.add_argument("--format", **fmt)  # type: ignore[arg-type]
     rules.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
+    add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli_explain)
     return parser
 
 
@@ -270,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sequencer.errors import EngineError, ProfileError, RuleBaseError, SequencerError
 
     handlers = {"recommend": _cmd_recommend, "replay": _cmd_replay, "rules": _cmd_rules}
+    handlers |= {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}
     try:
         return handlers[args.verb](args)
     except ProfileError as error:

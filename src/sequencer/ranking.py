@@ -25,6 +25,13 @@ The method, in full (the README repeats it for clinicians):
 
 Cautions on an option that is not eligible are left out of ``warnings`` (they
 would caution against something that cannot be given).
+
+**Missing facts** are listed by what they could do: those that *could flip* the
+decision first (blocking ones, those whose rules can take a still-eligible option off
+the table, and those whose rules can move the score gap by at least its current size),
+then by how many points they could move, otherwise in rule order. The bound comes from
+``field_reach()``, computed once per rule base; ``sequencer.whatif`` gives the exact
+answer value by value.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sequencer.conditions import fields_of
 from sequencer.contexts import Context, Derivation
 from sequencer.profile import PatientProfile
 from sequencer.recommendation import (
@@ -63,7 +71,7 @@ from sequencer.rulebook import (
     SuggestAlternative,
 )
 
-__all__ = ["CLOSE_CALL_MARGIN", "WEIGHTS", "rank"]
+__all__ = ["CLOSE_CALL_MARGIN", "WEIGHTS", "FieldReach", "Reach", "field_reach", "rank"]
 
 WEIGHTS: dict[str, int] = {"weak": 1, "moderate": 2, "strong": 3}
 CLOSE_CALL_MARGIN = 1
@@ -197,7 +205,7 @@ def rank(
     eligible: dict[str, bool] = dict.fromkeys(THERAPIES, True)
     reasons: list[Reason] = []
     cautions: list[Warning] = []
-    missing: dict[str, MissingFact] = {}
+    missing: dict[str, tuple[str, list[str], bool]] = {}  # field -> text, rules, blocking
     add_ons: dict[str, list[AddOnSuggestion]] = {t: [] for t in THERAPIES}
     alternatives: dict[str, AlternativeSuggestion] = {}
     derived: list[DerivedConcept] = []
@@ -214,16 +222,9 @@ def rank(
         for field, text, blocking in plan.missing:
             known = missing.get(field)
             if known is None:
-                missing[field] = MissingFact(
-                    field=field, text=text, rules=[rule_id], blocking=blocking
-                )
+                missing[field] = (text, [rule_id], blocking)
             else:
-                missing[field] = known.model_copy(
-                    update={
-                        "rules": [*known.rules, rule_id],
-                        "blocking": known.blocking or blocking,
-                    }
-                )
+                missing[field] = (known[0], [*known[1], rule_id], known[2] or blocking)
         for therapy, add_on in plan.add_ons:
             add_ons[therapy].append(add_on)
         for alt_id in plan.alternatives:
@@ -235,8 +236,9 @@ def rank(
     eligible_order = [t for t in order if eligible[t]]
     both = len(eligible_order) == 2
     gap = abs(score[eligible_order[0]] - score[eligible_order[1]]) if both else None
+    missing_facts = _ordered_missing(rulebook, fired_set, missing, score, eligible, eligible_order)
     tie = gap == 0
-    blocked_by = [m.field for m in missing.values() if m.blocking]
+    blocked_by = [field for field, (_, _, blocking) in missing.items() if blocking]
     preferred = eligible_order[0] if eligible_order and not tie and not blocked_by else None
     close_call = gap is not None and gap <= CLOSE_CALL_MARGIN and not blocked_by
 
@@ -270,7 +272,7 @@ def rank(
         options=options,
         reasons=reasons,
         warnings=warnings,
-        missing=list(missing.values()),
+        missing=missing_facts,
         alternatives=list(alternatives.values()),
         derived=derived,
         context=ContextStamp(
@@ -345,3 +347,205 @@ def _summary(
         f"{lead} {THERAPY_NAMES[preferred]}: score {score[preferred]} "
         f"vs {score[other]} for {THERAPY_NAMES[other]}."
     )
+
+
+# --- which missing facts could flip the decision ------------------------------
+
+
+@dataclass(frozen=True)
+class FieldReach:
+    """What a profile field can do to a decision, from the rules that read it.
+
+    A rule reads a field directly in its condition or through a concept derived by a
+    rule that does. ``gain`` is the most points those rules can add to each option,
+    ``ineligible`` the options they can take off the table, and ``blocking`` whether a
+    blocking missing fact depends on the field.
+    """
+
+    gain: Mapping[str, int]
+    ineligible: frozenset[str]
+    blocking: bool
+
+
+@dataclass(frozen=True)
+class Reach:
+    """``FieldReach`` for every profile field a rule reads, and the fields of each rule."""
+
+    fields: Mapping[str, FieldReach]
+    rule_fields: Mapping[str, frozenset[str]]
+    readers: Mapping[str, tuple[tuple[str, tuple[tuple[str, int], ...], bool], ...]]
+    """field -> (rule id, its favors as (therapy, weight), whether it excludes options)"""
+
+
+_reach_lock = threading.Lock()
+_reach_cache: dict[str, Reach] = {}
+_NO_REACH = FieldReach(gain=dict.fromkeys(THERAPIES, 0), ineligible=frozenset(), blocking=False)
+
+
+def field_reach(rulebook: Rulebook) -> Reach:
+    """Return what each profile field can do to a decision under ``rulebook``.
+
+    Computed from the compiled rule conditions once per rule base (keyed by its
+    digest) and cached; cheap enough to consult on every ``rank()``.
+    """
+    known = _reach_cache.get(rulebook.digest)
+    if known is not None:
+        return known
+    with _reach_lock:
+        built = _reach_cache[rulebook.digest] = _build_reach(rulebook)
+        return built
+
+
+def _build_reach(rulebook: Rulebook) -> Reach:
+    active = rulebook.active
+    derived_by: dict[str, list[Rule]] = {}
+    for rule in active:
+        for concept in rule.derives:
+            derived_by.setdefault(concept, []).append(rule)
+    reads: dict[str, set[str]] = {r.id: fields_of(r.condition.profile) for r in active}
+    changed = True
+    while changed:  # fields reached through concepts, to a fixpoint
+        changed = False
+        for rule in active:
+            for concept in rule.condition.concepts:
+                for source in derived_by.get(concept, []):
+                    if not reads[source.id] <= reads[rule.id]:
+                        reads[rule.id] |= reads[source.id]
+                        changed = True
+    gain: dict[str, dict[str, int]] = {}
+    ineligible: dict[str, set[str]] = {}
+    blocking: set[str] = set()
+    readers: dict[str, list[tuple[str, tuple[tuple[str, int], ...], bool]]] = {}
+    for rule in active:
+        fields = reads[rule.id]
+        points = tuple((e.favors, WEIGHTS[e.strength]) for e in rule.then if isinstance(e, Favors))
+        excludes = any(isinstance(e, NotEligible) for e in rule.then)
+        for field in fields:
+            per = gain.setdefault(field, dict.fromkeys(THERAPIES, 0))
+            for therapy, weight in points:
+                per[therapy] += weight
+            if points or excludes:
+                readers.setdefault(field, []).append((rule.id, points, excludes))
+        for effect in rule.then:
+            if isinstance(effect, NotEligible):
+                for field in fields:
+                    ineligible.setdefault(field, set()).update(effect.not_eligible)
+            elif isinstance(effect, Missing) and effect.blocking:
+                blocking.update(fields | {effect.missing})
+    everything = set(gain) | blocking
+    return Reach(
+        fields={
+            f: FieldReach(
+                gain=gain.get(f, dict.fromkeys(THERAPIES, 0)),
+                ineligible=frozenset(ineligible.get(f, ())),
+                blocking=f in blocking,
+            )
+            for f in everything
+        },
+        rule_fields={rule_id: frozenset(fields) for rule_id, fields in reads.items()},
+        readers={field: tuple(found) for field, found in readers.items()},
+    )
+
+
+_MISSING_MEMO_SIZE = 1024
+_missing_memo: dict[str, dict[frozenset[str], tuple[MissingFact, ...]]] = {}
+
+
+def _ordered_missing(
+    rulebook: Rulebook,
+    fired: set[str],
+    missing: Mapping[str, tuple[str, list[str], bool]],
+    score: Mapping[str, int],
+    eligible: Mapping[str, bool],
+    eligible_order: Sequence[str],
+) -> list[MissingFact]:
+    """``_order_missing``, remembered: the list is a function of the rules that fired.
+
+    The facts are frozen, so the same instances serve every recommendation (as the
+    rule plans do); the memo is bounded and simply starts again when full.
+    """
+    if not missing:
+        return []
+    memo = _missing_memo.get(rulebook.digest)
+    if memo is None:
+        memo = _missing_memo.setdefault(rulebook.digest, {})
+    key = frozenset(fired)
+    known = memo.get(key)
+    if known is None:
+        known = tuple(_order_missing(rulebook, fired, missing, score, eligible, eligible_order))
+        if len(memo) >= _MISSING_MEMO_SIZE:
+            memo.clear()
+        memo[key] = known
+    return list(known)
+
+
+def _order_missing(
+    rulebook: Rulebook,
+    fired: set[str],
+    missing: Mapping[str, tuple[str, list[str], bool]],
+    score: Mapping[str, int],
+    eligible: Mapping[str, bool],
+    eligible_order: Sequence[str],
+) -> list[MissingFact]:
+    """Return the missing facts, those that could flip the decision first (module doc)."""
+    if not missing:
+        return []
+    quick = _quick(rulebook)
+    both = len(eligible_order) == 2
+    gap = score[eligible_order[0]] - score[eligible_order[1]] if both else 0
+    toward_blin = both and eligible_order[1] == "blinatumomab"
+    keys: list[tuple[bool, bool, int, int]] = []
+    facts: list[MissingFact] = []
+    for index, (field, (text, rules, blocking)) in enumerate(missing.items()):
+        to_blin, to_car_t, flips, excluded, readers = quick.get(field, _NO_QUICK)
+        flips = flips or blocking
+        # what the other option now owes to rules on this field, and could lose
+        for rule_id, blin, car_t, excludes in readers:
+            if rule_id in fired:
+                to_blin += car_t
+                to_car_t += blin
+                flips = flips or excludes
+        if gap:
+            potential = to_blin if toward_blin else to_car_t
+            flips = flips or potential >= gap
+        else:
+            potential = to_blin if to_blin > to_car_t else to_car_t
+            flips = flips or (both and potential > 0)
+        if not flips:
+            for therapy in excluded:
+                flips = flips or eligible[therapy]
+        facts.append(
+            MissingFact(field=field, text=text, rules=rules, blocking=blocking, could_flip=flips)
+        )
+        keys.append((not flips, not blocking, -potential, index))
+    return [facts[k[3]] for k in sorted(keys)]
+
+
+_Quick = tuple[int, int, bool, tuple[str, ...], tuple[tuple[str, int, int, bool], ...]]
+_NO_QUICK: _Quick = (0, 0, False, (), ())
+_quick_cache: dict[str, dict[str, _Quick]] = {}
+
+
+def _quick(rulebook: Rulebook) -> dict[str, _Quick]:
+    """``field_reach`` as plain tuples, for the hot path of ``rank()``."""
+    cached = _quick_cache.get(rulebook.digest)
+    if cached is not None:
+        return cached
+    reach = field_reach(rulebook)
+    quick: dict[str, _Quick] = {}
+    for field, info in reach.fields.items():
+        readers = []
+        for rule_id, points, excludes in reach.readers.get(field, ()):
+            blin = sum(w for t, w in points if t == "blinatumomab")
+            car_t = sum(w for t, w in points if t == "car_t")
+            readers.append((rule_id, blin, car_t, excludes))
+        quick[field] = (
+            info.gain["blinatumomab"],
+            info.gain["car_t"],
+            info.blocking,
+            tuple(info.ineligible),
+            tuple(readers),
+        )
+    with _reach_lock:
+        _quick_cache[rulebook.digest] = quick
+    return quick

@@ -82,6 +82,11 @@ class MissingFact(BaseModel):
     blocking: bool = Field(
         default=False, description="no option is preferred until this fact is known"
     )
+    could_flip: bool = Field(
+        default=False,
+        description="some value of this fact could change the preferred option or an "
+        "option's eligibility (the list is ordered by this)",
+    )
 
 
 class AddOnSuggestion(BaseModel):

@@ -1,0 +1,168 @@
+"""The explaining and teaching verbs of the ``sequencer`` command.
+
+Verbs::
+
+    sequencer whatif FILE [--format text|json|markdown] [--context C]
+    sequencer report FILE [--format html|markdown] [--output PATH] [--context C]
+    sequencer teach [--answers FILE] [--format text|markdown] [--output DIR]
+
+They follow ``sequencer.cli``'s conventions (exit 2 for bad input, no tracebacks):
+``cli.main`` registers them and turns the library's exceptions into exit statuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["HANDLERS", "add_verbs"]
+
+EXIT_OK, EXIT_INPUT = 0, 2
+
+
+def add_verbs(verbs: Any) -> None:
+    """Add the ``whatif``, ``report`` and ``teach`` subparsers to ``verbs``."""
+    context_help = "regulatory context (default: the current one; `sequencer rules` lists them)"
+    whatif = verbs.add_parser(
+        "whatif", help="which single change of fact would change the recommendation"
+    )
+    whatif.add_argument("file", help="profile in the v1 JSON format, or - for standard input")
+    whatif.add_argument(
+        "--format", choices=["text", "json", "markdown"], default="text", help="default: text"
+    )
+    whatif.add_argument("--context", help=context_help)
+
+    report = verbs.add_parser(
+        "report", help="a one-page case report (HTML or Markdown) for a tumor board"
+    )
+    report.add_argument("file", help="profile in the v1 JSON format, or - for standard input")
+    report.add_argument(
+        "--format", choices=["html", "markdown"], default="html", help="default: html"
+    )
+    report.add_argument("--output", type=Path, help="write to this file (default: stdout)")
+    report.add_argument("--context", help=context_help)
+
+    teach = verbs.add_parser(
+        "teach", help="the review's five patients as exercises, with feedback and a score"
+    )
+    teach.add_argument(
+        "--answers",
+        type=Path,
+        help="JSON or YAML answers (patient number -> {choice, factors}); "
+        "without it, asks on the terminal",
+    )
+    teach.add_argument(
+        "--format", choices=["text", "markdown"], default="text", help="feedback format"
+    )
+    teach.add_argument(
+        "--output",
+        type=Path,
+        help="write printable exercise sheets and the answer key (Markdown) into this directory",
+    )
+
+
+def _read(file: str) -> bytes | None:
+    try:
+        if file == "-":
+            return sys.stdin.buffer.read()
+        return Path(file).read_bytes()
+    except OSError as error:
+        print(f"sequencer: cannot read {file}: {error.strerror}", file=sys.stderr)
+        return None
+
+
+def _evaluate(args: argparse.Namespace, work: Any) -> Any:
+    from sequencer.errors import ProfileError
+
+    data = _read(args.file)
+    if data is None:
+        return None
+    try:
+        return work(data)
+    except ProfileError as error:
+        raise ProfileError(error.problems, source=args.file) from None
+
+
+def _write(path: Path | None, text: str) -> int:
+    if path is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"sequencer: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    """``sequencer whatif FILE``."""
+    from sequencer.whatif import what_if
+    from sequencer.whatif_views import markdown_whatif, text_whatif
+
+    result = _evaluate(args, lambda data: what_if(data, context=args.context))
+    if result is None:
+        return EXIT_INPUT
+    if args.format == "json":
+        text = json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    elif args.format == "markdown":
+        text = markdown_whatif(result)
+    else:
+        text = text_whatif(result)
+    return _write(None, text)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``sequencer report FILE``."""
+    from sequencer.report import case_report, html_report, markdown_report
+
+    built = _evaluate(args, lambda data: case_report(data, context=args.context))
+    if built is None:
+        return EXIT_INPUT
+    text = html_report(built) if args.format == "html" else markdown_report(built)
+    return _write(args.output, text)
+
+
+def cmd_teach(args: argparse.Namespace) -> int:
+    """``sequencer teach``."""
+    from sequencer.teach import (
+        answers_from_file,
+        exercises,
+        feedback,
+        interactive,
+        mark,
+        write_sheets,
+    )
+
+    sheets = exercises()
+    if args.output is not None:
+        try:
+            written = write_sheets(sheets, args.output)
+        except OSError as error:
+            print(f"sequencer: cannot write into {args.output}: {error.strerror}", file=sys.stderr)
+            return EXIT_INPUT
+        for path in written:
+            print(f"wrote {path}", file=sys.stderr)
+    if args.answers is not None:
+        answers = answers_from_file(args.answers, sheets)
+        marked = [mark(ex, answers.get(ex.case.number)) for ex in sheets]
+        sys.stdout.write(feedback(marked, args.format))
+        return EXIT_OK
+    if args.output is not None:
+        return EXIT_OK
+    if not sys.stdin.isatty():
+        print(
+            "sequencer: teach asks its questions on a terminal; give --answers FILE "
+            "(or --output DIR to write exercise sheets)",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
+    marked = interactive(sheets, args.format)
+    return EXIT_OK if marked is not None else EXIT_INPUT
+
+
+HANDLERS = {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}

@@ -1,0 +1,370 @@
+"""Plain-language words for profile fields, their values and rule conditions.
+
+Shared by the what-if list, the case report and teaching mode, so that a field reads
+the same everywhere ("CNS status (CSF)", "CNS2: blasts in the CSF"). Every field of
+the profile format has a label here; a test fails when a new field lacks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sequencer.conditions import AllOf, AnyOf, Node
+from sequencer.profile import FIELDS, PatientProfile, flatten
+from sequencer.rulebook import Rule
+
+__all__ = [
+    "FIELD_LABELS",
+    "condition_text",
+    "known_facts",
+    "label",
+    "relevant_unknowns",
+    "unknown_fields",
+    "value_text",
+    "vignette",
+]
+
+FIELD_LABELS: dict[str, str] = {
+    "age": "Age",
+    "ecog": "ECOG performance status",
+    "disease.status": "Disease status",
+    "disease.marrow_blasts_pct": "Marrow blasts",
+    "disease.mrd_pct": "MRD level",
+    "disease.cd19": "CD19 on the current blasts",
+    "disease.ph": "Philadelphia chromosome (BCR::ABL1)",
+    "disease.abl1_mutations": "ABL1 kinase-domain mutations",
+    "disease.kmt2a_rearranged": "KMT2A rearrangement",
+    "disease.cns": "CNS status (CSF)",
+    "disease.cns_relapse_history": "Past CNS relapse",
+    "disease.extramedullary": "Extramedullary disease outside the CNS",
+    "disease.rapidly_progressing": "Rapidly progressing (cannot wait weeks)",
+    "transplant.prior_allo_hct": "Prior allogeneic transplant",
+    "transplant.months_since_hct": "Months from transplant to relapse",
+    "transplant.on_immunosuppression": "On immunosuppression",
+    "transplant.gvhd": "GVHD",
+    "transplant.donor": "Donor for a next transplant",
+    "transplant.candidate": "Fit and willing for a (further) transplant",
+    "prior_therapy.blinatumomab": "Earlier blinatumomab",
+    "prior_therapy.car_t": "Earlier CD19 CAR T cells",
+    "prior_therapy.ponatinib": "Earlier ponatinib",
+    "access.car_t": "Access to CAR T cells",
+    "immune.t_cell_depleted": "Markedly low T cells",
+}
+
+_VALUES: dict[str, dict[str, str]] = {
+    "disease.status": {
+        "relapsed": "overt relapse",
+        "refractory": "refractory",
+        "mrd_positive": "MRD-positive only (under 5% blasts)",
+    },
+    "disease.cd19": {"positive": "positive", "dim": "dim", "negative": "negative"},
+    "disease.ph": {"positive": "positive", "negative": "negative"},
+    "disease.cns": {
+        "CNS1": "CNS1 (no blasts in the CSF)",
+        "CNS2": "CNS2 (blasts in the CSF, few cells)",
+        "CNS3": "CNS3 (overt CNS leukemia)",
+    },
+    "disease.extramedullary": {"none": "none", "present": "present", "bulky": "bulky"},
+    "transplant.gvhd": {"none": "none", "resolved": "resolved", "active": "active"},
+    "transplant.donor": {
+        "matched_sibling": "matched sibling",
+        "matched_unrelated": "matched unrelated",
+        "haploidentical": "haploidentical",
+        "cord": "cord blood",
+        "none": "none identified",
+    },
+    "access.car_t": {
+        "approved": "approved product",
+        "trial": "clinical trial only",
+        "unavailable": "not available",
+    },
+}
+_PRIOR = {"none": "not given", "responded": "given, responded", "refractory": "given, no response"}
+_UNITS = {
+    "age": " years",
+    "disease.marrow_blasts_pct": "%",
+    "disease.mrd_pct": "%",
+    "transplant.months_since_hct": " months",
+}
+
+
+def label(field: str) -> str:
+    """Return the plain-language name of a profile field (the path itself if unknown)."""
+    return FIELD_LABELS.get(field, field)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def value_text(field: str, value: Any) -> str:
+    """Return a profile value in plain language; ``None`` or ``"unknown"`` is 'not known'."""
+    spec = FIELDS.get(field)
+    if value is None or (spec is not None and value == spec.unknown_value):
+        return "not known"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return _number(value) + _UNITS.get(field, "")
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) if value else "tested, none found"
+    if field.startswith("prior_therapy."):
+        return _PRIOR.get(str(value), str(value))
+    return _VALUES.get(field, {}).get(str(value), str(value).replace("_", " "))
+
+
+def _short(field: str, value: Any) -> str:
+    """A value without its parenthetical gloss (for conditions)."""
+    return value_text(field, value).split(" (")[0]
+
+
+def _is_unknown(field: str, value: Any) -> bool:
+    spec = FIELDS[field]
+    return value is None or (spec.unknown_value is not None and value == spec.unknown_value)
+
+
+def known_facts(profile: PatientProfile) -> list[tuple[str, str, str]]:
+    """Return (field, label, value in words) for every known field, in format order."""
+    return [
+        (field, label(field), value_text(field, value))
+        for field, value in flatten(profile).items()
+        if not _is_unknown(field, value)
+    ]
+
+
+def unknown_fields(profile: PatientProfile) -> list[str]:
+    """Return the fields the profile leaves unknown, in format order."""
+    return [f for f, v in flatten(profile).items() if _is_unknown(f, v)]
+
+
+def _join(words: Sequence[str], conjunction: str) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + f" {conjunction} " + words[-1]
+
+
+_COMPARE = {"lt": "under", "le": "at most", "gt": "over", "ge": "at least"}
+_PRIOR_SHORT = {"none": "none", "responded": "responded", "refractory": "no response"}
+
+
+def _word(field: str, value: Any) -> str:
+    """A value as a condition names it: short, without commas."""
+    if field.startswith("prior_therapy."):
+        return _PRIOR_SHORT.get(str(value), str(value))
+    return _short(field, value)
+
+
+def _node_text(node: Node, first: bool, nested: bool = False) -> str:
+    """A condition in words: ``and`` between tests, ``or`` between alternatives."""
+    if isinstance(node, AllOf | AnyOf):
+        joiner = " and " if isinstance(node, AllOf) else " or "
+        parts = [_node_text(item, first and i == 0, True) for i, item in enumerate(node.items)]
+        text = joiner.join(p for p in parts if p)
+        return f"({text})" if nested and isinstance(node, AnyOf) and len(parts) > 1 else text
+    name = label(node.field) if first else _lower(label(node.field))
+    if node.op == "unknown":
+        return f"{name} not known"
+    if node.op == "known":
+        return f"{name} known"
+    if node.op == "contains":
+        return f"{name} include {node.value}"
+    if node.op == "not_contains":
+        return f"{name} tested, without {node.value}"
+    if node.op in _COMPARE:
+        return f"{name} {_COMPARE[node.op]} {value_text(node.field, node.value)}"
+    if node.op in ("in", "not_in"):
+        words = "/".join(_word(node.field, v) for v in node.value)
+        return f"{name}: {'not ' if node.op == 'not_in' else ''}{words}"
+    word = _word(node.field, node.value)
+    if word == "not known":
+        return f"{name} {'known' if node.op == 'ne' else 'not known'}"
+    return f"{name}: {'not ' if node.op == 'ne' else ''}{word}"
+
+
+def condition_text(rule: Rule) -> str:
+    """Return a rule's condition in words, without its conclusion.
+
+    ``Age over 60 years``; ``Disease status: overt relapse/refractory and marrow blasts
+    under 50%``. Concepts are named in words (``cns-involved``: "cns involved").
+    """
+    parts = [_node_text(rule.condition.profile, True)]
+    parts += [concept.replace("-", " ") for concept in rule.condition.concepts]
+    text = " and ".join(p for p in parts if p)
+    return text[:1].upper() + text[1:]
+
+
+# --- a case vignette built from the profile -------------------------------------------
+
+_STATUS_PHRASE = {
+    "relapsed": "in overt relapse",
+    "refractory": "with disease refractory to the last therapy",
+    "mrd_positive": "with measurable residual disease only (MRD-positive)",
+}
+_CNS_PHRASE = {
+    "CNS1": "the cerebrospinal fluid is clear (CNS1)",
+    "CNS2": "there are blasts in the cerebrospinal fluid (CNS2)",
+    "CNS3": "there is overt CNS leukemia (CNS3)",
+}
+_EXTRAMEDULLARY_PHRASE = {
+    "none": "there is no disease outside the marrow and CNS",
+    "present": "there is extramedullary disease outside the CNS",
+    "bulky": "there is bulky extramedullary disease",
+}
+_DONOR_PHRASE = {
+    "matched_sibling": "a matched sibling donor",
+    "matched_unrelated": "a matched unrelated donor",
+    "haploidentical": "a haploidentical donor",
+    "cord": "cord blood",
+    "none": "no donor yet",
+}
+_ACCESS_PHRASE = {
+    "approved": "an approved CAR T-cell product can be given",
+    "trial": "CAR T cells can be had only on a clinical trial",
+    "unavailable": "CAR T cells cannot be had",
+}
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _prior(drug: str, answer: str | None) -> str | None:
+    if answer == "responded":
+        return f"{drug} was given before and the leukemia responded"
+    if answer == "refractory":
+        return f"{drug} was given before without response"
+    if answer == "none":
+        return f"no {drug} so far"
+    return None
+
+
+def vignette(profile: PatientProfile, setting: str | None = None) -> str:
+    """Return a plain-language case vignette written from the profile's fields.
+
+    Nothing is copied from elsewhere: each sentence is generated from one group of
+    fields, and the unknown fields are named at the end. ``setting`` (a regulatory
+    context's title) says where and when access to CAR T cells applies.
+    """
+    d, t, p = profile.disease, profile.transplant, profile.prior_therapy
+    who = f"A {profile.age}-year-old adult" if profile.age is not None else "An adult"
+    kinds = []
+    if d.ph == "positive":
+        kinds.append("Philadelphia chromosome-positive")
+    elif d.ph == "negative":
+        kinds.append("Philadelphia chromosome-negative")
+    if d.kmt2a_rearranged:
+        kinds.append("KMT2A-rearranged")
+    disease = " ".join([*kinds, "B-cell ALL"])
+    status = f" {_STATUS_PHRASE[d.status]}" if d.status else ""
+    out = [_sentence(f"{who} with {disease}{status}")]
+
+    burden = []
+    if d.marrow_blasts_pct is not None:
+        burden.append(f"the marrow holds {d.marrow_blasts_pct:g}% blasts")
+    if d.mrd_pct is not None:
+        burden.append(f"MRD is {d.mrd_pct:g}%")
+    cd19 = {
+        "positive": "the blasts express CD19",
+        "dim": "the blasts express CD19 only dimly",
+        "negative": "the blasts have lost CD19",
+    }.get(d.cd19, "CD19 on the current blasts has not been reported")
+    burden.append(cd19)
+    out.append(_sentence("; ".join(burden)))
+
+    sites = []
+    if d.cns in _CNS_PHRASE:
+        sites.append(_CNS_PHRASE[d.cns])
+    if d.cns_relapse_history is True:
+        sites.append("there was a CNS relapse in the past")
+    elif d.cns_relapse_history is False:
+        sites.append("there has never been a CNS relapse")
+    if d.extramedullary in _EXTRAMEDULLARY_PHRASE:
+        sites.append(_EXTRAMEDULLARY_PHRASE[d.extramedullary])
+    if sites:
+        out.append(_sentence("; ".join(sites)))
+    if d.rapidly_progressing is True:
+        out.append("The leukemia is progressing fast: a wait of several weeks is not safe.")
+    elif d.rapidly_progressing is False:
+        out.append("The leukemia is not progressing so fast that a few weeks' wait is unsafe.")
+
+    if t.prior_allo_hct is False:
+        out.append("There has been no allogeneic transplant.")
+    elif t.prior_allo_hct:
+        when = (
+            f"{t.months_since_hct:g} months after an allogeneic transplant"
+            if t.months_since_hct is not None
+            else "after an allogeneic transplant"
+        )
+        after = [f"this relapse came {when}"]
+        if t.on_immunosuppression is True:
+            after.append("immunosuppression continues")
+        elif t.on_immunosuppression is False:
+            after.append("immunosuppression has stopped")
+        if t.gvhd is not None:
+            after.append(
+                {"none": "there is no GVHD", "resolved": "earlier GVHD has settled"}.get(
+                    t.gvhd, "GVHD is active"
+                )
+            )
+        out.append(_sentence("; ".join(after)))
+    if t.candidate is True:
+        donor = _DONOR_PHRASE.get(t.donor, "the donor not yet stated")
+        out.append(f"A further transplant is planned, with {donor}.")
+    elif t.candidate is False:
+        out.append("No further transplant is planned.")
+    elif t.prior_allo_hct:
+        out.append("Whether a second transplant will be possible is uncertain.")
+
+    before = [
+        text
+        for text in (
+            _prior("blinatumomab", p.blinatumomab),
+            _prior("CAR T-cell therapy", p.car_t),
+            _prior("ponatinib", p.ponatinib) if p.ponatinib != "none" else None,
+        )
+        if text
+    ]
+    if before:
+        out.append(_sentence("; ".join(before)))
+    fitness = []
+    if profile.ecog is not None:
+        fitness.append(f"ECOG performance status is {profile.ecog}")
+    if profile.immune.t_cell_depleted is True:
+        fitness.append("T-cell counts are markedly low")
+    if fitness:
+        out.append(_sentence("; ".join(fitness)))
+    if profile.access.car_t is not None:
+        where = f" ({setting.split(' (')[0]})" if setting else ""
+        out.append(_sentence(_ACCESS_PHRASE[profile.access.car_t] + where))
+    unknown = [_lower(label(f)) for f in relevant_unknowns(profile)]
+    if unknown:
+        out.append("Not reported: " + ", ".join(unknown) + ".")
+    return " ".join(out)
+
+
+def _lower(text: str) -> str:
+    """Lower-case a leading capital unless it starts an acronym (``ECOG``, ``MRD``)."""
+    if text[1:2].isupper() or text.startswith("Philadelphia"):
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def relevant_unknowns(profile: PatientProfile) -> list[str]:
+    """Return the unknown fields, less those the known ones make moot.
+
+    Transplant details without a transplant, ABL1 mutations in Ph-negative disease, the
+    MRD level in overt relapse and the blast count in MRD-only disease are not asked for.
+    """
+    d, t = profile.disease, profile.transplant
+    moot: set[str] = set()
+    if t.prior_allo_hct is False:
+        moot |= {"transplant.months_since_hct", "transplant.on_immunosuppression"}
+    if d.ph == "negative":
+        moot.add("disease.abl1_mutations")
+    if d.status in ("relapsed", "refractory"):
+        moot.add("disease.mrd_pct")
+    if d.status == "mrd_positive":
+        moot.add("disease.marrow_blasts_pct")
+    return [f for f in unknown_fields(profile) if f not in moot]

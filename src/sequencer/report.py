@@ -1,0 +1,610 @@
+"""Case reports a tumor board can put on the screen or print, and what-if views.
+
+``case_report(profile)`` evaluates a patient once (``recommend()`` and ``what_if()``)
+and ``html_report()`` / ``markdown_report()`` turn that into one page: the profile in
+plain language, the ranked options, an SVG chart of what each rule added to each
+option, cautions, missing facts, what would change the decision, numbered references
+with DOI and PubMed links, the rule base's version and digest, the regulatory context
+and the decision-support notice.
+
+The HTML page is self-contained: inline CSS, inline SVG, no scripts, no fonts, images
+or style sheets fetched from anywhere; the only outside links are DOI and PubMed
+references. Every piece of text is escaped (patient ids are data, never markup). Large
+type and black on white suit a projector; a print style sheet suits paper.
+
+The what-if list is drawn by ``sequencer.whatif_views`` (also ``sequencer whatif``).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
+from sequencer.describe import known_facts, label, relevant_unknowns, vignette
+from sequencer.profile import PatientProfile, parse_profile
+from sequencer.recommendation import THERAPY_NAMES, Citation, Recommendation
+from sequencer.rulebook import Rulebook
+from sequencer.whatif import Change, WhatIf, what_if
+from sequencer.whatif_views import (
+    KIND_HEADINGS,
+    markdown_whatif,
+    md_escape,
+    narrowed,
+    result_words,
+    unchanged_unknowns,
+    value_words,
+)
+
+__all__ = [
+    "CaseReport",
+    "case_report",
+    "html_report",
+    "markdown_report",
+    "reference_url",
+]
+
+STATUS_WORDS = {
+    "preferred": "preferred",
+    "alternative": "alternative",
+    "not_eligible": "not eligible",
+}
+SCORE_ITEMS_IN_REPORT = 6
+
+
+@dataclass(frozen=True)
+class CaseReport:
+    """One patient evaluated for a report: the profile, the recommendation, the what-ifs."""
+
+    profile: PatientProfile
+    effective: PatientProfile
+    setting: str
+    recommendation: Recommendation
+    whatif: WhatIf
+
+
+def case_report(
+    profile: ProfileInput, *, context: str | None = None, rulebook: Rulebook | None = None
+) -> CaseReport:
+    """Evaluate ``profile`` for a report. Raises as ``recommend()`` does."""
+    book = rulebook or default_rulebook()
+    parsed = parse_profile(profile)
+    effective, ctx, _ = effective_profile(parsed, rulebook=book, context=context)
+    return CaseReport(
+        profile=parsed,
+        effective=effective,
+        setting=ctx.title,
+        recommendation=recommend(parsed, rulebook=book, context=context),
+        whatif=what_if(parsed, rulebook=book, context=context),
+    )
+
+
+def reference_url(citation: Citation) -> str | None:
+    """The DOI link of a reference, else its PubMed link, else None."""
+    if citation.doi:
+        return f"https://doi.org/{citation.doi}"
+    if citation.pmid:
+        return f"https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/"
+    return None
+
+
+class _Refs:
+    """Numbers citations in order of first use."""
+
+    def __init__(self) -> None:
+        self.order: dict[str, Citation] = {}
+
+    def numbers(self, citations: Iterable[Citation]) -> list[int]:
+        out = []
+        for citation in citations:
+            self.order.setdefault(citation.key, citation)
+            out.append(list(self.order).index(citation.key) + 1)
+        return out
+
+
+def _number_references(rec: Recommendation) -> _Refs:
+    """Number every citation the recommendation carries, in reading order."""
+    refs = _Refs()
+    for reason in rec.reasons:
+        refs.numbers(reason.citations)
+    for option in rec.options:
+        for add_on in option.add_ons:
+            refs.numbers(add_on.citations)
+    for warning in rec.warnings:
+        refs.numbers(warning.citations)
+    for alt in rec.alternatives:
+        refs.numbers(alt.citations)
+    for derived in rec.context.derived:
+        refs.numbers(derived.citations)
+    return refs
+
+
+def _grouped_warnings(rec: Recommendation) -> list[tuple[str, int]]:
+    """(options it concerns, index of its first warning) for each cautioning rule."""
+    seen: dict[str, tuple[list[str], int]] = {}
+    for index, warning in enumerate(rec.warnings):
+        names, _ = seen.setdefault(warning.rule, ([], index))
+        names.append(THERAPY_NAMES[warning.therapy])
+    return [(" + ".join(names), index) for names, index in seen.values()]
+
+
+# --- HTML -------------------------------------------------------------------------------
+
+_CSS = """
+:root { color-scheme: light; }
+html { font-size: 20px; }
+body { margin: 0 auto; max-width: 62rem; padding: 1.2rem 1.6rem 2rem; color: #111;
+  background: #fff; line-height: 1.45;
+  font-family: "DejaVu Sans", "Noto Sans", "Segoe UI", Arial, Helvetica, sans-serif; }
+header { border-bottom: 6px solid #111; margin-bottom: 1rem; }
+.kicker { margin: 0; font-size: .85rem; letter-spacing: .04em; text-transform: uppercase; }
+h1 { font-size: 2.1rem; margin: .2rem 0 .3rem; overflow-wrap: anywhere; }
+h2 { font-size: 1.45rem; margin: 1.6rem 0 .5rem; border-bottom: 3px solid #111; }
+h3 { font-size: 1.1rem; margin: 1rem 0 .3rem; }
+.meta { margin: .2rem 0 .7rem; font-size: .9rem; }
+.decision { border: 4px solid #111; padding: .2rem 1rem .4rem; margin: 1rem 0; }
+.decision h2 { margin-top: .6rem; }
+.decision .summary { font-size: 1.35rem; font-weight: 700; margin: .2rem 0 .6rem; }
+table { border-collapse: collapse; width: 100%; margin: .3rem 0 .6rem; }
+th, td { border: 2px solid #555; padding: .3rem .55rem; text-align: left; vertical-align: top; }
+th { background: #eee; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.status-preferred { font-weight: 700; color: #064d06; }
+.status-not_eligible { font-weight: 700; color: #8a0000; }
+.tag { display: inline-block; border: 2px solid #111; padding: 0 .35rem; font-size: .8rem;
+  font-weight: 700; margin-right: .3rem; }
+.tag.flip { background: #111; color: #fff; }
+code, .rule { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: .82em; }
+ul, ol { padding-left: 1.6rem; }
+li { margin: .25rem 0; }
+.small { font-size: .85rem; }
+.refs li { overflow-wrap: anywhere; }
+a { color: #0b3d91; }
+figure { margin: .4rem 0; }
+svg { width: 100%; height: auto; }
+footer { margin-top: 2rem; border-top: 3px solid #111; padding-top: .6rem; font-size: .85rem; }
+.notice { font-weight: 700; font-size: 1rem; }
+@media print {
+  html { font-size: 11pt; }
+  body { max-width: none; padding: 0; }
+  section, figure, tr, li { break-inside: avoid; }
+  h2, h3 { break-after: avoid; }
+  a { color: #000; text-decoration: none; }
+  a.ext::after { content: " <" attr(href) ">"; font-size: .85em; }
+  @page { margin: 14mm; }
+}
+"""
+
+_COLORS = {"blinatumomab": "#1f4e9c", "car_t": "#9c4a00"}
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _cites(refs: _Refs, citations: Sequence[Citation]) -> str:
+    links = [f'<a href="#ref-{n}">{n}</a>' for n in refs.numbers(citations)]
+    return f' <span class="small">[{", ".join(links)}]</span>' if links else ""
+
+
+def _svg_chart(rec: Recommendation) -> str:
+    """Horizontal bars, one group per option: its total, then what each rule added."""
+    width, left = 960, 8
+    top_score = max([o.score for o in rec.options] + [3])
+    unit = min(80.0, (width - 220) / top_score)
+    rows: list[str] = []
+    y = 0
+    for option in rec.options:
+        color = _COLORS[option.therapy]
+        y += 34
+        rows.append(
+            f'<text x="{left}" y="{y}" font-size="24" font-weight="700">'
+            f"{_e(option.name)}: {_e(STATUS_WORDS[option.status])}, score {option.score}</text>"
+        )
+        y += 10
+        bar = max(option.score * unit, 2)
+        rows.append(
+            f'<rect x="{left}" y="{y}" width="{bar:.1f}" height="30" fill="{color}">'
+            f"<title>{_e(option.name)}: score {option.score}</title></rect>"
+        )
+        rows.append(
+            f'<text x="{left + bar + 10:.1f}" y="{y + 22}" font-size="20" font-weight="700">'
+            f"{option.score}</text>"
+        )
+        y += 30
+        reasons = [r for r in rec.reasons if r.therapy == option.therapy]
+        if not reasons:
+            y += 28
+            rows.append(
+                f'<text x="{left}" y="{y}" font-size="18">No rule adds to this option.</text>'
+            )
+        for reason in reasons:
+            y += 30
+            if reason.effect == "not_eligible":
+                rows.append(
+                    f'<text x="{left}" y="{y}" font-size="18" fill="#8a0000" font-weight="700">'
+                    f"Not eligible: {_e(reason.title)} ({_e(reason.rule)})</text>"
+                )
+                y += 8
+                rows.append(
+                    f'<rect x="{left}" y="{y}" width="{3 * unit:.1f}" height="16" '
+                    'fill="url(#hatch)" stroke="#8a0000" stroke-width="2"/>'
+                )
+                y += 16
+                continue
+            rows.append(
+                f'<text x="{left}" y="{y}" font-size="18">+{reason.weight} '
+                f"{_e(reason.title)}</text>"
+            )
+            y += 8
+            rows.append(
+                f'<rect x="{left}" y="{y}" width="{reason.weight * unit:.1f}" height="16" '
+                f'fill="{color}" fill-opacity="0.55" stroke="{color}" stroke-width="2">'
+                f"<title>{_e(reason.rule)}: +{reason.weight}</title></rect>"
+            )
+            y += 16
+        y += 14
+    height = y + 6
+    described = "; ".join(
+        f"{o.name} score {o.score} ({STATUS_WORDS[o.status]})" for o in rec.options
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-labelledby="chart-title chart-desc" '
+        f'font-family="DejaVu Sans, Noto Sans, Arial, sans-serif" fill="#111">'
+        '<title id="chart-title">What each rule added to each option</title>'
+        f'<desc id="chart-desc">{_e(described)}</desc>'
+        '<defs><pattern id="hatch" width="10" height="10" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="10" height="10" fill="#fff"/>'
+        '<line x1="0" y1="0" x2="0" y2="10" stroke="#8a0000" stroke-width="5"/></pattern>'
+        "</defs>" + "".join(rows) + "</svg>"
+    )
+
+
+def _html_change(change: Change) -> str:
+    tag = {
+        "flips_preferred": '<span class="tag flip">flips the choice</span>',
+        "flips_eligibility": '<span class="tag flip">eligibility</span>',
+        "changes_scores": '<span class="tag">scores</span>',
+    }.get(change.kind, "")
+    also = (
+        ' <span class="small">(same for '
+        + _e(" / ".join(value_words(change, v) for v in change.same_as))
+        + ")</span>"
+        if change.same_as
+        else ""
+    )
+    result = _e(result_words(change))
+    moved = [s for s in change.rules if s.decisive]
+    rules = "; ".join(
+        f'<span class="rule">{_e(s.rule)}</span> {"fires" if s.fires else "stops"} ({_e(s.effect)})'
+        for s in moved
+    )
+    lines = [
+        f"{tag}<strong>{_e(change.label)}: {_e(change.from_text)} → {_e(change.to_text)}</strong>"
+        f"{also}: {result}."
+    ]
+    if rules:
+        lines.append(f'<br><span class="small">{"Rules: " + rules}.</span>')
+    if change.lead and narrowed(change):
+        keep = ", ".join(f'<span class="rule">{_e(r)}</span>' for r in change.lead)
+        lines.append(f'<br><span class="small">Why not more: the lead rests on {keep}.</span>')
+    for note in change.derived:
+        lines.append(f'<br><span class="small">{_e(note)}.</span>')
+    return "<li>" + "".join(lines) + "</li>"
+
+
+def html_report(report: CaseReport) -> str:
+    """Return the case report as one self-contained HTML page."""
+    rec, w = report.recommendation, report.whatif
+    refs = _number_references(rec)
+    pid = _e(rec.patient_id)
+    out: list[str] = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>Case report: {pid}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<header>",
+        '<p class="kicker">sequencer case report: decision support, not an order</p>',
+        f"<h1>Patient {pid}</h1>",
+        f'<p class="meta">Regulatory context: <strong>{_e(rec.context.title)}</strong> '
+        f"(<code>{_e(rec.context.name)}</code>, as of {_e(rec.context.as_of)}). "
+        f"Rule base <code>{_e(rec.rulebook.name)}</code> {_e(rec.rulebook.version)}.</p>",
+        "</header>",
+    ]
+    # decision
+    out += [
+        '<section class="decision" aria-labelledby="h-decision">',
+        '<h2 id="h-decision">Recommendation</h2>',
+        f'<p class="summary">{_e(rec.summary)}</p>',
+        "<table><thead><tr><th>Rank</th><th>Option</th><th>Status</th><th>Score</th>"
+        "<th>Cautions</th><th>Add-ons</th></tr></thead><tbody>",
+    ]
+    for rank_no, option in enumerate(rec.options, start=1):
+        out.append(
+            f'<tr><td class="num">{rank_no}</td><td>{_e(option.name)}</td>'
+            f'<td class="status-{_e(option.status)}">{_e(STATUS_WORDS[option.status])}</td>'
+            f'<td class="num">{option.score}</td><td class="num">{len(option.warnings)}</td>'
+            f'<td class="num">{len(option.add_ons)}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    if rec.close_call:
+        out.append("<p><strong>Close call:</strong> the rules barely separate the options.</p>")
+    flips = w.flips()
+    if flips:
+        named = "; ".join(f"{c.label}: {c.from_text} → {c.to_text}" for c in flips[:3])
+        more = f" and {len(flips) - 3} more" if len(flips) > 3 else ""
+        out.append(
+            f"<p><strong>Single changes that would flip it:</strong> {_e(named)}{more} "
+            '(<a href="#h-whatif">all what-ifs</a>).</p>'
+        )
+    else:
+        out.append("<p><strong>No single change of fact would flip it.</strong></p>")
+    for option in rec.options:
+        for add_on in option.add_ons:
+            out.append(
+                f"<p>Add-on with {_e(option.name)}: <strong>{_e(add_on.name)}</strong>. "
+                f"{_e(add_on.text)}{_cites(refs, add_on.citations)}</p>"
+            )
+    out.append("</section>")
+    # chart
+    out += [
+        '<section aria-labelledby="h-chart">',
+        '<h2 id="h-chart">What pushed toward each option</h2>',
+        "<figure>",
+        _svg_chart(rec),
+        '<figcaption class="small">Each bar is one rule; its length is the rule\'s weight '
+        "(weak 1, moderate 2, strong 3). Cautions and missing facts never add points; an "
+        "option that is not eligible cannot be chosen whatever its score.</figcaption>",
+        "</figure>",
+        "</section>",
+    ]
+    # profile
+    out += [
+        '<section aria-labelledby="h-profile">',
+        '<h2 id="h-profile">The patient</h2>',
+        f"<p>{_e(vignette(report.effective, report.setting))}</p>",
+        "<table><thead><tr><th>Fact</th><th>Value</th></tr></thead><tbody>",
+    ]
+    derived = {d.field: d for d in rec.context.derived}
+    for field, name, value in known_facts(report.effective):
+        note = " (derived from the regulatory context)" if field in derived else ""
+        out.append(f"<tr><td>{_e(name)}</td><td>{_e(value)}{_e(note)}</td></tr>")
+    out.append("</tbody></table>")
+    for d in rec.context.derived:
+        out.append(f'<p class="small">{_e(d.text)}{_cites(refs, d.citations)}</p>')
+    out.append("</section>")
+    # reasons
+    out += ['<section aria-labelledby="h-why">', '<h2 id="h-why">Why</h2>', "<ul>"]
+    for reason in rec.reasons:
+        what = (
+            f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, +{reason.weight})"
+            if reason.effect == "favors"
+            else f"{THERAPY_NAMES[reason.therapy]} not eligible"
+        )
+        out.append(
+            f"<li><strong>{_e(reason.title)}</strong> "
+            f'<span class="small">(<span class="rule">{_e(reason.rule)}</span>; {_e(what)}; '
+            f"evidence: {_e(reason.evidence)})</span>{_cites(refs, reason.citations)}"
+            f"<br>{_e(reason.text)}</li>"
+        )
+    if not rec.reasons:
+        out.append("<li>No rule favors either option or rules one out.</li>")
+    out += ["</ul>", "</section>"]
+    # cautions
+    if rec.warnings:
+        out += ['<section aria-labelledby="h-cautions">', '<h2 id="h-cautions">Cautions</h2>']
+        out.append("<ul>")
+        for names, index in _grouped_warnings(rec):
+            warning = rec.warnings[index]
+            out.append(
+                f"<li><strong>{_e(names)}: {_e(warning.title)}</strong> "
+                f'<span class="small">(<span class="rule">{_e(warning.rule)}</span>)</span>'
+                f"{_cites(refs, warning.citations)}<br>{_e(warning.text)}</li>"
+            )
+        out += ["</ul>", "</section>"]
+    # missing
+    if rec.missing:
+        out += [
+            '<section aria-labelledby="h-missing">',
+            '<h2 id="h-missing">Missing facts that matter</h2>',
+            '<p class="small">Those that could change the decision come first.</p>',
+            "<ul>",
+        ]
+        for fact in rec.missing:
+            tags = ""
+            if fact.blocking:
+                tags += '<span class="tag flip">blocks the choice</span>'
+            elif fact.could_flip:
+                tags += '<span class="tag flip">could flip</span>'
+            out.append(
+                f"<li>{tags}<strong>{_e(label(fact.field))}</strong> "
+                f"<code>{_e(fact.field)}</code>: {_e(fact.text)}</li>"
+            )
+        out += ["</ul>", "</section>"]
+    # what-if
+    out += [
+        '<section aria-labelledby="h-whatif">',
+        '<h2 id="h-whatif">What would change the decision</h2>',
+        '<p class="small">One fact changed at a time, everything else as above.</p>',
+    ]
+    any_change = False
+    for kind, heading in KIND_HEADINGS.items():
+        items = [c for c in w.changes if c.kind == kind]
+        if not items:
+            continue
+        any_change = True
+        shown = items if kind != "changes_scores" else items[:SCORE_ITEMS_IN_REPORT]
+        out.append(f"<h3>{_e(heading)}</h3><ol>")
+        out += [_html_change(c) for c in shown]
+        out.append("</ol>")
+        if len(shown) < len(items):
+            out.append(
+                f'<p class="small">{len(items) - len(shown)} more score changes: '
+                "<code>sequencer whatif</code> lists them all.</p>"
+            )
+    if not any_change:
+        out.append("<p>No single change of fact would change the decision or the scores.</p>")
+    unchanged = unchanged_unknowns(w)
+    if unchanged:
+        out.append(
+            "<p><strong>Unknown facts that would change nothing:</strong> "
+            + _e("; ".join(unchanged))
+            + ".</p>"
+        )
+    out.append("</section>")
+    # alternatives
+    if rec.alternatives:
+        out += [
+            '<section aria-labelledby="h-alt">',
+            '<h2 id="h-alt">Alternatives</h2>',
+            "<ul>",
+        ]
+        for alt in rec.alternatives:
+            target = f" ({_e(alt.target)})" if alt.target else ""
+            out.append(
+                f"<li><strong>{_e(alt.name)}</strong>{target}{_cites(refs, alt.citations)}"
+                f"<br>{_e(alt.text)}</li>"
+            )
+        out += ["</ul>", "</section>"]
+    # references
+    out += [
+        '<section aria-labelledby="h-refs">',
+        '<h2 id="h-refs">References</h2>',
+        '<ol class="refs small">',
+    ]
+    for number, citation in enumerate(refs.order.values(), start=1):
+        links = []
+        if citation.doi:
+            url = f"https://doi.org/{citation.doi}"
+            links.append(f'<a class="ext" href="{_e(url)}">doi:{_e(citation.doi)}</a>')
+        if citation.pmid:
+            url = f"https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/"
+            links.append(f'<a class="ext" href="{_e(url)}">PMID {_e(citation.pmid)}</a>')
+        suffix = " " + " · ".join(links) if links else ""
+        out.append(f'<li id="ref-{number}">{_e(citation.label)}.{suffix}</li>')
+    out += ["</ol>", "</section>"]
+    # footer
+    out += [
+        "<footer>",
+        f'<p class="notice">{_e(rec.notice)}</p>',
+        f"<p>Rule base <code>{_e(rec.rulebook.name)}</code> version "
+        f"{_e(rec.rulebook.version)}, digest <code>{_e(rec.rulebook.digest)}</code>. "
+        f"Regulatory context <code>{_e(rec.context.name)}</code>: {_e(rec.context.title)} "
+        f"(as of {_e(rec.context.as_of)}).</p>",
+        "</footer>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(out) + "\n"
+
+
+# --- Markdown and text ---------------------------------------------------------------
+
+
+def markdown_report(report: CaseReport) -> str:
+    """Return the case report as Markdown (same sections as the HTML page, no chart)."""
+    rec = report.recommendation
+    refs = _number_references(rec)
+
+    def cites(citations: Sequence[Citation]) -> str:
+        return " [" + ", ".join(str(n) for n in refs.numbers(citations)) + "]"
+
+    out = [
+        f"# Case report: {md_escape(rec.patient_id)}",
+        "",
+        f"_Decision support, not an order._ Regulatory context `{rec.context.name}`: "
+        f"{rec.context.title} (as of {rec.context.as_of}).",
+        "",
+        "## Recommendation",
+        "",
+        f"**{rec.summary}**",
+        "",
+        "| Rank | Option | Status | Score | What added to it |",
+        "|---|---|---|---|---|",
+    ]
+    for rank_no, option in enumerate(rec.options, start=1):
+        parts = [
+            f"{r.rule} +{r.weight}" if r.effect == "favors" else f"{r.rule} (not eligible)"
+            for r in rec.reasons
+            if r.therapy == option.therapy
+        ]
+        out.append(
+            f"| {rank_no} | {option.name} | {STATUS_WORDS[option.status]} | {option.score} | "
+            f"{', '.join(f'`{p}`' for p in parts) or '-'} |"
+        )
+    out.append("")
+    for option in rec.options:
+        for add_on in option.add_ons:
+            out.append(
+                f"- Add-on with {option.name}: **{add_on.name}**{cites(add_on.citations)}: "
+                f"{add_on.text}"
+            )
+    out += ["", "## The patient", "", vignette(report.effective, report.setting), ""]
+    out += ["| Fact | Value |", "|---|---|"]
+    for _, name, value in known_facts(report.effective):
+        out.append(f"| {name} | {md_escape(value)} |")
+    unknown = relevant_unknowns(report.effective)
+    if unknown:
+        out += ["", "**Not known:** " + ", ".join(label(f) for f in unknown) + "."]
+    for d in rec.context.derived:
+        out += ["", f"_{d.text}_{cites(d.citations)}"]
+    out += ["", "## Why", ""]
+    for reason in rec.reasons:
+        what = (
+            f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, +{reason.weight})"
+            if reason.effect == "favors"
+            else f"{THERAPY_NAMES[reason.therapy]} not eligible"
+        )
+        out.append(
+            f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: {reason.evidence})"
+            f"{cites(reason.citations)}  "
+        )
+        out.append(f"  {reason.text}")
+    if rec.warnings:
+        out += ["", "## Cautions", ""]
+        for names, index in _grouped_warnings(rec):
+            warning = rec.warnings[index]
+            out.append(
+                f"- {names}: **{warning.title}** (`{warning.rule}`){cites(warning.citations)}  "
+            )
+            out.append(f"  {warning.text}")
+    if rec.missing:
+        out += ["", "## Missing facts that matter", ""]
+        for fact in rec.missing:
+            flag = (
+                " **(blocks the choice)**"
+                if fact.blocking
+                else (" **(could flip)**" if fact.could_flip else "")
+            )
+            out.append(f"- {label(fact.field)} (`{fact.field}`){flag}: {fact.text}")
+    out += ["", markdown_whatif(report.whatif, heading="##", limit_scores=SCORE_ITEMS_IN_REPORT)]
+    if rec.alternatives:
+        out += ["## Alternatives", ""]
+        for alt in rec.alternatives:
+            target = f" ({alt.target})" if alt.target else ""
+            out.append(f"- **{alt.name}**{target}{cites(alt.citations)}: {alt.text}")
+        out.append("")
+    out += ["## References", ""]
+    for number, citation in enumerate(refs.order.values(), start=1):
+        links = []
+        if citation.doi:
+            links.append(f"[doi:{citation.doi}](https://doi.org/{citation.doi})")
+        if citation.pmid:
+            links.append(
+                f"[PMID {citation.pmid}](https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/)"
+            )
+        out.append(f"{number}. {citation.label}." + (" " + " · ".join(links) if links else ""))
+    out += [
+        "",
+        f"_Rule base {rec.rulebook.name} {rec.rulebook.version}, {rec.rulebook.digest}; "
+        f"context {rec.context.name}. {rec.notice}_",
+        "",
+    ]
+    return "\n".join(out)

@@ -1,0 +1,167 @@
+"""Views of a ``WhatIf``: terminal text and Markdown (``sequencer whatif``), and the
+phrases the case report shares with them.
+"""
+
+from __future__ import annotations
+
+from sequencer.describe import label, value_text
+from sequencer.whatif import CHOICE_WORDS, Change, WhatIf, scores_text
+
+__all__ = [
+    "KIND_HEADINGS",
+    "markdown_whatif",
+    "md_escape",
+    "narrowed",
+    "result_words",
+    "text_whatif",
+    "unchanged_unknowns",
+    "value_words",
+]
+
+KIND_HEADINGS = {
+    "flips_preferred": "Would change the preferred option",
+    "flips_eligibility": "Would change whether an option can be given",
+    "changes_scores": "Would change the scores, not the choice",
+}
+
+
+def value_words(change: Change, value: object) -> str:
+    """A value of the change's field in words."""
+    return value_text(change.field, value)
+
+
+def narrowed(change: Change) -> bool:
+    """Whether the change narrowed the preferred option's lead without flipping it."""
+    preferred = change.outcome.preferred
+    if preferred is None:
+        return False
+    sign = 1 if preferred == "blinatumomab" else -1
+    return sign * change.margin_change < 0
+
+
+def result_words(change: Change) -> str:
+    """The outcome in words: ``still Blinatumomab preferred; scores Blinatumomab 7, CAR T 5``."""
+    words = CHOICE_WORDS[change.outcome.choice]
+    if change.kind in ("changes_scores", "flips_eligibility", "no_change"):
+        words = "still " + words
+    return f"{words}; scores {scores_text(change.outcome)}"
+
+
+def unchanged_unknowns(w: WhatIf) -> list[str]:
+    """Unknown facts whose every value changes nothing, with the values tried."""
+    return [
+        f"{c.label} (tried: {' / '.join([c.to_text, *(value_words(c, v) for v in c.same_as)])})"
+        for c in w.changes
+        if c.kind == "no_change"
+    ]
+
+
+def md_escape(text: object) -> str:
+    """Escape Markdown's inline specials in text (patient ids)."""
+    return "".join(f"\\{ch}" if ch in "\\`*_[]<>#|!" else ch for ch in str(text))
+
+
+def _md_change(change: Change) -> str:
+    also = (
+        " (same for " + " / ".join(value_words(change, v) for v in change.same_as) + ")"
+        if change.same_as
+        else ""
+    )
+    line = (
+        f"**{change.label}: {change.from_text} → {change.to_text}**{also}: {result_words(change)}."
+    )
+    moved = [s for s in change.rules if s.decisive]
+    if moved:
+        line += (
+            " Rules: "
+            + "; ".join(f"`{s.rule}` {'fires' if s.fires else 'stops'} ({s.effect})" for s in moved)
+            + "."
+        )
+    if change.lead and narrowed(change):
+        line += " Why not more: the lead rests on " + ", ".join(f"`{r}`" for r in change.lead) + "."
+    for note in change.derived:
+        line += f" {note}."
+    return line
+
+
+def markdown_whatif(w: WhatIf, heading: str = "#", limit_scores: int | None = None) -> str:
+    """Return the what-if list as Markdown (``limit_scores`` caps score-only items)."""
+    out = [
+        f"{heading} What would change the decision for {md_escape(w.patient_id)}",
+        "",
+        f"Now: **{w.summary}** Context `{w.context}` ({w.context_title}).",
+        "",
+    ]
+    if w.basis:
+        out += [
+            "Current scores come from: "
+            + ", ".join(f"`{s.rule}` ({s.effect})" for s in w.basis)
+            + ".",
+            "",
+        ]
+    any_change = False
+    for kind, title in KIND_HEADINGS.items():
+        items = [c for c in w.changes if c.kind == kind]
+        if not items:
+            continue
+        any_change = True
+        shown = items if limit_scores is None or kind != "changes_scores" else items[:limit_scores]
+        out += [f"{heading}# {title}", ""]
+        out += [f"{n}. {_md_change(c)}" for n, c in enumerate(shown, start=1)]
+        if len(shown) < len(items):
+            out.append(f"\n{len(items) - len(shown)} more: `sequencer whatif` lists them all.")
+        out.append("")
+    if not any_change:
+        out += ["No single change of fact would change the decision or the scores.", ""]
+    unchanged = unchanged_unknowns(w)
+    if unchanged:
+        out += ["**Unknown facts that would change nothing:** " + "; ".join(unchanged) + ".", ""]
+    if w.skipped:
+        out += [
+            "_Not evaluated (would contradict the rest of the profile): "
+            + "; ".join(
+                f"{label(s.field)} → {value_text(s.field, s.to_value)} ({s.reason})"
+                for s in w.skipped
+            )
+            + "._",
+            "",
+        ]
+    out.append(f"_Rule base {w.rulebook.name} {w.rulebook.version}, {w.rulebook.digest}._")
+    return "\n".join(out) + "\n"
+
+
+def text_whatif(w: WhatIf) -> str:
+    """Return the what-if list as plain terminal text."""
+    out = [
+        f"What would change the decision for {w.patient_id}",
+        f"Context {w.context}: {w.context_title}",
+        f"Now: {w.summary}",
+    ]
+    if w.basis:
+        out.append(
+            "Current scores come from: " + ", ".join(f"{s.rule} ({s.effect})" for s in w.basis)
+        )
+    any_change = False
+    for kind, title in KIND_HEADINGS.items():
+        items = [c for c in w.changes if c.kind == kind]
+        if not items:
+            continue
+        any_change = True
+        out += ["", title + ":"]
+        out += [f"{n:>3}. {c.text}" for n, c in enumerate(items, start=1)]
+    if not any_change:
+        out += ["", "No single change of fact would change the decision or the scores."]
+    unchanged = unchanged_unknowns(w)
+    if unchanged:
+        out += ["", "Unknown facts that would change nothing: " + "; ".join(unchanged) + "."]
+    if w.skipped:
+        out += [
+            "",
+            "Not evaluated (would contradict the rest of the profile): "
+            + "; ".join(
+                f"{label(s.field)} → {value_text(s.field, s.to_value)} ({s.reason})"
+                for s in w.skipped
+            ),
+        ]
+    out += ["", f"Rule base {w.rulebook.name} {w.rulebook.version} {w.rulebook.digest}", w.notice]
+    return "\n".join(out) + "\n"
