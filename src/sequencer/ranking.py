@@ -39,6 +39,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sequencer.conditions import fields_of
 from sequencer.contexts import Context, Derivation
@@ -85,6 +86,28 @@ def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
     return out
 
 
+Status = Literal["preferred", "alternative", "not_eligible"]
+_stamps: dict[str, RulebookStamp] = {}
+_citation_lists: dict[tuple[str, tuple[str, ...]], list[Citation]] = {}
+
+
+def _stamp(rulebook: Rulebook) -> RulebookStamp:
+    stamp = _stamps.get(rulebook.digest)
+    if stamp is None:
+        stamp = _stamps[rulebook.digest] = RulebookStamp(
+            name=rulebook.name, version=rulebook.version, digest=rulebook.digest
+        )
+    return stamp
+
+
+def _cached_citations(rulebook: Rulebook, keys: Sequence[str]) -> list[Citation]:
+    key = (rulebook.digest, tuple(keys))
+    found = _citation_lists.get(key)
+    if found is None:
+        found = _citation_lists[key] = _citations(rulebook, keys)
+    return found
+
+
 @dataclass(frozen=True)
 class _Plan:
     """Everything one rule contributes when it fires, built once per rule base.
@@ -103,16 +126,18 @@ class _Plan:
 
 
 _plans_lock = threading.Lock()
-_plans_cache: dict[str, tuple[tuple[str, _Plan], ...]] = {}
+_plans_cache: dict[str, dict[str, tuple[int, _Plan]]] = {}
 
 
-def _plans(rulebook: Rulebook) -> tuple[tuple[str, _Plan], ...]:
-    """Return (rule id, plan) for every active rule, in rule base order (cached by digest)."""
+def _plans(rulebook: Rulebook) -> dict[str, tuple[int, _Plan]]:
+    """Return rule id -> (position in the rule base, plan) for every active rule (cached)."""
     cached = _plans_cache.get(rulebook.digest)
     if cached is not None:
         return cached
     with _plans_lock:
-        built = tuple((rule.id, _plan(rulebook, rule)) for rule in rulebook.active)
+        built = {
+            rule.id: (index, _plan(rulebook, rule)) for index, rule in enumerate(rulebook.active)
+        }
         _plans_cache[rulebook.digest] = built
         return built
 
@@ -210,9 +235,9 @@ def rank(
     alternatives: dict[str, AlternativeSuggestion] = {}
     derived: list[DerivedConcept] = []
 
-    for rule_id, plan in _plans(rulebook):
-        if rule_id not in fired_set:
-            continue
+    plans = _plans(rulebook)
+    # rule-base order, whatever order the rules fired in
+    for _, plan, rule_id in sorted((*plans[r], r) for r in fired_set if r in plans):
         for therapy, weight in plan.favors:
             score[therapy] += weight
         for therapy in plan.not_eligible:
@@ -244,7 +269,7 @@ def rank(
 
     options = []
     for therapy in order:
-        status = (
+        status: Status = (
             "not_eligible"
             if not eligible[therapy]
             else "preferred"
@@ -252,7 +277,7 @@ def rank(
             else "alternative"
         )
         options.append(
-            Option(
+            Option.model_construct(
                 therapy=therapy,
                 name=THERAPY_NAMES[therapy],
                 status=status,
@@ -264,7 +289,10 @@ def rank(
         )
 
     reasons.sort(key=lambda r: (order.index(r.therapy), r.effect != "not_eligible", -r.weight))
-    return Recommendation(
+    # Every part below was built from validated rule-base data or is one of the frozen
+    # models validated when the rule base was loaded; model_construct skips re-checking
+    # them on every call (a round-trip test validates the assembled output).
+    return Recommendation.model_construct(
         patient_id=profile.id,
         preferred=preferred,
         close_call=close_call,
@@ -275,23 +303,21 @@ def rank(
         missing=missing_facts,
         alternatives=list(alternatives.values()),
         derived=derived,
-        context=ContextStamp(
+        context=ContextStamp.model_construct(
             name=context.context,
             title=context.title,
             as_of=context.as_of,
             derived=[
-                ContextDerivation(
+                ContextDerivation.model_construct(
                     field=d.field,
                     value=d.value,
                     text=d.text,
-                    citations=_citations(rulebook, d.citations),
+                    citations=_cached_citations(rulebook, d.citations),
                 )
                 for d in derivations
             ],
         ),
-        rulebook=RulebookStamp(
-            name=rulebook.name, version=rulebook.version, digest=rulebook.digest
-        ),
+        rulebook=_stamp(rulebook),
         notice=rulebook.notice,
     )
 
@@ -304,13 +330,13 @@ def _add_alternative(
         found[alt_id] = known.model_copy(update={"rules": [*known.rules, rule_id]})
         return
     alt = rulebook.alternatives[alt_id]
-    found[alt_id] = AlternativeSuggestion(
+    found[alt_id] = AlternativeSuggestion.model_construct(
         id=alt_id,
         name=alt.name,
         target=alt.target,
         text=alt.description.strip(),
         rules=[rule_id],
-        citations=_citations(rulebook, alt.citations),
+        citations=_cached_citations(rulebook, alt.citations),
     )
 
 
@@ -514,11 +540,27 @@ def _order_missing(
         if not flips:
             for therapy in excluded:
                 flips = flips or eligible[therapy]
-        facts.append(
-            MissingFact(field=field, text=text, rules=rules, blocking=blocking, could_flip=flips)
-        )
+        facts.append(_missing_fact(field, text, rules, blocking, flips))
         keys.append((not flips, not blocking, -potential, index))
     return [facts[k[3]] for k in sorted(keys)]
+
+
+_facts: dict[tuple[str, str, tuple[str, ...], bool, bool], MissingFact] = {}
+
+
+def _missing_fact(
+    field: str, text: str, rules: list[str], blocking: bool, flips: bool
+) -> MissingFact:
+    """The same (frozen) MissingFact instance for the same content; bounded memo."""
+    key = (field, text, tuple(rules), blocking, flips)
+    fact = _facts.get(key)
+    if fact is None:
+        if len(_facts) >= 4096:
+            _facts.clear()
+        fact = _facts[key] = MissingFact.model_construct(
+            field=field, text=text, rules=list(rules), blocking=blocking, could_flip=flips
+        )
+    return fact
 
 
 _Quick = tuple[int, int, bool, tuple[str, ...], tuple[tuple[str, int, int, bool], ...]]

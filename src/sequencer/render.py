@@ -29,6 +29,8 @@ from sequencer.rulebook import (
 )
 
 __all__ = [
+    "Refs",
+    "grouped_warnings",
     "markdown_recommendation",
     "markdown_replay",
     "markdown_rules",
@@ -40,19 +42,23 @@ __all__ = [
 _STATUS_STYLE = {"preferred": "bold green", "alternative": "yellow", "not_eligible": "red"}
 
 
-class _Refs:
-    """Numbers citations in order of first use."""
+class Refs:
+    """Numbers citations in order of first use (shared by every human-readable view)."""
 
     def __init__(self) -> None:
         self.order: dict[str, Citation] = {}
 
-    def cite(self, citations: Iterable[Citation]) -> str:
-        numbers = []
+    def numbers(self, citations: Iterable[Citation]) -> list[int]:
+        """Return the reference numbers of ``citations``, numbering new ones."""
+        out = []
         for citation in citations:
-            if citation.key not in self.order:
-                self.order[citation.key] = citation
-            numbers.append(str(list(self.order).index(citation.key) + 1))
-        return "[" + ", ".join(numbers) + "]"
+            self.order.setdefault(citation.key, citation)
+            out.append(list(self.order).index(citation.key) + 1)
+        return out
+
+    def cite(self, citations: Iterable[Citation]) -> str:
+        """Return ``[1, 3]``-style reference numbers for ``citations``."""
+        return "[" + ", ".join(map(str, self.numbers(citations))) + "]"
 
     def lines(self) -> list[str]:
         out = []
@@ -76,7 +82,7 @@ def _headline(rec: Recommendation) -> str:
     return rec.summary
 
 
-def _grouped_warnings(rec: Recommendation) -> list[tuple[str, Warning]]:
+def grouped_warnings(rec: Recommendation) -> list[tuple[str, Warning]]:
     """Return each cautioning rule once, with the options it concerns (``A + B``)."""
     by_rule: dict[str, tuple[list[str], Warning]] = {}
     for warning in rec.warnings:
@@ -90,7 +96,7 @@ def _grouped_warnings(rec: Recommendation) -> list[tuple[str, Warning]]:
 
 def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
     """Return a Markdown page for one recommendation, references numbered."""
-    refs = _Refs()
+    refs = Refs()
     out = [f"{heading} Recommendation for {_md(rec.patient_id)}", "", f"**{_headline(rec)}**", ""]
     out += ["| Option | Status | Score | Reasons |", "|---|---|---|---|"]
     for option in rec.options:
@@ -119,7 +125,7 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
         out.append(f"  {reason.text}")
     if rec.warnings:
         out += ["", f"{heading}# Cautions", ""]
-        for names, warning in _grouped_warnings(rec):
+        for names, warning in grouped_warnings(rec):
             out.append(
                 f"- {names}: **{warning.title}** "
                 f"(`{warning.rule}`) {refs.cite(warning.citations)}  "
@@ -278,7 +284,7 @@ def _effects(rule: Rule) -> str:
 
 def print_recommendation(rec: Recommendation, console: Console) -> None:
     """Print one recommendation to a terminal."""
-    refs = _Refs()
+    refs = Refs()
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("Option")
     table.add_column("Status")
@@ -311,7 +317,7 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     parts += [Text("Why", style="bold underline"), why]
     if rec.warnings:
         warn = Text()
-        for names, w in _grouped_warnings(rec):
+        for names, w in grouped_warnings(rec):
             warn.append(f"• {names}: {w.title}", style="yellow")
             warn.append(f"  [{w.rule}] {refs.cite(w.citations)}\n", style="dim")
             warn.append(f"  {w.text}\n")

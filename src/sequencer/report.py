@@ -18,13 +18,14 @@ The what-if list is drawn by ``sequencer.whatif_views`` (also ``sequencer whatif
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
 from sequencer.describe import known_facts, label, relevant_unknowns, vignette
 from sequencer.profile import PatientProfile, parse_profile
 from sequencer.recommendation import THERAPY_NAMES, Citation, Recommendation
+from sequencer.render import Refs, grouped_warnings
 from sequencer.rulebook import Rulebook
 from sequencer.whatif import Change, WhatIf, what_if
 from sequencer.whatif_views import (
@@ -89,23 +90,9 @@ def reference_url(citation: Citation) -> str | None:
     return None
 
 
-class _Refs:
-    """Numbers citations in order of first use."""
-
-    def __init__(self) -> None:
-        self.order: dict[str, Citation] = {}
-
-    def numbers(self, citations: Iterable[Citation]) -> list[int]:
-        out = []
-        for citation in citations:
-            self.order.setdefault(citation.key, citation)
-            out.append(list(self.order).index(citation.key) + 1)
-        return out
-
-
-def _number_references(rec: Recommendation) -> _Refs:
+def _number_references(rec: Recommendation) -> Refs:
     """Number every citation the recommendation carries, in reading order."""
-    refs = _Refs()
+    refs = Refs()
     for reason in rec.reasons:
         refs.numbers(reason.citations)
     for option in rec.options:
@@ -118,15 +105,6 @@ def _number_references(rec: Recommendation) -> _Refs:
     for derived in rec.context.derived:
         refs.numbers(derived.citations)
     return refs
-
-
-def _grouped_warnings(rec: Recommendation) -> list[tuple[str, int]]:
-    """(options it concerns, index of its first warning) for each cautioning rule."""
-    seen: dict[str, tuple[list[str], int]] = {}
-    for index, warning in enumerate(rec.warnings):
-        names, _ = seen.setdefault(warning.rule, ([], index))
-        names.append(THERAPY_NAMES[warning.therapy])
-    return [(" + ".join(names), index) for names, index in seen.values()]
 
 
 # --- HTML -------------------------------------------------------------------------------
@@ -183,7 +161,7 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _cites(refs: _Refs, citations: Sequence[Citation]) -> str:
+def _cites(refs: Refs, citations: Sequence[Citation]) -> str:
     links = [f'<a href="#ref-{n}">{n}</a>' for n in refs.numbers(citations)]
     return f' <span class="small">[{", ".join(links)}]</span>' if links else ""
 
@@ -401,8 +379,7 @@ def html_report(report: CaseReport) -> str:
     if rec.warnings:
         out += ['<section aria-labelledby="h-cautions">', '<h2 id="h-cautions">Cautions</h2>']
         out.append("<ul>")
-        for names, index in _grouped_warnings(rec):
-            warning = rec.warnings[index]
+        for names, warning in grouped_warnings(rec):
             out.append(
                 f"<li><strong>{_e(names)}: {_e(warning.title)}</strong> "
                 f'<span class="small">(<span class="rule">{_e(warning.rule)}</span>)</span>'
@@ -569,8 +546,7 @@ def markdown_report(report: CaseReport) -> str:
         out.append(f"  {reason.text}")
     if rec.warnings:
         out += ["", "## Cautions", ""]
-        for names, index in _grouped_warnings(rec):
-            warning = rec.warnings[index]
+        for names, warning in grouped_warnings(rec):
             out.append(
                 f"- {names}: **{warning.title}** (`{warning.rule}`){cites(warning.citations)}  "
             )
