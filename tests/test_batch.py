@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 from conftest import patched
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sequencer import BatchResult, SequencerError, recommend, recommend_many
+from sequencer import BatchResult, PatientProfile, SequencerError, recommend, recommend_many
+from sequencer.testing import profiles
 
 VARIANTS: list[dict[str, Any]] = [
     patched({"age": age, "disease.cns": cns, "disease.marrow_blasts_pct": blasts})
@@ -115,3 +118,21 @@ def test_cli_needs_a_file_or_a_batch() -> None:
         check=False,
     )
     assert result.returncode == 2 and "--batch" in result.stderr
+
+
+def test_fast_json_covers_every_output_field() -> None:
+    """The assembled JSON writes exactly the Recommendation's fields, in order."""
+    from sequencer import Recommendation
+    from sequencer.batch import JSON_FIELDS
+
+    assert tuple(Recommendation.model_fields) == JSON_FIELDS
+
+
+@given(profiles(), st.sampled_from(["us-2020", "us-2026"]))
+def test_fast_json_is_byte_for_byte_model_dump_json(profile: PatientProfile, context: str) -> None:
+    """recommendation_json() equals Recommendation.model_dump_json() for any profile."""
+    from sequencer.batch import recommendation_json
+
+    rec = recommend(profile, context=context)
+    assert recommendation_json(rec) == rec.model_dump_json()
+    assert recommendation_json(rec) == rec.model_dump_json()  # second time from the cache

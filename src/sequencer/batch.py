@@ -15,16 +15,19 @@ import itertools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import pydantic_core
+from pydantic import BaseModel
 
 from sequencer.api import ProfileInput, default_rulebook, recommend
 from sequencer.errors import Problem, ProfileError, SequencerError
 from sequencer.recommendation import Recommendation
 from sequencer.rulebook import Rulebook
 
-__all__ = ["BatchResult", "recommend_many"]
+__all__ = ["BatchResult", "recommend_many", "recommendation_json"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,65 @@ class BatchResult:
 _job: tuple[Rulebook | None, str | None, bool] = (None, None, False)
 
 
+# --- JSON out, assembled from cached fragments ----------------------------------------
+#
+# A recommendation's JSON is mostly its reasons and cautions, which are the same frozen
+# objects from one recommendation to the next (ranking builds them once per rule). Their
+# JSON is cached here, keyed by identity; the cache holds the object itself, so an id
+# cannot be reused while its entry lives. A test checks the result is byte-for-byte
+# ``Recommendation.model_dump_json()``.
+
+_fragments: dict[int, tuple[BaseModel, bytes]] = {}
+_FRAGMENTS_MAX = 20_000
+
+
+def _fragment(model: BaseModel) -> bytes:
+    hit = _fragments.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    data = model.__pydantic_serializer__.to_json(model)
+    if len(_fragments) >= _FRAGMENTS_MAX:
+        _fragments.clear()
+    _fragments[id(model)] = (model, data)
+    return data
+
+
+def _plain(model: BaseModel) -> bytes:
+    return model.__pydantic_serializer__.to_json(model)
+
+
+def _array(items: Iterable[BaseModel], part: Callable[[BaseModel], bytes]) -> bytes:
+    return b"[" + b",".join(part(item) for item in items) + b"]"
+
+
+JSON_FIELDS = (
+    "patient_id", "preferred", "close_call", "summary", "options", "reasons", "warnings",
+    "missing", "alternatives", "derived", "context", "rulebook", "notice",
+)  # fmt: skip
+
+
+def recommendation_json(rec: Recommendation) -> str:
+    """Return ``rec.model_dump_json()``, faster (shared parts are serialized once)."""
+    dump = pydantic_core.to_json
+    parts = [
+        b'{"patient_id":', dump(rec.patient_id),
+        b',"preferred":', dump(rec.preferred),
+        b',"close_call":', dump(rec.close_call),
+        b',"summary":', dump(rec.summary),
+        b',"options":', _array(rec.options, _plain),
+        b',"reasons":', _array(rec.reasons, _fragment),
+        b',"warnings":', _array(rec.warnings, _fragment),
+        b',"missing":', _array(rec.missing, _plain),
+        b',"alternatives":', _array(rec.alternatives, _plain),
+        b',"derived":', _array(rec.derived, _fragment),
+        b',"context":', _plain(rec.context),
+        b',"rulebook":', _fragment(rec.rulebook),
+        b',"notice":', dump(rec.notice),
+        b"}",
+    ]  # fmt: skip
+    return b"".join(parts).decode()
+
+
 def _one(
     index: int, profile: ProfileInput, book: Rulebook | None, context: str | None, as_json: bool
 ) -> BatchResult:
@@ -57,7 +119,7 @@ def _one(
     except ProfileError as error:
         return BatchResult(index, problems=tuple(error.problems))
     if as_json:
-        return BatchResult(index, json=rec.model_dump_json())
+        return BatchResult(index, json=recommendation_json(rec))
     return BatchResult(index, recommendation=rec)
 
 
