@@ -7,7 +7,7 @@ the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -78,6 +78,35 @@ def _md(text: str) -> str:
     return "".join(f"\\{ch}" if ch in "\\`*_[]<>#|!" else ch for ch in text)
 
 
+def markdown_reasons(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
+    """Return Markdown bullets for every reason: title, rule, effect, evidence, text.
+
+    ``cite`` turns a reason's citations into the text placed after it (``" [1, 2]"``).
+    """
+    out = []
+    for reason in rec.reasons:
+        what = (
+            f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, +{reason.weight})"
+            if reason.effect == "favors"
+            else f"{THERAPY_NAMES[reason.therapy]} not eligible"
+        )
+        out.append(
+            f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: {reason.evidence})"
+            f"{cite(reason.citations)}  "
+        )
+        out.append(f"  {reason.text}")
+    return out
+
+
+def markdown_cautions(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
+    """Return Markdown bullets for every cautioning rule, once, with the options it concerns."""
+    out = []
+    for names, warning in grouped_warnings(rec):
+        out.append(f"- {names}: **{warning.title}** (`{warning.rule}`){cite(warning.citations)}  ")
+        out.append(f"  {warning.text}")
+    return out
+
+
 def _headline(rec: Recommendation) -> str:
     return rec.summary
 
@@ -111,26 +140,13 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
                 f"- Add-on with {option.name}: **{add_on.name}** (`{add_on.rule}`) "
                 f"{refs.cite(add_on.citations)}: {add_on.text}"
             )
-    out += ["", f"{heading}# Why", ""]
-    for reason in rec.reasons:
-        what = (
-            f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, +{reason.weight})"
-            if reason.effect == "favors"
-            else f"{THERAPY_NAMES[reason.therapy]} not eligible"
-        )
-        out.append(
-            f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: "
-            f"{reason.evidence}) {refs.cite(reason.citations)}  "
-        )
-        out.append(f"  {reason.text}")
+
+    def cite(citations: Sequence[Citation]) -> str:
+        return " " + refs.cite(citations)
+
+    out += ["", f"{heading}# Why", "", *markdown_reasons(rec, cite)]
     if rec.warnings:
-        out += ["", f"{heading}# Cautions", ""]
-        for names, warning in grouped_warnings(rec):
-            out.append(
-                f"- {names}: **{warning.title}** "
-                f"(`{warning.rule}`) {refs.cite(warning.citations)}  "
-            )
-            out.append(f"  {warning.text}")
+        out += ["", f"{heading}# Cautions", "", *markdown_cautions(rec, cite)]
     if rec.missing:
         out += ["", f"{heading}# Missing facts that matter", ""]
         for fact in rec.missing:

@@ -25,7 +25,7 @@ from sequencer.api import ProfileInput, default_rulebook, effective_profile, rec
 from sequencer.describe import known_facts, label, relevant_unknowns, vignette
 from sequencer.profile import PatientProfile, parse_profile
 from sequencer.recommendation import THERAPY_NAMES, Citation, Recommendation
-from sequencer.render import Refs, grouped_warnings
+from sequencer.render import Refs, grouped_warnings, markdown_cautions, markdown_reasons
 from sequencer.rulebook import Rulebook
 from sequencer.whatif import Change, WhatIf, what_if
 from sequencer.whatif_views import (
@@ -532,25 +532,9 @@ def markdown_report(report: CaseReport) -> str:
         out += ["", "**Not known:** " + ", ".join(label(f) for f in unknown) + "."]
     for d in rec.context.derived:
         out += ["", f"_{d.text}_{cites(d.citations)}"]
-    out += ["", "## Why", ""]
-    for reason in rec.reasons:
-        what = (
-            f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, +{reason.weight})"
-            if reason.effect == "favors"
-            else f"{THERAPY_NAMES[reason.therapy]} not eligible"
-        )
-        out.append(
-            f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: {reason.evidence})"
-            f"{cites(reason.citations)}  "
-        )
-        out.append(f"  {reason.text}")
+    out += ["", "## Why", "", *markdown_reasons(rec, cites)]
     if rec.warnings:
-        out += ["", "## Cautions", ""]
-        for names, warning in grouped_warnings(rec):
-            out.append(
-                f"- {names}: **{warning.title}** (`{warning.rule}`){cites(warning.citations)}  "
-            )
-            out.append(f"  {warning.text}")
+        out += ["", "## Cautions", "", *markdown_cautions(rec, cites)]
     if rec.missing:
         out += ["", "## Missing facts that matter", ""]
         for fact in rec.missing:
