@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from sequencer.contexts import Context
 from sequencer.published import CHOICE_NAMES, Replay
 from sequencer.recommendation import THERAPY_NAMES, Citation, Recommendation, Warning
 from sequencer.rulebook import (
@@ -257,9 +258,7 @@ def markdown_catalogue(rulebook: Rulebook, heading: str = "###") -> str:
         "|---|---|---|---|",
     ]
     for name, context in rulebook.contexts.items():
-        products = "; ".join(
-            f"{p.name} ({_ages(p.min_age, p.max_age)})" for p in context.car_t.products
-        )
+        products = _products(context)
         default = " (default)" if name == rulebook.default_context else ""
         out.append(
             f"| `{name}`{default}: {context.title} | {context.as_of} | {products} | "
@@ -267,6 +266,11 @@ def markdown_catalogue(rulebook: Rulebook, heading: str = "###") -> str:
         )
     out.append("")
     return "\n".join(out)
+
+
+def _products(context: Context) -> str:
+    """The context's approved CAR T-cell products with their label ages."""
+    return "; ".join(f"{p.name} ({_ages(p.min_age, p.max_age)})" for p in context.car_t.products)
 
 
 def _ages(low: int, high: int | None) -> str:
@@ -426,8 +430,6 @@ def print_rules(rulebook: Rulebook, console: Console) -> None:
     contexts.add_column("Otherwise")
     for name, context in rulebook.contexts.items():
         label = f"{name} (default)" if name == rulebook.default_context else name
-        products = "; ".join(
-            f"{p.name} ({_ages(p.min_age, p.max_age)})" for p in context.car_t.products
-        )
+        products = _products(context)
         contexts.add_row(label, context.as_of, products, context.car_t.otherwise)
     console.print(contexts)

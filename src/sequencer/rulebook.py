@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sequencer.conditions import ConditionError, ParsedCondition, fields_of, parse_condition
+from sequencer.conditions import ConditionError, ParsedCondition, parse_condition
 from sequencer.contexts import Context
 from sequencer.errors import RuleBaseError, SequencerError
 from sequencer.profile import FIELDS
@@ -588,8 +588,6 @@ def _check_references(
                 line=doc.line_of(("rules", index, "then", k)),
                 rule_id=rule.id,
             )
-    for field in fields_of(rule.condition.profile):
-        assert field in FIELDS  # guaranteed by parse_condition
 
 
 def _check_concepts(loaded: list[LoadedRule]) -> None:
