@@ -48,7 +48,9 @@ def test_tumor_board_scores_the_day_and_stores_auditable_rows(
         "disease.marrow_blasts_pct",
         "disease.cnss",
     }
-    assert [r[1] for r in stored[:5]] == ["blinatumomab", "car_t", "car_t", "car_t", None]
+    # the review's patients in today's context: patient 4, three months after transplant
+    # and on immunosuppression, gets blinatumomab now, CAR T cells being deferred
+    assert [r[1] for r in stored[:5]] == ["blinatumomab", "car_t", "car_t", "blinatumomab", None]
 
 
 def test_readme_rule_catalogue_is_current() -> None:

@@ -152,8 +152,9 @@ def test_ngs_level_mrd_values_are_compared_correctly(mrd: float, below: bool) ->
             }
         )
     )
-    cautions = {w.rule for w in rec.warnings}
-    assert ("mrd-below-licensed-threshold" in cautions) is below
+    reasons = {r.rule for r in rec.reasons}
+    assert ("mrd-below-licensed-threshold" in reasons) is below
+    assert ("mrd-level-disease" in reasons) is not below
 
 
 def test_profiles_are_frozen() -> None:

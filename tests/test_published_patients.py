@@ -6,10 +6,21 @@ from __future__ import annotations
 import pytest
 from conftest import patient
 
-from sequencer import recommend
+from sequencer import Recommendation, recommend
 from sequencer.published import library_choice, load_cases
 
 PUBLISHED = {1: "blinatumomab", 2: "car_t", 3: "car_t", 4: "car_t", 5: "neither"}
+CONTEXT = {c.number: c.context for c in load_cases()}
+
+
+def as_published(number: int) -> Recommendation:
+    """The patient's recommendation in the review's own regulatory context."""
+    return recommend(patient(number), context=CONTEXT[number])
+
+
+def counted(rec: Recommendation, therapy: str) -> set[str]:
+    """Ids of the counted arguments favoring ``therapy``."""
+    return {a.id for a in rec.arguments if a.status == "counted" and a.favors == therapy}
 
 
 def test_published_file_lists_the_five_patients_with_their_choices() -> None:
@@ -20,15 +31,15 @@ def test_published_file_lists_the_five_patients_with_their_choices() -> None:
 
 @pytest.mark.parametrize("number", sorted(PUBLISHED))
 def test_patient_comes_out_as_published(number: int) -> None:
-    """The library's preferred option is the published one."""
-    rec = recommend(patient(number))
+    """In the review's context, the library's preferred option is the published one."""
+    rec = as_published(number)
     assert library_choice(rec) == PUBLISHED[number]
 
 
 @pytest.mark.parametrize("number", sorted(PUBLISHED))
 def test_every_reason_and_warning_is_cited_and_the_review_is_among_them(number: int) -> None:
     """Nothing in a published patient's rationale is uncited; the review is cited."""
-    rec = recommend(patient(number))
+    rec = as_published(number)
     items = [*rec.reasons, *rec.warnings]
     assert items
     for item in items:
@@ -40,44 +51,71 @@ def test_every_reason_and_warning_is_cited_and_the_review_is_among_them(number: 
 
 def test_patient_1_blinatumomab_for_speed_to_sibling_transplant_low_burden_and_age() -> None:
     """Patient 1: blinatumomab, for the review's reasons, by a clear margin."""
-    rec = recommend(patient(1))
-    reasons = {r.rule for r in rec.reasons if r.therapy == "blinatumomab"}
-    assert {
-        "bridge-to-transplant-with-donor",
-        "marrow-blasts-below-50",
-        "older-adult-blinatumomab-active",
-    } <= reasons
-    assert not rec.close_call
+    rec = as_published(1)
+    assert counted(rec, "blinatumomab") == {
+        "fast-bridge-to-transplant",
+        "low-burden-suits-blinatumomab",
+        "older-adult-tolerance",
+        "trial-slot-delay",
+    }
+    assert counted(rec, "car_t") == set()
+    assert not rec.close_call and not rec.provisional
     assert "older-adult-car-t-toxicity" in {w.rule for w in rec.warnings}
+    car_t = next(o for o in rec.options if o.therapy == "car_t")
+    assert {"older-adult-tolerance", "trial-slot-delay"} <= set(car_t.arguments_against)
 
 
 def test_patient_2_car_t_for_cns_relapse_history() -> None:
-    """Patient 2: CAR T cells, decided by the past CNS relapse."""
-    rec = recommend(patient(2))
-    assert "cns-relapse-history" in {r.rule for r in rec.reasons if r.therapy == "car_t"}
+    """Patient 2: CAR T cells, decided by the past CNS relapse (and MRD under 0.1%)."""
+    rec = as_published(2)
+    cns = next(a for a in rec.arguments if a.id == "disease-outside-the-marrow")
+    assert cns.status == "counted" and cns.rule == "cns-relapse-history"
+    assert counted(rec, "car_t") == {"disease-outside-the-marrow", "mrd-below-blinatumomab-label"}
+    assert counted(rec, "blinatumomab") == {"fast-bridge-to-transplant"}
+    blin = next(o for o in rec.options if o.therapy == "blinatumomab")
+    assert "disease-outside-the-marrow" in blin.arguments_against
 
 
 def test_patient_3_car_t_for_late_relapse_off_immunosuppression() -> None:
-    """Patient 3: CAR T cells, as T-cell collection is feasible after a late relapse."""
-    rec = recommend(patient(3))
-    car_t = {r.rule for r in rec.reasons if r.therapy == "car_t"}
-    assert {"late-relapse-after-hct", "second-transplant-uncertain-after-hct"} <= car_t
+    """Patient 3: CAR T cells, as T-cell collection is feasible after a late relapse;
+    the TKI pairing is set aside because the leukemia resisted ponatinib."""
+    rec = as_published(3)
+    assert {"own-t-cells-collectable", "durability-without-transplant"} <= counted(rec, "car_t")
+    tki = next(a for a in rec.arguments if a.id == "tki-partner")
+    assert tki.status == "set_aside" and tki.weight == 0
+    assert [s.rule for s in tki.set_aside_by] == ["ph-positive-ponatinib-refractory"]
     assert not rec.close_call
 
 
 def test_patient_4_car_t_with_the_three_published_warnings() -> None:
-    """Patient 4: CAR T cells, warned about early relapse, GVHD flare and the wait."""
-    rec = recommend(patient(4))
+    """Patient 4: CAR T cells in 2020, warned about early relapse, GVHD flare and the
+    wait, with the early relapse on immunosuppression weighing against them."""
+    rec = as_published(4)
+    assert rec.preferred == "car_t" and rec.close_call
     car_t_warnings = {w.rule for w in rec.warnings if w.therapy == "car_t"}
     assert "early-relapse-after-hct" in car_t_warnings
     assert "immunosuppression-after-hct" in car_t_warnings  # GVHD flare off immunosuppression
     assert "car-t-manufacturing-wait" in car_t_warnings
-    assert "blinatumomab-retreatment-after-response" in {r.rule for r in rec.reasons}
+    assert {"blinatumomab-retreatment", "durability-without-transplant"} <= counted(rec, "car_t")
+    assert "early-post-transplant-relapse" in counted(rec, "blinatumomab")
+    assert rec.provisional and "transplant.candidate" in rec.provisional_on
+
+
+def test_patient_4_today_defers_car_t_until_immunosuppression_is_withdrawn() -> None:
+    """In today's context the trial criteria defer CAR T cells for patient 4: 3 months
+    after transplant, on immunosuppression. Not never: the deferral says what lifts it."""
+    rec = recommend(patient(4), context="us-2026")
+    car_t = next(o for o in rec.options if o.therapy == "car_t")
+    assert car_t.status == "deferred"
+    assert set(car_t.deferred_by) == {"car-t-within-100-days-of-hct", "car-t-on-immunosuppression"}
+    assert car_t.deferred_until and "immunosuppression" in car_t.deferred_until
+    assert rec.preferred == "blinatumomab"
+    assert "inotuzumab-ozogamicin" in {a.id for a in rec.alternatives}
 
 
 def test_patient_5_neither_with_cd22_directed_alternatives() -> None:
     """Patient 5: CD19-negative, so neither option; CD22-directed therapy suggested."""
-    rec = recommend(patient(5))
+    rec = as_published(5)
     assert rec.preferred is None
     assert {o.status for o in rec.options} == {"not_eligible"}
     alternatives = {a.id for a in rec.alternatives}

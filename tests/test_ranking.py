@@ -8,16 +8,108 @@ from sequencer import default_rulebook, fired_rules, parse_profile, recommend
 from sequencer.ranking import CLOSE_CALL_MARGIN, WEIGHTS, rank
 
 
-def test_score_is_the_sum_of_favoring_weights() -> None:
-    """Each option's score equals the weights of the reasons that favor it."""
+def test_score_is_the_sum_of_counted_arguments() -> None:
+    """Each option's score equals the weights of the counted arguments that favor it."""
     rec = recommend(patched({"age": 70, "disease.cns": "CNS2", "transplant.candidate": False}))
     for option in rec.options:
-        expected = sum(
-            WEIGHTS[r.strength]
-            for r in rec.reasons
-            if r.therapy == option.therapy and r.effect == "favors" and r.strength
+        expected = sum(a.weight for a in rec.arguments if a.favors == option.therapy)
+        assert option.score == expected > 0
+
+
+def test_an_argument_counts_once_at_its_strongest_rule() -> None:
+    """CSF blasts, a past CNS relapse and bulky extramedullary disease are one argument:
+    it counts once, at the strongest rule (bulky, strong); the others are subsumed."""
+    rec = recommend(
+        patched(
+            {
+                "disease.cns": "CNS2",
+                "disease.cns_relapse_history": True,
+                "disease.extramedullary": "bulky",
+            }
         )
-        assert option.score == expected
+    )
+    [outside] = [a for a in rec.arguments if a.id == "disease-outside-the-marrow"]
+    assert (outside.rule, outside.strength, outside.weight) == (
+        "extramedullary-disease-bulky",
+        "strong",
+        WEIGHTS["strong"],
+    )
+    assert set(outside.rules) == {
+        "cns-involvement",
+        "cns-relapse-history",
+        "extramedullary-disease-bulky",
+    }
+    statuses = {r.rule: (r.status, r.weight) for r in rec.reasons if r.argument == outside.id}
+    assert statuses["extramedullary-disease-bulky"] == ("counted", 3)
+    assert statuses["cns-involvement"] == ("subsumed", 0)
+    assert statuses["cns-relapse-history"] == ("subsumed", 0)
+    car_t = next(o for o in rec.options if o.therapy == "car_t")
+    blin = next(o for o in rec.options if o.therapy == "blinatumomab")
+    assert outside.id in car_t.arguments_for and outside.id in blin.arguments_against
+    assert car_t.score - blin.score == 3 - 1  # and the weak under-50% blasts argument
+
+
+def test_failure_sets_aside_the_failed_therapys_arguments_and_they_stay_visible() -> None:
+    """Blinatumomab-refractory: age, burden and bridge arguments for blinatumomab are set
+    aside by the failure rule and shown with it; CAR T cells are preferred."""
+    rec = recommend(
+        patched(
+            {
+                "age": 64,
+                "disease.marrow_blasts_pct": 20,
+                "disease.status": "refractory",
+                "transplant.donor": "matched_sibling",
+                "prior_therapy.blinatumomab": "refractory",
+            }
+        )
+    )
+    assert rec.preferred == "car_t"
+    aside = {a.id: a for a in rec.arguments if a.status == "set_aside"}
+    assert {
+        "older-adult-tolerance",
+        "low-burden-suits-blinatumomab",
+        "fast-bridge-to-transplant",
+    } <= set(aside)
+    for argument in aside.values():
+        assert argument.weight == 0
+        assert [s.rule for s in argument.set_aside_by] == ["blinatumomab-refractory"]
+    blin = next(o for o in rec.options if o.therapy == "blinatumomab")
+    assert blin.score == 0 and "blinatumomab-failure" in blin.arguments_against
+    assert set(aside) <= set(blin.set_aside) | {a for a in aside if aside[a].con_of == "car_t"}
+
+
+def test_a_failed_only_option_is_not_preferred_and_alternatives_are_offered() -> None:
+    """Blinatumomab-refractory with no CAR T access: nothing preferred, the failure shown
+    on blinatumomab, and inotuzumab and trials offered."""
+    rec = recommend(
+        patched({"prior_therapy.blinatumomab": "refractory", "access.car_t": "unavailable"})
+    )
+    assert rec.preferred is None
+    blin = next(o for o in rec.options if o.therapy == "blinatumomab")
+    assert blin.status == "alternative"
+    assert "blinatumomab-failure" in blin.arguments_against
+    assert {"inotuzumab-ozogamicin", "clinical-trial"} <= {a.id for a in rec.alternatives}
+    assert "failed" in rec.summary
+
+
+def test_a_weakness_shows_on_its_option_when_the_other_cannot_be_given() -> None:
+    """85% blasts without CAR T access: blinatumomab is preferred, carries the high-burden
+    argument against it, and inotuzumab is offered beside it."""
+    rec = recommend(patched({"disease.marrow_blasts_pct": 85, "access.car_t": "unavailable"}))
+    blin = next(o for o in rec.options if o.therapy == "blinatumomab")
+    assert rec.preferred == "blinatumomab"
+    assert "high-burden-limits-blinatumomab" in blin.arguments_against
+    assert "inotuzumab-ozogamicin" in {a.id for a in rec.alternatives}
+
+
+def test_an_unknown_that_could_flip_makes_the_choice_provisional_and_is_named() -> None:
+    """An unknown that some value would turn into a different choice is listed first as
+    could_flip, and the summary calls the choice provisional, naming it in words."""
+    rec = recommend(patched({"disease.rapidly_progressing": None, "disease.cns": "CNS2"}))
+    assert rec.preferred == "car_t" and rec.provisional
+    assert rec.provisional_on == ["disease.rapidly_progressing"]
+    assert rec.missing[0].field == "disease.rapidly_progressing" and rec.missing[0].could_flip
+    assert "Provisional" in rec.summary and "Rapidly progressing" in rec.summary
 
 
 def test_options_are_ordered_eligible_first_then_by_score() -> None:
@@ -52,10 +144,10 @@ def test_close_call_when_scores_are_within_the_margin() -> None:
     profile = parse_profile(patched({}))
     assert CLOSE_CALL_MARGIN == 1
     # car_t 3 (strong) vs blinatumomab 2 (moderate): one point apart
-    near = rank(book, profile, {"cns-involvement", "mrd-level-disease"})
+    near = rank(book, profile, {"extramedullary-disease-bulky", "mrd-level-disease"})
     assert (near.preferred, near.close_call) == ("car_t", True)
     # car_t 3 vs blinatumomab 1 (weak): two points apart
-    clear = rank(book, profile, {"cns-involvement", "car-t-trial-slot-needed"})
+    clear = rank(book, profile, {"extramedullary-disease-bulky", "car-t-trial-slot-needed"})
     assert (clear.preferred, clear.close_call) == ("car_t", False)
     # only one option eligible: never a close call
     alone = rank(book, profile, {"mrd-level-disease", "car-t-unavailable"})
@@ -66,7 +158,7 @@ def test_a_tie_is_no_preference_whatever_the_cautions() -> None:
     """Equal scores: no preferred option, both alternatives; cautions never break a tie."""
     book = default_rulebook()
     profile = parse_profile(patched({}))
-    tied = {"marrow-blasts-50-or-more", "marrow-blasts-below-50"}
+    tied = {"marrow-blasts-50-or-more", "bridge-to-transplant-with-donor"}
     for extra in (set(), {"car-t-manufacturing-wait"}, {"older-adult-blinatumomab-neurotoxicity"}):
         rec = rank(book, profile, tied | extra)
         assert rec.preferred is None
@@ -90,13 +182,23 @@ def test_unknown_cd19_blocks_the_choice() -> None:
     assert {o.status for o in rec.options} == {"alternative"}
     cd19 = next(m for m in rec.missing if m.field == "disease.cd19")
     assert cd19.blocking
-    assert rec.summary.startswith("No choice yet: first establish disease.cd19")
+    assert rec.summary.startswith("No choice yet: first establish CD19 on the current blasts")
     scores = {o.therapy: o.score for o in rec.options}
     assert scores["car_t"] > scores["blinatumomab"]  # still shows what would weigh
 
 
 def test_neither_eligible_gives_no_preference_and_lists_alternatives() -> None:
-    """Active GVHD on immunosuppression: nothing now, and somewhere else to look."""
+    """CD19-negative disease: nothing CD19-directed, and somewhere else to look."""
+    rec = recommend(patched({"disease.cd19": "negative"}))
+    assert rec.preferred is None and rec.close_call is False
+    assert {o.status for o in rec.options} == {"not_eligible"}
+    assert rec.alternatives
+    assert rec.warnings == []  # cautions about options that cannot be given are dropped
+    assert "Neither" in rec.summary
+
+
+def test_active_gvhd_on_immunosuppression_defers_both_and_says_what_lifts_it() -> None:
+    """Active GVHD on immunosuppression: not now (deferred), not never."""
     rec = recommend(
         patched(
             {
@@ -107,10 +209,12 @@ def test_neither_eligible_gives_no_preference_and_lists_alternatives() -> None:
         )
     )
     assert rec.preferred is None and rec.close_call is False
-    assert {o.status for o in rec.options} == {"not_eligible"}
-    assert rec.alternatives
-    assert rec.warnings == []  # cautions about options that cannot be given are dropped
-    assert "Neither" in rec.summary
+    assert {o.status for o in rec.options} == {"deferred"}
+    for option in rec.options:
+        assert option.deferred_until and "immunosuppression" in option.deferred_until
+        assert "active-gvhd-on-immunosuppression" in option.deferred_by
+    assert "inotuzumab-ozogamicin" in {a.id for a in rec.alternatives}
+    assert rec.summary.startswith("No CD19-directed option can be given now")
 
 
 def test_result_does_not_depend_on_the_order_rules_fired_in() -> None:

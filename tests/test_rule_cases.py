@@ -10,10 +10,11 @@ import pytest
 import yaml
 from conftest import CASES_DIR, patched
 
-from sequencer import default_rulebook, fired_rules
+from sequencer import default_rulebook, fired_rules, recommend
 from sequencer.api import effective_profile
 from sequencer.profile import flatten
 from sequencer.reference import ReferenceEngine
+from sequencer.rulebook import Failed, SetsAside
 
 
 def _load_cases() -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -53,16 +54,62 @@ def test_cases_name_only_existing_rules() -> None:
 
 
 def test_case_files_mirror_consideration_files() -> None:
-    """Cases are kept beside their rules: one case file per consideration file."""
-    rules = {p.stem for p in (Path(default_rulebook().root) / "considerations").glob("*.yaml")}
+    """Cases are kept beside their rules: one case file per consideration file, and
+    one (``context-<name>.yaml``) per regulatory context that has rules of its own."""
+    book = default_rulebook()
+    rules = {p.stem for p in (Path(book.root) / "considerations").glob("*.yaml")}
+    rules |= {f"context-{r.context}" for r in book.active if r.context is not None}
     assert {p.stem for p in CASES_DIR.glob("*.yaml")} == rules
+
+
+DEFEATS = [
+    pytest.param(rule.id, kind, patch, id=f"{rule.id}-{kind}-{i}")
+    for rule in default_rulebook().active
+    if any(isinstance(e, Failed | SetsAside) for e in rule.then)
+    for kind in ("fires", "silent")
+    for i, patch in enumerate(CASES.get(rule.id, {}).get(kind) or [])
+]
+
+
+def test_every_defeat_has_cases() -> None:
+    """Meta-test: rules that set arguments aside exist, and each has cases (above)."""
+    assert DEFEATS
+    assert {p.values[0] for p in DEFEATS} == {
+        rule.id
+        for rule in default_rulebook().active
+        if any(isinstance(e, Failed | SetsAside) for e in rule.then)
+    }
+
+
+@pytest.mark.parametrize(("rule_id", "kind", "patch"), DEFEATS)
+def test_defeat_sets_aside_exactly_when_it_fires(
+    rule_id: str, kind: str, patch: dict[str, Any]
+) -> None:
+    """A defeating rule's firing cases show the arguments it defeats as set aside, by it,
+    with no weight; its silent cases set nothing aside by it."""
+    book = default_rulebook()
+    rule = book.rule(rule_id)
+    rec = recommend(patched(patch))
+    by_rule = [a for a in rec.arguments if rule_id in {s.rule for s in a.set_aside_by}]
+    if kind == "silent":
+        assert by_rule == []
+        return
+    targets: set[str] = set()
+    for effect in rule.then:
+        if isinstance(effect, Failed):
+            targets |= {a for a, spec in book.arguments.items() if spec.favors == effect.failed}
+        elif isinstance(effect, SetsAside):
+            targets |= set(effect.sets_aside)
+    made = {a.id for a in rec.arguments}
+    assert {a.id for a in by_rule} == targets & made
+    assert all(a.status == "set_aside" and a.weight == 0 for a in by_rule)
 
 
 @pytest.mark.parametrize(("rule_id", "kind", "patch"), PARAMS)
 def test_rule_fires_or_stays_silent(rule_id: str, kind: str, patch: dict[str, Any]) -> None:
     """The rule fires on its 'fires' cases and not on its 'silent' cases, in both engines."""
-    profile, _, _ = effective_profile(patched(patch))
+    profile, context, _ = effective_profile(patched(patch))
     engine_fired = fired_rules(profile)
-    reference_fired = REFERENCE.fired(flatten(profile))
+    reference_fired = REFERENCE.fired(flatten(profile), context.context)
     assert engine_fired == reference_fired
     assert (rule_id in engine_fired) is (kind == "fires")

@@ -50,8 +50,8 @@ def _load_error(root: Path) -> RuleBaseError:
 
 
 # Anchors inside the first rule of age.yaml, and faults injected into them.
-COND = "      age: {gt: 60}\n    then:\n      - favors: blinatumomab"
-EFFECT = "      - favors: blinatumomab\n        strength: moderate\n    rationale: >"
+COND = "      age: {gt: 60}\n    then:\n      - argues: older-adult-tolerance"
+EFFECT = "      - argues: older-adult-tolerance\n        strength: moderate\n    rationale: >"
 RATIONALE = "    rationale: >\n      Blinatumomab is licensed"
 CITES = "    citations: [aldoss2020, kantarjian2016, advani2018]"
 FAULTS = [
@@ -69,7 +69,22 @@ FAULTS = [
         COND.replace("age: {gt: 60}", "disease.cns: {lt: CNS2}"),
         "operator 'lt' does not apply to enum field 'disease.cns'",
     ),
-    (EFFECT, EFFECT.replace("favors", "favours"), "each effect starts with one of"),
+    (EFFECT, EFFECT.replace("argues", "argue"), "each effect starts with one of"),
+    (
+        EFFECT,
+        EFFECT.replace("older-adult-tolerance", "older-adult-tolerence"),
+        "then[0]: unknown argument 'older-adult-tolerence'",
+    ),
+    (
+        EFFECT,
+        EFFECT.replace("strength: moderate", "strength: moderate\n        favors: car_t"),
+        "says favors car_t, but argument 'older-adult-tolerance' favors blinatumomab",
+    ),
+    (
+        COND,
+        COND.replace("age: {gt: 60}", "age: {is: unknown}"),
+        "may not argue, defeat, defer or exclude: unknown never scores",
+    ),
     (
         EFFECT,
         EFFECT.replace("moderate", "huge"),
@@ -181,9 +196,9 @@ def test_case_report_cannot_carry_a_strong_preference(tmp_path: Path) -> None:
         root,
         AGE,
         "    evidence: prospective\n    when:\n      age: {gt: 60}\n    then:\n"
-        "      - favors: blinatumomab\n        strength: moderate",
+        "      - argues: older-adult-tolerance\n        strength: moderate",
         "    evidence: case-report\n    when:\n      age: {gt: 60}\n    then:\n"
-        "      - favors: blinatumomab\n        strength: strong",
+        "      - argues: older-adult-tolerance\n        strength: strong",
     )
     error = _load_error(root)
     assert "a case report cannot carry a strong preference" in str(error)
@@ -225,3 +240,38 @@ def test_digest_changes_with_any_rule_text(tmp_path: Path) -> None:
         "Plan for\n      careful neurologic monitoring",
     )
     assert load_rulebook(root).digest != before
+
+
+def test_an_argument_no_rule_makes_is_reported_at_its_line(tmp_path: Path) -> None:
+    """Dead knowledge: an argument declared but made by no active rule fails the load."""
+    root = _copy(tmp_path)
+    line = _mutate(
+        root,
+        AGE,
+        "arguments:\n",
+        "arguments:\n  - id: never-made\n    title: An argument nobody makes\n    pro_of: car_t\n",
+    )
+    error = _load_error(root)
+    assert "argument 'never-made' is made by no active rule" in str(error)
+    assert error.path == f"rules/{AGE}" and error.line == line + 1
+
+
+def test_a_one_sided_argument_needs_a_side(tmp_path: Path) -> None:
+    """An argument must be a strength (pro_of) or a weakness (con_of) of an option."""
+    root = _copy(tmp_path)
+    _mutate(root, AGE, "    pro_of: blinatumomab\n    con_of: car_t\n", "")
+    error = _load_error(root)
+    assert "an argument needs pro_of, con_of or both" in str(error)
+
+
+def test_a_rule_may_not_name_a_context_outside_the_context_files(tmp_path: Path) -> None:
+    """Era- and product-specific rules live in their context's file, not beside the others."""
+    root = _copy(tmp_path)
+    _mutate(
+        root,
+        AGE,
+        "    evidence: prospective\n",
+        "    evidence: prospective\n    context: us-2026\n",
+    )
+    error = _load_error(root)
+    assert "unknown key 'context'" in str(error)

@@ -26,7 +26,8 @@ from sequencer.teach import (
 
 TEACHING_DIR = REPO / "examples" / "teaching"
 
-# Hand-worked from the rule base: in us-2020, the fired rules that back each published choice.
+# Hand-worked from the rule base: in us-2020, the fired rules that back each published choice
+# (each through a counted argument). Patient 2's script scores 2 + 1 - 1.
 DECIDING = {
     1: {
         "older-adult-blinatumomab-active",
@@ -34,7 +35,7 @@ DECIDING = {
         "bridge-to-transplant-with-donor",
         "car-t-trial-slot-needed",
     },
-    2: {"cns-relapse-history", "blinatumomab-extramedullary-failure"},
+    2: {"cns-relapse-history", "mrd-below-licensed-threshold"},
     3: {"late-relapse-after-hct", "second-transplant-uncertain-after-hct"},
     4: {"blinatumomab-retreatment-after-response", "second-transplant-uncertain-after-hct"},
     5: {"cd19-negative"},
@@ -43,7 +44,7 @@ DECIDING = {
 # A scripted learner, answers by rule id so the test does not depend on the lettering.
 SCRIPT = {
     1: {"choice": "blinatumomab", "factors": sorted(DECIDING[1])},  # all right: 2 + 4
-    2: {"choice": "car_t", "factors": ["cns-relapse-history", "mrd-level-disease"]},  # 2 + 1 - 1
+    2: {"choice": "car_t", "factors": ["cns-relapse-history", "bridge-to-transplant-with-donor"]},
     3: {"choice": "blinatumomab", "factors": ["late-relapse-after-hct"]},  # 0 + 1
     # patient 4 left unanswered: 0
     5: {"choice": "neither", "factors": ["cd19-negative"]},  # 2 + 1

@@ -65,8 +65,8 @@ def fired_rules(
     Raises ``ProfileError`` for an invalid profile and ``EngineError`` if the engine fails.
     """
     book = rulebook or default_rulebook()
-    parsed, _, _ = effective_profile(profile, rulebook=book, context=context)
-    return _engine(book).fired(flatten(parsed))
+    parsed, ctx, _ = effective_profile(profile, rulebook=book, context=context)
+    return _engine(book).fired(flatten(parsed), ctx.context)
 
 
 def recommend(
@@ -87,5 +87,5 @@ def recommend(
     """
     book = rulebook or default_rulebook()
     parsed, ctx, derivations = effective_profile(profile, rulebook=book, context=context)
-    fired = _engine(book).fired(flatten(parsed))
+    fired = _engine(book).fired(flatten(parsed), ctx.context)
     return rank(book, parsed, fired, context=ctx, derivations=derivations)

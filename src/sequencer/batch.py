@@ -84,8 +84,9 @@ def _array(items: Iterable[BaseModel], part: Callable[[BaseModel], bytes]) -> by
 
 
 JSON_FIELDS = (
-    "patient_id", "preferred", "close_call", "summary", "options", "reasons", "warnings",
-    "missing", "alternatives", "derived", "context", "rulebook", "notice",
+    "patient_id", "preferred", "close_call", "summary", "provisional", "provisional_on",
+    "options", "arguments", "reasons", "warnings", "missing", "alternatives", "derived",
+    "context", "rulebook", "notice",
 )  # fmt: skip
 
 
@@ -97,7 +98,10 @@ def recommendation_json(rec: Recommendation) -> str:
         b',"preferred":', dump(rec.preferred),
         b',"close_call":', dump(rec.close_call),
         b',"summary":', dump(rec.summary),
+        b',"provisional":', dump(rec.provisional),
+        b',"provisional_on":', dump(rec.provisional_on),
         b',"options":', _array(rec.options, _plain),
+        b',"arguments":', _array(rec.arguments, _plain),
         b',"reasons":', _array(rec.reasons, _fragment),
         b',"warnings":', _array(rec.warnings, _fragment),
         b',"missing":', _array(rec.missing, _plain),

@@ -30,7 +30,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,6 +43,8 @@ __all__ = [
     "ConditionError",
     "Node",
     "ParsedCondition",
+    "Predicate",
+    "compile_predicate",
     "evaluate",
     "fields_of",
     "normalize_token",
@@ -309,3 +311,59 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     if op == "not_in":
         return left not in right
     raise AssertionError(f"unhandled operator {op}")  # pragma: no cover
+
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+def compile_predicate(node: Node) -> Predicate:
+    """Return a function of flattened ``facts`` with exactly ``evaluate(node, facts)``'s
+    meaning, built once (a closure per test) for the hot paths that evaluate one
+    condition many times (the search for unknown facts that could change a decision)."""
+    if isinstance(node, AllOf | AnyOf):
+        parts = tuple(compile_predicate(item) for item in node.items)
+        if isinstance(node, AllOf):
+            if not parts:
+                return lambda facts: True
+            if len(parts) == 1:
+                return parts[0]
+            if len(parts) == 2:
+                a, b = parts
+                return lambda facts: a(facts) and b(facts)
+            return lambda facts: all(part(facts) for part in parts)
+        if len(parts) == 2:
+            a, b = parts
+            return lambda facts: a(facts) or b(facts)
+        return lambda facts: any(part(facts) for part in parts)
+    field = node.field
+    literal = FIELDS[field].unknown_value
+    op = node.op
+    target = node.value
+
+    def unknown(value: Any) -> bool:
+        return value is None or (literal is not None and value == literal)
+
+    if op == "unknown":
+        return lambda facts: unknown(facts.get(field))
+    if op == "known":
+        return lambda facts: not unknown(facts.get(field))
+    if op in ("contains", "not_contains"):
+        want = op == "contains"
+
+        def listed(facts: Mapping[str, Any]) -> bool:
+            value = facts.get(field)
+            if value is None:
+                return False
+            return (target in {normalize_token(item) for item in value}) is want
+
+        return listed
+    names_unknown = target == literal or (isinstance(target, tuple) and literal in target)
+    guard = literal is not None and not names_unknown
+
+    def compare(facts: Mapping[str, Any]) -> bool:
+        value = facts.get(field)
+        if value is None or (guard and value == literal):
+            return False
+        return _compare(op, value, target)
+
+    return compare

@@ -62,6 +62,12 @@ class Context(BaseModel):
     car_t: CarTAccessRules
     blinatumomab: BlinatumomabLabel
 
+    def access_for_age(self, age: int) -> Literal["approved", "trial", "unavailable"]:
+        """Return the CAR T-cell access this context derives for a patient of ``age``."""
+        if any(p.covers(age) for p in self.car_t.products):
+            return "approved"
+        return self.car_t.otherwise
+
     def citations(self) -> tuple[str, ...]:
         """Every source the context cites."""
         keys = [k for p in self.car_t.products for k in p.citations]

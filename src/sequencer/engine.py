@@ -159,9 +159,18 @@ def _and(items: list[dict[str, Any]]) -> dict[str, Any]:
     return items[0] if len(items) == 1 else {"$and": items}
 
 
-def _anchored(node: Node) -> dict[str, Any]:
+CONTEXT_KEY = "sequencer__context"
+"""The fact property naming the regulatory context (rules of one context test it)."""
+
+
+def _anchored(node: Node, context: str | None = None) -> dict[str, Any]:
     compiled = _compile(node)
-    return {"$and": [{"kind": "profile"}, compiled]} if compiled else {"kind": "profile"}
+    tests: list[dict[str, Any]] = [{"kind": "profile"}]
+    if context is not None:
+        tests.append({CONTEXT_KEY: context})
+    if compiled:
+        tests.append(compiled)
+    return {"$and": tests} if len(tests) > 1 else tests[0]
 
 
 def compile_ruleset(rulebook: Rulebook) -> dict[str, dict[str, Any]]:
@@ -174,7 +183,7 @@ def compile_ruleset(rulebook: Rulebook) -> dict[str, dict[str, Any]]:
         _CONCEPT_SENTINEL: {"all": [{"m": {"kind": "concept"}}]},
     }
     for rule in rulebook.active:
-        patterns: list[dict[str, Any]] = [{"p": _anchored(rule.condition.profile)}]
+        patterns: list[dict[str, Any]] = [{"p": _anchored(rule.condition.profile, rule.context)}]
         for index, name in enumerate(rule.condition.concepts):
             patterns.append({f"c{index}": {"$and": [{"kind": "concept"}, {"name": name}]}})
         definition[rule.id] = {"all": patterns}
@@ -290,8 +299,10 @@ class DurableEngine:
                 _registered[self.name] = compiled
             self._compiled = compiled
 
-    def _fact_text(self, facts: Mapping[str, Any], sid: str) -> str:
+    def _fact_text(self, facts: Mapping[str, Any], sid: str, context: str | None) -> str:
         fact: dict[str, Any] = {"kind": "profile", "sid": sid}
+        if context is not None:
+            fact[CONTEXT_KEY] = context
         plain = True
         keys = _KEYS
         for path, value in facts.items():
@@ -307,17 +318,18 @@ class DurableEngine:
         # write in exponent form (or non-finite), which durable_rules rejects.
         return json.dumps(fact) if plain else to_json(fact)
 
-    def fired(self, facts: Mapping[str, Any]) -> frozenset[str]:
+    def fired(self, facts: Mapping[str, Any], context: str | None = None) -> frozenset[str]:
         """Return the ids of the active rules that fire for flattened profile ``facts``.
 
-        ``facts`` maps dotted field paths to values (``None`` = unknown). Raises
+        ``facts`` maps dotted field paths to values (``None`` = unknown); ``context``
+        names the regulatory context, whose own rules then take part too. Raises
         ``EngineError`` when the engine or a rule action fails.
         """
         with _LOCK:
             sid = str(next(_SESSIONS))
             run = _Run(sid)
             try:
-                self._compiled.evaluate(self._fact_text(facts, sid), run)
+                self._compiled.evaluate(self._fact_text(facts, sid, context), run)
             except EngineError:
                 raise
             except Exception as error:

@@ -1,53 +1,55 @@
-"""Turning fired rules into a ranked recommendation.
+"""Turning fired rules into a ranked recommendation: arguments, defeat, deferral.
 
 The method, in full (the README repeats it for clinicians):
 
-1. **Eligibility.** An option is *not eligible* when any fired rule says so
-   (``not_eligible``), whatever its score.
-2. **Score.** Each fired ``favors`` effect adds its strength's weight to its option:
-   weak = 1, moderate = 2, strong = 3. Cautions, missing facts and add-ons never
-   change a score.
-3. **Order.** Eligible options by score, highest first; ineligible options last.
-   Equal scores are listed blinatumomab first, a fixed display order only (see 5).
-   Cautions never reorder options: a rule that matters to the choice must say so
-   with a weight.
-4. **Close call.** When both options are eligible and their scores differ by at most
-   ``CLOSE_CALL_MARGIN`` (1 point, a single weak consideration), ``close_call`` is
-   true: the rule base barely separates them and the board must weigh them.
-5. **Tie.** Equal scores are no preference at all: ``preferred`` is null, both
-   options are ``alternative`` and ``close_call`` is true. No choice is made from a
-   tie (a sparse profile with nothing known scores 0 against 0).
-6. **Nothing eligible.** ``preferred`` is null, every option is ``not_eligible``, and
-   ``alternatives`` lists what the fired rules suggest instead.
-7. **Blocked.** A missing fact marked ``blocking`` (CD19 status, for one) means no
-   choice yet: ``preferred`` is null, eligible options are ``alternative``,
-   ``close_call`` is false, and the summary names what to establish first.
+1. **Arguments.** A rule that ``argues`` makes a named argument (a clinical
+   consideration with a direction: a strength of one option, a weakness of the other,
+   or both) at a strength: weak 1, moderate 2, strong 3. **An argument counts once**,
+   at the strength of its strongest firing rule; weaker rules making the same
+   argument are shown as ``subsumed``.
+2. **Defeat.** A fact can set arguments aside: a documented failure of a therapy
+   (``failed``) sets aside every argument favoring it (each presumes the therapy can
+   work); ``sets_aside`` names arguments whose premise a fact contradicts. Set-aside
+   arguments stay in the output with the rule that defeated them, and weigh nothing.
+3. **Score.** An option's score is the sum of the counted arguments that favor it.
+   Every argument is shown on both sides it has: under ``arguments_for`` of the option
+   it is a strength of and ``arguments_against`` of the option it is a weakness of,
+   whether or not the other option is eligible.
+4. **Standing.** An option is ``not_eligible`` when a fired rule says so, ``deferred``
+   (not now, for a reason that can pass; ``deferred_until`` says what lifts it) when
+   a fired rule defers it, and otherwise available. An option that has *failed*
+   cannot be preferred.
+5. **Choice.** Among available options that have not failed: two, the higher score
+   is preferred; equal scores are no preference (``preferred`` null, both
+   ``alternative``); within ``CLOSE_CALL_MARGIN`` (1 point) it is a close call. One,
+   it is preferred. None, nothing is preferred now. Cautions never reorder options.
+6. **Blocked.** A ``blocking`` missing fact (CD19 status) means no choice yet.
+7. **Missing facts.** Every fact that a rule reports as missing, and every unknown
+   field that, set to some value, would change the preferred option or an option's
+   status (found by substitution over the compiled rules, ``sequencer.unknowns``).
+   Those that could change the choice are ``could_flip`` and listed first; when one
+   exists, the recommendation is ``provisional`` and the summary names it. No
+   argument ever scores on an unknown (the loader refuses such rules).
 
-Cautions on an option that is not eligible are left out of ``warnings`` (they
-would caution against something that cannot be given).
-
-**Missing facts** are listed by what they could do: those that *could flip* the
-decision first (blocking ones, those whose rules can take a still-eligible option off
-the table, and those whose rules can move the score gap by at least its current size),
-then by how many points they could move, otherwise in rule order. The bound comes from
-``field_reach()``, computed once per rule base; ``sequencer.whatif`` gives the exact
-answer value by value.
+Cautions on an option that is not eligible are left out of ``warnings``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
 
 from sequencer.conditions import fields_of
 from sequencer.contexts import Context, Derivation
-from sequencer.profile import PatientProfile
+from sequencer.describe import label, value_text
+from sequencer.profile import PatientProfile, flatten
 from sequencer.recommendation import (
     THERAPY_NAMES,
     AddOnSuggestion,
     AlternativeSuggestion,
+    Argument,
     Citation,
     ContextDerivation,
     ContextStamp,
@@ -57,25 +59,48 @@ from sequencer.recommendation import (
     Reason,
     Recommendation,
     RulebookStamp,
+    SetAsideBy,
     Warning,
 )
 from sequencer.rulebook import (
     THERAPIES,
     AddOn,
     Caution,
+    Defer,
     Derive,
+    Failed,
     Favors,
     Missing,
     NotEligible,
     Rule,
     Rulebook,
+    SetsAside,
     SuggestAlternative,
 )
+from sequencer.unknowns import Flip, could_flip
 
-__all__ = ["CLOSE_CALL_MARGIN", "WEIGHTS", "FieldReach", "Reach", "field_reach", "rank"]
+__all__ = [
+    "CLOSE_CALL_MARGIN",
+    "WEIGHTS",
+    "Decision",
+    "FieldReach",
+    "Reach",
+    "decide",
+    "field_reach",
+    "rank",
+    "tally",
+]
 
 WEIGHTS: dict[str, int] = {"weak": 1, "moderate": 2, "strong": 3}
 CLOSE_CALL_MARGIN = 1
+_STRENGTH_OF: dict[int, Literal["weak", "moderate", "strong"]] = {
+    1: "weak",
+    2: "moderate",
+    3: "strong",
+}
+
+Status = Literal["preferred", "alternative", "deferred", "not_eligible"]
+Therapy = Literal["blinatumomab", "car_t"]
 
 
 def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
@@ -86,7 +111,6 @@ def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
     return out
 
 
-Status = Literal["preferred", "alternative", "not_eligible"]
 _stamps: dict[str, RulebookStamp] = {}
 _citation_lists: dict[tuple[str, tuple[str, ...]], list[Citation]] = {}
 
@@ -108,43 +132,51 @@ def _cached_citations(rulebook: Rulebook, keys: Sequence[str]) -> list[Citation]
     return found
 
 
+# --- what one rule contributes, built once per rule base ----------------------------
+
+
 @dataclass(frozen=True)
 class _Plan:
-    """Everything one rule contributes when it fires, built once per rule base.
+    """Everything one rule contributes when it fires (frozen parts, shared by every call)."""
 
-    The output models are frozen, so the same instances serve every recommendation.
-    """
-
-    favors: tuple[tuple[str, int], ...]
+    index: int
+    argues: tuple[tuple[str, str, int], ...]  # argument, favors, weight
+    argue_reasons: Mapping[tuple[str, str], Reason]  # (argument, status) -> reason
+    failed: tuple[str, ...]
+    sets_aside: tuple[str, ...]
+    defers: tuple[tuple[str, str], ...]  # therapy, until
     not_eligible: tuple[str, ...]
-    reasons: tuple[Reason, ...]
+    blocking: tuple[str, ...]
+    standing_reasons: tuple[Reason, ...]  # not_eligible and deferred
+    set_aside_by: SetAsideBy | None
     cautions: tuple[Warning, ...]
     missing: tuple[tuple[str, str, bool], ...]
     add_ons: tuple[tuple[str, AddOnSuggestion], ...]
     alternatives: tuple[str, ...]
     derived: tuple[DerivedConcept, ...]
+    rationale: str
+    evidence: str
+    citations: tuple[Citation, ...]
 
 
 _plans_lock = threading.Lock()
-_plans_cache: dict[str, dict[str, tuple[int, _Plan]]] = {}
+_plans_cache: dict[str, dict[str, _Plan]] = {}
 
 
-def _plans(rulebook: Rulebook) -> dict[str, tuple[int, _Plan]]:
-    """Return rule id -> (position in the rule base, plan) for every active rule (cached)."""
+def _plans(rulebook: Rulebook) -> dict[str, _Plan]:
+    """Return rule id -> plan for every active rule, in every context (cached)."""
     cached = _plans_cache.get(rulebook.digest)
     if cached is not None:
         return cached
     with _plans_lock:
-        built = {
-            rule.id: (index, _plan(rulebook, rule)) for index, rule in enumerate(rulebook.active)
-        }
+        built = {rule.id: _plan(rulebook, rule, i) for i, rule in enumerate(rulebook.active)}
         _plans_cache[rulebook.digest] = built
         return built
 
 
-def _plan(rulebook: Rulebook, rule: Rule) -> _Plan:
+def _plan(rulebook: Rulebook, rule: Rule, index: int) -> _Plan:
     cited = _citations(rulebook, rule.citations)
-    common = {
+    common: dict[str, Any] = {
         "rule": rule.id,
         "title": rule.title,
         "evidence": rule.evidence,
@@ -152,9 +184,15 @@ def _plan(rulebook: Rulebook, rule: Rule) -> _Plan:
         "citations": cited,
     }
     text = rule.rationale.strip()
-    favors: list[tuple[str, int]] = []
+    argues: list[tuple[str, str, int]] = []
+    argue_reasons: dict[tuple[str, str], Reason] = {}
+    failed: list[str] = []
+    sets_aside: list[str] = []
+    defers: list[tuple[str, str]] = []
     not_eligible: list[str] = []
-    reasons: list[Reason] = []
+    blocking: list[str] = []
+    standing: list[Reason] = []
+    defeat_text: list[str] = []
     cautions: list[Warning] = []
     missing: list[tuple[str, str, bool]] = []
     add_ons: list[tuple[str, AddOnSuggestion]] = []
@@ -164,27 +202,48 @@ def _plan(rulebook: Rulebook, rule: Rule) -> _Plan:
         own = (getattr(effect, "text", None) or text).strip()
         if isinstance(effect, Favors):
             weight = WEIGHTS[effect.strength]
-            favors.append((effect.favors, weight))
-            reasons.append(
-                Reason(
-                    therapy=effect.favors,
+            favors = effect.favors or rulebook.arguments[effect.argues].favors
+            argues.append((effect.argues, favors, weight))
+            statuses: tuple[Literal["counted", "subsumed", "set_aside"], ...] = (
+                "counted",
+                "subsumed",
+                "set_aside",
+            )
+            for status in statuses:
+                argue_reasons[(effect.argues, status)] = Reason(
+                    therapy=favors,
                     effect="favors",
                     strength=effect.strength,
-                    weight=weight,
+                    weight=weight if status == "counted" else 0,
                     text=text,
+                    argument=effect.argues,
+                    status=status,
                     **common,
                 )
-            )
+        elif isinstance(effect, Failed):
+            failed.append(effect.failed)
+            defeat_text.append(own)
+        elif isinstance(effect, SetsAside):
+            sets_aside.extend(effect.sets_aside)
+            defeat_text.append(own)
+        elif isinstance(effect, Defer):
+            for therapy in effect.defer:
+                defers.append((therapy, effect.until.strip()))
+                standing.append(
+                    Reason(therapy=therapy, effect="deferred", weight=0, text=own, **common)
+                )
         elif isinstance(effect, NotEligible):
             for therapy in effect.not_eligible:
                 not_eligible.append(therapy)
-                reasons.append(
+                standing.append(
                     Reason(therapy=therapy, effect="not_eligible", weight=0, text=own, **common)
                 )
         elif isinstance(effect, Caution):
             cautions.extend(Warning(therapy=t, text=own, **common) for t in effect.caution)
         elif isinstance(effect, Missing):
             missing.append((effect.missing, own, effect.blocking))
+            if effect.blocking:
+                blocking.append(effect.missing)
         elif isinstance(effect, AddOn):
             add_ons.append(
                 (
@@ -198,16 +257,200 @@ def _plan(rulebook: Rulebook, rule: Rule) -> _Plan:
             alternatives.append(effect.alternative)
         elif isinstance(effect, Derive):
             derived.append(DerivedConcept(concept=effect.derive, rule=rule.id))
-    return _Plan(
-        tuple(favors),
-        tuple(not_eligible),
-        tuple(reasons),
-        tuple(cautions),
-        tuple(missing),
-        tuple(add_ons),
-        tuple(alternatives),
-        tuple(derived),
+    set_aside_by = (
+        SetAsideBy(rule=rule.id, title=rule.title, text=" ".join(defeat_text), citations=cited)
+        if defeat_text
+        else None
     )
+    return _Plan(
+        index=index,
+        argues=tuple(argues),
+        argue_reasons=argue_reasons,
+        failed=tuple(failed),
+        sets_aside=tuple(sets_aside),
+        defers=tuple(defers),
+        not_eligible=tuple(not_eligible),
+        blocking=tuple(blocking),
+        standing_reasons=tuple(standing),
+        set_aside_by=set_aside_by,
+        cautions=tuple(cautions),
+        missing=tuple(missing),
+        add_ons=tuple(add_ons),
+        alternatives=tuple(alternatives),
+        derived=tuple(derived),
+        rationale=text,
+        evidence=rule.evidence,
+        citations=tuple(cited),
+    )
+
+
+# --- the decision, from the fired rules alone -----------------------------------------
+
+
+@dataclass
+class Tally:
+    """What the fired rules say, before any choice: arguments, defeats, standing."""
+
+    rules: list[tuple[str, _Plan]] = field(default_factory=list)  # in rule-base order
+    best: dict[str, tuple[int, str]] = field(default_factory=dict)  # argument -> weight, rule
+    makers: dict[str, list[str]] = field(default_factory=dict)
+    set_aside: dict[str, list[str]] = field(default_factory=dict)  # argument -> rules
+    failed: dict[str, list[str]] = field(default_factory=dict)
+    ineligible: set[str] = field(default_factory=set)
+    deferred: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    blocking: list[str] = field(default_factory=list)
+
+
+def tally(rulebook: Rulebook, fired: Iterable[str]) -> Tally:
+    """Return the ``Tally`` of the rules in ``fired`` (ids; their order does not matter)."""
+    plans = _plans(rulebook)
+    result = Tally()
+    result.rules = sorted(((r, plans[r]) for r in fired if r in plans), key=lambda x: x[1].index)
+    for rule_id, plan in result.rules:
+        for argument, _, weight in plan.argues:
+            result.makers.setdefault(argument, []).append(rule_id)
+            known = result.best.get(argument)
+            if known is None or weight > known[0]:
+                result.best[argument] = (weight, rule_id)
+        for therapy in plan.failed:
+            result.failed.setdefault(therapy, []).append(rule_id)
+        for argument in plan.sets_aside:
+            result.set_aside.setdefault(argument, []).append(rule_id)
+        result.ineligible.update(plan.not_eligible)
+        for therapy, until in plan.defers:
+            result.deferred.setdefault(therapy, []).append((rule_id, until))
+        for name in plan.blocking:
+            if name not in result.blocking:
+                result.blocking.append(name)
+    return result
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The choice a tally leads to."""
+
+    preferred: str | None
+    status: Mapping[str, Status]
+    score: Mapping[str, int]
+    counted: frozenset[str]
+    defeated: Mapping[str, tuple[str, ...]]  # argument -> rules that set it aside
+    gap: int | None
+    close_call: bool
+    tie: bool
+    blocked: bool
+
+    def key(self) -> tuple[str | None, tuple[str, ...]]:
+        """What a change of fact must move to change the choice."""
+        return self.preferred, tuple(self.status[t] for t in THERAPIES)
+
+
+def decide(rulebook: Rulebook, t: Tally) -> Decision:
+    """Return the ``Decision`` for a tally (the module docstring gives the method)."""
+    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
+    counted: set[str] = set()
+    defeated: dict[str, tuple[str, ...]] = {}
+    for argument, (weight, _) in t.best.items():
+        favors = rulebook.arguments[argument].favors
+        by = [*t.set_aside.get(argument, ()), *t.failed.get(favors, ())]
+        if by:
+            defeated[argument] = tuple(dict.fromkeys(by))
+        else:
+            counted.add(argument)
+            score[favors] += weight
+    preferred, status, gap, tie, blocked = _choose(
+        score, t.ineligible, set(t.deferred), set(t.failed), bool(t.blocking)
+    )
+    close_call = gap is not None and gap <= CLOSE_CALL_MARGIN and not blocked
+    return Decision(
+        preferred, status, score, frozenset(counted), defeated, gap, close_call, tie, blocked
+    )
+
+
+def _choose(
+    score: Mapping[str, int],
+    ineligible: set[str],
+    deferred: set[str],
+    failed: set[str],
+    blocking: bool,
+) -> tuple[str | None, dict[str, Status], int | None, bool, bool]:
+    """Return preferred, every status, the gap between two candidates, tie, blocked."""
+    available = [x for x in THERAPIES if x not in ineligible and x not in deferred]
+    candidates = [x for x in available if x not in failed]
+    blocked = blocking and bool(available)
+    preferred: str | None = None
+    gap: int | None = None
+    tie = False
+    if len(candidates) == 2:
+        gap = abs(score[candidates[0]] - score[candidates[1]])
+        tie = gap == 0
+        if not tie:
+            preferred = max(candidates, key=lambda x: score[x])
+    elif len(candidates) == 1:
+        preferred = candidates[0]
+    if blocked:
+        preferred = None
+    status: dict[str, Status] = {}
+    for therapy in THERAPIES:
+        if therapy in ineligible:
+            status[therapy] = "not_eligible"
+        elif therapy in deferred:
+            status[therapy] = "deferred"
+        elif therapy == preferred:
+            status[therapy] = "preferred"
+        else:
+            status[therapy] = "alternative"
+    return preferred, status, gap, tie, blocked
+
+
+_KEY_MEMO_SIZE = 8192
+_key_memo: dict[str, dict[frozenset[str], tuple[str | None, tuple[str, ...]]]] = {}
+
+
+def _decision_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
+    """``decide(tally(fired)).key()``, remembered: it is a function of the fired set."""
+    memo = _key_memo.get(rulebook.digest)
+    if memo is None:
+        memo = _key_memo.setdefault(rulebook.digest, {})
+    found = memo.get(fired)
+    if found is None:
+        found = _quick_key(rulebook, fired)
+        if len(memo) >= _KEY_MEMO_SIZE:
+            memo.clear()
+        memo[fired] = found
+    return found
+
+
+def _quick_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
+    """``decide(tally(fired)).key()`` without building the tally (a test pins the two equal)."""
+    plans = _plans(rulebook)
+    best: dict[str, tuple[int, str]] = {}
+    aside: set[str] = set()
+    failed: set[str] = set()
+    ineligible: set[str] = set()
+    deferred: set[str] = set()
+    blocking = False
+    for rule_id in fired:
+        plan = plans[rule_id]
+        for argument, favors, weight in plan.argues:
+            if weight > best.get(argument, (0, ""))[0]:
+                best[argument] = (weight, favors)
+        failed.update(plan.failed)
+        aside.update(plan.sets_aside)
+        ineligible.update(plan.not_eligible)
+        deferred.update(therapy for therapy, _ in plan.defers)
+        blocking = blocking or bool(plan.blocking)
+    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
+    for argument, (weight, favors) in best.items():
+        if argument not in aside and favors not in failed:
+            score[favors] += weight
+    preferred, status, _, _, _ = _choose(score, ineligible, deferred, failed, blocking)
+    return preferred, tuple(status[x] for x in THERAPIES)
+
+
+# --- the recommendation ---------------------------------------------------------------
+
+
+_ORDER = {"preferred": 0, "alternative": 0, "deferred": 1, "not_eligible": 2}
 
 
 def rank(
@@ -220,84 +463,71 @@ def rank(
 ) -> Recommendation:
     """Return the ranked ``Recommendation`` for ``profile`` given the rules that fired.
 
-    ``fired`` holds rule ids; the result does not depend on their order. ``context``
-    (default: the rule base's default) and ``derivations`` (what it filled in) are
-    reported in the output.
+    ``fired`` holds rule ids; the result does not depend on their order. ``profile``
+    is the profile as the rules saw it (after ``context`` filled in what it derives);
+    ``context`` (default: the rule base's default) and ``derivations`` (what it filled
+    in) are reported in the output.
     """
     context = context or rulebook.context()
-    fired_set = set(fired)
-    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
-    eligible: dict[str, bool] = dict.fromkeys(THERAPIES, True)
-    reasons: list[Reason] = []
+    fired_set = frozenset(fired)
+    t = tally(rulebook, fired_set)
+    d = decide(rulebook, t)
+
+    arguments = _arguments(rulebook, t, d)
+    reasons = _reasons(t, d)
     cautions: list[Warning] = []
-    missing: dict[str, tuple[str, list[str], bool]] = {}  # field -> text, rules, blocking
-    add_ons: dict[str, list[AddOnSuggestion]] = {t: [] for t in THERAPIES}
+    missing: dict[str, tuple[str, list[str], bool]] = {}
+    add_ons: dict[str, list[AddOnSuggestion]] = {x: [] for x in THERAPIES}
     alternatives: dict[str, AlternativeSuggestion] = {}
     derived: list[DerivedConcept] = []
-
-    plans = _plans(rulebook)
-    # rule-base order, whatever order the rules fired in
-    for _, plan, rule_id in sorted((*plans[r], r) for r in fired_set if r in plans):
-        for therapy, weight in plan.favors:
-            score[therapy] += weight
-        for therapy in plan.not_eligible:
-            eligible[therapy] = False
-        reasons.extend(plan.reasons)
+    for rule_id, plan in t.rules:
         cautions.extend(plan.cautions)
-        for field, text, blocking in plan.missing:
-            known = missing.get(field)
+        for name, text, blocking in plan.missing:
+            known = missing.get(name)
             if known is None:
-                missing[field] = (text, [rule_id], blocking)
+                missing[name] = (text, [rule_id], blocking)
             else:
-                missing[field] = (known[0], [*known[1], rule_id], known[2] or blocking)
+                missing[name] = (known[0], [*known[1], rule_id], known[2] or blocking)
         for therapy, add_on in plan.add_ons:
             add_ons[therapy].append(add_on)
         for alt_id in plan.alternatives:
             _add_alternative(rulebook, alternatives, alt_id, rule_id)
         derived.extend(plan.derived)
 
+    facts = flatten(profile)
+    flips = could_flip(
+        rulebook,
+        context,
+        profile,
+        facts,
+        fired_set,
+        lambda after: _decision_key(rulebook, after),
+        any(x.field == "access.car_t" for x in derivations),
+        None if d.blocked else d.gap,
+    )
+    missing_facts = _missing_facts(rulebook, missing, flips)
+    provisional_on = [m.field for m in missing_facts if m.could_flip and not m.blocking]
+    provisional = d.preferred is not None and bool(provisional_on)
+
+    eligible = {x: d.status[x] != "not_eligible" for x in THERAPIES}
     warnings = [w for w in cautions if eligible[w.therapy]]
-    order = sorted(THERAPIES, key=lambda t: (not eligible[t], -score[t], THERAPIES.index(t)))
-    eligible_order = [t for t in order if eligible[t]]
-    both = len(eligible_order) == 2
-    gap = abs(score[eligible_order[0]] - score[eligible_order[1]]) if both else None
-    missing_facts = _ordered_missing(rulebook, fired_set, missing, score, eligible, eligible_order)
-    tie = gap == 0
-    blocked_by = [field for field, (_, _, blocking) in missing.items() if blocking]
-    preferred = eligible_order[0] if eligible_order and not tie and not blocked_by else None
-    close_call = gap is not None and gap <= CLOSE_CALL_MARGIN and not blocked_by
-
-    options = []
-    for therapy in order:
-        status: Status = (
-            "not_eligible"
-            if not eligible[therapy]
-            else "preferred"
-            if therapy == preferred
-            else "alternative"
-        )
-        options.append(
-            Option.model_construct(
-                therapy=therapy,
-                name=THERAPY_NAMES[therapy],
-                status=status,
-                score=score[therapy],
-                add_ons=add_ons[therapy] if eligible[therapy] else [],
-                reasons=list(dict.fromkeys(r.rule for r in reasons if r.therapy == therapy)),
-                warnings=list(dict.fromkeys(w.rule for w in warnings if w.therapy == therapy)),
-            )
-        )
-
-    reasons.sort(key=lambda r: (order.index(r.therapy), r.effect != "not_eligible", -r.weight))
+    order = sorted(THERAPIES, key=lambda x: (_ORDER[d.status[x]], -d.score[x], THERAPIES.index(x)))
+    options = [
+        _option(rulebook, therapy, t, d, arguments, reasons, warnings, add_ons) for therapy in order
+    ]
+    reasons.sort(key=lambda r: (order.index(r.therapy), r.effect == "favors", -r.weight))
     # Every part below was built from validated rule-base data or is one of the frozen
     # models validated when the rule base was loaded; model_construct skips re-checking
     # them on every call (a round-trip test validates the assembled output).
     return Recommendation.model_construct(
         patient_id=profile.id,
-        preferred=preferred,
-        close_call=close_call,
-        summary=_summary(preferred, close_call, order, score, eligible, tie, blocked_by),
+        preferred=cast(Therapy | None, d.preferred),
+        close_call=d.close_call,
+        summary=_summary(rulebook, d, t, order, provisional, provisional_on),
+        provisional=provisional,
+        provisional_on=provisional_on if provisional else [],
         options=options,
+        arguments=arguments,
         reasons=reasons,
         warnings=warnings,
         missing=missing_facts,
@@ -309,16 +539,107 @@ def rank(
             as_of=context.as_of,
             derived=[
                 ContextDerivation.model_construct(
-                    field=d.field,
-                    value=d.value,
-                    text=d.text,
-                    citations=_cached_citations(rulebook, d.citations),
+                    field=x.field,
+                    value=x.value,
+                    text=x.text,
+                    citations=_cached_citations(rulebook, x.citations),
                 )
-                for d in derivations
+                for x in derivations
             ],
         ),
         rulebook=_stamp(rulebook),
         notice=rulebook.notice,
+    )
+
+
+_argument_memo: dict[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], Argument] = {}
+
+
+def _arguments(rulebook: Rulebook, t: Tally, d: Decision) -> list[Argument]:
+    plans = _plans(rulebook)
+    out: list[Argument] = []
+    for argument_id, (weight, rule_id) in t.best.items():
+        by = d.defeated.get(argument_id, ())
+        key = (rulebook.digest, argument_id, rule_id, tuple(t.makers[argument_id]), by)
+        known = _argument_memo.get(key)
+        if known is not None:
+            out.append(known)
+            continue
+        spec = rulebook.arguments[argument_id]
+        plan = plans[rule_id]
+        if len(_argument_memo) >= 4096:
+            _argument_memo.clear()
+        out.append(
+            _argument_memo.setdefault(
+                key,
+                Argument.model_construct(
+                    id=argument_id,
+                    title=spec.title,
+                    favors=spec.favors,
+                    pro_of=spec.pro_of,
+                    con_of=spec.con_of,
+                    status="set_aside" if by else "counted",
+                    strength=_STRENGTH_OF[weight],
+                    weight=0 if by else weight,
+                    rule=rule_id,
+                    rules=list(t.makers[argument_id]),
+                    text=plan.rationale,
+                    evidence=plan.evidence,
+                    citations=list(plan.citations),
+                    set_aside_by=[s for s in (plans[r].set_aside_by for r in by) if s is not None],
+                ),
+            )
+        )
+    out.sort(key=lambda a: (a.status != "counted", -a.weight, THERAPIES.index(a.favors)))
+    return out
+
+
+def _reasons(t: Tally, d: Decision) -> list[Reason]:
+    out: list[Reason] = []
+    for rule_id, plan in t.rules:
+        out.extend(plan.standing_reasons)
+        for argument, _, _ in plan.argues:
+            if argument in d.defeated:
+                status = "set_aside"
+            elif t.best[argument][1] == rule_id:
+                status = "counted"
+            else:
+                status = "subsumed"
+            out.append(plan.argue_reasons[(argument, status)])
+    return out
+
+
+def _option(
+    rulebook: Rulebook,
+    therapy: str,
+    t: Tally,
+    d: Decision,
+    arguments: Sequence[Argument],
+    reasons: Sequence[Reason],
+    warnings: Sequence[Warning],
+    add_ons: Mapping[str, list[AddOnSuggestion]],
+) -> Option:
+    status = d.status[therapy]
+    deferrals = t.deferred.get(therapy, [])
+    return Option.model_construct(
+        therapy=cast(Therapy, therapy),
+        name=THERAPY_NAMES[therapy],
+        status=status,
+        score=d.score[therapy],
+        add_ons=add_ons[therapy] if status != "not_eligible" else [],
+        reasons=list(dict.fromkeys(r.rule for r in reasons if r.therapy == therapy)),
+        warnings=list(dict.fromkeys(w.rule for w in warnings if w.therapy == therapy)),
+        arguments_for=[a.id for a in arguments if a.status == "counted" and a.pro_of == therapy],
+        arguments_against=[
+            a.id for a in arguments if a.status == "counted" and a.con_of == therapy
+        ],
+        set_aside=[
+            a.id for a in arguments if a.status == "set_aside" and therapy in (a.pro_of, a.con_of)
+        ],
+        deferred_until="; ".join(dict.fromkeys(u for _, u in deferrals)) or None
+        if status == "deferred"
+        else None,
+        deferred_by=[r for r, _ in deferrals] if status == "deferred" else [],
     )
 
 
@@ -340,42 +661,111 @@ def _add_alternative(
     )
 
 
+def _missing_facts(
+    rulebook: Rulebook,
+    missing: Mapping[str, tuple[str, list[str], bool]],
+    flips: Mapping[str, list[Flip]],
+) -> list[MissingFact]:
+    """Reported missing facts plus those found by substitution, could-flip ones first."""
+    facts: list[tuple[tuple[bool, bool, int], MissingFact]] = []
+    for index, (name, (text, rules, blocking)) in enumerate(missing.items()):
+        fact = MissingFact.model_construct(
+            field=name, text=text, rules=list(rules), blocking=blocking, could_flip=name in flips
+        )
+        facts.append(((name not in flips, not blocking, index), fact))
+    offset = len(facts)
+    for index, (name, found) in enumerate(sorted(flips.items())):
+        if name in missing:
+            continue
+        rules = list(dict.fromkeys(r for f in found for r in (*f.starts, *f.stops)))
+        fact = MissingFact.model_construct(
+            field=name,
+            text=_flip_text(rulebook, name, found),
+            rules=rules,
+            blocking=False,
+            could_flip=True,
+        )
+        facts.append(((False, True, offset + index), fact))
+    facts.sort(key=lambda item: item[0])
+    return [fact for _, fact in facts]
+
+
+def _flip_text(rulebook: Rulebook, name: str, found: Sequence[Flip]) -> str:
+    """Words for an unknown found by substitution, from the titles of the rules it moves."""
+    parts = []
+    for flip in found[:3]:
+        titles = [rulebook.rule(r).title for r in flip.starts] or [
+            f"no longer: {rulebook.rule(r).title}" for r in flip.stops
+        ]
+        parts.append(f"{value_text(name, flip.value)} would bring in: {'; '.join(titles)}")
+    return f"{label(name)} is not known, and it could change the choice. " + ". ".join(parts) + "."
+
+
 def _summary(
-    preferred: str | None,
-    close_call: bool,
+    rulebook: Rulebook,
+    d: Decision,
+    t: Tally,
     order: Sequence[str],
-    score: Mapping[str, int],
-    eligible: Mapping[str, bool],
-    tie: bool,
-    blocked_by: Sequence[str] = (),
+    provisional: bool,
+    provisional_on: Sequence[str],
 ) -> str:
-    if blocked_by and any(eligible.values()):
+    text = _headline(d, t, order)
+    notes = []
+    for therapy in order:
+        if d.status[therapy] == "deferred":
+            until = "; ".join(dict.fromkeys(u for _, u in t.deferred[therapy]))
+            notes.append(f"{THERAPY_NAMES[therapy]} deferred until {until.rstrip('.')}.")
+        if therapy in t.failed and d.status[therapy] != "not_eligible":
+            notes.append(f"{THERAPY_NAMES[therapy]} has failed before.")
+    if provisional:
+        names = ", ".join(label(f) for f in provisional_on)
+        notes.append(f"Provisional: it could change with {names}, not yet known.")
+    return " ".join([text, *notes])
+
+
+def _headline(d: Decision, t: Tally, order: Sequence[str]) -> str:
+    available = [x for x in order if d.status[x] in ("preferred", "alternative")]
+    if d.blocked:
         return (
             "No choice yet: first establish "
-            + ", ".join(blocked_by)
+            + ", ".join(label(b) for b in t.blocking)
             + " (the options are ranked below only to show what would weigh)."
         )
-    if tie:
+    if d.tie:
         return (
-            f"No preference: both options score {score[order[0]]} and the rules do not "
-            "separate them; the board must weigh the reasons and the missing facts."
+            f"No preference: both options score {d.score[order[0]]} and the rules do not "
+            "separate them; the board must weigh the arguments and the missing facts."
         )
-    if preferred is None:
+    if d.preferred is None:
+        if available:
+            return (
+                "No CD19-directed option is a good choice now: "
+                + ", ".join(f"{THERAPY_NAMES[x]} has failed" for x in available)
+                + "; see the alternatives."
+            )
+        if any(d.status[x] == "deferred" for x in order):
+            return "No CD19-directed option can be given now; see what lifts the deferral."
         return "Neither CD19-directed option can be given now; see the alternatives."
-    other = next(t for t in order if t != preferred)
-    if not eligible[other]:
+    preferred = d.preferred
+    other = next(x for x in order if x != preferred)
+    if d.status[other] != "alternative" or other in t.failed:
+        why = {
+            "not_eligible": "not eligible",
+            "deferred": "deferred",
+            "alternative": "has failed",
+        }[d.status[other]]
         return (
-            f"{THERAPY_NAMES[preferred]} (score {score[preferred]}); "
-            f"{THERAPY_NAMES[other]} not eligible."
+            f"{THERAPY_NAMES[preferred]} (score {d.score[preferred]}); "
+            f"{THERAPY_NAMES[other]} {why}."
         )
-    lead = "Close call, leaning to" if close_call else "Prefer"
+    lead = "Close call, leaning to" if d.close_call else "Prefer"
     return (
-        f"{lead} {THERAPY_NAMES[preferred]}: score {score[preferred]} "
-        f"vs {score[other]} for {THERAPY_NAMES[other]}."
+        f"{lead} {THERAPY_NAMES[preferred]}: score {d.score[preferred]} "
+        f"vs {d.score[other]} for {THERAPY_NAMES[other]}."
     )
 
 
-# --- which missing facts could flip the decision ------------------------------
+# --- what each field can reach (for explanations) --------------------------------------
 
 
 @dataclass(frozen=True)
@@ -383,9 +773,9 @@ class FieldReach:
     """What a profile field can do to a decision, from the rules that read it.
 
     A rule reads a field directly in its condition or through a concept derived by a
-    rule that does. ``gain`` is the most points those rules can add to each option,
-    ``ineligible`` the options they can take off the table, and ``blocking`` whether a
-    blocking missing fact depends on the field.
+    rule that does. ``gain`` is the most points those rules' arguments can add to each
+    option, ``ineligible`` the options they can take off the table (or defer), and
+    ``blocking`` whether a blocking missing fact depends on the field.
     """
 
     gain: Mapping[str, int]
@@ -399,21 +789,14 @@ class Reach:
 
     fields: Mapping[str, FieldReach]
     rule_fields: Mapping[str, frozenset[str]]
-    readers: Mapping[str, tuple[tuple[str, tuple[tuple[str, int], ...], bool], ...]]
-    """field -> (rule id, its favors as (therapy, weight), whether it excludes options)"""
 
 
 _reach_lock = threading.Lock()
 _reach_cache: dict[str, Reach] = {}
-_NO_REACH = FieldReach(gain=dict.fromkeys(THERAPIES, 0), ineligible=frozenset(), blocking=False)
 
 
 def field_reach(rulebook: Rulebook) -> Reach:
-    """Return what each profile field can do to a decision under ``rulebook``.
-
-    Computed from the compiled rule conditions once per rule base (keyed by its
-    digest) and cached; cheap enough to consult on every ``rank()``.
-    """
+    """Return what each profile field can do to a decision under ``rulebook`` (cached)."""
     known = _reach_cache.get(rulebook.digest)
     if known is not None:
         return known
@@ -430,7 +813,7 @@ def _build_reach(rulebook: Rulebook) -> Reach:
             derived_by.setdefault(concept, []).append(rule)
     reads: dict[str, set[str]] = {r.id: fields_of(r.condition.profile) for r in active}
     changed = True
-    while changed:  # fields reached through concepts, to a fixpoint
+    while changed:
         changed = False
         for rule in active:
             for concept in rule.condition.concepts:
@@ -438,27 +821,29 @@ def _build_reach(rulebook: Rulebook) -> Reach:
                     if not reads[source.id] <= reads[rule.id]:
                         reads[rule.id] |= reads[source.id]
                         changed = True
-    gain: dict[str, dict[str, int]] = {}
+    best: dict[str, dict[str, int]] = {}  # field -> argument -> strongest weight
     ineligible: dict[str, set[str]] = {}
     blocking: set[str] = set()
-    readers: dict[str, list[tuple[str, tuple[tuple[str, int], ...], bool]]] = {}
     for rule in active:
         fields = reads[rule.id]
-        points = tuple((e.favors, WEIGHTS[e.strength]) for e in rule.then if isinstance(e, Favors))
-        excludes = any(isinstance(e, NotEligible) for e in rule.then)
-        for field in fields:
-            per = gain.setdefault(field, dict.fromkeys(THERAPIES, 0))
-            for therapy, weight in points:
-                per[therapy] += weight
-            if points or excludes:
-                readers.setdefault(field, []).append((rule.id, points, excludes))
         for effect in rule.then:
-            if isinstance(effect, NotEligible):
-                for field in fields:
-                    ineligible.setdefault(field, set()).update(effect.not_eligible)
+            if isinstance(effect, Favors):
+                for name in fields:
+                    per = best.setdefault(name, {})
+                    per[effect.argues] = max(per.get(effect.argues, 0), WEIGHTS[effect.strength])
+            elif isinstance(effect, NotEligible | Defer):
+                out = effect.not_eligible if isinstance(effect, NotEligible) else effect.defer
+                for name in fields:
+                    ineligible.setdefault(name, set()).update(out)
             elif isinstance(effect, Missing) and effect.blocking:
                 blocking.update(fields | {effect.missing})
-    everything = set(gain) | blocking
+    gain: dict[str, dict[str, int]] = {}
+    for name, per in best.items():
+        totals: dict[str, int] = dict.fromkeys(THERAPIES, 0)
+        for argument, weight in per.items():
+            totals[rulebook.arguments[argument].favors] += weight
+        gain[name] = totals
+    everything = set(gain) | blocking | set(ineligible)
     return Reach(
         fields={
             f: FieldReach(
@@ -469,125 +854,4 @@ def _build_reach(rulebook: Rulebook) -> Reach:
             for f in everything
         },
         rule_fields={rule_id: frozenset(fields) for rule_id, fields in reads.items()},
-        readers={field: tuple(found) for field, found in readers.items()},
     )
-
-
-_MISSING_MEMO_SIZE = 1024
-_missing_memo: dict[str, dict[frozenset[str], tuple[MissingFact, ...]]] = {}
-
-
-def _ordered_missing(
-    rulebook: Rulebook,
-    fired: set[str],
-    missing: Mapping[str, tuple[str, list[str], bool]],
-    score: Mapping[str, int],
-    eligible: Mapping[str, bool],
-    eligible_order: Sequence[str],
-) -> list[MissingFact]:
-    """``_order_missing``, remembered: the list is a function of the rules that fired.
-
-    The facts are frozen, so the same instances serve every recommendation (as the
-    rule plans do); the memo is bounded and simply starts again when full.
-    """
-    if not missing:
-        return []
-    memo = _missing_memo.get(rulebook.digest)
-    if memo is None:
-        memo = _missing_memo.setdefault(rulebook.digest, {})
-    key = frozenset(fired)
-    known = memo.get(key)
-    if known is None:
-        known = tuple(_order_missing(rulebook, fired, missing, score, eligible, eligible_order))
-        if len(memo) >= _MISSING_MEMO_SIZE:
-            memo.clear()
-        memo[key] = known
-    return list(known)
-
-
-def _order_missing(
-    rulebook: Rulebook,
-    fired: set[str],
-    missing: Mapping[str, tuple[str, list[str], bool]],
-    score: Mapping[str, int],
-    eligible: Mapping[str, bool],
-    eligible_order: Sequence[str],
-) -> list[MissingFact]:
-    """Return the missing facts, those that could flip the decision first (module doc)."""
-    if not missing:
-        return []
-    quick = _quick(rulebook)
-    both = len(eligible_order) == 2
-    gap = score[eligible_order[0]] - score[eligible_order[1]] if both else 0
-    toward_blin = both and eligible_order[1] == "blinatumomab"
-    keys: list[tuple[bool, bool, int, int]] = []
-    facts: list[MissingFact] = []
-    for index, (field, (text, rules, blocking)) in enumerate(missing.items()):
-        to_blin, to_car_t, flips, excluded, readers = quick.get(field, _NO_QUICK)
-        flips = flips or blocking
-        # what the other option now owes to rules on this field, and could lose
-        for rule_id, blin, car_t, excludes in readers:
-            if rule_id in fired:
-                to_blin += car_t
-                to_car_t += blin
-                flips = flips or excludes
-        if gap:
-            potential = to_blin if toward_blin else to_car_t
-            flips = flips or potential >= gap
-        else:
-            potential = to_blin if to_blin > to_car_t else to_car_t
-            flips = flips or (both and potential > 0)
-        if not flips:
-            for therapy in excluded:
-                flips = flips or eligible[therapy]
-        facts.append(_missing_fact(field, text, rules, blocking, flips))
-        keys.append((not flips, not blocking, -potential, index))
-    return [facts[k[3]] for k in sorted(keys)]
-
-
-_facts: dict[tuple[str, str, tuple[str, ...], bool, bool], MissingFact] = {}
-
-
-def _missing_fact(
-    field: str, text: str, rules: list[str], blocking: bool, flips: bool
-) -> MissingFact:
-    """The same (frozen) MissingFact instance for the same content; bounded memo."""
-    key = (field, text, tuple(rules), blocking, flips)
-    fact = _facts.get(key)
-    if fact is None:
-        if len(_facts) >= 4096:
-            _facts.clear()
-        fact = _facts[key] = MissingFact.model_construct(
-            field=field, text=text, rules=list(rules), blocking=blocking, could_flip=flips
-        )
-    return fact
-
-
-_Quick = tuple[int, int, bool, tuple[str, ...], tuple[tuple[str, int, int, bool], ...]]
-_NO_QUICK: _Quick = (0, 0, False, (), ())
-_quick_cache: dict[str, dict[str, _Quick]] = {}
-
-
-def _quick(rulebook: Rulebook) -> dict[str, _Quick]:
-    """``field_reach`` as plain tuples, for the hot path of ``rank()``."""
-    cached = _quick_cache.get(rulebook.digest)
-    if cached is not None:
-        return cached
-    reach = field_reach(rulebook)
-    quick: dict[str, _Quick] = {}
-    for field, info in reach.fields.items():
-        readers = []
-        for rule_id, points, excludes in reach.readers.get(field, ()):
-            blin = sum(w for t, w in points if t == "blinatumomab")
-            car_t = sum(w for t, w in points if t == "car_t")
-            readers.append((rule_id, blin, car_t, excludes))
-        quick[field] = (
-            info.gain["blinatumomab"],
-            info.gain["car_t"],
-            info.blocking,
-            tuple(info.ineligible),
-            tuple(readers),
-        )
-    with _reach_lock:
-        _quick_cache[rulebook.digest] = quick
-    return quick

@@ -14,6 +14,7 @@ __all__ = [
     "THERAPY_NAMES",
     "AddOnSuggestion",
     "AlternativeSuggestion",
+    "Argument",
     "Citation",
     "ContextDerivation",
     "ContextStamp",
@@ -23,6 +24,7 @@ __all__ = [
     "Reason",
     "Recommendation",
     "RulebookStamp",
+    "SetAsideBy",
     "Warning",
 ]
 
@@ -43,14 +45,23 @@ class Citation(BaseModel):
 
 
 class Reason(BaseModel):
-    """Why an option's score or eligibility changed: one rule, one therapy."""
+    """Why an option's score or standing changed: one rule, one therapy."""
 
     model_config = _OUT
     rule: str
     therapy: Therapy
-    effect: Literal["favors", "not_eligible"]
+    effect: Literal["favors", "not_eligible", "deferred"]
     strength: Literal["weak", "moderate", "strong"] | None = None
-    weight: int = Field(description="points added to the therapy's score (0 for not_eligible)")
+    weight: int = Field(
+        description="points added to the therapy's score: 0 for not_eligible and deferred, "
+        "and for an argument counted through a stronger rule or set aside"
+    )
+    argument: str | None = Field(default=None, description="the argument a favors effect makes")
+    status: Literal["counted", "subsumed", "set_aside"] | None = Field(
+        default=None,
+        description="for favors: counted (the argument's strongest rule), subsumed (the "
+        "argument counted through a stronger rule) or set_aside (the argument was defeated)",
+    )
     title: str
     text: str = Field(min_length=1)
     evidence: str
@@ -112,17 +123,64 @@ class AlternativeSuggestion(BaseModel):
     citations: list[Citation] = Field(min_length=1)
 
 
+class SetAsideBy(BaseModel):
+    """The rule that set an argument aside, and why."""
+
+    model_config = _OUT
+    rule: str
+    title: str
+    text: str = Field(min_length=1)
+    citations: list[Citation] = Field(min_length=1)
+
+
+class Argument(BaseModel):
+    """One argument (a clinical consideration with a direction) as it stands here.
+
+    It counts once, at the strength of its strongest firing rule, unless a fact set it
+    aside (``set_aside_by``); set-aside arguments stay listed, with no weight.
+    """
+
+    model_config = _OUT
+    id: str
+    title: str
+    favors: Therapy = Field(description="the option it pushes toward")
+    pro_of: Therapy | None = Field(description="the option it is a strength of")
+    con_of: Therapy | None = Field(description="the option it is a weakness of")
+    status: Literal["counted", "set_aside"]
+    strength: Literal["weak", "moderate", "strong"]
+    weight: int = Field(description="points it adds to favors' score (0 when set aside)")
+    rule: str = Field(description="its strongest firing rule")
+    rules: list[str] = Field(min_length=1, description="every firing rule making it")
+    text: str = Field(min_length=1)
+    evidence: str
+    citations: list[Citation] = Field(min_length=1)
+    set_aside_by: list[SetAsideBy] = []
+
+
 class Option(BaseModel):
     """One CD19-directed option as ranked for this patient."""
 
     model_config = _OUT
     therapy: Therapy
     name: str
-    status: Literal["preferred", "alternative", "not_eligible"]
+    status: Literal["preferred", "alternative", "deferred", "not_eligible"]
     score: int
     add_ons: list[AddOnSuggestion] = []
     reasons: list[str] = Field(description="ids of the rules that changed this option's standing")
     warnings: list[str] = Field(default=[], description="ids of the rules that caution it")
+    arguments_for: list[str] = Field(
+        default=[], description="ids of counted arguments that are a strength of this option"
+    )
+    arguments_against: list[str] = Field(
+        default=[], description="ids of counted arguments that are a weakness of this option"
+    )
+    set_aside: list[str] = Field(
+        default=[], description="ids of arguments for or against this option that were set aside"
+    )
+    deferred_until: str | None = Field(
+        default=None, description="for a deferred option: what has to happen before it can be given"
+    )
+    deferred_by: list[str] = Field(default=[], description="ids of the rules that defer it")
 
 
 class DerivedConcept(BaseModel):
@@ -170,7 +228,15 @@ class Recommendation(BaseModel):
     preferred: Therapy | None
     close_call: bool
     summary: str
+    provisional: bool = Field(
+        default=False,
+        description="the choice could change with a fact that is not known (provisional_on)",
+    )
+    provisional_on: list[str] = Field(
+        default=[], description="fields in missing that could change the choice"
+    )
     options: list[Option]
+    arguments: list[Argument] = []
     reasons: list[Reason]
     warnings: list[Warning]
     missing: list[MissingFact]

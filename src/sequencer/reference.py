@@ -24,11 +24,18 @@ class ReferenceEngine:
         self.rulebook = rulebook
         self._rules = rulebook.active
 
-    def fired(self, facts: Mapping[str, Any]) -> frozenset[str]:
-        """Return the ids of the active rules that fire for flattened profile ``facts``."""
+    def fired(self, facts: Mapping[str, Any], context: str | None = None) -> frozenset[str]:
+        """Return the ids of the active rules that fire for flattened profile ``facts``.
+
+        ``context`` names the regulatory context, whose own rules then take part too.
+        """
         fired: set[str] = set()
         concepts: set[str] = set()
-        matching = [r for r in self._rules if evaluate(r.condition.profile, facts)]
+        matching = [
+            r
+            for r in self._rules
+            if (r.context is None or r.context == context) and evaluate(r.condition.profile, facts)
+        ]
         changed = True
         while changed:
             changed = False

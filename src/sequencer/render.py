@@ -8,6 +8,7 @@ the CLI.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -16,31 +17,51 @@ from rich.text import Text
 
 from sequencer.contexts import Context
 from sequencer.published import CHOICE_NAMES, Replay
-from sequencer.recommendation import THERAPY_NAMES, Citation, Recommendation, Warning
+from sequencer.recommendation import (
+    THERAPY_NAMES,
+    Argument,
+    Citation,
+    Option,
+    Reason,
+    Recommendation,
+    Warning,
+)
 from sequencer.rulebook import (
     AddOn,
     Caution,
+    Defer,
     Derive,
+    Failed,
     Favors,
     Missing,
     NotEligible,
     Rule,
     Rulebook,
+    SetsAside,
     SuggestAlternative,
 )
 
 __all__ = [
+    "ArgumentLine",
     "Refs",
     "grouped_warnings",
+    "markdown_arguments",
     "markdown_recommendation",
     "markdown_replay",
     "markdown_rules",
+    "option_arguments",
     "print_recommendation",
     "print_replay",
     "print_rules",
+    "reason_effect",
 ]
 
-_STATUS_STYLE = {"preferred": "bold green", "alternative": "yellow", "not_eligible": "red"}
+_STATUS_STYLE = {
+    "preferred": "bold green",
+    "alternative": "yellow",
+    "deferred": "magenta",
+    "not_eligible": "red",
+}
 
 
 class Refs:
@@ -86,16 +107,66 @@ def markdown_reasons(rec: Recommendation, cite: Callable[[Sequence[Citation]], s
     """
     out = []
     for reason in rec.reasons:
-        what = (
-            f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, +{reason.weight})"
-            if reason.effect == "favors"
-            else f"{THERAPY_NAMES[reason.therapy]} not eligible"
-        )
+        what = reason_effect(reason)
         out.append(
             f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: {reason.evidence})"
             f"{cite(reason.citations)}  "
         )
         out.append(f"  {reason.text}")
+    return out
+
+
+@dataclass(frozen=True)
+class ArgumentLine:
+    """One argument as it stands on one option: for it, against it, or set aside."""
+
+    side: str  # "for", "against" or "set aside"
+    argument: Argument
+    words: str  # strength and where its points go, in words
+
+
+def option_arguments(rec: Recommendation, option: Option) -> list[ArgumentLine]:
+    """Return the option's arguments for, against and set aside, in that order.
+
+    Every view (text, Markdown, HTML report) shows these the same way: a weakness of an
+    option is listed on it whether or not the other option can be given.
+    """
+    by_id = {a.id: a for a in rec.arguments}
+    lines = []
+    for argument_id in option.arguments_for:
+        a = by_id[argument_id]
+        lines.append(ArgumentLine("for", a, f"{a.strength}, +{a.weight} to {option.name}"))
+    for argument_id in option.arguments_against:
+        a = by_id[argument_id]
+        lines.append(
+            ArgumentLine("against", a, f"{a.strength}, +{a.weight} to {THERAPY_NAMES[a.favors]}")
+        )
+    for argument_id in option.set_aside:
+        a = by_id[argument_id]
+        by = "; ".join(f"{s.title} ({s.rule})" for s in a.set_aside_by)
+        lines.append(ArgumentLine("set aside", a, f"no weight: set aside by {by}"))
+    return lines
+
+
+def markdown_arguments(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
+    """Return Markdown, option by option: its standing, then its arguments for, against
+    and set aside (with what set them aside)."""
+    out: list[str] = []
+    for option in rec.options:
+        standing = option.status.replace("_", " ")
+        out.append(f"- **{option.name}**: {standing}, score {option.score}")
+        if option.deferred_until:
+            out.append(f"  - deferred until {option.deferred_until}")
+        lines = option_arguments(rec, option)
+        if not lines:
+            out.append("  - no argument for or against it")
+        for line in lines:
+            out.append(
+                f"  - {line.side}: {line.argument.title} ({line.words}; "
+                f"`{line.argument.rule}`){cite(line.argument.citations)}"
+            )
+            for s in line.argument.set_aside_by:
+                out.append(f"    - {s.text}{cite(s.citations)}")
     return out
 
 
@@ -106,6 +177,20 @@ def markdown_cautions(rec: Recommendation, cite: Callable[[Sequence[Citation]], 
         out.append(f"- {names}: **{warning.title}** (`{warning.rule}`){cite(warning.citations)}  ")
         out.append(f"  {warning.text}")
     return out
+
+
+def reason_effect(reason: Reason) -> str:
+    """What a reason did, in words: counted, subsumed, set aside, excluded, deferred."""
+    if reason.effect == "not_eligible":
+        return f"{THERAPY_NAMES[reason.therapy]} not eligible"
+    if reason.effect == "deferred":
+        return f"{THERAPY_NAMES[reason.therapy]} deferred"
+    how = {
+        "counted": f"+{reason.weight}",
+        "subsumed": "counted once, through a stronger rule",
+        "set_aside": "set aside",
+    }.get(reason.status or "counted", f"+{reason.weight}")
+    return f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, {how})"
 
 
 def _headline(rec: Recommendation) -> str:
@@ -145,7 +230,8 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
     def cite(citations: Sequence[Citation]) -> str:
         return " " + refs.cite(citations)
 
-    out += ["", f"{heading}# Why", "", *markdown_reasons(rec, cite)]
+    out += ["", f"{heading}# Arguments, option by option", "", *markdown_arguments(rec, cite)]
+    out += ["", f"{heading}# The rules behind them", "", *markdown_reasons(rec, cite)]
     if rec.warnings:
         out += ["", f"{heading}# Cautions", "", *markdown_cautions(rec, cite)]
     if rec.missing:
@@ -230,15 +316,37 @@ def markdown_catalogue(rulebook: Rulebook, heading: str = "###") -> str:
     The README embeds this text; a test keeps the two identical.
     """
     out = [
-        f"{len(rulebook.active)} active rules in {len(rulebook.considerations)} considerations, "
+        f"{len(rulebook.active)} active rules making {len(rulebook.arguments)} arguments in "
+        f"{len(rulebook.considerations)} considerations, "
         f"{len(rulebook.sources)} sources, {len(rulebook.contexts)} regulatory contexts "
         f"(rule base version {rulebook.version}).",
         "",
     ]
     for consideration, title in rulebook.considerations.items():
+        out += [f"{heading} {title}", ""]
+        made = [
+            a
+            for a_id, a in rulebook.arguments.items()
+            if any(
+                loaded.consideration == consideration
+                and any(isinstance(e, Favors) and e.argues == a_id for e in loaded.rule.then)
+                for loaded in rulebook.rules
+            )
+        ]
+        if made:
+            out += ["Arguments made here:", ""]
+            for a in made:
+                sides = ", ".join(
+                    s
+                    for s in (
+                        f"for {a.pro_of}" if a.pro_of else "",
+                        f"against {a.con_of}" if a.con_of else "",
+                    )
+                    if s
+                )
+                out.append(f"- `{a.id}`: {a.title} ({sides})")
+            out.append("")
         out += [
-            f"{heading} {title}",
-            "",
             "| Rule | Effect | Evidence | Cites |",
             "|---|---|---|---|",
         ]
@@ -283,7 +391,13 @@ def _effects(rule: Rule) -> str:
     parts = []
     for e in rule.then:
         if isinstance(e, Favors):
-            parts.append(f"favors {e.favors} ({e.strength})")
+            parts.append(f"argues {e.argues}, favoring {e.favors} ({e.strength})")
+        elif isinstance(e, Failed):
+            parts.append(f"failed: {e.failed} (its arguments set aside)")
+        elif isinstance(e, SetsAside):
+            parts.append(f"sets aside: {', '.join(e.sets_aside)}")
+        elif isinstance(e, Defer):
+            parts.append(f"deferred: {', '.join(e.defer)} until {' '.join(e.until.split())}")
         elif isinstance(e, NotEligible):
             parts.append(f"not eligible: {', '.join(e.not_eligible)}")
         elif isinstance(e, Caution):
@@ -321,20 +435,31 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     for option in rec.options:
         for add_on in option.add_ons:
             parts.append(Text(f"Add-on with {option.name}: {add_on.name} ({add_on.rule})"))
+    args = Text()
+    for option in rec.options:
+        args.append(f"{option.name}: {option.status.replace('_', ' ')}", style="bold")
+        args.append(f", score {option.score}\n")
+        if option.deferred_until:
+            args.append(f"  deferred until {option.deferred_until}\n", style="magenta")
+        lines = option_arguments(rec, option)
+        if not lines:
+            args.append("  no argument for or against it\n", style="dim")
+        for line in lines:
+            style = {"for": "green", "against": "red", "set aside": "dim"}[line.side]
+            args.append(f"  {line.side}: ", style=style)
+            args.append(f"{line.argument.title} ")
+            args.append(f"[{line.words}] {refs.cite(line.argument.citations)}\n", style="dim")
+    parts += [Text("Arguments", style="bold underline"), args]
     why = Text()
     for reason in rec.reasons:
-        what = (
-            f"+{reason.weight} {THERAPY_NAMES[reason.therapy]} ({reason.strength})"
-            if reason.effect == "favors"
-            else f"{THERAPY_NAMES[reason.therapy]}: not eligible"
-        )
+        what = reason_effect(reason)
         why.append(f"• {reason.title}", style="bold")
         why.append(
             f"  [{reason.rule}; {what}; {reason.evidence}] {refs.cite(reason.citations)}\n",
             style="dim",
         )
         why.append(f"  {reason.text}\n")
-    parts += [Text("Why", style="bold underline"), why]
+    parts += [Text("The rules behind them", style="bold underline"), why]
     if rec.warnings:
         warn = Text()
         for names, w in grouped_warnings(rec):

@@ -24,8 +24,16 @@ from dataclasses import dataclass
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
 from sequencer.describe import known_facts, label, relevant_unknowns, vignette
 from sequencer.profile import PatientProfile, parse_profile
-from sequencer.recommendation import THERAPY_NAMES, Citation, Recommendation
-from sequencer.render import Refs, grouped_warnings, markdown_cautions, markdown_reasons
+from sequencer.recommendation import Citation, Recommendation
+from sequencer.render import (
+    Refs,
+    grouped_warnings,
+    markdown_arguments,
+    markdown_cautions,
+    markdown_reasons,
+    option_arguments,
+    reason_effect,
+)
 from sequencer.rulebook import Rulebook
 from sequencer.whatif import Change, WhatIf, what_if
 from sequencer.whatif_views import (
@@ -49,6 +57,7 @@ __all__ = [
 STATUS_WORDS = {
     "preferred": "preferred",
     "alternative": "alternative",
+    "deferred": "deferred (not now)",
     "not_eligible": "not eligible",
 }
 SCORE_ITEMS_IN_REPORT = 6
@@ -191,7 +200,11 @@ def _svg_chart(rec: Recommendation) -> str:
             f"{option.score}</text>"
         )
         y += 30
-        reasons = [r for r in rec.reasons if r.therapy == option.therapy]
+        reasons = [
+            r
+            for r in rec.reasons
+            if r.therapy == option.therapy and (r.effect != "favors" or r.status == "counted")
+        ]
         if not reasons:
             y += 28
             rows.append(
@@ -199,10 +212,11 @@ def _svg_chart(rec: Recommendation) -> str:
             )
         for reason in reasons:
             y += 30
-            if reason.effect == "not_eligible":
+            if reason.effect in ("not_eligible", "deferred"):
+                word = "Not eligible" if reason.effect == "not_eligible" else "Deferred"
                 rows.append(
                     f'<text x="{left}" y="{y}" font-size="18" fill="#8a0000" font-weight="700">'
-                    f"Not eligible: {_e(reason.title)} ({_e(reason.rule)})</text>"
+                    f"{word}: {_e(reason.title)} ({_e(reason.rule)})</text>"
                 )
                 y += 8
                 rows.append(
@@ -331,15 +345,47 @@ def html_report(report: CaseReport) -> str:
                 f"{_e(add_on.text)}{_cites(refs, add_on.citations)}</p>"
             )
     out.append("</section>")
+    # arguments, option by option
+    out += [
+        '<section aria-labelledby="h-arguments">',
+        '<h2 id="h-arguments">Arguments for, against and set aside</h2>',
+    ]
+    for option in rec.options:
+        out.append(
+            f"<h3>{_e(option.name)}: {_e(STATUS_WORDS[option.status])}, score {option.score}</h3>"
+        )
+        if option.deferred_until:
+            out.append(f"<p>Deferred until {_e(option.deferred_until)}.</p>")
+        lines = option_arguments(rec, option)
+        if not lines:
+            out.append("<p>No argument for or against it.</p>")
+            continue
+        out.append("<ul>")
+        for line in lines:
+            aside = "".join(
+                f"<br><em>Set aside:</em> {_e(s.text)}{_cites(refs, s.citations)}"
+                for s in line.argument.set_aside_by
+            )
+            out.append(
+                f'<li class="arg-{_e(line.side.replace(" ", "-"))}"><strong>{_e(line.side)}:'
+                f"</strong> {_e(line.argument.title)} "
+                f'<span class="small">({_e(line.words)}; <span class="rule">'
+                f"{_e(line.argument.rule)}</span>)</span>"
+                f"{_cites(refs, line.argument.citations)}{aside}</li>"
+            )
+        out.append("</ul>")
+    out.append("</section>")
     # chart
     out += [
         '<section aria-labelledby="h-chart">',
         '<h2 id="h-chart">What pushed toward each option</h2>',
         "<figure>",
         _svg_chart(rec),
-        '<figcaption class="small">Each bar is one rule; its length is the rule\'s weight '
-        "(weak 1, moderate 2, strong 3). Cautions and missing facts never add points; an "
-        "option that is not eligible cannot be chosen whatever its score.</figcaption>",
+        '<figcaption class="small">Each bar is one counted argument, through its strongest '
+        "rule; its length is its weight (weak 1, moderate 2, strong 3). Arguments set aside "
+        "and weaker rules making the same argument add nothing; cautions and missing facts "
+        "never add points; an option that is not eligible or deferred cannot be chosen now "
+        "whatever its score.</figcaption>",
         "</figure>",
         "</section>",
     ]
@@ -359,13 +405,13 @@ def html_report(report: CaseReport) -> str:
         out.append(f'<p class="small">{_e(d.text)}{_cites(refs, d.citations)}</p>')
     out.append("</section>")
     # reasons
-    out += ['<section aria-labelledby="h-why">', '<h2 id="h-why">Why</h2>', "<ul>"]
+    out += [
+        '<section aria-labelledby="h-why">',
+        '<h2 id="h-why">The rules behind them</h2>',
+        "<ul>",
+    ]
     for reason in rec.reasons:
-        what = (
-            f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, +{reason.weight})"
-            if reason.effect == "favors"
-            else f"{THERAPY_NAMES[reason.therapy]} not eligible"
-        )
+        what = reason_effect(reason)
         out.append(
             f"<li><strong>{_e(reason.title)}</strong> "
             f'<span class="small">(<span class="rule">{_e(reason.rule)}</span>; {_e(what)}; '
@@ -508,9 +554,11 @@ def markdown_report(report: CaseReport) -> str:
     ]
     for rank_no, option in enumerate(rec.options, start=1):
         parts = [
-            f"{r.rule} +{r.weight}" if r.effect == "favors" else f"{r.rule} (not eligible)"
+            f"{r.rule} +{r.weight}"
+            if r.effect == "favors"
+            else f"{r.rule} ({r.effect.replace('_', ' ')})"
             for r in rec.reasons
-            if r.therapy == option.therapy
+            if r.therapy == option.therapy and (r.effect != "favors" or r.status == "counted")
         ]
         out.append(
             f"| {rank_no} | {option.name} | {STATUS_WORDS[option.status]} | {option.score} | "
@@ -532,7 +580,8 @@ def markdown_report(report: CaseReport) -> str:
         out += ["", "**Not known:** " + ", ".join(label(f) for f in unknown) + "."]
     for d in rec.context.derived:
         out += ["", f"_{d.text}_{cites(d.citations)}"]
-    out += ["", "## Why", "", *markdown_reasons(rec, cites)]
+    out += ["", "## Arguments for, against and set aside", "", *markdown_arguments(rec, cites)]
+    out += ["", "## The rules behind them", "", *markdown_reasons(rec, cites)]
     if rec.warnings:
         out += ["", "## Cautions", "", *markdown_cautions(rec, cites)]
     if rec.missing:

@@ -31,20 +31,39 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from sequencer.conditions import ConditionError, ParsedCondition, parse_condition
+from sequencer.conditions import (
+    Compare,
+    ConditionError,
+    Node,
+    ParsedCondition,
+    parse_condition,
+)
 from sequencer.contexts import Context
 from sequencer.errors import RuleBaseError, SequencerError
 from sequencer.profile import FIELDS
 from sequencer.yamlsource import Located, load_yaml
 
 __all__ = [
+    "EFFECT_MODELS",
     "THERAPIES",
     "Alternative",
+    "Argument",
+    "Defer",
     "Effect",
+    "Failed",
+    "Favors",
     "Rule",
     "Rulebook",
+    "SetsAside",
     "Source",
     "default_rules_dir",
     "load_rulebook",
@@ -117,6 +136,9 @@ class Source(BaseModel):
             if self.pages:
                 where += f":{self.pages}"
         text = ". ".join(part for part in (self.authors, self.title, where) if part)
+        if self.authors is None and self.title is None and self.note:
+            # Without authors or title, say what the paper is (the note says why not).
+            text += f" ({' '.join(self.note.split())})"
         if self.review_ref is not None:
             text += f" [ref. {self.review_ref} of Aldoss & Forman 2020]"
         return text
@@ -158,11 +180,51 @@ class Manifest(BaseModel):
 
 
 class Favors(BaseModel):
-    """Adds the strength's weight to one option's score."""
+    """Makes one argument (declared under ``arguments:``) at a strength.
+
+    ``favors`` is the option the argument pushes toward; the loader fills it in from the
+    argument (a rule file may state it too, and it must then agree).
+    """
 
     model_config = _STRICT
-    favors: Therapy
+    argues: KebabId
     strength: Strength
+    favors: Therapy | None = None
+
+
+class Failed(BaseModel):
+    """Documented failure of a therapy: every argument favoring it is set aside.
+
+    Also derives ``<therapy>-failed`` (``blinatumomab-failed``, ``car-t-failed``).
+    """
+
+    model_config = _STRICT
+    failed: Therapy
+    text: Prose | None = None
+
+
+class SetsAside(BaseModel):
+    """A fact contradicts these arguments' premise: they are set aside (still shown)."""
+
+    model_config = _STRICT
+    sets_aside: Annotated[tuple[KebabId, ...], Field(min_length=1)]
+    text: Prose | None = None
+
+    _split = field_validator("sets_aside", mode="before")(_therapies)
+
+
+class Defer(BaseModel):
+    """Not now, for a reason that can pass: the options cannot be preferred until ``until``.
+
+    Also derives ``<therapy>-deferred``.
+    """
+
+    model_config = _STRICT
+    defer: TherapySet
+    until: Prose
+    text: Prose | None = None
+
+    _split = field_validator("defer", mode="before")(_therapies)
 
 
 class NotEligible(BaseModel):
@@ -228,7 +290,55 @@ class Derive(BaseModel):
     derive: KebabId
 
 
-Effect = Favors | NotEligible | Caution | Missing | AddOn | SuggestAlternative | Derive
+Effect = (
+    Favors
+    | Failed
+    | SetsAside
+    | Defer
+    | NotEligible
+    | Caution
+    | Missing
+    | AddOn
+    | SuggestAlternative
+    | Derive
+)
+EFFECT_MODELS: tuple[type[BaseModel], ...] = (
+    Favors, Failed, SetsAside, Defer, NotEligible, Caution, Missing, AddOn,
+    SuggestAlternative, Derive,
+)  # fmt: skip
+
+
+class Argument(BaseModel):
+    """A clinical consideration with a direction; rules make it at a strength.
+
+    ``pro_of`` names the option it is a strength of, ``con_of`` the option it is a
+    weakness of (at least one; both when it is both). It pushes toward ``pro_of``, or
+    away from ``con_of``. It counts once, at its strongest applicable rule, and every
+    argument favoring a therapy presumes that therapy can work: a documented failure of
+    it (``failed:``) sets the argument aside.
+    """
+
+    model_config = _STRICT
+
+    id: KebabId
+    title: Annotated[str, Field(min_length=5)]
+    pro_of: Therapy | None = None
+    con_of: Therapy | None = None
+
+    @model_validator(mode="after")
+    def _sided(self) -> Argument:
+        if self.pro_of is None and self.con_of is None:
+            raise ValueError("an argument needs pro_of, con_of or both")
+        if self.pro_of is not None and self.pro_of == self.con_of:
+            raise ValueError("pro_of and con_of must name different options")
+        return self
+
+    @property
+    def favors(self) -> Therapy:
+        """The option this argument pushes toward."""
+        if self.pro_of is not None:
+            return self.pro_of
+        return "car_t" if self.con_of == "blinatumomab" else "blinatumomab"
 
 
 class Rule(BaseModel):
@@ -245,6 +355,11 @@ class Rule(BaseModel):
     then: Annotated[list[Effect], Field(min_length=1)]
     rationale: Prose
     citations: Annotated[tuple[str, ...], Field(min_length=1)]
+    context: str | None = Field(
+        default=None,
+        description="set by the loader for rules written in a regulatory context's file: "
+        "they apply only in that context",
+    )
 
     @cached_property
     def condition(self) -> ParsedCondition:
@@ -258,7 +373,20 @@ class Rule(BaseModel):
         for effect in self.then:
             if isinstance(effect, NotEligible):
                 out.extend(f"{t.replace('_', '-')}-not-eligible" for t in effect.not_eligible)
+            elif isinstance(effect, Defer):
+                out.extend(f"{t.replace('_', '-')}-deferred" for t in effect.defer)
+            elif isinstance(effect, Failed):
+                out.append(f"{effect.failed.replace('_', '-')}-failed")
         return tuple(dict.fromkeys(out))
+
+    @property
+    def decisive(self) -> bool:
+        """Whether the rule can change a score, a status or block the choice."""
+        return any(
+            isinstance(e, Favors | Failed | SetsAside | Defer | NotEligible)
+            or (isinstance(e, Missing) and e.blocking)
+            for e in self.then
+        )
 
 
 class ConsiderationFile(BaseModel):
@@ -267,6 +395,7 @@ class ConsiderationFile(BaseModel):
     consideration: KebabId
     title: str
     summary: Prose
+    arguments: list[dict[str, Any]] = []
     rules: Annotated[list[dict[str, Any]], Field(min_length=1)]
 
 
@@ -296,14 +425,19 @@ class Rulebook:
     sources: Mapping[str, Source]
     alternatives: Mapping[str, Alternative]
     considerations: Mapping[str, str]
+    arguments: Mapping[str, Argument]
     contexts: Mapping[str, Context]
     default_context: str
     root: Path
 
-    @property
+    @cached_property
     def active(self) -> tuple[Rule, ...]:
-        """Rules that take part in evaluation, in load order."""
+        """Rules that take part in evaluation (in any context), in load order."""
         return tuple(r.rule for r in self.rules if r.rule.status == "active")
+
+    def active_in(self, context: str | None) -> tuple[Rule, ...]:
+        """Active rules that apply in ``context``: the general ones and that context's own."""
+        return tuple(r for r in self.active if r.context is None or r.context == context)
 
     def context(self, name: str | None = None) -> Context:
         """Return the named regulatory context (default: the rule base's default one).
@@ -395,14 +529,16 @@ def _effect_model(raw: Any) -> type[BaseModel] | None:
     """Pick the effect schema from the effect's leading key, for precise errors."""
     if not isinstance(raw, Mapping):
         return None
-    for model in (Favors, NotEligible, Caution, Missing, AddOn, SuggestAlternative, Derive):
+    for model in EFFECT_MODELS:
         key = next(iter(model.model_fields))
         if key in raw:
             return model
     return None
 
 
-def _load_rule(raw: Any, doc: Located, shown: str, index: int) -> Rule:
+def _load_rule(
+    raw: Any, doc: Located, shown: str, index: int, arguments: Mapping[str, Argument]
+) -> Rule:
     base: tuple[int | str, ...] = ("rules", index)
     rule_id = raw.get("id") if isinstance(raw, Mapping) else None
     rule_id = rule_id if isinstance(rule_id, str) else None
@@ -411,8 +547,8 @@ def _load_rule(raw: Any, doc: Located, shown: str, index: int) -> Rule:
             model = _effect_model(effect)
             if model is None:
                 raise RuleBaseError(
-                    "then: each effect starts with one of favors, not_eligible, caution, "
-                    "missing, add_on, alternative, derive",
+                    "then: each effect starts with one of "
+                    + ", ".join(next(iter(m.model_fields)) for m in EFFECT_MODELS),
                     path=shown,
                     line=doc.line_of((*base, "then", k)),
                     rule_id=rule_id,
@@ -428,7 +564,50 @@ def _load_rule(raw: Any, doc: Located, shown: str, index: int) -> Rule:
             line=doc.line_of((*base, "when", *error.loc)),
             rule_id=rule.id,
         ) from None
-    return rule
+    return _resolve_arguments(rule, doc, shown, base, arguments)
+
+
+def _resolve_arguments(
+    rule: Rule,
+    doc: Located,
+    shown: str,
+    base: tuple[int | str, ...],
+    arguments: Mapping[str, Argument],
+) -> Rule:
+    """Fill in each ``argues`` effect's direction from its argument; check references."""
+    then: list[Effect] = []
+    for k, effect in enumerate(rule.then):
+        where = doc.line_of((*base, "then", k))
+        if isinstance(effect, Favors):
+            argument = arguments.get(effect.argues)
+            if argument is None:
+                raise RuleBaseError(
+                    f"then[{k}]: unknown argument '{effect.argues}' (declare it under "
+                    "'arguments:' in a considerations file)",
+                    path=shown,
+                    line=where,
+                    rule_id=rule.id,
+                )
+            if effect.favors is not None and effect.favors != argument.favors:
+                raise RuleBaseError(
+                    f"then[{k}]: says favors {effect.favors}, but argument "
+                    f"'{argument.id}' favors {argument.favors}",
+                    path=shown,
+                    line=where,
+                    rule_id=rule.id,
+                )
+            effect = effect.model_copy(update={"favors": argument.favors})
+        elif isinstance(effect, SetsAside):
+            for name in effect.sets_aside:
+                if name not in arguments:
+                    raise RuleBaseError(
+                        f"then[{k}]: sets aside unknown argument '{name}'",
+                        path=shown,
+                        line=where,
+                        rule_id=rule.id,
+                    )
+        then.append(effect)
+    return rule.model_copy(update={"then": then})
 
 
 def load_rulebook(root: Path | str | None = None) -> Rulebook:
@@ -474,7 +653,10 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
 
     loaded: list[LoadedRule] = []
     considerations: dict[str, str] = {}
+    arguments: dict[str, Argument] = {}
+    argument_lines: dict[str, tuple[str, int | None]] = {}
     seen: dict[str, LoadedRule] = {}
+    docs: list[tuple[Path, Located, ConsiderationFile]] = []
     for path in rule_paths:
         doc = load_yaml(path, shown(path))
         cfile: ConsiderationFile = _validate(ConsiderationFile, doc.data, doc, shown(path))
@@ -485,24 +667,47 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
                 line=doc.line_of(("consideration",)),
             )
         considerations[cfile.consideration] = cfile.title
-        for index, raw in enumerate(cfile.rules):
-            rule = _load_rule(raw, doc, shown(path), index)
-            line = doc.line_of(("rules", index))
-            entry = LoadedRule(rule, cfile.consideration, shown(path), line)
-            if rule.id in seen:
-                first = seen[rule.id]
+        for index, raw in enumerate(cfile.arguments):
+            base_loc: tuple[int | str, ...] = ("arguments", index)
+            arg: Argument = _validate(Argument, raw, doc, shown(path), base_loc)
+            line = doc.line_of(base_loc)
+            if arg.id in arguments or arg.id in ("blinatumomab", "car-t"):
                 raise RuleBaseError(
-                    f"duplicate rule id (first defined at {first.path}:{first.line})",
+                    f"argument '{arg.id}' is defined twice or names a therapy",
                     path=shown(path),
                     line=line,
-                    rule_id=rule.id,
                 )
-            seen[rule.id] = entry
-            _check_references(entry, doc, index, bibliography, alternatives)
+            arguments[arg.id] = arg
+            argument_lines[arg.id] = (shown(path), line)
+        docs.append((path, doc, cfile))
+    for path, doc, cfile in docs:
+        for index, raw in enumerate(cfile.rules):
+            if isinstance(raw, Mapping) and "context" in raw:
+                raise RuleBaseError(
+                    "unknown key 'context' (a rule for one regulatory context is written "
+                    "in that context's file under contexts/)",
+                    path=shown(path),
+                    line=doc.line_of(("rules", index, "context")),
+                    rule_id=raw.get("id") if isinstance(raw.get("id"), str) else None,
+                )
+            rule = _load_rule(raw, doc, shown(path), index, arguments)
+            line = doc.line_of(("rules", index))
+            entry = LoadedRule(rule, cfile.consideration, shown(path), line)
+            _admit(entry, seen, doc, index, bibliography, alternatives)
             loaded.append(entry)
 
+    contexts, context_rules = _load_contexts(context_paths, shown, bibliography)
+    for context_name, path, doc, index, raw in context_rules:
+        rule = _load_rule(raw, doc, shown(path), index, arguments)
+        rule = rule.model_copy(update={"context": context_name})
+        where = f"context:{context_name}"
+        considerations.setdefault(where, f"Regulatory context {context_name}")
+        entry = LoadedRule(rule, where, shown(path), doc.line_of(("rules", index)))
+        _admit(entry, seen, doc, index, bibliography, alternatives)
+        loaded.append(entry)
+    _check_arguments(loaded, arguments, argument_lines)
     _check_concepts(loaded)
-    contexts = _load_contexts(context_paths, shown, bibliography)
+    _check_unknown_never_scores(loaded)
     default = [name for name, ctx in contexts.items() if ctx.default]
     if len(default) != 1:
         raise RuleBaseError(
@@ -520,19 +725,52 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         sources=bibliography.sources,
         alternatives=alternatives.alternatives,
         considerations=considerations,
+        arguments=arguments,
         contexts=contexts,
         default_context=default[0],
         root=base,
     )
 
 
+def _admit(
+    entry: LoadedRule,
+    seen: dict[str, LoadedRule],
+    doc: Located,
+    index: int,
+    bib: Bibliography,
+    alts: Alternatives,
+) -> None:
+    """Refuse a duplicate rule id or dangling references; remember the rule."""
+    rule = entry.rule
+    if rule.id in seen:
+        first = seen[rule.id]
+        raise RuleBaseError(
+            f"duplicate rule id (first defined at {first.path}:{first.line})",
+            path=entry.path,
+            line=entry.line,
+            rule_id=rule.id,
+        )
+    seen[rule.id] = entry
+    _check_references(entry, doc, index, bib, alts)
+
+
+_ContextRule = tuple[str, Path, Located, int, Any]
+
+
 def _load_contexts(
     paths: list[Path], shown: Callable[[Path], str], bib: Bibliography
-) -> dict[str, Context]:
+) -> tuple[dict[str, Context], list[_ContextRule]]:
     contexts: dict[str, Context] = {}
+    rules: list[_ContextRule] = []
     for path in paths:
         doc = load_yaml(path, shown(path))
-        context: Context = _validate(Context, doc.data, doc, shown(path))
+        data = doc.data
+        raw_rules = data.pop("rules", []) if isinstance(data, dict) else []
+        if not isinstance(raw_rules, list):
+            raise RuleBaseError(
+                "rules: a list of rules", path=shown(path), line=doc.line_of(("rules",))
+            )
+        context: Context = _validate(Context, data, doc, shown(path))
         if context.context in contexts:
             raise RuleBaseError(
                 f"context '{context.context}' is defined twice",
@@ -547,7 +785,8 @@ def _load_contexts(
                     line=_first_line_mentioning(path, key),
                 )
         contexts[context.context] = context
-    return contexts
+        rules.extend((context.context, path, doc, i, raw) for i, raw in enumerate(raw_rules))
+    return contexts, rules
 
 
 def _first_line_mentioning(path: Path, text: str) -> int | None:
@@ -626,3 +865,69 @@ def _check_concepts(loaded: list[LoadedRule]) -> None:
                 line=entry.line,
                 rule_id=entry.rule.id,
             )
+
+
+def _check_arguments(
+    loaded: list[LoadedRule],
+    arguments: Mapping[str, Argument],
+    lines: Mapping[str, tuple[str, int | None]],
+) -> None:
+    """Fail on an argument that no active rule makes (dead knowledge)."""
+    made = {
+        e.argues
+        for entry in loaded
+        if entry.rule.status == "active"
+        for e in entry.rule.then
+        if isinstance(e, Favors)
+    }
+    for name in arguments:
+        if name not in made:
+            path, line = lines[name]
+            raise RuleBaseError(
+                f"argument '{name}' is made by no active rule", path=path, line=line
+            )
+
+
+def _tests_unknown(node: Node) -> bool:
+    if isinstance(node, Compare):
+        return node.op == "unknown"
+    return any(_tests_unknown(item) for item in node.items)
+
+
+def _check_unknown_never_scores(loaded: list[LoadedRule]) -> None:
+    """Fail on a rule that could score, defeat, defer or exclude on an unknown value.
+
+    A rule that tests ``is: unknown`` (directly, or through a concept derived by such a
+    rule) may only report a missing fact, caution, suggest or derive: unknown is never
+    "no", and never scores.
+    """
+    active = [r for r in loaded if r.rule.status == "active"]
+    guessing: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for entry in active:
+            rule = entry.rule
+            unsure = _tests_unknown(rule.condition.profile) or bool(
+                set(rule.condition.concepts) & guessing
+            )
+            if unsure and not set(rule.derives) <= guessing:
+                guessing |= set(rule.derives)
+                changed = True
+    for entry in active:
+        rule = entry.rule
+        unsure = _tests_unknown(rule.condition.profile) or bool(
+            set(rule.condition.concepts) & guessing
+        )
+        if not unsure:
+            continue
+        for k, effect in enumerate(rule.then):
+            if isinstance(effect, Favors | Failed | SetsAside | Defer | NotEligible):
+                raise RuleBaseError(
+                    f"then[{k}]: a rule that tests an unknown value (is: unknown) may not "
+                    "argue, defeat, defer or exclude: unknown never scores; report it "
+                    "with 'missing' instead",
+                    path=entry.path,
+                    line=entry.line,
+                    rule_id=rule.id,
+                )

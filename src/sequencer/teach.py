@@ -147,7 +147,12 @@ def _factors(book: Rulebook, case: PublishedCase, rec: Recommendation) -> tuple[
         r.rule
         for r in rec.reasons
         if (published == "neither" and r.effect == "not_eligible")
-        or (published != "neither" and r.effect == "favors" and r.therapy == published)
+        or (
+            published != "neither"
+            and r.effect == "favors"
+            and r.therapy == published
+            and r.status == "counted"
+        )
     }
     groups: dict[str, list[str]] = {}
     for rule_id in fired:

@@ -28,16 +28,14 @@ comes first. Values of one field with the same outcome are merged into one item
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
-from sequencer.conditions import AllOf, AnyOf, Compare, Node
-from sequencer.contexts import Context, apply_context
+from sequencer.candidates import Value, candidate_values
+from sequencer.contexts import apply_context
 from sequencer.describe import label, relevant_unknowns, unknown_fields, value_text
 from sequencer.errors import ProfileError
 from sequencer.profile import FIELDS, PatientProfile, flatten, parse_profile
@@ -48,11 +46,14 @@ from sequencer.rulebook import (
     THERAPIES,
     AddOn,
     Caution,
+    Defer,
+    Failed,
     Favors,
     Missing,
     NotEligible,
     Rule,
     Rulebook,
+    SetsAside,
     SuggestAlternative,
 )
 
@@ -70,9 +71,8 @@ __all__ = [
 ]
 
 Therapy = Literal["blinatumomab", "car_t"]
-Choice = Literal["blinatumomab", "car_t", "no-preference", "neither", "blocked"]
+Choice = Literal["blinatumomab", "car_t", "no-preference", "neither", "not-now", "blocked"]
 Kind = Literal["flips_preferred", "flips_eligibility", "changes_scores", "no_change"]
-Value = bool | int | float | str | list[str] | None
 
 KIND_ORDER: dict[str, int] = {
     "flips_preferred": 0,
@@ -85,6 +85,7 @@ CHOICE_WORDS: dict[str, str] = {
     "car_t": "CD19 CAR T cells preferred",
     "no-preference": "no preference (the options tie)",
     "neither": "neither option eligible",
+    "not-now": "no option can be given now (deferred)",
     "blocked": "no choice yet (a blocking fact is missing)",
 }
 _SHORT = {"blinatumomab": "Blinatumomab", "car_t": "CAR T"}
@@ -183,10 +184,13 @@ class WhatIf(BaseModel):
 def outcome(rec: Recommendation) -> Outcome:
     """Return what a recommendation's choice turns on."""
     eligible: list[Therapy] = [o.therapy for o in rec.options if o.status != "not_eligible"]
+    available = [o for o in rec.options if o.status in ("preferred", "alternative")]
     if rec.preferred is not None:
         choice: Choice = rec.preferred
     elif not eligible:
         choice = "neither"
+    elif not available:
+        choice = "not-now"
     elif any(m.blocking for m in rec.missing):
         choice = "blocked"
     else:
@@ -213,7 +217,17 @@ def _effect_text(rule: Rule) -> tuple[str, bool]:
     decisive = False
     for effect in rule.then:
         if isinstance(effect, Favors):
-            parts.append(f"{THERAPY_NAMES[effect.favors]} +{WEIGHTS[effect.strength]}")
+            favors = effect.favors or "blinatumomab"
+            parts.append(f"{THERAPY_NAMES[favors]} +{WEIGHTS[effect.strength]} ({effect.argues})")
+            decisive = True
+        elif isinstance(effect, Failed):
+            parts.append(f"{THERAPY_NAMES[effect.failed]} failed: its arguments set aside")
+            decisive = True
+        elif isinstance(effect, SetsAside):
+            parts.append(f"sets aside {', '.join(effect.sets_aside)}")
+            decisive = True
+        elif isinstance(effect, Defer):
+            parts.append(f"{_names(effect.defer)} deferred")
             decisive = True
         elif isinstance(effect, NotEligible):
             parts.append(f"{_names(effect.not_eligible)} not eligible")
@@ -247,127 +261,6 @@ def _shifts(book: Rulebook, before: frozenset[str], after: frozenset[str]) -> li
 
 
 # --- candidate values ----------------------------------------------------------------
-
-
-def _compares(node: Node, field: str) -> Iterable[Compare]:
-    if isinstance(node, AllOf | AnyOf):
-        for item in node.items:
-            yield from _compares(item, field)
-    elif node.field == field:
-        yield node
-
-
-@cache
-def _numeric_bounds() -> dict[str, tuple[float, float, bool]]:
-    """field -> (minimum, maximum, integer) from the profile's JSON Schema."""
-    schema = PatientProfile.model_json_schema()
-    defs = schema.get("$defs", {})
-    out: dict[str, tuple[float, float, bool]] = {}
-
-    def walk(properties: Mapping[str, Any], prefix: str) -> None:
-        for name, prop in properties.items():
-            ref = prop.get("$ref")
-            if ref:
-                walk(defs[ref.split("/")[-1]]["properties"], f"{prefix}{name}.")
-                continue
-            for option in prop.get("anyOf", [prop]):
-                if option.get("type") in ("number", "integer"):
-                    out[f"{prefix}{name}"] = (
-                        float(option.get("minimum", -math.inf)),
-                        float(option.get("maximum", math.inf)),
-                        option["type"] == "integer",
-                    )
-
-    walk(schema["properties"], "")
-    return out
-
-
-def _step(threshold: float, integer: bool) -> float:
-    if integer:
-        return 1
-    if threshold == 0:
-        return 0.1
-    return float(10 ** (math.floor(math.log10(abs(threshold))) - 1))
-
-
-def _tidy(value: float, integer: bool) -> int | float:
-    if integer:
-        return round(value)
-    rounded = round(value, 10)
-    return int(rounded) if rounded == int(rounded) and abs(rounded) < 1e15 else rounded
-
-
-def _numeric_candidates(
-    book: Rulebook, field: str, context: Context, access_derived: bool
-) -> list[int | float]:
-    low, high, integer = _numeric_bounds()[field]
-    edges: list[tuple[float, str]] = []
-    for rule in book.active:
-        for node in _compares(rule.condition.profile, field):
-            if node.op in ("lt", "ge", "le", "gt", "eq", "ne"):
-                edges.append((float(node.value), node.op))
-            elif node.op in ("in", "not_in"):
-                edges.extend((float(v), "eq") for v in node.value)
-    if field == "age" and access_derived:
-        for product in context.car_t.products:
-            if product.min_age > low:
-                edges.append((float(product.min_age), "ge"))
-            if product.max_age is not None:
-                edges.append((float(product.max_age), "le"))
-    values: set[int | float] = set()
-    for threshold, op in edges:
-        step = _step(threshold, integer)
-        if op in ("lt", "ge"):
-            near = [threshold - step, threshold]
-        elif op in ("le", "gt"):
-            near = [threshold, threshold + step]
-        else:
-            near = [threshold - step, threshold, threshold + step]
-        values.update(_tidy(v, integer) for v in near if low <= v <= high)
-    return sorted(values)
-
-
-def _list_candidates(book: Rulebook, field: str, current: Sequence[str] | None) -> list[Value]:
-    tokens: list[str] = []
-    for rule in book.active:
-        for node in _compares(rule.condition.profile, field):
-            if node.op in ("contains", "not_contains") and node.value not in tokens:
-                tokens.append(node.value)
-    if current is None:
-        return [[], *([t] for t in tokens)]
-    out: list[Value] = [[]] if current else []
-    have = list(current)
-    for token in tokens:
-        if token in {t.upper() for t in have}:
-            out.append([t for t in have if t.upper() != token])
-        else:
-            out.append([*have, token])
-    return out
-
-
-def candidate_values(
-    book: Rulebook, field: str, current: Any, context: Context, access_derived: bool = False
-) -> list[Value]:
-    """Return the values ``what_if`` tries for ``field`` (the current one excluded).
-
-    Thresholds come from the compiled rule conditions (and, for the age, from the
-    context's label ages when access is derived), never from constants here.
-    """
-    spec = FIELDS[field]
-    if spec.kind == "boolean":
-        values: list[Value] = [True, False]
-    elif spec.kind == "enum":
-        values = [v for v in spec.values if v != spec.unknown_value]
-    elif spec.kind == "number":
-        values = list(_numeric_candidates(book, field, context, access_derived))
-        if current is not None:
-            values.sort(key=lambda v: (abs(float(v) - float(current)), v))  # type: ignore[arg-type]
-    else:
-        listed = list(current) if isinstance(current, list | tuple) else None
-        values = _list_candidates(book, field, listed)
-    if isinstance(current, tuple):
-        current = list(current)
-    return [v for v in values if v != current]
 
 
 def vary(profile: PatientProfile, field: str, value: Value) -> PatientProfile:
@@ -425,7 +318,7 @@ def what_if(
     effective, ctx, derivations = effective_profile(raw, rulebook=book, context=context)
     engine = _engine(book)
     base_facts = flatten(effective)
-    base_fired = engine.fired(base_facts)
+    base_fired = engine.fired(base_facts, ctx.context)
     base = outcome(base_rec)
     base_derived = {d.field: d.value for d in derivations}
     raw_facts = flatten(raw)
@@ -447,7 +340,7 @@ def what_if(
                     skipped.append(Skipped(field=field, to_value=value, reason=reason))
                 continue
             variant, derived_now = apply_context(ctx, changed)
-            fired = engine.fired(flatten(variant))
+            fired = engine.fired(flatten(variant), ctx.context)
             rec = rank(book, variant, fired, context=ctx, derivations=derived_now)
             result = outcome(rec)
             kind = _kind(base, result)
@@ -545,7 +438,9 @@ def _lead(rec: Recommendation) -> list[str]:
         return []
     return list(
         dict.fromkeys(
-            r.rule for r in rec.reasons if r.therapy == rec.preferred and r.effect == "favors"
+            r.rule
+            for r in rec.reasons
+            if r.therapy == rec.preferred and r.effect == "favors" and r.status == "counted"
         )
     )
 

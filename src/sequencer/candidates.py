@@ -1,0 +1,144 @@
+"""The values worth trying for a profile field: either side of every rule threshold.
+
+Thresholds come from the compiled rule conditions (and, for the age when a regulatory
+context derives CAR T-cell access from it, from the context's label ages), never from
+constants: change a rule's threshold and the candidates follow. Used by the what-if
+analysis and by the search for unknown facts that could change a decision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from sequencer.conditions import AllOf, AnyOf, Compare, Node
+from sequencer.contexts import Context
+from sequencer.profile import FIELDS, PatientProfile
+from sequencer.rulebook import Rulebook
+
+__all__ = ["Value", "candidate_values"]
+
+Value = bool | int | float | str | list[str] | None
+
+
+def _compares(node: Node, field: str) -> Iterable[Compare]:
+    if isinstance(node, AllOf | AnyOf):
+        for item in node.items:
+            yield from _compares(item, field)
+    elif node.field == field:
+        yield node
+
+
+@cache
+def _numeric_bounds() -> dict[str, tuple[float, float, bool]]:
+    """field -> (minimum, maximum, integer) from the profile's JSON Schema."""
+    schema = PatientProfile.model_json_schema()
+    defs = schema.get("$defs", {})
+    out: dict[str, tuple[float, float, bool]] = {}
+
+    def walk(properties: Mapping[str, Any], prefix: str) -> None:
+        for name, prop in properties.items():
+            ref = prop.get("$ref")
+            if ref:
+                walk(defs[ref.split("/")[-1]]["properties"], f"{prefix}{name}.")
+                continue
+            for option in prop.get("anyOf", [prop]):
+                if option.get("type") in ("number", "integer"):
+                    out[f"{prefix}{name}"] = (
+                        float(option.get("minimum", -math.inf)),
+                        float(option.get("maximum", math.inf)),
+                        option["type"] == "integer",
+                    )
+
+    walk(schema["properties"], "")
+    return out
+
+
+def _step(threshold: float, integer: bool) -> float:
+    if integer:
+        return 1
+    if threshold == 0:
+        return 0.1
+    return float(10 ** (math.floor(math.log10(abs(threshold))) - 1))
+
+
+def _tidy(value: float, integer: bool) -> int | float:
+    if integer:
+        return round(value)
+    rounded = round(value, 10)
+    return int(rounded) if rounded == int(rounded) and abs(rounded) < 1e15 else rounded
+
+
+def _numeric_candidates(
+    book: Rulebook, field: str, context: Context, access_derived: bool
+) -> list[int | float]:
+    low, high, integer = _numeric_bounds()[field]
+    edges: list[tuple[float, str]] = []
+    for rule in book.active_in(context.context):
+        for node in _compares(rule.condition.profile, field):
+            if node.op in ("lt", "ge", "le", "gt", "eq", "ne"):
+                edges.append((float(node.value), node.op))
+            elif node.op in ("in", "not_in"):
+                edges.extend((float(v), "eq") for v in node.value)
+    if field == "age" and access_derived:
+        for product in context.car_t.products:
+            if product.min_age > low:
+                edges.append((float(product.min_age), "ge"))
+            if product.max_age is not None:
+                edges.append((float(product.max_age), "le"))
+    values: set[int | float] = set()
+    for threshold, op in edges:
+        step = _step(threshold, integer)
+        if op in ("lt", "ge"):
+            near = [threshold - step, threshold]
+        elif op in ("le", "gt"):
+            near = [threshold, threshold + step]
+        else:
+            near = [threshold - step, threshold, threshold + step]
+        values.update(_tidy(v, integer) for v in near if low <= v <= high)
+    return sorted(values)
+
+
+def _list_candidates(book: Rulebook, field: str, current: Sequence[str] | None) -> list[Value]:
+    tokens: list[str] = []
+    for rule in book.active:
+        for node in _compares(rule.condition.profile, field):
+            if node.op in ("contains", "not_contains") and node.value not in tokens:
+                tokens.append(node.value)
+    if current is None:
+        return [[], *([t] for t in tokens)]
+    out: list[Value] = [[]] if current else []
+    have = list(current)
+    for token in tokens:
+        if token in {t.upper() for t in have}:
+            out.append([t for t in have if t.upper() != token])
+        else:
+            out.append([*have, token])
+    return out
+
+
+def candidate_values(
+    book: Rulebook, field: str, current: Any, context: Context, access_derived: bool = False
+) -> list[Value]:
+    """Return the values ``what_if`` tries for ``field`` (the current one excluded).
+
+    Thresholds come from the compiled rule conditions (and, for the age, from the
+    context's label ages when access is derived), never from constants here.
+    """
+    spec = FIELDS[field]
+    if spec.kind == "boolean":
+        values: list[Value] = [True, False]
+    elif spec.kind == "enum":
+        values = [v for v in spec.values if v != spec.unknown_value]
+    elif spec.kind == "number":
+        values = list(_numeric_candidates(book, field, context, access_derived))
+        if current is not None:
+            values.sort(key=lambda v: (abs(float(v) - float(current)), v))  # type: ignore[arg-type]
+    else:
+        listed = list(current) if isinstance(current, list | tuple) else None
+        values = _list_candidates(book, field, listed)
+    if isinstance(current, tuple):
+        current = list(current)
+    return [v for v in values if v != current]

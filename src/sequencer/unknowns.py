@@ -1,0 +1,256 @@
+"""Which unknown facts could change a decision: substitution over the compiled rules.
+
+For every field that is unknown in the profile (as the rules see it, after the
+regulatory context filled in what it derives) and that some *decisive* rule reads (a
+rule that argues, sets aside, defers, excludes or blocks), each candidate value
+(``sequencer.candidates``: either side of every threshold, every enumeration value)
+is substituted and the rules that read the field are evaluated again, concepts
+included; the decision is recomputed by the caller's ``decide`` and compared with
+the current one. A value that changes the preferred option or an option's status
+makes the field one that *could flip* the choice. Variants that would make the
+profile invalid or contradictory (months since transplant without a transplant)
+are not counted.
+
+Only the rules that read the field are re-evaluated (the others cannot change), with
+the same meaning as the engine (``sequencer.conditions.evaluate``, which the
+durable_rules adapter is tested against rule for rule).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from sequencer.candidates import Value, candidate_values
+from sequencer.conditions import Predicate, compile_predicate, fields_of
+from sequencer.contexts import Context
+from sequencer.profile import FIELDS, PatientProfile
+from sequencer.rulebook import (
+    Defer,
+    Failed,
+    Favors,
+    Missing,
+    NotEligible,
+    Rule,
+    Rulebook,
+    SetsAside,
+)
+
+__all__ = ["Flip", "could_flip"]
+
+_WEIGHT = {"weak": 1, "moderate": 2, "strong": 3}
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A value of an unknown field that would change the decision, and the decisive rules
+    that would start (``starts``) or stop (``stops``) firing with it."""
+
+    field: str
+    value: Value
+    starts: tuple[str, ...]
+    stops: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Index:
+    rules: tuple[Rule, ...]
+    readers: Mapping[str, tuple[Rule, ...]]
+    """field -> every rule whose firing depends on it (directly or through concepts)."""
+    decisive_fields: frozenset[str]
+    decisive_rules: frozenset[str]
+    derives: Mapping[str, tuple[str, ...]]
+    predicates: Mapping[str, Predicate]
+    weight_reach: Mapping[str, int]
+    """field -> the most points its rules' arguments (and the arguments they set aside)
+    can move the score gap by."""
+    status_reach: frozenset[str]
+    """fields whose rules can fail, defer, exclude or block an option."""
+    candidates: dict[tuple[str, bool], tuple[Value, ...]]
+
+
+_lock = threading.Lock()
+_indexes: dict[tuple[str, str], _Index] = {}
+
+
+def _index(book: Rulebook, context: str) -> _Index:
+    key = (book.digest, context)
+    found = _indexes.get(key)
+    if found is not None:
+        return found
+    rules = book.active_in(context)
+    derived_by: dict[str, list[Rule]] = {}
+    for rule in rules:
+        for concept in rule.derives:
+            derived_by.setdefault(concept, []).append(rule)
+    reads: dict[str, set[str]] = {r.id: fields_of(r.condition.profile) for r in rules}
+    changed = True
+    while changed:  # fields reached through concepts, to a fixpoint
+        changed = False
+        for rule in rules:
+            for concept in rule.condition.concepts:
+                for source in derived_by.get(concept, []):
+                    if not reads[source.id] <= reads[rule.id]:
+                        reads[rule.id] |= reads[source.id]
+                        changed = True
+    readers: dict[str, list[Rule]] = {}
+    decisive: set[str] = set()
+    strongest: dict[str, int] = {}
+    for rule in rules:
+        for e in rule.then:
+            if isinstance(e, Favors):
+                strongest[e.argues] = max(strongest.get(e.argues, 0), _WEIGHT[e.strength])
+    touched: dict[str, set[str]] = {}
+    status: set[str] = set()
+    for rule in rules:
+        for field in reads[rule.id]:
+            readers.setdefault(field, []).append(rule)
+            if rule.decisive:
+                decisive.add(field)
+            for e in rule.then:
+                if isinstance(e, Favors):
+                    touched.setdefault(field, set()).add(e.argues)
+                elif isinstance(e, SetsAside):
+                    touched.setdefault(field, set()).update(e.sets_aside)
+                elif isinstance(e, Failed | Defer | NotEligible) or (
+                    isinstance(e, Missing) and e.blocking
+                ):
+                    status.add(field)
+    built = _Index(
+        rules,
+        {f: tuple(r) for f, r in readers.items()},
+        frozenset(decisive),
+        frozenset(r.id for r in rules if r.decisive),
+        {r.id: r.derives for r in rules},
+        {r.id: compile_predicate(r.condition.profile) for r in rules},
+        {f: sum(strongest.get(a, 0) for a in args) for f, args in touched.items()},
+        frozenset(status),
+        {},
+    )
+    with _lock:
+        _indexes[key] = built
+    return built
+
+
+def _is_unknown(field: str, value: Any) -> bool:
+    spec = FIELDS[field]
+    return value is None or (spec.unknown_value is not None and value == spec.unknown_value)
+
+
+def _refire(
+    index: _Index,
+    affected: tuple[Rule, ...],
+    fired: frozenset[str],
+    facts: Mapping[str, Any],
+) -> frozenset[str]:
+    """Return ``fired`` with the ``affected`` rules evaluated again on ``facts``."""
+    ids = {r.id for r in affected}
+    keep = {r for r in fired if r not in ids}
+    concepts: set[str] = set()
+    for rule_id in keep:
+        concepts.update(index.derives[rule_id])
+    predicates = index.predicates
+    matching = [r for r in affected if predicates[r.id](facts)]
+    new: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for rule in matching:
+            if rule.id not in new and set(rule.condition.concepts) <= concepts:
+                new.add(rule.id)
+                concepts.update(rule.derives)
+                changed = True
+    return frozenset(keep | new)
+
+
+def _valid(profile: PatientProfile, field: str, value: Value, access: str | None) -> bool:
+    """Whether ``profile`` with ``field`` set to ``value`` is still a valid profile."""
+    data = profile.model_dump()
+    section, _, leaf = field.rpartition(".")
+    node = data[section] if section else data
+    node[leaf] = list(value) if isinstance(value, list | tuple) else value
+    if access is not None:
+        data["access"]["car_t"] = access
+    try:
+        PatientProfile.model_validate(data)
+    except ValidationError:
+        return False
+    return True
+
+
+def could_flip(
+    book: Rulebook,
+    context: Context,
+    profile: PatientProfile,
+    facts: Mapping[str, Any],
+    fired: frozenset[str],
+    decide: Callable[[frozenset[str]], Hashable],
+    access_derived: bool,
+    gap: int | None,
+) -> dict[str, list[Flip]]:
+    """Return, for each unknown field that could change the decision, the values that would.
+
+    ``facts`` are the flattened profile as the rules saw it, ``fired`` the rules that
+    fired, and ``decide`` maps a set of fired rules to a comparable outcome (the
+    preferred option and every option's status). ``access_derived`` says the context
+    derived CAR T-cell access from the age, so a substituted age re-derives it. ``gap``
+    is the score gap when two options compete for the choice (None otherwise): a field
+    whose rules cannot change a standing and cannot move the gap that far is skipped
+    without substitution (it cannot change the choice).
+    """
+    index = _index(book, context.context)
+    base = decide(fired & index.decisive_rules)
+    decisive = index.decisive_rules
+    out: dict[str, list[Flip]] = {}
+    for field in index.decisive_fields:
+        if not _is_unknown(field, facts.get(field)):
+            continue
+        reach_status = field in index.status_reach or (
+            field == "age" and access_derived and "access.car_t" in index.status_reach
+        )
+        weight = index.weight_reach.get(field, 0)
+        if field == "age" and access_derived:
+            weight += index.weight_reach.get("access.car_t", 0)
+        if not reach_status and (gap is None or weight < gap):
+            continue
+        affected = index.readers.get(field, ())
+        if field == "age" and access_derived:
+            extra = index.readers.get("access.car_t", ())
+            affected = tuple(dict.fromkeys((*affected, *extra)))
+        key = (field, access_derived)
+        values = index.candidates.get(key)
+        if values is None:
+            values = index.candidates[key] = tuple(
+                candidate_values(book, field, None, context, access_derived)
+            )
+        seen: set[frozenset[str]] = set()
+        for value in values:
+            variant = dict(facts)
+            variant[field] = tuple(value) if isinstance(value, list) else value
+            access = None
+            if field == "age" and access_derived and isinstance(value, int):
+                access = context.access_for_age(value)
+                variant["access.car_t"] = access
+            after = _refire(index, affected, fired, variant)
+            if not (after ^ fired) & decisive:
+                continue  # only cautions, words or concepts moved: the choice cannot
+            if after in seen:
+                continue  # another value of this field already gave these rules
+            seen.add(after)
+            if decide(after & decisive) == base:
+                continue
+            if not _valid(profile, field, value, access):
+                continue
+            out.setdefault(field, []).append(
+                Flip(
+                    field,
+                    value,
+                    tuple(sorted(r for r in after - fired if book.rule(r).decisive)),
+                    tuple(sorted(r for r in fired - after if book.rule(r).decisive)),
+                )
+            )
+    return out
