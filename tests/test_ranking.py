@@ -109,7 +109,7 @@ def test_an_unknown_that_could_flip_makes_the_choice_provisional_and_is_named() 
     assert rec.preferred == "car_t" and rec.provisional
     assert rec.provisional_on == ["disease.rapidly_progressing"]
     assert rec.missing[0].field == "disease.rapidly_progressing" and rec.missing[0].could_flip
-    assert "Provisional" in rec.summary and "Rapidly progressing" in rec.summary
+    assert "Provisional" in rec.summary and "rapidly progressing" in rec.summary
 
 
 def test_options_are_ordered_eligible_first_then_by_score() -> None:

@@ -101,7 +101,7 @@ def recommendation_json(rec: Recommendation) -> str:
         b',"provisional":', dump(rec.provisional),
         b',"provisional_on":', dump(rec.provisional_on),
         b',"options":', _array(rec.options, _plain),
-        b',"arguments":', _array(rec.arguments, _plain),
+        b',"arguments":', _array(rec.arguments, _fragment),
         b',"reasons":', _array(rec.reasons, _fragment),
         b',"warnings":', _array(rec.warnings, _fragment),
         b',"missing":', _array(rec.missing, _plain),

@@ -44,6 +44,7 @@ __all__ = [
     "Node",
     "ParsedCondition",
     "Predicate",
+    "compile_partial",
     "compile_predicate",
     "evaluate",
     "fields_of",
@@ -367,3 +368,46 @@ def compile_predicate(node: Node) -> Predicate:
         return _compare(op, value, target)
 
     return compare
+
+
+Partial = Callable[[Mapping[str, Any]], bool | None]
+
+
+def compile_partial(node: Node, open_field: str) -> Partial:
+    """Return a three-valued test of ``node``: True or False when the outcome is the same
+    whatever value ``open_field`` takes, None ("maybe") when it depends on that value.
+
+    Every other field is read from the facts as ``evaluate`` reads it. Used to skip an
+    unknown field no rule could turn on, before trying its values one by one.
+    """
+    if isinstance(node, Compare):
+        if node.field == open_field:
+            return lambda facts: None
+        exact = compile_predicate(node)
+        return lambda facts: exact(facts)
+    parts = tuple(compile_partial(item, open_field) for item in node.items)
+    if isinstance(node, AllOf):
+
+        def every(facts: Mapping[str, Any]) -> bool | None:
+            result: bool | None = True
+            for part in parts:
+                value = part(facts)
+                if value is False:
+                    return False
+                if value is None:
+                    result = None
+            return result
+
+        return every
+
+    def some(facts: Mapping[str, Any]) -> bool | None:
+        result: bool | None = False
+        for part in parts:
+            value = part(facts)
+            if value is True:
+                return True
+            if value is None:
+                result = None
+        return result
+
+    return some

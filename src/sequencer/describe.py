@@ -19,6 +19,7 @@ __all__ = [
     "condition_text",
     "known_facts",
     "label",
+    "lower_label",
     "relevant_unknowns",
     "unknown_fields",
     "value_text",
@@ -162,7 +163,7 @@ def _node_text(node: Node, first: bool, nested: bool = False) -> str:
         parts = [_node_text(item, first and i == 0, True) for i, item in enumerate(node.items)]
         text = joiner.join(p for p in parts if p)
         return f"({text})" if nested and isinstance(node, AnyOf) and len(parts) > 1 else text
-    name = label(node.field) if first else _lower(label(node.field))
+    name = label(node.field) if first else lower_label(label(node.field))
     if node.op == "unknown":
         return f"{name} not known"
     if node.op == "known":
@@ -338,13 +339,13 @@ def vignette(profile: PatientProfile, setting: str | None = None) -> str:
     if profile.access.car_t is not None:
         where = f" ({setting.split(' (')[0]})" if setting else ""
         out.append(_sentence(_ACCESS_PHRASE[profile.access.car_t] + where))
-    unknown = [_lower(label(f)) for f in relevant_unknowns(profile)]
+    unknown = [lower_label(label(f)) for f in relevant_unknowns(profile)]
     if unknown:
         out.append("Not reported: " + ", ".join(unknown) + ".")
     return " ".join(out)
 
 
-def _lower(text: str) -> str:
+def lower_label(text: str) -> str:
     """Lower-case a leading capital unless it starts an acronym (``ECOG``, ``MRD``)."""
     if text[1:2].isupper() or text.startswith("Philadelphia"):
         return text

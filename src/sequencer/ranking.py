@@ -41,9 +41,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sequencer.conditions import fields_of
 from sequencer.contexts import Context, Derivation
-from sequencer.describe import label, value_text
+from sequencer.describe import label, lower_label, value_text
 from sequencer.profile import PatientProfile, flatten
 from sequencer.recommendation import (
     THERAPY_NAMES,
@@ -77,7 +76,7 @@ from sequencer.rulebook import (
     SetsAside,
     SuggestAlternative,
 )
-from sequencer.unknowns import Flip, could_flip
+from sequencer.unknowns import Flip, could_flip, fields_read
 
 __all__ = [
     "CLOSE_CALL_MARGIN",
@@ -715,10 +714,8 @@ def _summary(
         if d.status[therapy] == "deferred":
             until = "; ".join(dict.fromkeys(u for _, u in t.deferred[therapy]))
             notes.append(f"{THERAPY_NAMES[therapy]} deferred until {until.rstrip('.')}.")
-        if therapy in t.failed and d.status[therapy] != "not_eligible":
-            notes.append(f"{THERAPY_NAMES[therapy]} has failed before.")
     if provisional:
-        names = ", ".join(label(f) for f in provisional_on)
+        names = ", ".join(lower_label(label(f)) for f in provisional_on)
         notes.append(f"Provisional: it could change with {names}, not yet known.")
     return " ".join([text, *notes])
 
@@ -739,9 +736,9 @@ def _headline(d: Decision, t: Tally, order: Sequence[str]) -> str:
     if d.preferred is None:
         if available:
             return (
-                "No CD19-directed option is a good choice now: "
-                + ", ".join(f"{THERAPY_NAMES[x]} has failed" for x in available)
-                + "; see the alternatives."
+                "No CD19-directed option is a good choice now ("
+                + ", ".join(f"{THERAPY_NAMES[x]}: failed before" for x in available)
+                + "); see the alternatives."
             )
         if any(d.status[x] == "deferred" for x in order):
             return "No CD19-directed option can be given now; see what lifts the deferral."
@@ -752,11 +749,11 @@ def _headline(d: Decision, t: Tally, order: Sequence[str]) -> str:
         why = {
             "not_eligible": "not eligible",
             "deferred": "deferred",
-            "alternative": "has failed",
+            "alternative": "failed before",
         }[d.status[other]]
         return (
             f"{THERAPY_NAMES[preferred]} (score {d.score[preferred]}); "
-            f"{THERAPY_NAMES[other]} {why}."
+            f"{THERAPY_NAMES[other]}: {why}."
         )
     lead = "Close call, leaning to" if d.close_call else "Prefer"
     return (
@@ -807,20 +804,7 @@ def field_reach(rulebook: Rulebook) -> Reach:
 
 def _build_reach(rulebook: Rulebook) -> Reach:
     active = rulebook.active
-    derived_by: dict[str, list[Rule]] = {}
-    for rule in active:
-        for concept in rule.derives:
-            derived_by.setdefault(concept, []).append(rule)
-    reads: dict[str, set[str]] = {r.id: fields_of(r.condition.profile) for r in active}
-    changed = True
-    while changed:
-        changed = False
-        for rule in active:
-            for concept in rule.condition.concepts:
-                for source in derived_by.get(concept, []):
-                    if not reads[source.id] <= reads[rule.id]:
-                        reads[rule.id] |= reads[source.id]
-                        changed = True
+    reads = fields_read(active)
     best: dict[str, dict[str, int]] = {}  # field -> argument -> strongest weight
     ineligible: dict[str, set[str]] = {}
     blocking: set[str] = set()

@@ -19,14 +19,14 @@ durable_rules adapter is tested against rule for rule).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from sequencer.candidates import Value, candidate_values
-from sequencer.conditions import Predicate, compile_predicate, fields_of
+from sequencer.conditions import Partial, Predicate, compile_partial, compile_predicate, fields_of
 from sequencer.contexts import Context
 from sequencer.profile import FIELDS, PatientProfile
 from sequencer.rulebook import (
@@ -40,7 +40,7 @@ from sequencer.rulebook import (
     SetsAside,
 )
 
-__all__ = ["Flip", "could_flip"]
+__all__ = ["Flip", "could_flip", "fields_read"]
 
 _WEIGHT = {"weak": 1, "moderate": 2, "strong": 3}
 
@@ -70,6 +70,10 @@ class _Index:
     can move the score gap by."""
     status_reach: frozenset[str]
     """fields whose rules can fail, defer, exclude or block an option."""
+    openers: Mapping[str, tuple[tuple[str, Partial, int, bool], ...]]
+    concept_joins: Mapping[str, bool]
+    """field -> its decisive readers as (rule id, three-valued test with the field open,
+    the most points its arguments and set-asides can move, whether it changes a standing)."""
     candidates: dict[tuple[str, bool], tuple[Value, ...]]
 
 
@@ -83,20 +87,7 @@ def _index(book: Rulebook, context: str) -> _Index:
     if found is not None:
         return found
     rules = book.active_in(context)
-    derived_by: dict[str, list[Rule]] = {}
-    for rule in rules:
-        for concept in rule.derives:
-            derived_by.setdefault(concept, []).append(rule)
-    reads: dict[str, set[str]] = {r.id: fields_of(r.condition.profile) for r in rules}
-    changed = True
-    while changed:  # fields reached through concepts, to a fixpoint
-        changed = False
-        for rule in rules:
-            for concept in rule.condition.concepts:
-                for source in derived_by.get(concept, []):
-                    if not reads[source.id] <= reads[rule.id]:
-                        reads[rule.id] |= reads[source.id]
-                        changed = True
+    reads = fields_read(rules)
     readers: dict[str, list[Rule]] = {}
     decisive: set[str] = set()
     strongest: dict[str, int] = {}
@@ -129,11 +120,101 @@ def _index(book: Rulebook, context: str) -> _Index:
         {r.id: compile_predicate(r.condition.profile) for r in rules},
         {f: sum(strongest.get(a, 0) for a in args) for f, args in touched.items()},
         frozenset(status),
+        {
+            f: tuple(
+                (
+                    r.id,
+                    compile_partial(r.condition.profile, f),
+                    _points(r, strongest),
+                    _changes_standing(r),
+                )
+                for r in readers_of
+                if r.decisive
+            )
+            for f, readers_of in readers.items()
+        },
+        {r.id: bool(r.condition.concepts) for r in rules},
         {},
     )
     with _lock:
         _indexes[key] = built
     return built
+
+
+def fields_read(rules: Sequence[Rule]) -> dict[str, set[str]]:
+    """Return rule id -> the profile fields its firing depends on: those its condition
+    reads, and those read by the rules deriving the concepts it joins on (to a fixpoint)."""
+    derived_by: dict[str, list[Rule]] = {}
+    for rule in rules:
+        for concept in rule.derives:
+            derived_by.setdefault(concept, []).append(rule)
+    reads: dict[str, set[str]] = {r.id: fields_of(r.condition.profile) for r in rules}
+    changed = True
+    while changed:
+        changed = False
+        for rule in rules:
+            for concept in rule.condition.concepts:
+                for source in derived_by.get(concept, []):
+                    if not reads[source.id] <= reads[rule.id]:
+                        reads[rule.id] |= reads[source.id]
+                        changed = True
+    return reads
+
+
+def _points(rule: Rule, strongest: Mapping[str, int]) -> int:
+    """The most a rule can move the score gap: its arguments, and those it sets aside."""
+    total = 0
+    for e in rule.then:
+        if isinstance(e, Favors):
+            total += _WEIGHT[e.strength]
+        elif isinstance(e, SetsAside):
+            total += sum(strongest.get(a, 0) for a in e.sets_aside)
+    return total
+
+
+def _changes_standing(rule: Rule) -> bool:
+    return any(
+        isinstance(e, Failed | Defer | NotEligible) or (isinstance(e, Missing) and e.blocking)
+        for e in rule.then
+    )
+
+
+def _could_open(
+    index: _Index,
+    fields: Sequence[str],
+    facts: Mapping[str, Any],
+    fired: frozenset[str],
+    gap: int | None,
+) -> bool:
+    """Whether some value of ``fields`` could start a decisive rule that matters.
+
+    ``fields[0]`` is the unknown field; any further ones are values derived from it
+    (CAR T-cell access from the age), whose firing rules could also stop.
+
+    With the field unknown, a decisive rule reading it can only start firing when it
+    becomes known (the loader refuses decisive rules that test unknown values). A rule
+    whose condition is false whatever the field's value cannot; one that joins on
+    concepts is kept (its concepts may follow). The rest matter if they change a
+    standing, or if together they could move the gap as far as it is (None: the
+    weights cannot change the choice).
+    """
+    points = 0
+    for position, field in enumerate(fields):
+        for rule_id, partial, weight, standing in index.openers.get(field, ()):
+            if rule_id in fired:
+                if position == 0:
+                    continue  # an unknown field cannot stop a decisive rule
+                # a derived value that would change (access from the age) can stop one
+                if standing:
+                    return True
+                points += weight
+                continue
+            if partial(facts) is False and not index.concept_joins[rule_id]:
+                continue
+            if standing:
+                return True
+            points += weight
+    return gap is not None and points >= gap and points > 0
 
 
 def _is_unknown(field: str, value: Any) -> bool:
@@ -209,13 +290,8 @@ def could_flip(
     for field in index.decisive_fields:
         if not _is_unknown(field, facts.get(field)):
             continue
-        reach_status = field in index.status_reach or (
-            field == "age" and access_derived and "access.car_t" in index.status_reach
-        )
-        weight = index.weight_reach.get(field, 0)
-        if field == "age" and access_derived:
-            weight += index.weight_reach.get("access.car_t", 0)
-        if not reach_status and (gap is None or weight < gap):
+        opened = [field, "access.car_t"] if field == "age" and access_derived else [field]
+        if not _could_open(index, opened, facts, fired, gap):
             continue
         affected = index.readers.get(field, ())
         if field == "age" and access_derived:
