@@ -66,7 +66,7 @@ BAD: list[tuple[str, dict[str, Any], set[str]]] = [
     ("car_t access typo", {"access.car_t": "commercial"}, {"access.car_t"}),
     ("id empty", {"id": ""}, {"id"}),
     ("id number", {"id": 7}, {"id"}),
-    ("disease null", {"disease": None}, {"disease"}),
+    ("disease a list", {"disease": []}, {"disease"}),
     ("disease list", {"disease": []}, {"disease"}),
     ("disease string", {"disease": "relapsed"}, {"disease"}),
     ("transplant list", {"transplant": [True]}, {"transplant"}),

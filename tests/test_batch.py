@@ -78,7 +78,8 @@ def test_unknown_context_fails_before_any_work() -> None:
 
 
 def test_cli_batch_writes_one_line_per_profile_and_reports_bad_lines(tmp_path: Path) -> None:
-    """`recommend --batch` prints one JSON result per input line, names bad lines, exits 2."""
+    """`recommend --batch` prints one JSON result per input line (a blank one marked so),
+    names bad lines, exits 2."""
     path = tmp_path / "day.jsonl"
     lines = [json.dumps(VARIANTS[0]), "", json.dumps(BAD), "{oops", json.dumps(VARIANTS[3])]
     path.write_text("\n".join(lines) + "\n")
@@ -100,11 +101,12 @@ def test_cli_batch_writes_one_line_per_profile_and_reports_bad_lines(tmp_path: P
     )
     assert result.returncode == 2
     out = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [o["line"] for o in out] == [1, 3, 4, 5]
+    assert [o["line"] for o in out] == [1, 2, 3, 4, 5]  # every line answered, blank too
     assert out[0]["recommendation"] == recommend(VARIANTS[0]).model_dump(mode="json")
-    assert out[1]["problems"][0]["field"] == "age"
+    assert out[1] == {"line": 2, "blank": True}
+    assert out[2]["problems"][0]["field"] == "age"
     assert f"{path}:3: age" in result.stderr and f"{path}:4:" in result.stderr
-    assert "2 recommended, 2 rejected (lines 3, 4)" in result.stderr
+    assert "2 recommended, 2 rejected (lines 3, 4), 1 blank" in result.stderr
     assert "Traceback" not in result.stderr
 
 

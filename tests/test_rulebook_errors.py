@@ -27,10 +27,16 @@ def _line_of(root: Path, relative: str, text: str, nth: int = 0) -> int:
     return [i for i, line in enumerate(lines, 1) if text in line][nth]
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work in the test's directory, so that its rule base copy is named ``rules/...``
+    as given (a rule base directory is shown as the path the user gave)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _copy(tmp_path: Path) -> Path:
-    target = tmp_path / "rules"
-    shutil.copytree(RULES_DIR, target)
-    return target
+    shutil.copytree(RULES_DIR, tmp_path / "rules")
+    return Path("rules")
 
 
 def _mutate(root: Path, relative: str, old: str, new: str, count: int = 1) -> int:

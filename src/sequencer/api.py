@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,16 @@ __all__ = ["default_rulebook", "effective_profile", "fired_rules", "recommend"]
 ProfileInput = PatientProfile | Mapping[str, Any] | str | bytes
 
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with fresh locks: one held by another thread at fork time
+    would never be released there (fork copies only the forking thread)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 _default: Rulebook | None = None
 _engines: dict[str, DurableEngine] = {}
 

@@ -2,7 +2,9 @@
 
 ``recommend_many`` takes any iterable of profiles (dicts, JSON text, or
 ``PatientProfile``) and yields one ``BatchResult`` per input, in input order. A profile
-that fails validation yields a result carrying its problems; the batch goes on.
+that fails validation yields a result carrying its problems; a blank text line yields
+a result marked ``blank``; the batch goes on. If the input itself fails (a generator
+that raises), every result already read is yielded first, then the error is raised.
 
 With ``processes > 1`` the work is spread over a fork-based process pool (durable_rules
 holds the GIL, so threads would not help). At most a few chunks per worker are in
@@ -23,11 +25,14 @@ import pydantic_core
 from pydantic import BaseModel
 
 from sequencer.api import ProfileInput, default_rulebook, recommend
-from sequencer.errors import Problem, ProfileError, SequencerError
+from sequencer.errors import EngineError, Problem, ProfileError, SequencerError
 from sequencer.recommendation import Recommendation
 from sequencer.rulebook import Rulebook
 
-__all__ = ["BatchResult", "recommend_many", "recommendation_json"]
+__all__ = ["MAX_PROCESSES", "BatchResult", "recommend_many", "recommendation_json"]
+
+MAX_PROCESSES = 4 * (os.cpu_count() or 1)
+"""The most worker processes a batch may ask for (more only compete for the CPUs)."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +46,12 @@ class BatchResult:
     recommendation: Recommendation | None = None
     json: str | None = None
     problems: tuple[Problem, ...] = ()
+    blank: bool = False
 
     @property
     def ok(self) -> bool:
         """Whether the profile was valid and got a recommendation."""
-        return not self.problems
+        return not self.problems and not self.blank
 
 
 # Set in the parent before the pool forks; the workers inherit it.
@@ -118,16 +124,20 @@ def recommendation_json(rec: Recommendation) -> str:
 def _one(
     index: int, profile: ProfileInput, book: Rulebook | None, context: str | None, as_json: bool
 ) -> BatchResult:
+    if isinstance(profile, str | bytes) and not profile.strip():
+        return BatchResult(index, blank=True)
     try:
         rec = recommend(profile, rulebook=book, context=context)
     except ProfileError as error:
         return BatchResult(index, problems=tuple(error.problems))
+    except EngineError as error:  # one line's fault; the batch answers every other line
+        return BatchResult(index, problems=(Problem("", f"engine error: {error}"),))
     if as_json:
         return BatchResult(index, json=recommendation_json(rec))
     return BatchResult(index, recommendation=rec)
 
 
-_Packed = tuple[int, Any, tuple[tuple[str, str], ...]]
+_Packed = tuple[int, Any, tuple[tuple[str, str], ...], bool]
 
 
 def _chunk(items: list[tuple[int, Any]]) -> list[_Packed]:
@@ -137,12 +147,15 @@ def _chunk(items: list[tuple[int, Any]]) -> list[_Packed]:
     for index, profile in items:
         result = _one(index, profile, book, context, as_json)
         payload = result.json if as_json else result.recommendation
-        out.append((index, payload, tuple((p.field, p.message) for p in result.problems)))
+        problems = tuple((p.field, p.message) for p in result.problems)
+        out.append((index, payload, problems, result.blank))
     return out
 
 
 def _unpack(packed: _Packed, as_json: bool) -> BatchResult:
-    index, payload, problems = packed
+    index, payload, problems, blank = packed
+    if blank:
+        return BatchResult(index, blank=True)
     if problems:
         return BatchResult(index, problems=tuple(Problem(f, m) for f, m in problems))
     if as_json:
@@ -170,8 +183,11 @@ def recommend_many(
     book = rulebook or default_rulebook()
     book.context(context)  # fail now, not in a worker, on an unknown context
     workers = (os.cpu_count() or 1) if processes == 0 else processes
-    if workers < 0 or chunk_size < 1:
-        raise SequencerError("processes must be >= 0 and chunk_size >= 1")
+    if not 0 <= processes <= MAX_PROCESSES or chunk_size < 1:
+        raise SequencerError(
+            f"processes must be between 0 and {MAX_PROCESSES} (four per CPU), "
+            "and chunk_size at least 1"
+        )
     numbered = enumerate(profiles)
     if workers <= 1:
         for index, profile in numbered:
@@ -195,17 +211,37 @@ def _pooled(
     _engine(book)
     window = 4 * workers
     pool = multiprocessing.get_context("fork").Pool(workers)
+    failure: list[BaseException] = []
+
+    def chunks() -> Iterator[list[tuple[int, Any]]]:
+        """The input in chunks; an input that fails ends the chunks, remembering why."""
+        while True:
+            chunk: list[tuple[int, Any]] = []
+            try:
+                for item in numbered:
+                    chunk.append(item)
+                    if len(chunk) == chunk_size:
+                        break
+            except Exception as error:  # the caller's iterable failed: answer what came
+                failure.append(error)
+            if chunk:
+                yield chunk
+            if failure or len(chunk) < chunk_size:
+                return
+
     try:
         pending: deque[Any] = deque()
-        chunks = iter(lambda: list(itertools.islice(numbered, chunk_size)), [])
-        for chunk in itertools.islice(chunks, window):
+        source = chunks()
+        for chunk in itertools.islice(source, window):
             pending.append(pool.apply_async(_chunk, (chunk,)))
         while pending:
             results = pending.popleft().get()
-            for chunk in itertools.islice(chunks, 1):
+            for chunk in itertools.islice(source, 1):
                 pending.append(pool.apply_async(_chunk, (chunk,)))
             for packed in results:
                 yield _unpack(packed, as_json)
+        if failure:
+            raise failure[0]
     finally:
         pool.terminate()
         pool.join()

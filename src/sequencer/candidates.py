@@ -9,13 +9,12 @@ analysis and by the search for unknown facts that could change a decision.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sequencer.conditions import AllOf, AnyOf, Compare, Node
 from sequencer.contexts import Context
-from sequencer.profile import FIELDS, PatientProfile
+from sequencer.profile import FIELDS, number_ranges
 from sequencer.rulebook import Rulebook
 
 __all__ = ["Value", "candidate_values"]
@@ -29,31 +28,6 @@ def _compares(node: Node, field: str) -> Iterable[Compare]:
             yield from _compares(item, field)
     elif node.field == field:
         yield node
-
-
-@cache
-def _numeric_bounds() -> dict[str, tuple[float, float, bool]]:
-    """field -> (minimum, maximum, integer) from the profile's JSON Schema."""
-    schema = PatientProfile.model_json_schema()
-    defs = schema.get("$defs", {})
-    out: dict[str, tuple[float, float, bool]] = {}
-
-    def walk(properties: Mapping[str, Any], prefix: str) -> None:
-        for name, prop in properties.items():
-            ref = prop.get("$ref")
-            if ref:
-                walk(defs[ref.split("/")[-1]]["properties"], f"{prefix}{name}.")
-                continue
-            for option in prop.get("anyOf", [prop]):
-                if option.get("type") in ("number", "integer"):
-                    out[f"{prefix}{name}"] = (
-                        float(option.get("minimum", -math.inf)),
-                        float(option.get("maximum", math.inf)),
-                        option["type"] == "integer",
-                    )
-
-    walk(schema["properties"], "")
-    return out
 
 
 def _step(threshold: float, integer: bool) -> float:
@@ -74,7 +48,7 @@ def _tidy(value: float, integer: bool) -> int | float:
 def _numeric_candidates(
     book: Rulebook, field: str, context: Context, access_derived: bool
 ) -> list[int | float]:
-    low, high, integer = _numeric_bounds()[field]
+    low, high, integer = number_ranges()[field]
     edges: list[tuple[float, str]] = []
     for rule in book.active_in(context.context):
         for node in _compares(rule.condition.profile, field):

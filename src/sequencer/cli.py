@@ -11,13 +11,15 @@ Verbs::
 
 Exit status: 0 success; 1 the replay disagrees with a published decision;
 2 bad input (invalid profile, unreadable file or JSON, bad arguments);
-3 the rule base is broken; 4 the rule engine failed. Errors are printed without a
-traceback (set ``SEQUENCER_DEBUG=1`` to see one).
+3 the rule base is broken; 4 the rule engine failed; 5 the output could not be written
+(a reader closed the pipe early, a full disk). Errors are printed without a traceback
+(set ``SEQUENCER_DEBUG=1`` to see one), with control characters shown escaped.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -28,8 +30,9 @@ from typing import Any
 from sequencer import __version__
 from sequencer.cli_explain import add_verbs as add_explain_verbs
 from sequencer.cli_explain import cmd_report, cmd_teach, cmd_whatif
+from sequencer.terminal import read_input, say
 
-EXIT_OK, EXIT_DISAGREE, EXIT_INPUT, EXIT_RULES, EXIT_ENGINE = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_DISAGREE, EXIT_INPUT, EXIT_RULES, EXIT_ENGINE, EXIT_OUTPUT = 0, 1, 2, 3, 4, 5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,9 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument(
         "--batch",
-        type=Path,
         metavar="FILE.jsonl",
-        help="JSON Lines, one profile per line; prints one JSON result per line",
+        help="JSON Lines, one profile per line (- for standard input); prints one JSON "
+        "result per input line, in order",
     )
     rec.add_argument(
         "--processes",
@@ -100,12 +103,6 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, soft_wrap=False, highlight=False)
 
 
-def _read(file: str) -> bytes:
-    if file == "-":
-        return sys.stdin.buffer.read()
-    return Path(file).read_bytes()
-
-
 def _rulebook(directory: Path | None) -> Any:
     from sequencer.api import default_rulebook
     from sequencer.rulebook import load_rulebook
@@ -124,9 +121,9 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     if args.batch is not None:
         return _cmd_batch(args)
     try:
-        data = _read(args.file)
+        data = read_input(args.file)
     except OSError as error:
-        print(f"sequencer: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        say(f"cannot read {args.file}: {error.strerror}")
         return EXIT_INPUT
     book = _rulebook(args.rules)
     try:
@@ -143,61 +140,75 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    """Stream a JSON Lines file through recommend_many, one JSON result per line."""
+    """Stream JSON Lines through recommend_many: one JSON result per input line, in order.
+
+    The input is read once, as it comes (a file, a pipe, a FIFO or ``-``); a blank line
+    is answered ``{"line": n, "blank": true}``, a bad one with its problems. Memory stays
+    flat: only the first rejected line numbers are kept, for the summary.
+    """
     from sequencer.batch import recommend_many
 
-    path: Path = args.batch
+    name: str = args.batch
     try:
-        with path.open("rb") as handle:
-            total = sum(1 for line in handle if line.strip())
+        handle = _open_lines(name)
     except OSError as error:
-        print(f"sequencer: cannot read {path}: {error.strerror}", file=sys.stderr)
+        say(f"cannot read {name}: {error.strerror}")
         return EXIT_INPUT
     book = _rulebook(args.rules)
-    line_numbers: list[int] = []
-
-    def lines() -> Any:
-        with path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if raw.strip():
-                    line_numbers.append(number)
-                    yield raw
-
-    rejected: list[int] = []
+    tally = {"recommended": 0, "rejected": 0, "blank": 0}
+    first_rejected: list[int] = []
     out = sys.stdout
-    progress = _progress(total) if sys.stderr.isatty() else None
-    results = recommend_many(
-        lines(), rulebook=book, context=args.context, processes=args.processes, as_json=True
-    )
+    progress = _progress(None) if sys.stderr.isatty() else None
     try:
-        for done, result in enumerate(results, start=1):
-            number = line_numbers[result.index]
-            if result.ok:
+        results = recommend_many(
+            iter(handle), rulebook=book, context=args.context, processes=args.processes,
+            as_json=True,
+        )  # fmt: skip
+        for result in results:
+            number = result.index + 1
+            if result.blank:
+                tally["blank"] += 1
+                out.write(f'{{"line": {number}, "blank": true}}\n')
+            elif result.ok:
+                tally["recommended"] += 1
                 out.write(f'{{"line": {number}, "recommendation": {result.json}}}\n')
             else:
-                rejected.append(number)
+                tally["rejected"] += 1
+                if len(first_rejected) < 20:
+                    first_rejected.append(number)
+                    for p in result.problems:
+                        say(f"{name}:{number}: {p}")
                 problems = [{"field": p.field, "message": p.message} for p in result.problems]
                 out.write(json.dumps({"line": number, "problems": problems}) + "\n")
-                for p in result.problems:
-                    print(f"sequencer: {path}:{number}: {p}", file=sys.stderr)
-            if progress is not None and done % 64 == 0:
-                progress[0].update(progress[1], completed=done)
+            if progress is not None and number % 64 == 0:
+                progress[0].update(progress[1], completed=number)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        say(f"cannot read {name}: {error.strerror or error}")
+        return EXIT_INPUT
     finally:
         if progress is not None:
             progress[0].stop()
-    print(
-        f"sequencer: {total - len(rejected)} recommended, {len(rejected)} rejected"
-        + (
-            f" (lines {', '.join(map(str, rejected[:20]))}{' ...' if len(rejected) > 20 else ''})"
-            if rejected
-            else ""
-        ),
-        file=sys.stderr,
-    )
-    return EXIT_INPUT if rejected else EXIT_OK
+        if name != "-":
+            handle.close()
+    more = " ..." if tally["rejected"] > len(first_rejected) else ""
+    lines = f" (lines {', '.join(map(str, first_rejected))}{more})" if first_rejected else ""
+    blanks = f", {tally['blank']} blank" if tally["blank"] else ""
+    say(f"{tally['recommended']} recommended, {tally['rejected']} rejected{lines}{blanks}")
+    return EXIT_INPUT if tally["rejected"] else EXIT_OK
 
 
-def _progress(total: int) -> Any:
+def _open_lines(name: str) -> Any:
+    """A binary stream of ``name``'s lines (``-``: standard input). Raises ``OSError``."""
+    if name == "-":
+        if sys.stdin is None:
+            raise OSError(9, "standard input is closed")
+        return sys.stdin.buffer
+    return Path(name).open("rb")
+
+
+def _progress(total: int | None) -> Any:
     from rich.progress import Progress
 
     progress = Progress(console=_console(stderr=True), transient=True)
@@ -278,30 +289,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"recommend": _cmd_recommend, "replay": _cmd_replay, "rules": _cmd_rules}
     handlers |= {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}
     try:
-        return handlers[args.verb](args)
+        status = handlers[args.verb](args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
+        return status
     except ProfileError as error:
-        print(f"sequencer: {error}", file=sys.stderr)
+        say(str(error))
         return EXIT_INPUT
     except RuleBaseError as error:
-        print(f"sequencer: rule base error: {error}", file=sys.stderr)
+        say(f"rule base error: {error}")
         return EXIT_RULES
     except EngineError as error:
-        print(f"sequencer: engine error: {error}", file=sys.stderr)
+        say(f"engine error: {error}")
         return EXIT_ENGINE
     except SequencerError as error:
-        print(f"sequencer: {error}", file=sys.stderr)
+        say(str(error))
         return EXIT_INPUT
-    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
-        return EXIT_OK
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OUTPUT  # the reader went away: the output is incomplete
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EIO, errno.EPIPE, errno.EBADF):
+            _silence_stdout()
+            say(f"cannot write the output: {error.strerror}")
+            return EXIT_OUTPUT
+        say(f"{error.strerror or error}")
+        return EXIT_INPUT
     except Exception as error:  # pragma: no cover - a defect; say so without a traceback
         if os.environ.get("SEQUENCER_DEBUG"):
             raise
-        print(
-            f"sequencer: internal error ({type(error).__name__}: {error}); "
-            "set SEQUENCER_DEBUG=1 for details",
-            file=sys.stderr,
-        )
+        say(f"internal error ({type(error).__name__}: {error}); set SEQUENCER_DEBUG=1 for details")
         return EXIT_ENGINE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - no stdout at all
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

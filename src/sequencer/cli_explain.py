@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sequencer.terminal import printable, read_input, say
+
 __all__ = ["HANDLERS", "add_verbs"]
 
 EXIT_OK, EXIT_INPUT = 0, 2
@@ -66,11 +68,9 @@ def add_verbs(verbs: Any) -> None:
 
 def _read(file: str) -> bytes | None:
     try:
-        if file == "-":
-            return sys.stdin.buffer.read()
-        return Path(file).read_bytes()
+        return read_input(file)
     except OSError as error:
-        print(f"sequencer: cannot read {file}: {error.strerror}", file=sys.stderr)
+        say(f"cannot read {file}: {error.strerror}")
         return None
 
 
@@ -93,9 +93,9 @@ def _write(path: Path | None, text: str) -> int:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as error:
-        print(f"sequencer: cannot write {path}: {error.strerror}", file=sys.stderr)
+        say(f"cannot write {path}: {error.strerror}")
         return EXIT_INPUT
-    print(f"wrote {path}", file=sys.stderr)
+    print(printable(f"wrote {path}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -143,10 +143,10 @@ def cmd_teach(args: argparse.Namespace) -> int:
         try:
             written = write_sheets(sheets, args.output)
         except OSError as error:
-            print(f"sequencer: cannot write into {args.output}: {error.strerror}", file=sys.stderr)
+            say(f"cannot write into {args.output}: {error.strerror}")
             return EXIT_INPUT
         for path in written:
-            print(f"wrote {path}", file=sys.stderr)
+            print(printable(f"wrote {path}"), file=sys.stderr)
     if args.answers is not None:
         answers = answers_from_file(args.answers, sheets)
         marked = [mark(ex, answers.get(ex.case.number)) for ex in sheets]
@@ -154,7 +154,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.output is not None:
         return EXIT_OK
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         print(
             "sequencer: teach asks its questions on a terminal; give --answers FILE "
             "(or --output DIR to write exercise sheets)",

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sequencer.profile import FIELDS, FieldSpec
+from sequencer.profile import FIELDS, FieldSpec, number_ranges
 
 __all__ = [
     "AllOf",
@@ -156,7 +156,48 @@ def parse_condition(raw: object) -> ParsedCondition:
         else:
             items.append(_parse_entry(key, value, ()))
     profile: Node = items[0] if len(items) == 1 else AllOf(tuple(items))
+    _check_can_hold(profile, ())
     return ParsedCondition(profile, tuple(concepts))
+
+
+def _check_can_hold(node: Node, loc: tuple[int | str, ...]) -> None:
+    """Raise ``ConditionError`` for numeric tests no value of the field can pass.
+
+    Within one conjunction, the comparisons on each numeric field must leave a value
+    inside the field's range (``age: {gt: 500}``; ``age > 60`` and ``age < 30``).
+    Branches of ``any``/``all`` are checked the same way.
+    """
+    items = node.items if isinstance(node, AllOf) else (node,)
+    bounds: dict[str, tuple[float, float]] = {}
+    ranges = number_ranges()
+    for item in items:
+        if isinstance(item, AnyOf | AllOf):
+            for branch in item.items:
+                _check_can_hold(branch, loc)
+            continue
+        if item.op not in ("lt", "le", "gt", "ge", "eq") or item.field not in ranges:
+            continue
+        low, high, integer = ranges[item.field]
+        low, high = bounds.get(item.field, (low, high))
+        value = float(item.value)
+        if item.op == "gt":
+            low = max(low, math.floor(value) + 1 if integer else math.nextafter(value, math.inf))
+        elif item.op == "ge":
+            low = max(low, math.ceil(value) if integer else value)
+        elif item.op == "lt":
+            high = min(high, math.ceil(value) - 1 if integer else math.nextafter(value, -math.inf))
+        elif item.op == "le":
+            high = min(high, math.floor(value) if integer else value)
+        else:
+            low, high = max(low, value), min(high, value)
+        if low > high:
+            full_low, full_high, _ = ranges[item.field]
+            raise ConditionError(
+                f"can never hold: no value of '{item.field}' (which runs from "
+                f"{full_low:g} to {full_high:g}) passes every test on it here",
+                loc,
+            )
+        bounds[item.field] = (low, high)
 
 
 def _parse_mapping(raw: object, loc: tuple[int | str, ...]) -> Node:

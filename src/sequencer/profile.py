@@ -20,10 +20,12 @@ Conventions that every consumer can rely on:
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -48,6 +50,7 @@ __all__ = [
     "PriorTherapy",
     "Transplant",
     "flatten",
+    "number_ranges",
     "parse_profile",
 ]
 
@@ -133,6 +136,22 @@ class Disease(BaseModel):
                         self.mrd_pct,
                     )
                 )
+        if (
+            self.status in ("relapsed", "refractory")
+            and self.marrow_blasts_pct == 0
+            and self.mrd_pct in (None, 0)
+            and self.cns == "CNS1"
+            and self.extramedullary == "none"
+        ):
+            errors.append(
+                _contradiction(
+                    "status",
+                    f"status '{self.status}' needs disease somewhere, but marrow blasts are 0%, "
+                    "no MRD is given, the CSF is clear (CNS1) and there is no extramedullary "
+                    "disease",
+                    self.status,
+                )
+            )
         if self.ph == "negative" and self.abl1_mutations:
             errors.append(
                 _contradiction(
@@ -207,19 +226,35 @@ class Access(BaseModel):
     car_t: CarTAccess | None = None
 
 
+def _null_section(value: object) -> object:
+    """A ``null`` section means nothing is known about it, as an absent one does."""
+    return {} if value is None else value
+
+
+_Section = BeforeValidator(_null_section)
+
+
 class PatientProfile(BaseModel):
     """One patient, as the tumor board knows them now (interchange format v1)."""
 
     model_config = _STRICT
 
-    id: Annotated[str, Field(min_length=1, max_length=200)]
+    id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+$",
+            description="your identifier; printable text only (no control or bidi characters)",
+        ),
+    ]
     age: Annotated[int, Field(ge=18, le=120)] | None = None
     ecog: Annotated[int, Field(ge=0, le=4)] | None = None
-    disease: Disease = Disease()
-    transplant: Transplant = Transplant()
-    prior_therapy: PriorTherapy = PriorTherapy()
-    access: Access = Access()
-    immune: Immune = Immune()
+    disease: Annotated[Disease, _Section] = Disease()
+    transplant: Annotated[Transplant, _Section] = Transplant()
+    prior_therapy: Annotated[PriorTherapy, _Section] = PriorTherapy()
+    access: Annotated[Access, _Section] = Access()
+    immune: Annotated[Immune, _Section] = Immune()
 
 
 # --- the field catalogue: what rule conditions may test -------------------------
@@ -291,6 +326,31 @@ FIELDS: Mapping[str, FieldSpec] = types.MappingProxyType(_catalogue(PatientProfi
 """Every profile field a rule condition may test, by dotted path."""
 
 
+@cache
+def number_ranges() -> dict[str, tuple[float, float, bool]]:
+    """field -> (minimum, maximum, integer) from the profile's JSON Schema."""
+    schema = PatientProfile.model_json_schema()
+    defs = schema.get("$defs", {})
+    out: dict[str, tuple[float, float, bool]] = {}
+
+    def walk(properties: Mapping[str, Any], prefix: str) -> None:
+        for name, prop in properties.items():
+            ref = prop.get("$ref")
+            if ref:
+                walk(defs[ref.split("/")[-1]]["properties"], f"{prefix}{name}.")
+                continue
+            for option in prop.get("anyOf", [prop]):
+                if option.get("type") in ("number", "integer"):
+                    out[f"{prefix}{name}"] = (
+                        float(option.get("minimum", -math.inf)),
+                        float(option.get("maximum", math.inf)),
+                        option["type"] == "integer",
+                    )
+
+    walk(schema["properties"], "")
+    return out
+
+
 def flatten(profile: PatientProfile) -> dict[str, Any]:
     """Return the profile's leaf values keyed by dotted path (``None`` = unknown).
 
@@ -314,7 +374,15 @@ _PATHS: tuple[tuple[str, str, str], ...] = tuple(_split(path) for path in FIELDS
 # --- parsing any input into a profile, with every problem reported ----------------
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+MAX_DEPTH = 16
+"""Deepest nesting a profile may have (the format itself is three levels deep)."""
+MAX_TEXT = 1_000_000
+"""Largest profile text accepted, in bytes (a real profile is about 1 KB)."""
+MAX_NODES = 10_000
+"""Most values (objects, arrays, scalars) a profile may hold."""
+
+
+def _path(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
@@ -324,7 +392,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
-def problems_from(error: ValidationError) -> list[Problem]:
+def problems_from(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[Problem]:
     """Translate a pydantic ``ValidationError`` into ``Problem``s with dotted paths."""
     problems: list[Problem] = []
     for item in error.errors(include_url=False):
@@ -338,7 +406,7 @@ def problems_from(error: ValidationError) -> list[Problem]:
             message = "unknown key (not part of the profile format)"
         elif item["type"] != "contradiction" and "input" in item:
             message = f"{message}; got {_show(item['input'])}"
-        problems.append(Problem(_path(loc), message))
+        problems.append(Problem(_path((*prefix, *loc)), message))
     return problems
 
 
@@ -357,7 +425,15 @@ def _json_type(value: object) -> str:
 
 
 def _show(value: object) -> str:
-    text = json.dumps(value, default=repr) if not isinstance(value, float) else repr(value)
+    """A short, printable rendering of an input value, whatever it is."""
+    try:
+        text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            text = repr(value)
+        except (ValueError, RecursionError):
+            text = f"<{_json_type(value)} too large to show>"
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -377,55 +453,145 @@ def _pairs(items: list[tuple[str, Any]]) -> _Pairs:
     return out
 
 
-def _duplicate_keys(value: Any, path: str = "") -> list[Problem]:
-    found: list[Problem] = []
-    if isinstance(value, _Pairs):
-        for key in value.duplicates:
-            field = f"{path}.{key}" if path else key
-            found.append(Problem(field, "key given more than once (which value is meant?)"))
-        for key, child in value.items():
-            found += _duplicate_keys(child, f"{path}.{key}" if path else key)
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found += _duplicate_keys(child, f"{path}[{index}]")
-    return found
-
-
 def _load_json(text: str | bytes) -> Any:
-    """Parse JSON text, refusing duplicate keys (json.loads would keep the last silently)."""
+    """Parse JSON text; duplicate keys are remembered (json.loads keeps the last silently).
+
+    Raises ``ProfileError`` for text that is not UTF-8, not JSON, too large, too deeply
+    nested, or holds a number Python will not read (more than 4,300 digits).
+    """
+    if len(text) > MAX_TEXT:
+        raise ProfileError([Problem("", f"profile text is larger than {MAX_TEXT:,} bytes")])
     try:
         raw = text.decode("utf-8") if isinstance(text, bytes) else text
     except UnicodeDecodeError as error:
         raise ProfileError([Problem("", f"not UTF-8 text ({error.reason})")]) from None
     try:
-        data = json.loads(raw, object_pairs_hook=_pairs)
+        return json.loads(raw, object_pairs_hook=_pairs)
     except json.JSONDecodeError as error:
         raise ProfileError(
             [Problem("", f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}")]
         ) from None
-    duplicates = _duplicate_keys(data)
-    if duplicates:
-        raise ProfileError(duplicates)
-    return data
+    except RecursionError:
+        raise ProfileError([Problem("", f"nested more than {MAX_DEPTH} levels deep")]) from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise ProfileError([Problem("", f"not a JSON profile Python can read: {error}")]) from None
+
+
+def _shape_problems(data: Any) -> list[Problem]:
+    """Problems of shape found without recursion: nesting depth, cycles, size, key types,
+    and keys given more than once. Everything else is left to validation."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    seen: set[int] = set()
+    nodes = 0
+    while stack:
+        value, path, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            return [Problem("", f"holds more than {MAX_NODES:,} values; not a profile")]
+        if not isinstance(value, Mapping | list | tuple):
+            continue
+        if depth >= MAX_DEPTH:
+            return [Problem(path, f"nested more than {MAX_DEPTH} levels deep")]
+        if id(value) in seen:
+            return [Problem(path, "refers to itself (a cycle); not a JSON profile")]
+        seen.add(id(value))
+        if isinstance(value, Mapping):
+            for key in getattr(value, "duplicates", ()):
+                field = f"{path}.{key}" if path else key
+                problems.append(Problem(field, "key given more than once (which value is meant?)"))
+            for key, child in value.items():
+                if not isinstance(key, str):
+                    problems.append(Problem(path, f"keys must be text; got {_show(key)}"))
+                    continue
+                stack.append((child, f"{path}.{key}" if path else key, depth + 1))
+        else:
+            stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(value))
+    return sorted(problems, key=lambda p: p.field)
+
+
+def _as_data(value: Any) -> Any:
+    """The plain data inside a model, without serializing it (so nothing is coerced):
+    a ``PatientProfile`` built with ``model_copy(update=...)`` or ``model_construct``
+    skipped validation, and goes through it again from this."""
+    if isinstance(value, BaseModel):
+        return {k: _as_data(v) for k, v in value.__dict__.items()}
+    if isinstance(value, list | tuple):
+        return [_as_data(v) for v in value]
+    return value
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {}  # filled below, once the sections exist
+
+
+def _hidden_contradictions(data: Mapping[str, Any], error: ValidationError) -> list[Problem]:
+    """Contradictions pydantic did not report because a sibling field was invalid.
+
+    A section's contradiction checks run only when all its fields are valid; here the
+    section is checked again without the invalid fields, so every problem is reported.
+    """
+    bad: dict[str, set[str]] = {}
+    for item in error.errors(include_url=False):
+        loc = item["loc"]
+        if len(loc) >= 2 and item["type"] != "contradiction":
+            bad.setdefault(str(loc[0]), set()).add(str(loc[1]))
+    found: list[Problem] = []
+    for section, fields in bad.items():
+        model = _SECTIONS.get(section)
+        raw = data.get(section)
+        if model is None or not isinstance(raw, Mapping):
+            continue
+        trimmed = {k: v for k, v in raw.items() if k not in fields}
+        try:
+            model.model_validate(trimmed)
+        except ValidationError as again:
+            found += [
+                p
+                for p, e in zip(
+                    problems_from(again, (section,)), again.errors(include_url=False), strict=True
+                )
+                if e["type"] == "contradiction"
+            ]
+    return found
 
 
 def parse_profile(data: PatientProfile | Mapping[str, Any] | str | bytes) -> PatientProfile:
     """Return a validated ``PatientProfile`` built from ``data``.
 
-    ``data`` may already be a profile (returned as is), a mapping, or JSON text.
-    Raises ``ProfileError`` listing every problem, each with its field path, when the
-    data is not a valid profile (wrong JSON, wrong shape, wrong types, out-of-range or
-    contradictory values, unknown keys).
+    ``data`` may be a profile (validated again: ``model_copy`` and ``model_construct``
+    skip validation), a mapping, or JSON text. Raises ``ProfileError`` listing every
+    problem, each with its field path, when the data is not a valid profile (wrong JSON,
+    wrong shape, wrong types, out-of-range or contradictory values, unknown or repeated
+    keys, too large or too deeply nested); never any other exception for bad data.
     """
-    if isinstance(data, PatientProfile):
-        return data
-    if isinstance(data, str | bytes):
-        data = _load_json(data)
     try:
+        if isinstance(data, PatientProfile):
+            data = _as_data(data)
+        elif isinstance(data, str | bytes):
+            data = _load_json(data)
         if not isinstance(data, Mapping):
             raise ProfileError(
                 [Problem("", f"a profile must be a JSON object; got {_json_type(data)}")]
             )
-        return PatientProfile.model_validate(dict(data))
-    except ValidationError as error:
-        raise ProfileError(problems_from(error)) from None
+        shape = _shape_problems(data)
+        fatal = [p for p in shape if "more than once" not in p.message]
+        if fatal:
+            raise ProfileError(fatal)
+        try:
+            profile = PatientProfile.model_validate(dict(data))
+        except ValidationError as error:
+            raise ProfileError(
+                shape + problems_from(error) + _hidden_contradictions(data, error)
+            ) from None
+        if shape:
+            raise ProfileError(shape)
+        return profile
+    except ProfileError:
+        raise
+    except (RecursionError, ValueError, TypeError, AttributeError, OverflowError) as error:
+        raise ProfileError(
+            [Problem("", f"not a profile ({type(error).__name__}: {_show(str(error))})")]
+        ) from None
+
+
+_SECTIONS.update(disease=Disease, transplant=Transplant)

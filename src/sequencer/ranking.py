@@ -36,6 +36,7 @@ Cautions on an option that is not eligible are left out of ``warnings``.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -790,6 +791,17 @@ class Reach:
 
 _reach_lock = threading.Lock()
 _reach_cache: dict[str, Reach] = {}
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with fresh locks: one held by another thread at fork time
+    would never be released there (fork copies only the forking thread)."""
+    global _plans_lock, _reach_lock
+    _plans_lock = threading.Lock()
+    _reach_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def field_reach(rulebook: Rulebook) -> Reach:

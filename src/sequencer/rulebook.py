@@ -621,7 +621,9 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         raise RuleBaseError("rule base directory not found", path=base)
 
     def shown(path: Path) -> str:
-        return f"{base.name}/{path.relative_to(base).as_posix()}"
+        """The shipped rule base reads as ``rules/...``; another as the path given."""
+        inside = path.relative_to(base).as_posix()
+        return f"rules/{inside}" if root is None else f"{base.as_posix()}/{inside}"
 
     manifest_path = base / "rulebook.yaml"
     bib_path = base / "bibliography.yaml"
@@ -629,6 +631,12 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
     for required in (manifest_path, bib_path, alt_path):
         if not required.is_file():
             raise RuleBaseError("required file is missing", path=shown(required))
+    for folder in ("considerations", "contexts"):
+        for stray in sorted((base / folder).glob("*.yml")):
+            raise RuleBaseError(
+                "rule files end in .yaml (this one would be ignored); rename it",
+                path=shown(stray),
+            )
     rule_paths = sorted((base / "considerations").glob("*.yaml"))
     if not rule_paths:
         raise RuleBaseError("no rule files in considerations/", path=shown(base))

@@ -93,6 +93,15 @@ def _disease(draw: st.DrawFn, ph: st.SearchStrategy[str] | None = None) -> dict[
         abl1 = draw(st.sampled_from([None, []]))
     else:
         abl1 = draw(_maybe(st.lists(st.sampled_from(ABL1_MUTATIONS), max_size=3, unique=True)))
+    cns = draw(st.sampled_from(["CNS1", "CNS2", "CNS3", "unknown"]))
+    extramedullary = draw(st.sampled_from(["none", "present", "bulky", "unknown"]))
+    if (
+        status in ("relapsed", "refractory")
+        and blasts == 0
+        and mrd in (None, 0)
+        and (cns, extramedullary) == ("CNS1", "none")
+    ):
+        blasts = None  # an overt relapse with no site of disease is a contradiction
     return {
         "status": status,
         "marrow_blasts_pct": blasts,
@@ -101,9 +110,9 @@ def _disease(draw: st.DrawFn, ph: st.SearchStrategy[str] | None = None) -> dict[
         "ph": ph_value,
         "abl1_mutations": abl1,
         "kmt2a_rearranged": draw(_maybe(st.booleans())),
-        "cns": draw(st.sampled_from(["CNS1", "CNS2", "CNS3", "unknown"])),
+        "cns": cns,
         "cns_relapse_history": draw(_maybe(st.booleans())),
-        "extramedullary": draw(st.sampled_from(["none", "present", "bulky", "unknown"])),
+        "extramedullary": extramedullary,
         "rapidly_progressing": draw(_maybe(st.booleans())),
     }
 

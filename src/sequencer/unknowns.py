@@ -18,6 +18,7 @@ durable_rules adapter is tested against rule for rule).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,16 @@ class _Index:
 
 
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with fresh locks: one held by another thread at fork time
+    would never be released there (fork copies only the forking thread)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 _indexes: dict[tuple[str, str], _Index] = {}
 
 

@@ -81,11 +81,25 @@ def load_yaml(path: Path, display: str | None = None) -> Located:
     located = Located(path=path, data=None)
     if node is None:
         return located
-    located.data = _convert(node, (), located, loader, shown)
+    located.data = _convert(node, (), located, loader, shown, set())
     return located
 
 
-def _convert(node: yaml.Node, loc: Loc, out: Located, loader: _Loader, shown: str) -> Any:
+def _convert(
+    node: yaml.Node, loc: Loc, out: Located, loader: _Loader, shown: str, seen: set[int]
+) -> Any:
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        # An alias makes the composer hand back a node it already gave: expanding them
+        # can grow a small file exponentially (the "billion laughs"). Rule files are
+        # read by people, so anchors and aliases are simply not allowed.
+        if id(node) in seen:
+            raise RuleBaseError(
+                "anchors and aliases (& and *) are not allowed in rule files; write the "
+                "content out",
+                path=shown,
+                line=out.line_of(loc) or node.start_mark.line + 1,
+            )
+        seen.add(id(node))
     out.lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -103,11 +117,11 @@ def _convert(node: yaml.Node, loc: Loc, out: Located, loader: _Loader, shown: st
                 )
             child = (*loc, key) if isinstance(key, str | int) else (*loc, str(key))
             out.lines[child] = key_node.start_mark.line + 1
-            result[key] = _convert(value_node, child, out, loader, shown)
+            result[key] = _convert(value_node, child, out, loader, shown, seen)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _convert(item, (*loc, index), out, loader, shown)
+            _convert(item, (*loc, index), out, loader, shown, seen)
             for index, item in enumerate(node.value)
         ]
     return loader.construct_object(node, deep=True)
