@@ -77,4 +77,13 @@ def profiles(count: int, seed: int = 2020) -> Iterator[dict[str, Any]]:
     """Yield ``count`` profiles, lazily (constant memory)."""
     rng = random.Random(seed)
     for index in range(count):
-        yield profile(rng, index)
+        item = profile(rng, index)
+        disease = item["disease"]
+        if (
+            disease["status"] in ("relapsed", "refractory")
+            and disease["marrow_blasts_pct"] == 0
+            and disease["mrd_pct"] in (None, 0)
+            and (disease["cns"], disease["extramedullary"]) == ("CNS1", "none")
+        ):
+            disease["marrow_blasts_pct"] = None  # no site of disease: a contradiction
+        yield item

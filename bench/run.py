@@ -180,12 +180,57 @@ def memory(count: int) -> dict[str, Any]:
     }
 
 
+def cli_memory(count: int) -> dict[str, Any]:
+    """RSS of the CLI's parent process along `recommend --batch - --processes 2`, fed
+    ``count`` generated JSON lines through a pipe, output to /dev/null."""
+    import subprocess
+    import threading
+
+    cmd = [sys.executable, "-m", "sequencer.cli", "recommend", "--batch", "-", "--processes", "2"]
+    with open(os.devnull, "wb") as sink:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.PIPE)
+        assert proc.stdin is not None
+
+        def feed() -> None:
+            assert proc.stdin is not None
+            for item in profiles(count, seed=13):
+                proc.stdin.write((json.dumps(item) + "\n").encode())
+            proc.stdin.close()
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        samples: list[dict[str, float]] = []
+        started = time.perf_counter()
+        while proc.poll() is None:
+            time.sleep(0.5)
+            try:
+                samples.append(
+                    {"seconds": round(time.perf_counter() - started, 1), "kib": _rss_kib(proc.pid)}
+                )
+            except (OSError, ValueError):
+                break
+        feeder.join()
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+    samples = [s for s in samples if s["kib"]]
+    warm = samples[len(samples) // 10 :] or samples
+    return {
+        "lines": count,
+        "exit": proc.returncode,
+        "summary": stderr.strip().splitlines()[-1:] or [""],
+        "seconds": round(time.perf_counter() - started, 1),
+        "parent_kib_first": warm[0]["kib"] if warm else 0,
+        "parent_kib_last": warm[-1]["kib"] if warm else 0,
+        "parent_kib_max": max((s["kib"] for s in warm), default=0),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--memory", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--cli-memory", type=int, default=0, help="CLI batch lines (0 skips)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args()
@@ -214,6 +259,11 @@ def main() -> int:
     if args.memory:
         print(f"memory over {args.memory} profiles ...", file=sys.stderr)
         results["memory"] = memory(args.memory)
+
+    if args.cli_memory:
+        print(f"CLI batch memory over {args.cli_memory} lines ...", file=sys.stderr)
+        results["cli_memory"] = cli_memory(args.cli_memory)
+        print(json.dumps(results["cli_memory"]), file=sys.stderr)
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

@@ -164,7 +164,11 @@ def test_options_follow_the_documented_ranking(profile: PatientProfile) -> None:
         assert rec.alternatives
     assert all(_eligible(rec, w.therapy) for w in rec.warnings)
     assert rec.provisional == (rec.preferred is not None and bool(rec.provisional_on))
-    assert set(rec.provisional_on) <= {m.field for m in rec.missing if m.could_flip}
+    if rec.provisional:
+        assert set(rec.provisional_on) == {m.field for m in rec.missing if m.could_change_preferred}
+    else:
+        assert rec.provisional_on == []
+    assert all(m.could_flip for m in rec.missing if m.could_change_preferred)
 
 
 _FAILURE_RULES = {
@@ -177,14 +181,16 @@ _FAILURE_RULES = {
 def test_a_failed_therapy_is_never_preferred(profile: PatientProfile, context: str) -> None:
     """After blinatumomab failure blinatumomab is never preferred (with CAR T cells
     eligible or not), and after CAR T-cell non-response CAR T cells never are; the
-    failed option's arguments are all set aside."""
+    failed option's strengths are all set aside."""
     for therapy, key in (("blinatumomab", "blinatumomab"), ("car_t", "car_t")):
         failed = _with(profile, "prior_therapy", **{key: "refractory"})
         rec = recommend(failed, context=context)
         assert rec.preferred != therapy
         for argument in rec.arguments:
-            if argument.favors == therapy:
+            if argument.pro_of == therapy:
                 assert argument.status == "set_aside" and argument.weight == 0
+        option = next(o for o in rec.options if o.therapy == therapy)
+        assert option.failed and option.status != "preferred"
         other = "car_t" if therapy == "blinatumomab" else "blinatumomab"
         other_option = next(o for o in rec.options if o.therapy == other)
         if (
@@ -269,8 +275,8 @@ def test_a_con_of_the_only_available_option_is_shown_on_it(profile: PatientProfi
                 continue
             if argument.status == "counted":
                 assert argument.id in option.arguments_against
-            else:
-                assert argument.id in option.set_aside
+            else:  # shown still as a weakness if only its other side failed
+                assert argument.id in (*option.arguments_against, *option.set_aside)
 
 
 @given(profiles())

@@ -97,7 +97,7 @@ def test_defeat_sets_aside_exactly_when_it_fires(
     targets: set[str] = set()
     for effect in rule.then:
         if isinstance(effect, Failed):
-            targets |= {a for a, spec in book.arguments.items() if spec.favors == effect.failed}
+            targets |= {a for a, spec in book.arguments.items() if spec.pro_of == effect.failed}
         elif isinstance(effect, SetsAside):
             targets |= set(effect.sets_aside)
     made = {a.id for a in rec.arguments}

@@ -8,9 +8,10 @@ The method, in full (the README repeats it for clinicians):
    at the strength of its strongest firing rule; weaker rules making the same
    argument are shown as ``subsumed``.
 2. **Defeat.** A fact can set arguments aside: a documented failure of a therapy
-   (``failed``) sets aside every argument favoring it (each presumes the therapy can
-   work); ``sets_aside`` names arguments whose premise a fact contradicts. Set-aside
-   arguments stay in the output with the rule that defeated them, and weigh nothing.
+   (``failed``) sets aside every argument that is a strength of it (each presumes the
+   therapy can work; a weakness of the other option stays counted); ``sets_aside``
+   names arguments whose premise a fact contradicts. Set-aside arguments stay in the
+   output with the rule that defeated them, and weigh nothing.
 3. **Score.** An option's score is the sum of the counted arguments that favor it.
    Every argument is shown on both sides it has: under ``arguments_for`` of the option
    it is a strength of and ``arguments_against`` of the option it is a weakness of,
@@ -350,8 +351,10 @@ def decide(rulebook: Rulebook, t: Tally) -> Decision:
     counted: set[str] = set()
     defeated: dict[str, tuple[str, ...]] = {}
     for argument, (weight, _) in t.best.items():
-        favors = rulebook.arguments[argument].favors
-        by = [*t.set_aside.get(argument, ()), *t.failed.get(favors, ())]
+        spec = rulebook.arguments[argument]
+        favors = spec.favors
+        failed_by = t.failed.get(spec.pro_of, ()) if spec.pro_of else ()
+        by = [*t.set_aside.get(argument, ()), *failed_by]
         if by:
             defeated[argument] = tuple(dict.fromkeys(by))
         else:
@@ -429,6 +432,7 @@ def _quick_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, t
     ineligible: set[str] = set()
     deferred: set[str] = set()
     blocking = False
+    specs = rulebook.arguments
     for rule_id in fired:
         plan = plans[rule_id]
         for argument, favors, weight in plan.argues:
@@ -441,7 +445,7 @@ def _quick_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, t
         blocking = blocking or bool(plan.blocking)
     score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
     for argument, (weight, favors) in best.items():
-        if argument not in aside and favors not in failed:
+        if argument not in aside and specs[argument].pro_of not in failed:
             score[favors] += weight
     preferred, status, _, _, _ = _choose(score, ineligible, deferred, failed, blocking)
     return preferred, tuple(status[x] for x in THERAPIES)
@@ -502,11 +506,13 @@ def rank(
         facts,
         fired_set,
         lambda after: _decision_key(rulebook, after),
-        any(x.field == "access.car_t" for x in derivations),
+        # access follows the age when the profile did not state it: derived now, or
+        # derivable once the age is known
+        profile.access.car_t is None or any(x.field == "access.car_t" for x in derivations),
         None if d.blocked else d.gap,
     )
     missing_facts = _missing_facts(rulebook, missing, flips)
-    provisional_on = [m.field for m in missing_facts if m.could_flip and not m.blocking]
+    provisional_on = [m.field for m in missing_facts if m.could_change_preferred]
     provisional = d.preferred is not None and bool(provisional_on)
 
     eligible = {x: d.status[x] != "not_eligible" for x in THERAPIES}
@@ -631,16 +637,32 @@ def _option(
         warnings=list(dict.fromkeys(w.rule for w in warnings if w.therapy == therapy)),
         arguments_for=[a.id for a in arguments if a.status == "counted" and a.pro_of == therapy],
         arguments_against=[
-            a.id for a in arguments if a.status == "counted" and a.con_of == therapy
+            a.id
+            for a in arguments
+            if a.con_of == therapy and (a.status == "counted" or _weakness_stands(a, t))
         ],
         set_aside=[
-            a.id for a in arguments if a.status == "set_aside" and therapy in (a.pro_of, a.con_of)
+            a.id
+            for a in arguments
+            if a.status == "set_aside"
+            and (a.pro_of == therapy or (a.con_of == therapy and not _weakness_stands(a, t)))
         ],
+        failed=therapy in t.failed,
+        failed_by=list(t.failed.get(therapy, ())),
         deferred_until="; ".join(dict.fromkeys(u for _, u in deferrals)) or None
         if status == "deferred"
         else None,
         deferred_by=[r for r, _ in deferrals] if status == "deferred" else [],
     )
+
+
+def _weakness_stands(argument: Argument, t: Tally) -> bool:
+    """A two-sided argument set aside only because its pro_of therapy failed: the failure
+    voids the strength, not the other option's weakness, which is still shown on it."""
+    if argument.status != "set_aside" or argument.pro_of is None:
+        return False
+    failures = set(t.failed.get(argument.pro_of, ()))
+    return bool(failures) and {s.rule for s in argument.set_aside_by} <= failures
 
 
 def _add_alternative(
@@ -670,7 +692,12 @@ def _missing_facts(
     facts: list[tuple[tuple[bool, bool, int], MissingFact]] = []
     for index, (name, (text, rules, blocking)) in enumerate(missing.items()):
         fact = MissingFact.model_construct(
-            field=name, text=text, rules=list(rules), blocking=blocking, could_flip=name in flips
+            field=name,
+            text=text,
+            rules=list(rules),
+            blocking=blocking,
+            could_flip=name in flips,
+            could_change_preferred=any(f.changes_preferred for f in flips.get(name, ())),
         )
         facts.append(((name not in flips, not blocking, index), fact))
     offset = len(facts)
@@ -684,6 +711,7 @@ def _missing_facts(
             rules=rules,
             blocking=False,
             could_flip=True,
+            could_change_preferred=any(f.changes_preferred for f in found),
         )
         facts.append(((False, True, offset + index), fact))
     facts.sort(key=lambda item: item[0])

@@ -96,7 +96,12 @@ class MissingFact(BaseModel):
     could_flip: bool = Field(
         default=False,
         description="some value of this fact could change the preferred option or an "
-        "option's eligibility (the list is ordered by this)",
+        "option's status (the list is ordered by this)",
+    )
+    could_change_preferred: bool = Field(
+        default=False,
+        description="some value of this fact could change the preferred option itself "
+        "(the recommendation is then provisional)",
     )
 
 
@@ -181,6 +186,12 @@ class Option(BaseModel):
         default=None, description="for a deferred option: what has to happen before it can be given"
     )
     deferred_by: list[str] = Field(default=[], description="ids of the rules that defer it")
+    failed: bool = Field(
+        default=False,
+        description="documented failure of this therapy: it cannot be preferred, and its "
+        "strengths are set aside",
+    )
+    failed_by: list[str] = Field(default=[], description="ids of the rules saying it failed")
 
 
 class DerivedConcept(BaseModel):
@@ -230,7 +241,8 @@ class Recommendation(BaseModel):
     summary: str
     provisional: bool = Field(
         default=False,
-        description="the choice could change with a fact that is not known (provisional_on)",
+        description="the preferred option could change with a fact that is not known "
+        "(provisional_on)",
     )
     provisional_on: list[str] = Field(
         default=[], description="fields in missing that could change the choice"

@@ -138,9 +138,11 @@ def option_arguments(rec: Recommendation, option: Option) -> list[ArgumentLine]:
         lines.append(ArgumentLine("for", a, f"{a.strength}, +{a.weight} to {option.name}"))
     for argument_id in option.arguments_against:
         a = by_id[argument_id]
-        lines.append(
-            ArgumentLine("against", a, f"{a.strength}, +{a.weight} to {THERAPY_NAMES[a.favors]}")
-        )
+        if a.status == "counted":
+            words = f"{a.strength}, +{a.weight} to {THERAPY_NAMES[a.favors]}"
+        else:  # its other side's therapy failed: no weight, but the weakness stands
+            words = f"no weight, as {THERAPY_NAMES[a.favors]} has failed; the weakness stands"
+        lines.append(ArgumentLine("against", a, words))
     for argument_id in option.set_aside:
         a = by_id[argument_id]
         by = "; ".join(f"{s.title} ({s.rule})" for s in a.set_aside_by)

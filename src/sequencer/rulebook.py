@@ -67,6 +67,7 @@ __all__ = [
     "Source",
     "default_rules_dir",
     "load_rulebook",
+    "tests_unknown",
 ]
 
 Therapy = Literal["blinatumomab", "car_t"]
@@ -193,7 +194,8 @@ class Favors(BaseModel):
 
 
 class Failed(BaseModel):
-    """Documented failure of a therapy: every argument favoring it is set aside.
+    """Documented failure of a therapy: every argument that is a strength of it
+    (``pro_of``) is set aside, and it cannot be preferred.
 
     Also derives ``<therapy>-failed`` (``blinatumomab-failed``, ``car-t-failed``).
     """
@@ -314,8 +316,9 @@ class Argument(BaseModel):
     ``pro_of`` names the option it is a strength of, ``con_of`` the option it is a
     weakness of (at least one; both when it is both). It pushes toward ``pro_of``, or
     away from ``con_of``. It counts once, at its strongest applicable rule, and every
-    argument favoring a therapy presumes that therapy can work: a documented failure of
-    it (``failed:``) sets the argument aside.
+    argument that is a strength of a therapy presumes that therapy can work: a
+    documented failure of it (``failed:``) sets the argument aside. (A weakness of the
+    other option stays a weakness.)
     """
 
     model_config = _STRICT
@@ -896,10 +899,16 @@ def _check_arguments(
             )
 
 
-def _tests_unknown(node: Node) -> bool:
+def tests_unknown(node: Node) -> bool:
+    """Whether a condition can hold because a value is unknown: ``is: unknown``, or a
+    comparison that names an enumeration's ``unknown`` value."""
     if isinstance(node, Compare):
-        return node.op == "unknown"
-    return any(_tests_unknown(item) for item in node.items)
+        literal = FIELDS[node.field].unknown_value
+        names = node.value if isinstance(node.value, tuple) else (node.value,)
+        return node.op == "unknown" or (
+            literal is not None and node.op in ("eq", "in") and literal in names
+        )
+    return any(tests_unknown(item) for item in node.items)
 
 
 def _check_unknown_never_scores(loaded: list[LoadedRule]) -> None:
@@ -916,7 +925,7 @@ def _check_unknown_never_scores(loaded: list[LoadedRule]) -> None:
         changed = False
         for entry in active:
             rule = entry.rule
-            unsure = _tests_unknown(rule.condition.profile) or bool(
+            unsure = tests_unknown(rule.condition.profile) or bool(
                 set(rule.condition.concepts) & guessing
             )
             if unsure and not set(rule.derives) <= guessing:
@@ -924,7 +933,7 @@ def _check_unknown_never_scores(loaded: list[LoadedRule]) -> None:
                 changed = True
     for entry in active:
         rule = entry.rule
-        unsure = _tests_unknown(rule.condition.profile) or bool(
+        unsure = tests_unknown(rule.condition.profile) or bool(
             set(rule.condition.concepts) & guessing
         )
         if not unsure:
@@ -932,9 +941,9 @@ def _check_unknown_never_scores(loaded: list[LoadedRule]) -> None:
         for k, effect in enumerate(rule.then):
             if isinstance(effect, Favors | Failed | SetsAside | Defer | NotEligible):
                 raise RuleBaseError(
-                    f"then[{k}]: a rule that tests an unknown value (is: unknown) may not "
-                    "argue, defeat, defer or exclude: unknown never scores; report it "
-                    "with 'missing' instead",
+                    f"then[{k}]: a rule that tests an unknown value (is: unknown, or a "
+                    "comparison naming 'unknown') may not argue, defeat, defer or exclude: "
+                    "unknown never scores; report it with 'missing' instead",
                     path=entry.path,
                     line=entry.line,
                     rule_id=rule.id,

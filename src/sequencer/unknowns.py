@@ -27,7 +27,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from sequencer.candidates import Value, candidate_values
-from sequencer.conditions import Partial, Predicate, compile_partial, compile_predicate, fields_of
+from sequencer.conditions import (
+    Partial,
+    Predicate,
+    compile_partial,
+    compile_predicate,
+    fields_of,
+)
 from sequencer.contexts import Context
 from sequencer.profile import FIELDS, PatientProfile
 from sequencer.rulebook import (
@@ -39,6 +45,7 @@ from sequencer.rulebook import (
     Rule,
     Rulebook,
     SetsAside,
+    tests_unknown,
 )
 
 __all__ = ["Flip", "could_flip", "fields_read"]
@@ -55,6 +62,7 @@ class Flip:
     value: Value
     starts: tuple[str, ...]
     stops: tuple[str, ...]
+    changes_preferred: bool
 
 
 @dataclass(frozen=True)
@@ -72,9 +80,12 @@ class _Index:
     status_reach: frozenset[str]
     """fields whose rules can fail, defer, exclude or block an option."""
     openers: Mapping[str, tuple[tuple[str, Partial, int, bool], ...]]
-    concept_joins: Mapping[str, bool]
     """field -> its decisive readers as (rule id, three-valued test with the field open,
     the most points its arguments and set-asides can move, whether it changes a standing)."""
+    concept_joins: Mapping[str, bool]
+    guessing: frozenset[str]
+    """decisive rules that can hold because a value is unknown (a blocking missing fact):
+    knowing the value can stop them."""
     candidates: dict[tuple[str, bool], tuple[Value, ...]]
 
 
@@ -145,6 +156,7 @@ def _index(book: Rulebook, context: str) -> _Index:
             for f, readers_of in readers.items()
         },
         {r.id: bool(r.condition.concepts) for r in rules},
+        frozenset(r.id for r in rules if r.decisive and tests_unknown(r.condition.profile)),
         {},
     )
     with _lock:
@@ -213,8 +225,8 @@ def _could_open(
     for position, field in enumerate(fields):
         for rule_id, partial, weight, standing in index.openers.get(field, ()):
             if rule_id in fired:
-                if position == 0:
-                    continue  # an unknown field cannot stop a decisive rule
+                if position == 0 and rule_id not in index.guessing:
+                    continue  # knowing an unknown cannot stop a rule that did not need it
                 # a derived value that would change (access from the age) can stop one
                 if standing:
                     return True
@@ -226,6 +238,11 @@ def _could_open(
                 return True
             points += weight
     return gap is not None and points >= gap and points > 0
+
+
+def _preferred(outcome: Hashable) -> object:
+    """The preferred option in a decision outcome ``(preferred, statuses)``."""
+    return outcome[0] if isinstance(outcome, tuple) else outcome
 
 
 def _is_unknown(field: str, value: Any) -> bool:
@@ -307,7 +324,8 @@ def could_flip(
         affected = index.readers.get(field, ())
         if field == "age" and access_derived:
             extra = index.readers.get("access.car_t", ())
-            affected = tuple(dict.fromkeys((*affected, *extra)))
+            ids = {r.id for r in affected}
+            affected = (*affected, *(r for r in extra if r.id not in ids))
         key = (field, access_derived)
         values = index.candidates.get(key)
         if values is None:
@@ -326,18 +344,20 @@ def could_flip(
             if not (after ^ fired) & decisive:
                 continue  # only cautions, words or concepts moved: the choice cannot
             if after in seen:
-                continue  # another value of this field already gave these rules
-            seen.add(after)
-            if decide(after & decisive) == base:
+                continue  # another valid value of this field already gave these rules
+            outcome = decide(after & decisive)
+            if outcome == base:
                 continue
             if not _valid(profile, field, value, access):
                 continue
+            seen.add(after)
             out.setdefault(field, []).append(
                 Flip(
                     field,
                     value,
                     tuple(sorted(r for r in after - fired if book.rule(r).decisive)),
                     tuple(sorted(r for r in fired - after if book.rule(r).decisive)),
+                    _preferred(outcome) != _preferred(base),
                 )
             )
     return out
