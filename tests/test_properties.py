@@ -238,17 +238,22 @@ def test_forgetting_one_fact_moves_the_gap_by_at_most_one_strong_argument(
     assert abs(_balance(after) - _balance(before)) <= WEIGHTS["strong"]
 
 
-@given(st.one_of(profiles(), post_transplant_relapses(), ph_positive()))
-def test_every_unknown_that_could_change_the_choice_is_missing(profile: PatientProfile) -> None:
-    """Checked by substitution: every unknown field that, set to some value, changes the
-    preferred option or an option's status is listed in missing, as could_flip."""
-    rec = recommend(profile)
-    effective, ctx, derived = effective_profile(profile)
-    listed = {m.field for m in rec.missing if m.could_flip}
-    access_derived = bool(derived)
+@given(
+    st.one_of(profiles(), post_transplant_relapses(), ph_positive()),
+    st.sampled_from(sorted(BOOK.contexts)),
+)
+def test_every_unknown_that_could_change_the_choice_is_missing(
+    profile: PatientProfile, context: str
+) -> None:
+    """Checked by substitution, in every context: every unknown field that, set to some
+    value, changes the preferred option or an option's status is listed in missing as
+    could_flip, and as could_change_preferred when the preferred option changes."""
+    rec = recommend(profile, context=context)
+    effective, ctx, _ = effective_profile(profile, context=context)
+    flips = {m.field for m in rec.missing if m.could_flip}
+    preferred_flips = {m.field for m in rec.missing if m.could_change_preferred}
+    access_derived = profile.access.car_t is None  # access follows the age
     for field in FIELDS:
-        if field in listed:
-            continue
         value = flatten(effective)[field]
         spec = FIELDS[field]
         if not (value is None or (spec.unknown_value is not None and value == spec.unknown_value)):
@@ -258,10 +263,11 @@ def test_every_unknown_that_could_change_the_choice_is_missing(profile: PatientP
                 changed = vary(profile, field, candidate)
             except ProfileError:
                 continue
-            other = recommend(changed)
-            assert (other.preferred, _statuses(other)) == (rec.preferred, _statuses(rec)), (
-                f"{field}={candidate!r} changes the choice but is not listed as missing"
-            )
+            other = recommend(changed, context=context)
+            if other.preferred != rec.preferred:
+                assert field in preferred_flips, f"{field}={candidate!r} changes the choice"
+            if _statuses(other) != _statuses(rec) or other.preferred != rec.preferred:
+                assert field in flips, f"{field}={candidate!r} changes a status, not listed"
 
 
 @given(profiles())
