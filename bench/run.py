@@ -221,6 +221,7 @@ def cli_memory(count: int) -> dict[str, Any]:
         "parent_kib_first": warm[0]["kib"] if warm else 0,
         "parent_kib_last": warm[-1]["kib"] if warm else 0,
         "parent_kib_max": max((s["kib"] for s in warm), default=0),
+        "samples": warm[:: max(len(warm) // 20, 1)],
     }
 
 

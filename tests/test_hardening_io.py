@@ -300,3 +300,28 @@ def test_an_absolute_rules_directory_is_named_as_given(tmp_path: Path) -> None:
     result = _cli("rules", "--rules", str(tmp_path))
     assert result.returncode == 3
     assert f"{tmp_path.as_posix()}/rulebook.yaml".encode() in result.stderr
+
+
+@pytest.mark.parametrize("verb", ["whatif", "report"])
+@pytest.mark.parametrize(
+    "text", ['{"id": "x", "age": ' + "9" * 5000 + "}", "[" * 100_000 + "]" * 100_000]
+)
+def test_explaining_verbs_refuse_malformed_profiles_with_exit_2(
+    tmp_path: Path, verb: str, text: str
+) -> None:
+    """whatif and report answer a huge number or deep nesting with exit 2, no traceback."""
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    result = _cli(verb, str(path))
+    assert result.returncode == 2, result.stderr[-300:]
+    assert b"Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, "1: " + "9" * 5000])
+def test_teach_refuses_malformed_answer_files_with_exit_2(tmp_path: Path, text: str) -> None:
+    """teach --answers with a deeply nested or huge answer file: exit 2, no traceback."""
+    path = tmp_path / "answers.json"
+    path.write_text(text)
+    result = _cli("teach", "--answers", str(path))
+    assert result.returncode == 2, result.stderr[-300:]
+    assert b"Traceback" not in result.stderr

@@ -8,13 +8,13 @@ the floor that benchmarks measure the engine against.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sequencer.conditions import evaluate
-from sequencer.rulebook import Rulebook
+from sequencer.rulebook import Rule, Rulebook
 
-__all__ = ["ReferenceEngine"]
+__all__ = ["ReferenceEngine", "chain_concepts"]
 
 
 class ReferenceEngine:
@@ -29,19 +29,25 @@ class ReferenceEngine:
 
         ``context`` names the regulatory context, whose own rules then take part too.
         """
-        fired: set[str] = set()
-        concepts: set[str] = set()
         matching = [
             r
             for r in self._rules
             if (r.context is None or r.context == context) and evaluate(r.condition.profile, facts)
         ]
-        changed = True
-        while changed:
-            changed = False
-            for rule in matching:
-                if rule.id not in fired and set(rule.condition.concepts) <= concepts:
-                    fired.add(rule.id)
-                    concepts.update(rule.derives)
-                    changed = True
-        return frozenset(fired)
+        return frozenset(chain_concepts(matching, set()))
+
+
+def chain_concepts(matching: Sequence[Rule], concepts: set[str]) -> set[str]:
+    """Return the ids of the ``matching`` rules (their profile conditions hold) that fire
+    once derived concepts are chained to a fixpoint, starting from ``concepts`` (which is
+    extended with what they derive)."""
+    fired: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for rule in matching:
+            if rule.id not in fired and set(rule.condition.concepts) <= concepts:
+                fired.add(rule.id)
+                concepts.update(rule.derives)
+                changed = True
+    return fired

@@ -246,10 +246,16 @@ def answers_from_file(path: Path, sheets: Sequence[Exercise]) -> dict[int, Answe
         raise SequencerError(f"cannot read {path}: {error.strerror}") from None
     except UnicodeDecodeError:
         raise SequencerError(f"{path}: not UTF-8 text") from None
+    if len(text) > 1_000_000:
+        raise SequencerError(f"{path}: larger than 1 MB; not an answer file")
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise SequencerError(f"{path}: not valid JSON or YAML ({error})") from None
+    except (RecursionError, ValueError) as error:  # nested too deep, a huge number
+        raise SequencerError(
+            f"{path}: not an answer file ({type(error).__name__}: {str(error)[:80]})"
+        ) from None
     if not isinstance(data, Mapping):
         raise SequencerError(f"{path}: expected a mapping of patient number -> answer")
     by_number = {ex.case.number: ex for ex in sheets}

@@ -36,6 +36,7 @@ from sequencer.conditions import (
 )
 from sequencer.contexts import Context
 from sequencer.profile import FIELDS, PatientProfile
+from sequencer.reference import chain_concepts
 from sequencer.rulebook import (
     Defer,
     Failed,
@@ -264,16 +265,7 @@ def _refire(
         concepts.update(index.derives[rule_id])
     predicates = index.predicates
     matching = [r for r in affected if predicates[r.id](facts)]
-    new: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for rule in matching:
-            if rule.id not in new and set(rule.condition.concepts) <= concepts:
-                new.add(rule.id)
-                concepts.update(rule.derives)
-                changed = True
-    return frozenset(keep | new)
+    return frozenset(keep | chain_concepts(matching, concepts))
 
 
 def _valid(profile: PatientProfile, field: str, value: Value, access: str | None) -> bool:
