@@ -23,7 +23,8 @@ def test_every_case_cites_a_known_source() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_literature_case_comes_out_as_clinicians_chose(case: dict[str, Any]) -> None:
-    """Same choice as the clinicians, with their add-on or exclusion, every reason cited."""
+    """Same choice as the clinicians (or as the cited criterion implies), with their
+    add-on, exclusion or deferral, every reason cited."""
     rec = recommend(case["profile"])
     assert rec.preferred == case["clinicians_chose"]
     chosen = next(o for o in rec.options if o.therapy == rec.preferred)
@@ -31,6 +32,9 @@ def test_literature_case_comes_out_as_clinicians_chose(case: dict[str, Any]) -> 
         assert case["expected_add_on"] in {a.id for a in chosen.add_ons}
     if "expected_add_on_to" in case:
         assert chosen.add_ons, "a TKI partner should be suggested"
+    if "expected_deferred" in case:
+        other = next(o for o in rec.options if o.therapy == case["expected_deferred"])
+        assert other.status == "deferred" and other.deferred_until and other.deferred_by
     if "expected_not_eligible" in case:
         other = next(o for o in rec.options if o.therapy == case["expected_not_eligible"])
         assert other.status == "not_eligible" and other.reasons

@@ -210,7 +210,9 @@ def test_could_flip_never_misses_a_fact_that_flips(profile: Any) -> None:
 
 
 def test_missing_facts_that_could_flip_come_first() -> None:
-    """Patient 4 (a close call): tempo, candidacy, blasts, Ph and ECOG first; CNS after."""
+    """Patient 4 (a close call): tempo, candidacy, blasts, Ph, ECOG and the unassessed
+    contraindications (a refusal of blood products weighs against CAR T cells) first;
+    CNS facts after."""
     rec = recommend(patient(4), context=US_2020)
     order = [(m.field, m.could_flip) for m in rec.missing]
     flags = [flag for _, flag in order]
@@ -221,6 +223,7 @@ def test_missing_facts_that_could_flip_come_first() -> None:
         "disease.marrow_blasts_pct",
         "disease.ph",
         "ecog",
+        "contraindications",
     }
     assert rec.provisional and set(rec.provisional_on) == {f for f, flag in order if flag}
 

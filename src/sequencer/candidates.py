@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sequencer.conditions import AllOf, AnyOf, Compare, Node
+from sequencer.conditions import AllOf, AnyOf, Compare, Node, normalize_token
 from sequencer.contexts import Context
 from sequencer.profile import FIELDS, number_ranges
 from sequencer.rulebook import Rulebook
@@ -76,18 +76,22 @@ def _numeric_candidates(
 
 
 def _list_candidates(book: Rulebook, field: str, current: Sequence[str] | None) -> list[Value]:
+    # rules name items in the compared form (T315I, ACTIVE_INFECTION); a list of allowed
+    # items (contraindications) is tried in its own spelling
+    spelled = {normalize_token(v): v for v in FIELDS[field].values}
     tokens: list[str] = []
     for rule in book.active:
         for node in _compares(rule.condition.profile, field):
-            if node.op in ("contains", "not_contains") and node.value not in tokens:
-                tokens.append(node.value)
+            token = spelled.get(node.value, node.value)
+            if node.op in ("contains", "not_contains") and token not in tokens:
+                tokens.append(token)
     if current is None:
         return [[], *([t] for t in tokens)]
     out: list[Value] = [[]] if current else []
     have = list(current)
     for token in tokens:
-        if token in {t.upper() for t in have}:
-            out.append([t for t in have if t.upper() != token])
+        if normalize_token(token) in {normalize_token(t) for t in have}:
+            out.append([t for t in have if normalize_token(t) != normalize_token(token)])
         else:
             out.append([*have, token])
     return out

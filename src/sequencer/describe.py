@@ -49,6 +49,9 @@ FIELD_LABELS: dict[str, str] = {
     "prior_therapy.blinatumomab": "Earlier blinatumomab",
     "prior_therapy.car_t": "Earlier CD19 CAR T cells",
     "prior_therapy.ponatinib": "Earlier ponatinib",
+    "prior_therapy.inotuzumab": "Earlier inotuzumab",
+    "transplant.original_donor": "Donor of the last transplant",
+    "contraindications": "Conditions bearing on treatment now",
     "access.car_t": "Access to CAR T cells",
     "immune.t_cell_depleted": "Markedly low T cells",
 }
@@ -81,7 +84,12 @@ _VALUES: dict[str, dict[str, str]] = {
         "unavailable": "not available",
     },
 }
-_PRIOR = {"none": "not given", "responded": "given, responded", "refractory": "given, no response"}
+_PRIOR = {
+    "none": "not given",
+    "consolidation": "given as consolidation in first remission",
+    "responded": "given, responded",
+    "refractory": "given, no response",
+}
 _UNITS = {
     "age": " years",
     "disease.marrow_blasts_pct": "%",

@@ -62,7 +62,16 @@ Extramedullary = Literal["none", "present", "bulky", "unknown"]
 GVHD = Literal["none", "resolved", "active"]
 Donor = Literal["matched_sibling", "matched_unrelated", "haploidentical", "cord", "none", "unknown"]
 PriorResponse = Literal["none", "responded", "refractory"]
+PriorBlinatumomab = Literal["none", "consolidation", "responded", "refractory"]
 CarTAccess = Literal["approved", "trial", "unavailable"]
+OriginalDonor = Literal["matched_sibling", "matched_unrelated", "haploidentical", "cord"]
+Contraindication = Literal[
+    "active_infection",
+    "inflammatory_disorder",
+    "organ_dysfunction",
+    "uncontrolled_neurologic_disease",
+    "declines_transfusion",
+]
 
 
 def _null_is_unknown(value: object) -> object:
@@ -175,6 +184,9 @@ class Transplant(BaseModel):
     gvhd: GVHD | None = None
     donor: DonorField = "unknown"
     candidate: bool | None = None
+    original_donor: OriginalDonor | None = Field(
+        default=None, description="the donor of the last allogeneic transplant"
+    )
 
     @model_validator(mode="after")
     def _no_contradictions(self) -> Transplant:
@@ -196,6 +208,14 @@ class Transplant(BaseModel):
                         self.gvhd,
                     )
                 )
+            if self.original_donor is not None:
+                errors.append(
+                    _contradiction(
+                        "original_donor",
+                        "original_donor is given but prior_allo_hct is false",
+                        self.original_donor,
+                    )
+                )
         _raise_if("Transplant", errors)
         return self
 
@@ -205,9 +225,14 @@ class PriorTherapy(BaseModel):
 
     model_config = _STRICT
 
-    blinatumomab: PriorResponse | None = None
+    blinatumomab: PriorBlinatumomab | None = Field(
+        default=None,
+        description="consolidation: given in first remission as consolidation, with the "
+        "relapse later (neither a response in relapse nor refractoriness)",
+    )
     car_t: PriorResponse | None = None
     ponatinib: PriorResponse | None = None
+    inotuzumab: PriorResponse | None = None
 
 
 class Immune(BaseModel):
@@ -255,6 +280,21 @@ class PatientProfile(BaseModel):
     prior_therapy: Annotated[PriorTherapy, _Section] = PriorTherapy()
     access: Annotated[Access, _Section] = Access()
     immune: Annotated[Immune, _Section] = Immune()
+    contraindications: Annotated[list[Contraindication], Field(max_length=5)] | None = Field(
+        default=None,
+        description="conditions bearing on giving either option now; [] assessed, none; "
+        "null not assessed",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_contraindications(self) -> PatientProfile:
+        items = self.contraindications or []
+        if len(set(items)) != len(items):
+            _raise_if(
+                "PatientProfile",
+                [_contradiction("contraindications", "a contraindication is listed twice", items)],
+            )
+        return self
 
 
 # --- the field catalogue: what rule conditions may test -------------------------
@@ -285,7 +325,11 @@ def _leaf_spec(path: str, annotation: Any) -> FieldSpec:
         elif origin is Annotated:
             return _leaf_spec(path, typing.get_args(arg)[0])
         elif origin is list:
-            return FieldSpec(path, "list")
+            (item,) = typing.get_args(arg)
+            while typing.get_origin(item) is Annotated:
+                item = typing.get_args(item)[0]
+            allowed = typing.get_args(item) if typing.get_origin(item) is Literal else ()
+            return FieldSpec(path, "list", tuple(allowed))
         elif arg is bool:
             return FieldSpec(path, "boolean")
         elif arg in (int, float):

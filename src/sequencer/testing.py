@@ -50,6 +50,14 @@ ABL1_MUTATIONS = ["T315I", "E255K", "Y253H", "F317L", "G250E", "D276G", "V299L",
 
 _RESPONSE = ["none", "responded", "refractory"]
 _DONORS = ["matched_sibling", "matched_unrelated", "haploidentical", "cord", "none", "unknown"]
+_ORIGINAL_DONORS = ["matched_sibling", "matched_unrelated", "haploidentical", "cord"]
+_CONTRAINDICATIONS = [
+    "active_infection",
+    "inflammatory_disorder",
+    "organ_dysfunction",
+    "uncontrolled_neurologic_disease",
+    "declines_transfusion",
+]
 
 
 def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -142,6 +150,9 @@ def _transplant(
         "gvhd": gvhd,
         "donor": draw(st.sampled_from(_DONORS)),
         "candidate": draw(_maybe(st.booleans())),
+        "original_donor": None
+        if prior_hct is False
+        else draw(_maybe(st.sampled_from(_ORIGINAL_DONORS))),
     }
 
 
@@ -161,12 +172,16 @@ def _profile_dict(
         "disease": draw(_disease(ph)),
         "transplant": draw(_transplant(prior_hct)),
         "prior_therapy": {
-            "blinatumomab": draw(_maybe(st.sampled_from(_RESPONSE))),
+            "blinatumomab": draw(_maybe(st.sampled_from(["consolidation", *_RESPONSE]))),
             "car_t": draw(_maybe(st.sampled_from(_RESPONSE))),
             "ponatinib": draw(_maybe(st.sampled_from(_RESPONSE))),
+            "inotuzumab": draw(_maybe(st.sampled_from(_RESPONSE))),
         },
         "access": {"car_t": draw(_maybe(st.sampled_from(["approved", "trial", "unavailable"])))},
         "immune": {"t_cell_depleted": draw(_maybe(st.booleans()))},
+        "contraindications": draw(
+            _maybe(st.lists(st.sampled_from(_CONTRAINDICATIONS), max_size=3, unique=True))
+        ),
     }
 
 
