@@ -13,8 +13,20 @@ from conftest import patched
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sequencer import PatientProfile, ProfileError, SequencerError, parse_profile, recommend
-from sequencer.profile import MAX_DEPTH
+from sequencer import (
+    PatientProfile,
+    ProfileError,
+    SequencerError,
+    default_rulebook,
+    parse_profile,
+    recommend,
+)
+from sequencer.candidates import candidate_values
+from sequencer.profile import CROSS_CHECKED, FIELDS, MAX_DEPTH
+from sequencer.testing import profiles
+from sequencer.whatif import vary
+
+BOOK = default_rulebook()
 
 
 def _fields(data: Any) -> set[str]:
@@ -149,3 +161,13 @@ def test_a_profile_instance_round_trips_unchanged() -> None:
     )
     assert parse_profile(profile) == profile
     assert isinstance(parse_profile(profile), PatientProfile)
+
+
+@given(st.sampled_from(sorted(set(FIELDS) - CROSS_CHECKED)), st.data())
+def test_fields_outside_cross_checked_never_contradict(field: str, data: st.DataObject) -> None:
+    """CROSS_CHECKED lists every field a contradiction check compares: any in-range value
+    of another field, set on a valid profile, keeps it valid (the search for unknowns
+    skips validation for those)."""
+    profile = data.draw(profiles())
+    for value in candidate_values(BOOK, field, None, BOOK.context(), False):
+        vary(profile, field, value)  # raises ProfileError if the list is wrong

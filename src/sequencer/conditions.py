@@ -32,6 +32,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from sequencer.profile import FIELDS, FieldSpec, number_ranges
@@ -396,7 +397,7 @@ def compile_predicate(node: Node) -> Predicate:
             value = facts.get(field)
             if value is None:
                 return False
-            return (target in {normalize_token(item) for item in value}) is want
+            return (target in _normalized(tuple(value))) is want
 
         return listed
     names_unknown = target == literal or (isinstance(target, tuple) and literal in target)
@@ -409,6 +410,11 @@ def compile_predicate(node: Node) -> Predicate:
         return _compare(op, value, target)
 
     return compare
+
+
+@lru_cache(maxsize=1024)
+def _normalized(items: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(normalize_token(item) for item in items)
 
 
 Partial = Callable[[Mapping[str, Any]], bool | None]

@@ -41,6 +41,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from sequencer.errors import Problem, ProfileError
 
 __all__ = [
+    "CROSS_CHECKED",
     "FIELDS",
     "Access",
     "Disease",
@@ -369,6 +370,24 @@ def _catalogue(model: type[BaseModel], prefix: str = "") -> dict[str, FieldSpec]
 FIELDS: Mapping[str, FieldSpec] = types.MappingProxyType(_catalogue(PatientProfile))
 """Every profile field a rule condition may test, by dotted path."""
 
+CROSS_CHECKED: frozenset[str] = frozenset(
+    {
+        "disease.status",
+        "disease.marrow_blasts_pct",
+        "disease.mrd_pct",
+        "disease.cns",
+        "disease.extramedullary",
+        "disease.ph",
+        "disease.abl1_mutations",
+        "transplant.prior_allo_hct",
+        "transplant.months_since_hct",
+        "transplant.gvhd",
+        "transplant.original_donor",
+    }
+)
+"""Fields the contradiction checks above compare with another field: a value in range
+for one of these can still make a profile invalid. (A test keeps this list honest.)"""
+
 
 @cache
 def number_ranges() -> dict[str, tuple[float, float, bool]]:
@@ -609,6 +628,7 @@ def parse_profile(data: PatientProfile | Mapping[str, Any] | str | bytes) -> Pat
     keys, too large or too deeply nested); never any other exception for bad data.
     """
     try:
+        from_text = isinstance(data, str | bytes)
         if isinstance(data, PatientProfile):
             data = _as_data(data)
         elif isinstance(data, str | bytes):
@@ -617,13 +637,19 @@ def parse_profile(data: PatientProfile | Mapping[str, Any] | str | bytes) -> Pat
             raise ProfileError(
                 [Problem("", f"a profile must be a JSON object; got {_json_type(data)}")]
             )
-        shape = _shape_problems(data)
+        # JSON text is walked first (repeated keys, depth); other data only when it
+        # fails validation, to name its shape fault (a valid profile is small and flat)
+        shape = _shape_problems(data) if from_text else []
         fatal = [p for p in shape if "more than once" not in p.message]
         if fatal:
             raise ProfileError(fatal)
         try:
             profile = PatientProfile.model_validate(dict(data))
         except ValidationError as error:
+            if not from_text:
+                fatal = _shape_problems(data)
+                if fatal:
+                    raise ProfileError(fatal) from None
             raise ProfileError(
                 shape + problems_from(error) + _hidden_contradictions(data, error)
             ) from None

@@ -158,6 +158,7 @@ class _Plan:
     rationale: str
     evidence: str
     citations: tuple[Citation, ...]
+    changes_standing: bool  # fails, sets aside, excludes, defers or blocks anything
 
 
 _plans_lock = threading.Lock()
@@ -282,6 +283,7 @@ def _plan(rulebook: Rulebook, rule: Rule, index: int) -> _Plan:
         rationale=text,
         evidence=rule.evidence,
         citations=tuple(cited),
+        changes_standing=bool(failed or sets_aside or not_eligible or defers or blocking),
     )
 
 
@@ -438,11 +440,12 @@ def _quick_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, t
         for argument, favors, weight in plan.argues:
             if weight > best.get(argument, (0, ""))[0]:
                 best[argument] = (weight, favors)
-        failed.update(plan.failed)
-        aside.update(plan.sets_aside)
-        ineligible.update(plan.not_eligible)
-        deferred.update(therapy for therapy, _ in plan.defers)
-        blocking = blocking or bool(plan.blocking)
+        if plan.changes_standing:
+            failed.update(plan.failed)
+            aside.update(plan.sets_aside)
+            ineligible.update(plan.not_eligible)
+            deferred.update(therapy for therapy, _ in plan.defers)
+            blocking = blocking or bool(plan.blocking)
     score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
     for argument, (weight, favors) in best.items():
         if argument not in aside and specs[argument].pro_of not in failed:

@@ -369,7 +369,7 @@ class Rule(BaseModel):
         """The parsed condition (validated when the rule base is loaded)."""
         return parse_condition(self.when)
 
-    @property
+    @cached_property
     def derives(self) -> tuple[str, ...]:
         """Concepts this rule asserts when it fires, implied ones included."""
         out = [e.derive for e in self.then if isinstance(e, Derive)]

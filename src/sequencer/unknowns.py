@@ -35,7 +35,7 @@ from sequencer.conditions import (
     fields_of,
 )
 from sequencer.contexts import Context
-from sequencer.profile import FIELDS, PatientProfile
+from sequencer.profile import CROSS_CHECKED, FIELDS, PatientProfile
 from sequencer.reference import chain_concepts
 from sequencer.rulebook import (
     Defer,
@@ -251,21 +251,31 @@ def _is_unknown(field: str, value: Any) -> bool:
     return value is None or (spec.unknown_value is not None and value == spec.unknown_value)
 
 
-def _refire(
-    index: _Index,
-    affected: tuple[Rule, ...],
-    fired: frozenset[str],
-    facts: Mapping[str, Any],
-) -> frozenset[str]:
-    """Return ``fired`` with the ``affected`` rules evaluated again on ``facts``."""
+def _kept(
+    index: _Index, affected: tuple[Rule, ...], fired: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The fired rules a change of the field cannot touch, and the concepts they derive."""
     ids = {r.id for r in affected}
-    keep = {r for r in fired if r not in ids}
+    keep = frozenset(r for r in fired if r not in ids)
     concepts: set[str] = set()
     for rule_id in keep:
         concepts.update(index.derives[rule_id])
+    return keep, frozenset(concepts)
+
+
+def _refire(
+    index: _Index,
+    affected: tuple[Rule, ...],
+    kept: tuple[frozenset[str], frozenset[str]],
+    facts: Mapping[str, Any],
+) -> frozenset[str]:
+    """Return the fired rules with the ``affected`` ones evaluated again on ``facts``."""
+    keep, concepts = kept
     predicates = index.predicates
     matching = [r for r in affected if predicates[r.id](facts)]
-    return frozenset(keep | chain_concepts(matching, concepts))
+    if not matching:
+        return keep
+    return keep | chain_concepts(matching, set(concepts))
 
 
 def _valid(profile: PatientProfile, field: str, value: Value, access: str | None) -> bool:
@@ -325,6 +335,7 @@ def could_flip(
                 candidate_values(book, field, None, context, access_derived)
             )
         seen: set[frozenset[str]] = set()
+        kept = _kept(index, affected, fired)
         for value in values:
             variant = dict(facts)
             variant[field] = tuple(value) if isinstance(value, list) else value
@@ -332,7 +343,7 @@ def could_flip(
             if field == "age" and access_derived and isinstance(value, int):
                 access = context.access_for_age(value)
                 variant["access.car_t"] = access
-            after = _refire(index, affected, fired, variant)
+            after = _refire(index, affected, kept, variant)
             if not (after ^ fired) & decisive:
                 continue  # only cautions, words or concepts moved: the choice cannot
             if after in seen:
@@ -340,7 +351,10 @@ def could_flip(
             outcome = decide(after & decisive)
             if outcome == base:
                 continue
-            if not _valid(profile, field, value, access):
+            # a candidate is in its field's range; only a cross-checked field (or the
+            # age, through the access it derives) can still contradict the rest
+            cross = field in CROSS_CHECKED or access is not None
+            if cross and not _valid(profile, field, value, access):
                 continue
             seen.add(after)
             out.setdefault(field, []).append(
