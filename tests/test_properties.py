@@ -287,11 +287,17 @@ def test_a_con_of_the_only_available_option_is_shown_on_it(profile: PatientProfi
 
 @given(profiles())
 def test_cd19_negative_leaves_nothing_cd19_directed(profile: PatientProfile) -> None:
-    """CD19-negative disease: both options not eligible, alternatives offered."""
+    """CD19-negative disease: both options not eligible, CD22-directed alternatives
+    offered (inotuzumab only if it has not failed)."""
     rec = recommend(_with(profile, "disease", cd19="negative"))
     assert rec.preferred is None
     assert {o.status for o in rec.options} == {"not_eligible"}
-    assert {"inotuzumab-ozogamicin", "cd22-car-t-trial"} <= {a.id for a in rec.alternatives}
+    offered = {a.id for a in rec.alternatives}
+    assert "cd22-car-t-trial" in offered
+    # inotuzumab is offered unless the leukemia has already resisted it
+    assert ("inotuzumab-ozogamicin" in offered) is (
+        profile.prior_therapy.inotuzumab != "refractory"
+    )
 
 
 @given(post_transplant_relapses())
