@@ -122,3 +122,17 @@ def test_patient_5_neither_with_cd22_directed_alternatives() -> None:
     assert {"inotuzumab-ozogamicin", "cd22-car-t-trial"} <= alternatives
     assert {a.target for a in rec.alternatives} >= {"CD22"}
     assert all(r.rule == "cd19-negative" for r in rec.reasons if r.effect == "not_eligible")
+
+
+def test_the_replay_says_why_today_differs() -> None:
+    """Where today's choice differs from the published era's, the replay says why:
+    patient 4's CAR T cells are deferred by today's trial criteria."""
+    from sequencer.published import replay
+    from sequencer.render import markdown_replay
+
+    page = markdown_replay(replay(load_cases()))
+    row = next(line for line in page.splitlines() if line.startswith("| 4 |"))
+    assert "because CD19 CAR T cells deferred until" in row
+    assert "immunosuppression" in row
+    unchanged = next(line for line in page.splitlines() if line.startswith("| 2 |"))
+    assert "because" not in unchanged

@@ -259,10 +259,32 @@ def _scores(rec: Recommendation) -> str:
 
 
 def _today_cell(r: Replay) -> str:
-    """Today's choice, its scores, and whether anything moved."""
+    """Today's choice, its scores, whether anything moved, and why the choice moved."""
     same = r.today_choice == r.choice and _scores(r.today) == _scores(r.recommendation)
     mark = "unchanged" if same else "changed"
-    return f"{CHOICE_NAMES[r.today_choice]} ({_scores(r.today)}; {mark})"
+    return f"{CHOICE_NAMES[r.today_choice]} ({_scores(r.today)}; {mark}){_why_today(r)}"
+
+
+def _why_today(r: Replay) -> str:
+    """Why today's choice differs from the published era's: the standings that changed,
+    and the arguments counted in one era and not the other."""
+    if r.today_choice == r.choice:
+        return ""
+    then = {o.therapy: o for o in r.recommendation.options}
+    parts = []
+    for option in r.today.options:
+        if option.status != then[option.therapy].status and option.status in (
+            "deferred",
+            "not_eligible",
+        ):
+            until = f" until {option.deferred_until}" if option.deferred_until else ""
+            parts.append(f"{option.name} {option.status.replace('_', ' ')}{until}")
+    before = {a.id for a in r.recommendation.arguments if a.status == "counted"}
+    now = {a.id: a for a in r.today.arguments if a.status == "counted"}
+    gone = [a.title for a in r.recommendation.arguments if a.id in before - set(now)]
+    new = [a.title for a_id, a in now.items() if a_id not in before]
+    parts += [f"no longer: {title}" for title in gone] + [f"now: {title}" for title in new]
+    return f"; because {'; '.join(parts)}" if parts else ""
 
 
 def markdown_replay(results: list[Replay]) -> str:
