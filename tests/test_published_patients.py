@@ -107,7 +107,8 @@ def test_patient_4_today_defers_car_t_until_immunosuppression_is_withdrawn() -> 
     rec = recommend(patient(4), context="us-2026")
     car_t = next(o for o in rec.options if o.therapy == "car_t")
     assert car_t.status == "deferred"
-    assert set(car_t.deferred_by) == {"car-t-within-100-days-of-hct", "car-t-on-immunosuppression"}
+    # three months after transplant: FELIX's criterion is met, ZUMA-3's washout is not
+    assert set(car_t.deferred_by) == {"car-t-on-immunosuppression"}
     assert car_t.deferred_until and "immunosuppression" in car_t.deferred_until
     assert rec.preferred == "blinatumomab"
     assert "inotuzumab-ozogamicin" in {a.id for a in rec.alternatives}
