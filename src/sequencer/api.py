@@ -98,5 +98,6 @@ def recommend(
     """
     book = rulebook or default_rulebook()
     parsed, ctx, derivations = effective_profile(profile, rulebook=book, context=context)
-    fired = _engine(book).fired(flatten(parsed), ctx.context)
-    return rank(book, parsed, fired, context=ctx, derivations=derivations)
+    facts = flatten(parsed)
+    fired = _engine(book).fired(facts, ctx.context)
+    return rank(book, parsed, fired, context=ctx, derivations=derivations, facts=facts)

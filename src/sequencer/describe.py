@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sequencer.conditions import AllOf, AnyOf, Node
-from sequencer.profile import FIELDS, PatientProfile, flatten
+from sequencer.profile import FIELDS, PatientProfile, flatten, is_unknown
 from sequencer.rulebook import Rule
 
 __all__ = [
@@ -128,23 +128,18 @@ def _short(field: str, value: Any) -> str:
     return value_text(field, value).split(" (")[0]
 
 
-def _is_unknown(field: str, value: Any) -> bool:
-    spec = FIELDS[field]
-    return value is None or (spec.unknown_value is not None and value == spec.unknown_value)
-
-
 def known_facts(profile: PatientProfile) -> list[tuple[str, str, str]]:
     """Return (field, label, value in words) for every known field, in format order."""
     return [
         (field, label(field), value_text(field, value))
         for field, value in flatten(profile).items()
-        if not _is_unknown(field, value)
+        if not is_unknown(field, value)
     ]
 
 
 def unknown_fields(profile: PatientProfile) -> list[str]:
     """Return the fields the profile leaves unknown, in format order."""
-    return [f for f, v in flatten(profile).items() if _is_unknown(f, v)]
+    return [f for f, v in flatten(profile).items() if is_unknown(f, v)]
 
 
 def _join(words: Sequence[str], conjunction: str) -> str:

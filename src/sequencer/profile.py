@@ -51,6 +51,7 @@ __all__ = [
     "PriorTherapy",
     "Transplant",
     "flatten",
+    "is_unknown",
     "number_ranges",
     "parse_profile",
 ]
@@ -369,6 +370,13 @@ def _catalogue(model: type[BaseModel], prefix: str = "") -> dict[str, FieldSpec]
 
 FIELDS: Mapping[str, FieldSpec] = types.MappingProxyType(_catalogue(PatientProfile))
 """Every profile field a rule condition may test, by dotted path."""
+
+
+def is_unknown(field: str, value: Any) -> bool:
+    """Whether a flattened ``value`` of ``field`` means unknown (None, or "unknown")."""
+    spec = FIELDS[field]
+    return value is None or (spec.unknown_value is not None and value == spec.unknown_value)
+
 
 CROSS_CHECKED: frozenset[str] = frozenset(
     {

@@ -37,7 +37,6 @@ Cautions on an option that is not eligible are left out of ``warnings``.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +64,7 @@ from sequencer.recommendation import (
 )
 from sequencer.rulebook import (
     THERAPIES,
+    WEIGHTS,
     AddOn,
     Caution,
     Defer,
@@ -78,27 +78,21 @@ from sequencer.rulebook import (
     SetsAside,
     SuggestAlternative,
 )
-from sequencer.unknowns import Flip, could_flip, fields_read
+from sequencer.unknowns import Flip, could_flip
 
 __all__ = [
     "CLOSE_CALL_MARGIN",
     "WEIGHTS",
     "Decision",
-    "FieldReach",
-    "Reach",
     "decide",
-    "field_reach",
     "rank",
     "tally",
 ]
 
-WEIGHTS: dict[str, int] = {"weak": 1, "moderate": 2, "strong": 3}
 CLOSE_CALL_MARGIN = 1
-_STRENGTH_OF: dict[int, Literal["weak", "moderate", "strong"]] = {
-    1: "weak",
-    2: "moderate",
-    3: "strong",
-}
+_STRENGTH_OF = cast(
+    dict[int, Literal["weak", "moderate", "strong"]], {w: s for s, w in WEIGHTS.items()}
+)
 
 Status = Literal["preferred", "alternative", "deferred", "not_eligible"]
 Therapy = Literal["blinatumomab", "car_t"]
@@ -467,13 +461,15 @@ def rank(
     *,
     context: Context | None = None,
     derivations: Sequence[Derivation] = (),
+    facts: Mapping[str, Any] | None = None,
 ) -> Recommendation:
     """Return the ranked ``Recommendation`` for ``profile`` given the rules that fired.
 
     ``fired`` holds rule ids; the result does not depend on their order. ``profile``
     is the profile as the rules saw it (after ``context`` filled in what it derives);
     ``context`` (default: the rule base's default) and ``derivations`` (what it filled
-    in) are reported in the output.
+    in) are reported in the output. ``facts`` is ``flatten(profile)`` when the caller
+    already has it.
     """
     context = context or rulebook.context()
     fired_set = frozenset(fired)
@@ -501,7 +497,7 @@ def rank(
             _add_alternative(rulebook, alternatives, alt_id, rule_id)
         derived.extend(plan.derived)
 
-    facts = flatten(profile)
+    facts = flatten(profile) if facts is None else facts
     flips = could_flip(
         rulebook,
         context,
@@ -791,94 +787,4 @@ def _headline(d: Decision, t: Tally, order: Sequence[str]) -> str:
     return (
         f"{lead} {THERAPY_NAMES[preferred]}: score {d.score[preferred]} "
         f"vs {d.score[other]} for {THERAPY_NAMES[other]}."
-    )
-
-
-# --- what each field can reach (for explanations) --------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldReach:
-    """What a profile field can do to a decision, from the rules that read it.
-
-    A rule reads a field directly in its condition or through a concept derived by a
-    rule that does. ``gain`` is the most points those rules' arguments can add to each
-    option, ``ineligible`` the options they can take off the table (or defer), and
-    ``blocking`` whether a blocking missing fact depends on the field.
-    """
-
-    gain: Mapping[str, int]
-    ineligible: frozenset[str]
-    blocking: bool
-
-
-@dataclass(frozen=True)
-class Reach:
-    """``FieldReach`` for every profile field a rule reads, and the fields of each rule."""
-
-    fields: Mapping[str, FieldReach]
-    rule_fields: Mapping[str, frozenset[str]]
-
-
-_reach_lock = threading.Lock()
-_reach_cache: dict[str, Reach] = {}
-
-
-def _after_fork_in_child() -> None:
-    """A forked child starts with fresh locks: one held by another thread at fork time
-    would never be released there (fork copies only the forking thread)."""
-    global _plans_lock, _reach_lock
-    _plans_lock = threading.Lock()
-    _reach_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def field_reach(rulebook: Rulebook) -> Reach:
-    """Return what each profile field can do to a decision under ``rulebook`` (cached)."""
-    known = _reach_cache.get(rulebook.digest)
-    if known is not None:
-        return known
-    with _reach_lock:
-        built = _reach_cache[rulebook.digest] = _build_reach(rulebook)
-        return built
-
-
-def _build_reach(rulebook: Rulebook) -> Reach:
-    active = rulebook.active
-    reads = fields_read(active)
-    best: dict[str, dict[str, int]] = {}  # field -> argument -> strongest weight
-    ineligible: dict[str, set[str]] = {}
-    blocking: set[str] = set()
-    for rule in active:
-        fields = reads[rule.id]
-        for effect in rule.then:
-            if isinstance(effect, Favors):
-                for name in fields:
-                    per = best.setdefault(name, {})
-                    per[effect.argues] = max(per.get(effect.argues, 0), WEIGHTS[effect.strength])
-            elif isinstance(effect, NotEligible | Defer):
-                out = effect.not_eligible if isinstance(effect, NotEligible) else effect.defer
-                for name in fields:
-                    ineligible.setdefault(name, set()).update(out)
-            elif isinstance(effect, Missing) and effect.blocking:
-                blocking.update(fields | {effect.missing})
-    gain: dict[str, dict[str, int]] = {}
-    for name, per in best.items():
-        totals: dict[str, int] = dict.fromkeys(THERAPIES, 0)
-        for argument, weight in per.items():
-            totals[rulebook.arguments[argument].favors] += weight
-        gain[name] = totals
-    everything = set(gain) | blocking | set(ineligible)
-    return Reach(
-        fields={
-            f: FieldReach(
-                gain=gain.get(f, dict.fromkeys(THERAPIES, 0)),
-                ineligible=frozenset(ineligible.get(f, ())),
-                blocking=f in blocking,
-            )
-            for f in everything
-        },
-        rule_fields={rule_id: frozenset(fields) for rule_id, fields in reads.items()},
     )

@@ -55,6 +55,7 @@ from sequencer.yamlsource import Located, load_yaml
 __all__ = [
     "EFFECT_MODELS",
     "THERAPIES",
+    "WEIGHTS",
     "Alternative",
     "Argument",
     "Defer",
@@ -73,6 +74,8 @@ __all__ = [
 Therapy = Literal["blinatumomab", "car_t"]
 THERAPIES: tuple[Therapy, ...] = ("blinatumomab", "car_t")
 Strength = Literal["weak", "moderate", "strong"]
+WEIGHTS: dict[str, int] = {"weak": 1, "moderate": 2, "strong": 3}
+"""Points an argument adds at each strength."""
 Evidence = Literal[
     "regulatory",
     "meta-analysis",
@@ -382,14 +385,18 @@ class Rule(BaseModel):
                 out.append(f"{effect.failed.replace('_', '-')}-failed")
         return tuple(dict.fromkeys(out))
 
-    @property
-    def decisive(self) -> bool:
-        """Whether the rule can change a score, a status or block the choice."""
+    @cached_property
+    def changes_standing(self) -> bool:
+        """Whether the rule can fail, defer or exclude an option, or block the choice."""
         return any(
-            isinstance(e, Favors | Failed | SetsAside | Defer | NotEligible)
-            or (isinstance(e, Missing) and e.blocking)
+            isinstance(e, Failed | Defer | NotEligible) or (isinstance(e, Missing) and e.blocking)
             for e in self.then
         )
+
+    @cached_property
+    def decisive(self) -> bool:
+        """Whether the rule can change a score, a status or block the choice."""
+        return self.changes_standing or any(isinstance(e, Favors | SetsAside) for e in self.then)
 
 
 class ConsiderationFile(BaseModel):

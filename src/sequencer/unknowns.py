@@ -35,23 +35,11 @@ from sequencer.conditions import (
     fields_of,
 )
 from sequencer.contexts import Context
-from sequencer.profile import CROSS_CHECKED, FIELDS, PatientProfile
+from sequencer.profile import CROSS_CHECKED, PatientProfile, is_unknown
 from sequencer.reference import chain_concepts
-from sequencer.rulebook import (
-    Defer,
-    Failed,
-    Favors,
-    Missing,
-    NotEligible,
-    Rule,
-    Rulebook,
-    SetsAside,
-    tests_unknown,
-)
+from sequencer.rulebook import WEIGHTS, Favors, Rule, Rulebook, SetsAside, tests_unknown
 
 __all__ = ["Flip", "could_flip", "fields_read"]
-
-_WEIGHT = {"weak": 1, "moderate": 2, "strong": 3}
 
 
 @dataclass(frozen=True)
@@ -75,11 +63,6 @@ class _Index:
     decisive_rules: frozenset[str]
     derives: Mapping[str, tuple[str, ...]]
     predicates: Mapping[str, Predicate]
-    weight_reach: Mapping[str, int]
-    """field -> the most points its rules' arguments (and the arguments they set aside)
-    can move the score gap by."""
-    status_reach: frozenset[str]
-    """fields whose rules can fail, defer, exclude or block an option."""
     openers: Mapping[str, tuple[tuple[str, Partial, int, bool], ...]]
     """field -> its decisive readers as (rule id, three-valued test with the field open,
     the most points its arguments and set-asides can move, whether it changes a standing)."""
@@ -117,23 +100,12 @@ def _index(book: Rulebook, context: str) -> _Index:
     for rule in rules:
         for e in rule.then:
             if isinstance(e, Favors):
-                strongest[e.argues] = max(strongest.get(e.argues, 0), _WEIGHT[e.strength])
-    touched: dict[str, set[str]] = {}
-    status: set[str] = set()
+                strongest[e.argues] = max(strongest.get(e.argues, 0), WEIGHTS[e.strength])
     for rule in rules:
         for field in reads[rule.id]:
             readers.setdefault(field, []).append(rule)
             if rule.decisive:
                 decisive.add(field)
-            for e in rule.then:
-                if isinstance(e, Favors):
-                    touched.setdefault(field, set()).add(e.argues)
-                elif isinstance(e, SetsAside):
-                    touched.setdefault(field, set()).update(e.sets_aside)
-                elif isinstance(e, Failed | Defer | NotEligible) or (
-                    isinstance(e, Missing) and e.blocking
-                ):
-                    status.add(field)
     built = _Index(
         rules,
         {f: tuple(r) for f, r in readers.items()},
@@ -141,15 +113,13 @@ def _index(book: Rulebook, context: str) -> _Index:
         frozenset(r.id for r in rules if r.decisive),
         {r.id: r.derives for r in rules},
         {r.id: compile_predicate(r.condition.profile) for r in rules},
-        {f: sum(strongest.get(a, 0) for a in args) for f, args in touched.items()},
-        frozenset(status),
         {
             f: tuple(
                 (
                     r.id,
                     compile_partial(r.condition.profile, f),
                     _points(r, strongest),
-                    _changes_standing(r),
+                    r.changes_standing,
                 )
                 for r in readers_of
                 if r.decisive
@@ -190,17 +160,10 @@ def _points(rule: Rule, strongest: Mapping[str, int]) -> int:
     total = 0
     for e in rule.then:
         if isinstance(e, Favors):
-            total += _WEIGHT[e.strength]
+            total += WEIGHTS[e.strength]
         elif isinstance(e, SetsAside):
             total += sum(strongest.get(a, 0) for a in e.sets_aside)
     return total
-
-
-def _changes_standing(rule: Rule) -> bool:
-    return any(
-        isinstance(e, Failed | Defer | NotEligible) or (isinstance(e, Missing) and e.blocking)
-        for e in rule.then
-    )
 
 
 def _could_open(
@@ -244,11 +207,6 @@ def _could_open(
 def _preferred(outcome: Hashable) -> object:
     """The preferred option in a decision outcome ``(preferred, statuses)``."""
     return outcome[0] if isinstance(outcome, tuple) else outcome
-
-
-def _is_unknown(field: str, value: Any) -> bool:
-    spec = FIELDS[field]
-    return value is None or (spec.unknown_value is not None and value == spec.unknown_value)
 
 
 def _kept(
@@ -318,7 +276,7 @@ def could_flip(
     decisive = index.decisive_rules
     out: dict[str, list[Flip]] = {}
     for field in index.decisive_fields:
-        if not _is_unknown(field, facts.get(field)):
+        if not is_unknown(field, facts.get(field)):
             continue
         opened = [field, "access.car_t"] if field == "age" and access_derived else [field]
         if not _could_open(index, opened, facts, fired, gap):

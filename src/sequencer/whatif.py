@@ -38,7 +38,7 @@ from sequencer.candidates import Value, candidate_values
 from sequencer.contexts import apply_context
 from sequencer.describe import label, relevant_unknowns, unknown_fields, value_text
 from sequencer.errors import ProfileError
-from sequencer.profile import FIELDS, PatientProfile, flatten, parse_profile
+from sequencer.profile import FIELDS, PatientProfile, flatten, is_unknown, parse_profile
 from sequencer.ranking import WEIGHTS, rank
 from sequencer.recommendation import THERAPY_NAMES, Recommendation, RulebookStamp
 from sequencer.reference import ReferenceEngine
@@ -292,11 +292,6 @@ def _engine(book: Rulebook) -> ReferenceEngine:
     return engine
 
 
-def _is_unknown(field: str, value: Any) -> bool:
-    spec = FIELDS[field]
-    return value is None or (spec.unknown_value is not None and value == spec.unknown_value)
-
-
 def _json_value(value: Any) -> Value:
     if isinstance(value, tuple):
         return list(value)
@@ -329,7 +324,7 @@ def what_if(
     access_derived = raw_facts["access.car_t"] is None
     for field in FIELDS:
         current = base_facts[field]
-        was_unknown = _is_unknown(field, current)
+        was_unknown = is_unknown(field, current)
         groups: dict[tuple[Any, ...], Change] = {}
         for value in candidate_values(book, field, current, ctx, access_derived):
             try:
