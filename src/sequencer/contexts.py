@@ -23,7 +23,13 @@ Text = Annotated[str, Field(min_length=20)]
 
 
 class ContextProduct(BaseModel):
-    """One approved CD19 CAR T-cell product and the ages its label covers."""
+    """One approved CD19 CAR T-cell product: the ages its label covers, its pivotal
+    trial and its distinct safety figures.
+
+    The trial criteria that hold a patient back from this product are rules (written
+    under the product as ``criteria:`` and compiled by the rule-base loader), not
+    fields of this model.
+    """
 
     model_config = _STRICT
     name: Annotated[str, Field(min_length=3)]
@@ -31,6 +37,9 @@ class ContextProduct(BaseModel):
     max_age: Annotated[int, Field(ge=0, le=120)] | None = None
     indication: Text
     citations: Annotated[tuple[str, ...], Field(min_length=1)]
+    trial: Annotated[str, Field(min_length=2)] | None = None
+    safety: Text | None = None
+    safety_citations: tuple[str, ...] = ()
 
     def covers(self, age: int) -> bool:
         """Return whether the label's age range includes ``age``."""
@@ -70,7 +79,7 @@ class Context(BaseModel):
 
     def citations(self) -> tuple[str, ...]:
         """Every source the context cites."""
-        keys = [k for p in self.car_t.products for k in p.citations]
+        keys = [k for p in self.car_t.products for k in (*p.citations, *p.safety_citations)]
         keys += list(self.blinatumomab.citations)
         return tuple(dict.fromkeys(keys))
 

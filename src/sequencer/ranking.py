@@ -56,6 +56,8 @@ from sequencer.recommendation import (
     DerivedConcept,
     MissingFact,
     Option,
+    ProductHold,
+    ProductStanding,
     Reason,
     Recommendation,
     RulebookStamp,
@@ -71,6 +73,7 @@ from sequencer.rulebook import (
     Derive,
     Failed,
     Favors,
+    HoldsBack,
     Missing,
     NotEligible,
     Rule,
@@ -149,6 +152,7 @@ class _Plan:
     add_ons: tuple[tuple[str, AddOnSuggestion], ...]
     alternatives: tuple[str, ...]
     derived: tuple[DerivedConcept, ...]
+    holds: tuple[tuple[str, ProductHold], ...]  # product name, the hold
     rationale: str
     evidence: str
     citations: tuple[Citation, ...]
@@ -194,6 +198,7 @@ def _plan(rulebook: Rulebook, rule: Rule, index: int) -> _Plan:
     add_ons: list[tuple[str, AddOnSuggestion]] = []
     alternatives: list[str] = []
     derived: list[DerivedConcept] = []
+    holds: list[tuple[str, ProductHold]] = []
     for effect in rule.then:
         own = (getattr(effect, "text", None) or text).strip()
         if isinstance(effect, Favors):
@@ -253,6 +258,12 @@ def _plan(rulebook: Rulebook, rule: Rule, index: int) -> _Plan:
             alternatives.append(effect.alternative)
         elif isinstance(effect, Derive):
             derived.append(DerivedConcept(concept=effect.derive, rule=rule.id))
+        elif isinstance(effect, HoldsBack):
+            hold = ProductHold(
+                rule=rule.id, title=rule.title, until=effect.until.strip(), text=own,
+                citations=cited,
+            )  # fmt: skip
+            holds.append((effect.holds_back, hold))
     set_aside_by = (
         SetAsideBy(rule=rule.id, title=rule.title, text=" ".join(defeat_text), citations=cited)
         if defeat_text
@@ -274,6 +285,7 @@ def _plan(rulebook: Rulebook, rule: Rule, index: int) -> _Plan:
         add_ons=tuple(add_ons),
         alternatives=tuple(alternatives),
         derived=tuple(derived),
+        holds=tuple(holds),
         rationale=text,
         evidence=rule.evidence,
         citations=tuple(cited),
@@ -483,7 +495,10 @@ def rank(
     add_ons: dict[str, list[AddOnSuggestion]] = {x: [] for x in THERAPIES}
     alternatives: dict[str, AlternativeSuggestion] = {}
     derived: list[DerivedConcept] = []
+    holds: dict[str, list[ProductHold]] = {}
     for rule_id, plan in t.rules:
+        for product, hold in plan.holds:
+            holds.setdefault(product, []).append(hold)
         cautions.extend(plan.cautions)
         for name, text, blocking in plan.missing:
             known = missing.get(name)
@@ -517,8 +532,10 @@ def rank(
     eligible = {x: d.status[x] != "not_eligible" for x in THERAPIES}
     warnings = [w for w in cautions if eligible[w.therapy]]
     order = sorted(THERAPIES, key=lambda x: (_ORDER[d.status[x]], -d.score[x], THERAPIES.index(x)))
+    products = _products(rulebook, context, profile, holds)
     options = [
-        _option(rulebook, therapy, t, d, arguments, reasons, warnings, add_ons) for therapy in order
+        _option(rulebook, therapy, t, d, arguments, reasons, warnings, add_ons, products)
+        for therapy in order
     ]
     reasons.sort(key=lambda r: (order.index(r.therapy), r.effect == "favors", -r.weight))
     # Every part below was built from validated rule-base data or is one of the frozen
@@ -623,6 +640,7 @@ def _option(
     reasons: Sequence[Reason],
     warnings: Sequence[Warning],
     add_ons: Mapping[str, list[AddOnSuggestion]],
+    products: list[ProductStanding],
 ) -> Option:
     status = d.status[therapy]
     deferrals = t.deferred.get(therapy, [])
@@ -652,7 +670,33 @@ def _option(
         if status == "deferred"
         else None,
         deferred_by=[r for r, _ in deferrals] if status == "deferred" else [],
+        products=products if therapy == "car_t" and status != "not_eligible" else [],
     )
+
+
+def _products(
+    rulebook: Rulebook,
+    context: Context,
+    profile: PatientProfile,
+    holds: Mapping[str, list[ProductHold]],
+) -> list[ProductStanding]:
+    """The context's products open to this patient (approved access, label age), each
+    with the criteria that fired against it."""
+    if profile.access.car_t != "approved":
+        return []
+    age = profile.age
+    return [
+        ProductStanding.model_construct(
+            name=p.name,
+            trial=p.trial,
+            admits=not holds.get(p.name),
+            held_back_by=holds.get(p.name, []),
+            safety=p.safety.strip() if p.safety else None,
+            citations=_cached_citations(rulebook, (*p.citations, *p.safety_citations)),
+        )
+        for p in context.car_t.products
+        if age is None or p.covers(age)
+    ]
 
 
 def _weakness_stands(argument: Argument, t: Tally) -> bool:

@@ -21,6 +21,8 @@ __all__ = [
     "DerivedConcept",
     "MissingFact",
     "Option",
+    "ProductHold",
+    "ProductStanding",
     "Reason",
     "Recommendation",
     "RulebookStamp",
@@ -162,6 +164,30 @@ class Argument(BaseModel):
     set_aside_by: list[SetAsideBy] = []
 
 
+class ProductHold(BaseModel):
+    """One criterion of a product (its label or pivotal trial) that holds the patient
+    back from that product now, and what lifts it."""
+
+    model_config = _OUT
+    rule: str
+    title: str
+    until: str
+    text: str
+    citations: list[Citation] = Field(min_length=1)
+
+
+class ProductStanding(BaseModel):
+    """One available CAR T-cell product and whether its criteria admit the patient."""
+
+    model_config = _OUT
+    name: str
+    trial: str | None = Field(default=None, description="the product's pivotal trial")
+    admits: bool = Field(description="no criterion of this product holds the patient back")
+    held_back_by: list[ProductHold] = []
+    safety: str | None = Field(default=None, description="the product's distinct safety figures")
+    citations: list[Citation] = Field(default=[], description="sources of the label and safety")
+
+
 class Option(BaseModel):
     """One CD19-directed option as ranked for this patient."""
 
@@ -192,6 +218,12 @@ class Option(BaseModel):
         "strengths are set aside",
     )
     failed_by: list[str] = Field(default=[], description="ids of the rules saying it failed")
+    products: list[ProductStanding] = Field(
+        default=[],
+        description="for CAR T cells under approved access: the products whose label covers "
+        "the patient's age, each with the criteria that hold the patient back from it; CAR "
+        "T cells stay open while any product admits the patient",
+    )
 
 
 class DerivedConcept(BaseModel):

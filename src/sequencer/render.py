@@ -22,6 +22,7 @@ from sequencer.recommendation import (
     Argument,
     Citation,
     Option,
+    ProductStanding,
     Reason,
     Recommendation,
     Warning,
@@ -33,6 +34,7 @@ from sequencer.rulebook import (
     Derive,
     Failed,
     Favors,
+    HoldsBack,
     Missing,
     NotEligible,
     Rule,
@@ -53,6 +55,8 @@ __all__ = [
     "print_recommendation",
     "print_replay",
     "print_rules",
+    "product_citations",
+    "product_line",
     "reason_effect",
 ]
 
@@ -150,6 +154,30 @@ def option_arguments(rec: Recommendation, option: Option) -> list[ArgumentLine]:
     return lines
 
 
+def _sentence_case(title: str) -> str:
+    """Lower a title's first letter unless it starts an acronym (``CNS-3``)."""
+    head = title[:2]
+    return title[0].lower() + title[1:] if head[:1].isupper() and head[1:].islower() else title
+
+
+def product_line(product: ProductStanding) -> str:
+    """Return one product's standing in words: whether its criteria admit the patient,
+    and otherwise what holds the patient back and what lifts it."""
+    name = f"{product.name} ({product.trial})" if product.trial else product.name
+    if product.admits:
+        return f"{name}: its criteria admit the patient"
+    holds = "; ".join(
+        f"{_sentence_case(h.title.rstrip('.'))} (until {h.until})" for h in product.held_back_by
+    )
+    return f"{name} waits: {holds}"
+
+
+def product_citations(product: ProductStanding) -> list[Citation]:
+    """The sources of the criteria holding the patient back from ``product``, once each."""
+    found = {c.key: c for h in product.held_back_by for c in h.citations}
+    return list(found.values())
+
+
 def markdown_arguments(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
     """Return Markdown, option by option: its standing, then its arguments for, against
     and set aside (with what set them aside)."""
@@ -159,6 +187,9 @@ def markdown_arguments(rec: Recommendation, cite: Callable[[Sequence[Citation]],
         out.append(f"- **{option.name}**: {standing}, score {option.score}")
         if option.deferred_until:
             out.append(f"  - deferred until {option.deferred_until}")
+        for product in option.products:
+            held = product_citations(product)
+            out.append(f"  - product {_md(product_line(product))}{cite(held) if held else ''}")
         lines = option_arguments(rec, option)
         if not lines:
             out.append("  - no argument for or against it")
@@ -434,6 +465,8 @@ def _effects(rule: Rule) -> str:
             parts.append(f"alternative: {e.alternative}")
         elif isinstance(e, Derive):
             parts.append(f"derives: {e.derive}")
+        elif isinstance(e, HoldsBack):
+            parts.append(f"holds back {e.holds_back} until {' '.join(e.until.split())}")
     return "; ".join(parts)
 
 
@@ -465,6 +498,10 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
         args.append(f", score {option.score}\n")
         if option.deferred_until:
             args.append(f"  deferred until {option.deferred_until}\n", style="magenta")
+        for product in option.products:
+            args.append(f"  product {product_line(product)}", style="cyan")
+            held = product_citations(product)
+            args.append(f" {refs.cite(held)}\n" if held else "\n", style="dim")
         lines = option_arguments(rec, option)
         if not lines:
             args.append("  no argument for or against it\n", style="dim")

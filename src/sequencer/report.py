@@ -32,6 +32,8 @@ from sequencer.render import (
     markdown_cautions,
     markdown_reasons,
     option_arguments,
+    product_citations,
+    product_line,
     reason_effect,
 )
 from sequencer.rulebook import Rulebook
@@ -356,6 +358,20 @@ def html_report(report: CaseReport) -> str:
         )
         if option.deferred_until:
             out.append(f"<p>Deferred until {_e(option.deferred_until)}.</p>")
+        if option.products:
+            out.append('<ul class="products">')
+            for product in option.products:
+                safety = (
+                    f'<br><span class="small">{_e(product.safety)}'
+                    f"{_cites(refs, product.citations)}</span>"
+                    if product.safety
+                    else ""
+                )
+                out.append(
+                    f"<li>Product {_e(product_line(product))}"
+                    f"{_cites(refs, product_citations(product))}{safety}</li>"
+                )
+            out.append("</ul>")
         lines = option_arguments(rec, option)
         if not lines:
             out.append("<p>No argument for or against it.</p>")

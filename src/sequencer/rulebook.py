@@ -47,9 +47,9 @@ from sequencer.conditions import (
     ParsedCondition,
     parse_condition,
 )
-from sequencer.contexts import Context
+from sequencer.contexts import Context, ContextProduct
 from sequencer.errors import RuleBaseError, SequencerError
-from sequencer.profile import FIELDS
+from sequencer.profile import FIELDS, number_ranges
 from sequencer.yamlsource import Located, load_yaml
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "Effect",
     "Failed",
     "Favors",
+    "HoldsBack",
     "Rule",
     "Rulebook",
     "SetsAside",
@@ -295,6 +296,21 @@ class Derive(BaseModel):
     derive: KebabId
 
 
+class HoldsBack(BaseModel):
+    """One product's criterion keeps the patient from that product for now.
+
+    Written only under a product in a context file (``car_t.products[].criteria``);
+    the loader adds the product's ages and approved access to the condition. CAR T
+    cells as a whole wait only when no available product admits the patient (the
+    context's ``no_product_admits`` rule).
+    """
+
+    model_config = _STRICT
+    holds_back: Annotated[str, Field(min_length=3)]
+    until: Prose
+    text: Prose | None = None
+
+
 Effect = (
     Favors
     | Failed
@@ -306,10 +322,11 @@ Effect = (
     | AddOn
     | SuggestAlternative
     | Derive
+    | HoldsBack
 )
 EFFECT_MODELS: tuple[type[BaseModel], ...] = (
     Favors, Failed, SetsAside, Defer, NotEligible, Caution, Missing, AddOn,
-    SuggestAlternative, Derive,
+    SuggestAlternative, Derive, HoldsBack,
 )  # fmt: skip
 
 
@@ -547,9 +564,14 @@ def _effect_model(raw: Any) -> type[BaseModel] | None:
 
 
 def _load_rule(
-    raw: Any, doc: Located, shown: str, index: int, arguments: Mapping[str, Argument]
+    raw: Any,
+    doc: Located,
+    shown: str,
+    index: int,
+    arguments: Mapping[str, Argument],
+    base: tuple[int | str, ...] | None = None,
 ) -> Rule:
-    base: tuple[int | str, ...] = ("rules", index)
+    base = base if base is not None else ("rules", index)
     rule_id = raw.get("id") if isinstance(raw, Mapping) else None
     rule_id = rule_id if isinstance(rule_id, str) else None
     if isinstance(raw, Mapping) and isinstance(raw.get("then"), list):
@@ -709,19 +731,31 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
                     rule_id=raw.get("id") if isinstance(raw.get("id"), str) else None,
                 )
             rule = _load_rule(raw, doc, shown(path), index, arguments)
+            for k, effect in enumerate(rule.then):
+                if isinstance(effect, HoldsBack):
+                    raise RuleBaseError(
+                        f"then[{k}]: 'holds_back' is written only as a product's criterion "
+                        "in a context file (car_t.products[].criteria)",
+                        path=shown(path),
+                        line=doc.line_of(("rules", index, "then", k)),
+                        rule_id=rule.id,
+                    )
             line = doc.line_of(("rules", index))
             entry = LoadedRule(rule, cfile.consideration, shown(path), line)
-            _admit(entry, seen, doc, index, bibliography, alternatives)
+            _admit(entry, seen, doc, ("rules", index), bibliography, alternatives)
             loaded.append(entry)
 
     contexts, context_rules = _load_contexts(context_paths, shown, bibliography)
-    for context_name, path, doc, index, raw in context_rules:
-        rule = _load_rule(raw, doc, shown(path), index, arguments)
-        rule = rule.model_copy(update={"context": context_name})
+    for context_name, path, doc, loc, raw, product in context_rules:
+        if product is None:
+            rule = _load_rule(raw, doc, shown(path), 0, arguments, base=loc)
+            rule = rule.model_copy(update={"context": context_name})
+        else:
+            rule = _product_criterion(raw, doc, shown(path), loc, product, context_name, arguments)
         where = f"context:{context_name}"
         considerations.setdefault(where, f"Regulatory context {context_name}")
-        entry = LoadedRule(rule, where, shown(path), doc.line_of(("rules", index)))
-        _admit(entry, seen, doc, index, bibliography, alternatives)
+        entry = LoadedRule(rule, where, shown(path), doc.line_of(loc))
+        _admit(entry, seen, doc, loc, bibliography, alternatives)
         loaded.append(entry)
     _check_arguments(loaded, arguments, argument_lines)
     _check_concepts(loaded)
@@ -754,7 +788,7 @@ def _admit(
     entry: LoadedRule,
     seen: dict[str, LoadedRule],
     doc: Located,
-    index: int,
+    base: tuple[int | str, ...],
     bib: Bibliography,
     alts: Alternatives,
 ) -> None:
@@ -769,15 +803,19 @@ def _admit(
             rule_id=rule.id,
         )
     seen[rule.id] = entry
-    _check_references(entry, doc, index, bib, alts)
+    _check_references(entry, doc, base, bib, alts)
 
 
-_ContextRule = tuple[str, Path, Located, int, Any]
+_Loc = tuple[int | str, ...]
+_ContextRule = tuple[str, Path, Located, _Loc, Any, "ContextProduct | None"]
 
 
 def _load_contexts(
     paths: list[Path], shown: Callable[[Path], str], bib: Bibliography
 ) -> tuple[dict[str, Context], list[_ContextRule]]:
+    """Return the contexts, and their rules: the ``rules:`` list, each product's
+    ``criteria`` (with the product they belong to), and the ``no_product_admits`` rule
+    compiled from them."""
     contexts: dict[str, Context] = {}
     rules: list[_ContextRule] = []
     for path in paths:
@@ -788,6 +826,7 @@ def _load_contexts(
             raise RuleBaseError(
                 "rules: a list of rules", path=shown(path), line=doc.line_of(("rules",))
             )
+        criteria, admits_spec = _pop_product_criteria(data, doc, shown(path))
         context: Context = _validate(Context, data, doc, shown(path))
         if context.context in contexts:
             raise RuleBaseError(
@@ -803,8 +842,146 @@ def _load_contexts(
                     line=_first_line_mentioning(path, key),
                 )
         contexts[context.context] = context
-        rules.extend((context.context, path, doc, i, raw) for i, raw in enumerate(raw_rules))
+        name = context.context
+        rules.extend((name, path, doc, ("rules", i), raw, None) for i, raw in enumerate(raw_rules))
+        for p_index, c_index, raw in criteria:
+            loc = ("car_t", "products", p_index, "criteria", c_index)
+            rules.append((name, path, doc, loc, raw, context.car_t.products[p_index]))
+        admits = _no_product_admits(context, criteria, admits_spec, doc, shown(path))
+        if admits is not None:
+            rules.append((name, path, doc, ("car_t", "no_product_admits"), admits, None))
     return contexts, rules
+
+
+def _pop_product_criteria(
+    data: Any, doc: Located, shown: str
+) -> tuple[list[tuple[int, int, Any]], Any]:
+    """Take the products' ``criteria`` lists and ``no_product_admits`` out of a context
+    file's data (they are rules, loaded as such); return them."""
+    car_t = data.get("car_t") if isinstance(data, dict) else None
+    if not isinstance(car_t, dict):
+        return [], None
+    admits_spec = car_t.pop("no_product_admits", None)
+    found: list[tuple[int, int, Any]] = []
+    products = car_t.get("products")
+    for p_index, product in enumerate(products if isinstance(products, list) else []):
+        if not isinstance(product, dict) or "criteria" not in product:
+            continue
+        raw = product.pop("criteria")
+        if not isinstance(raw, list):
+            raise RuleBaseError(
+                "criteria: a list of the product's criteria",
+                path=shown,
+                line=doc.line_of(("car_t", "products", p_index, "criteria")),
+            )
+        found.extend((p_index, c_index, item) for c_index, item in enumerate(raw))
+    return found, admits_spec
+
+
+def _age_bounds(product: ContextProduct, inside: bool) -> list[dict[str, Any]]:
+    """Conditions on age inside (``inside``) or outside the product's label ages, as far
+    as adult profiles can fall outside them."""
+    low, high, _ = number_ranges()["age"]
+    out: list[dict[str, Any]] = []
+    if product.min_age > low:
+        out.append({"age": {"ge" if inside else "lt": product.min_age}})
+    if product.max_age is not None and product.max_age < high:
+        out.append({"age": {"le" if inside else "gt": product.max_age}})
+    return out
+
+
+def _product_criterion(
+    raw: Any,
+    doc: Located,
+    shown: str,
+    loc: _Loc,
+    product: ContextProduct,
+    context: str,
+    arguments: Mapping[str, Argument],
+) -> Rule:
+    """Compile one product criterion into a rule that holds the patient back from the
+    product when the condition holds, the product is available (approved access) and
+    its label covers the patient's age."""
+    rule_id = raw.get("id") if isinstance(raw, Mapping) else None
+    rule_id = rule_id if isinstance(rule_id, str) else None
+    if not isinstance(raw, Mapping):
+        raise RuleBaseError("a criterion is a mapping", path=shown, line=doc.line_of(loc))
+    if "then" in raw or "until" not in raw:
+        raise RuleBaseError(
+            "a product criterion has no 'then': it says 'until' (what lifts it), and holds "
+            "the patient back from its product until then",
+            path=shown,
+            line=doc.line_of(loc),
+            rule_id=rule_id,
+        )
+    written = {k: v for k, v in raw.items() if k != "until"}
+    written["then"] = [{"holds_back": product.name, "until": raw["until"]}]
+    rule = _load_rule(written, doc, shown, 0, arguments, base=loc)
+    if rule.condition.concepts:
+        raise RuleBaseError(
+            "when: a product criterion tests profile facts only (no concept)",
+            path=shown,
+            line=doc.line_of((*loc, "when")),
+            rule_id=rule.id,
+        )
+    when = {"all": [rule.when, {"access.car_t": "approved"}, *_age_bounds(product, True)]}
+    dumped = rule.model_dump(exclude={"when", "context"})
+    return Rule.model_validate({**dumped, "when": when, "context": context})
+
+
+def _no_product_admits(
+    context: Context,
+    criteria: list[tuple[int, int, Any]],
+    spec: Any,
+    doc: Located,
+    shown: str,
+) -> dict[str, Any] | None:
+    """Return the raw rule that defers CAR T cells when no available product admits the
+    patient, or ``None`` when some product always admits (then ``spec`` must be absent)."""
+    if not criteria and spec is None:
+        return None
+    loc = ("car_t", "no_product_admits")
+    branches: list[list[dict[str, Any]]] = []
+    for p_index, product in enumerate(context.car_t.products):
+        own = [
+            raw["when"]
+            for i, _, raw in criteria
+            if i == p_index and isinstance(raw, Mapping) and isinstance(raw.get("when"), Mapping)
+        ]
+        branch = [*_age_bounds(product, False), *own]
+        if not branch:
+            if spec is not None:
+                raise RuleBaseError(
+                    f"can never fire: {product.name} has no criteria of its own and covers "
+                    "every adult, so some product always admits the patient",
+                    path=shown,
+                    line=doc.line_of(loc),
+                    rule_id=spec.get("id") if isinstance(spec, Mapping) else None,
+                )
+            return None
+        branches.append(branch)
+    if spec is None:
+        raise RuleBaseError(
+            "car_t.no_product_admits: every product can hold a patient back, so the "
+            "context must say (as a rule with id, title, evidence, until, rationale and "
+            "citations) why CAR T cells wait when none admits",
+            path=shown,
+            line=doc.line_of(("car_t",)),
+        )
+    if not isinstance(spec, Mapping) or "when" in spec or "then" in spec:
+        raise RuleBaseError(
+            "no_product_admits: a mapping with id, title, evidence, until, rationale and "
+            "citations (its condition is compiled from the products' criteria)",
+            path=shown,
+            line=doc.line_of(loc),
+        )
+    written = {k: v for k, v in spec.items() if k != "until"}
+    written["when"] = {
+        "access.car_t": "approved",
+        "all": [{"any": branch} for branch in branches],
+    }
+    written["then"] = [{"defer": "car_t", "until": spec.get("until")}]
+    return written
 
 
 def _first_line_mentioning(path: Path, text: str) -> int | None:
@@ -815,7 +992,11 @@ def _first_line_mentioning(path: Path, text: str) -> int | None:
 
 
 def _check_references(
-    entry: LoadedRule, doc: Located, index: int, bib: Bibliography, alts: Alternatives
+    entry: LoadedRule,
+    doc: Located,
+    base: tuple[int | str, ...],
+    bib: Bibliography,
+    alts: Alternatives,
 ) -> None:
     rule = entry.rule
     for i, key in enumerate(rule.citations):
@@ -823,7 +1004,7 @@ def _check_references(
             raise RuleBaseError(
                 f"citations[{i}]: unknown source '{key}' (not in bibliography.yaml)",
                 path=entry.path,
-                line=doc.line_of(("rules", index, "citations", i)),
+                line=doc.line_of((*base, "citations", i)),
                 rule_id=rule.id,
             )
     for k, effect in enumerate(rule.then):
@@ -831,7 +1012,7 @@ def _check_references(
             raise RuleBaseError(
                 f"then[{k}]: unknown alternative '{effect.alternative}' (not in alternatives.yaml)",
                 path=entry.path,
-                line=doc.line_of(("rules", index, "then", k)),
+                line=doc.line_of((*base, "then", k)),
                 rule_id=rule.id,
             )
         if (
@@ -842,7 +1023,7 @@ def _check_references(
             raise RuleBaseError(
                 f"then[{k}]: a case report cannot carry a strong preference",
                 path=entry.path,
-                line=doc.line_of(("rules", index, "then", k)),
+                line=doc.line_of((*base, "then", k)),
                 rule_id=rule.id,
             )
 

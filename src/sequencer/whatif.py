@@ -49,6 +49,7 @@ from sequencer.rulebook import (
     Defer,
     Failed,
     Favors,
+    HoldsBack,
     Missing,
     NotEligible,
     Rule,
@@ -244,6 +245,8 @@ def _effect_text(rule: Rule) -> tuple[str, bool]:
             parts.append(f"add-on: {effect.name}")
         elif isinstance(effect, SuggestAlternative):
             parts.append(f"suggests {effect.alternative}")
+        elif isinstance(effect, HoldsBack):
+            parts.append(f"{effect.holds_back} waits")
     return "; ".join(parts) or "derives a concept", decisive
 
 
