@@ -681,22 +681,40 @@ def _products(
     holds: Mapping[str, list[ProductHold]],
 ) -> list[ProductStanding]:
     """The context's products open to this patient (approved access, label age), each
-    with the criteria that fired against it."""
+    with the criteria that fired against it (memoized: few distinct answers)."""
     if profile.access.car_t != "approved":
         return []
     age = profile.age
-    return [
+    covered = tuple(i for i, p in enumerate(context.car_t.products) if age is None or p.covers(age))
+    key = (
+        rulebook.digest,
+        context.context,
+        covered,
+        tuple((name, tuple(h.rule for h in found)) for name, found in sorted(holds.items())),
+    )
+    known = _product_memo.get(key)
+    if known is not None:
+        return known
+    products = context.car_t.products
+    built = [
         ProductStanding.model_construct(
-            name=p.name,
-            trial=p.trial,
-            admits=not holds.get(p.name),
-            held_back_by=holds.get(p.name, []),
-            safety=p.safety.strip() if p.safety else None,
-            citations=_cached_citations(rulebook, (*p.citations, *p.safety_citations)),
+            name=products[i].name,
+            trial=products[i].trial,
+            admits=not holds.get(products[i].name),
+            held_back_by=holds.get(products[i].name, []),
+            safety=products[i].safety.strip() if products[i].safety else None,
+            citations=_cached_citations(
+                rulebook, (*products[i].citations, *products[i].safety_citations)
+            ),
         )
-        for p in context.car_t.products
-        if age is None or p.covers(age)
+        for i in covered
     ]
+    if len(_product_memo) >= 1024:
+        _product_memo.clear()
+    return _product_memo.setdefault(key, built)
+
+
+_product_memo: dict[tuple[object, ...], list[ProductStanding]] = {}
 
 
 def _weakness_stands(argument: Argument, t: Tally) -> bool:
