@@ -695,19 +695,16 @@ def _products(
     known = _product_memo.get(key)
     if known is not None:
         return known
-    products = context.car_t.products
     built = [
         ProductStanding.model_construct(
-            name=products[i].name,
-            trial=products[i].trial,
-            admits=not holds.get(products[i].name),
-            held_back_by=holds.get(products[i].name, []),
-            safety=products[i].safety.strip() if products[i].safety else None,
-            citations=_cached_citations(
-                rulebook, (*products[i].citations, *products[i].safety_citations)
-            ),
+            name=product.name,
+            trial=product.trial,
+            admits=not holds.get(product.name),
+            held_back_by=holds.get(product.name, []),
+            safety=product.safety.strip() if product.safety is not None else None,
+            citations=_cached_citations(rulebook, (*product.citations, *product.safety_citations)),
         )
-        for i in covered
+        for product in (context.car_t.products[i] for i in covered)
     ]
     if len(_product_memo) >= 1024:
         _product_memo.clear()
