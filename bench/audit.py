@@ -30,7 +30,7 @@ c. missing-fact completeness, by substitution: every unknown field of a profile 
 d. the preferred outcomes, for context.
 
 Only the public API is used: ``recommend``, ``default_rulebook`` (for the thresholds),
-``sequencer.profile.FIELDS``, ``sequencer.conditions`` and ``ProfileError``.
+``sequencer.model.profile.FIELDS``, ``sequencer.knowledge.conditions`` and ``ProfileError``.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sequencer import default_rulebook, recommend
-from sequencer.conditions import AllOf, AnyOf, Compare
 from sequencer.errors import ProfileError
-from sequencer.profile import FIELDS
+from sequencer.knowledge.conditions import AllOf, AnyOf, Compare
+from sequencer.model.profile import FIELDS
 
 THERAPIES = ("blinatumomab", "car_t")
 CLOSED = frozenset({"not_eligible", "deferred"})

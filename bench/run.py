@@ -38,9 +38,9 @@ from profiles import profiles  # noqa: E402
 from sequencer import default_rulebook, parse_profile, recommend  # noqa: E402
 from sequencer.api import _engine, effective_profile  # noqa: E402
 from sequencer.batch import recommend_many  # noqa: E402
-from sequencer.profile import flatten  # noqa: E402
-from sequencer.ranking import rank  # noqa: E402
-from sequencer.reference import ReferenceEngine  # noqa: E402
+from sequencer.decide.ranking import rank  # noqa: E402
+from sequencer.engine.reference import ReferenceEngine  # noqa: E402
+from sequencer.model.profile import flatten  # noqa: E402
 
 TARGETS = {
     "recommend_p50_ms": 0.5,
@@ -186,7 +186,16 @@ def cli_memory(count: int) -> dict[str, Any]:
     import subprocess
     import threading
 
-    cmd = [sys.executable, "-m", "sequencer.cli", "recommend", "--batch", "-", "--processes", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sequencer.cli",
+        "recommend",
+        "--batch",
+        "-",
+        "--processes",
+        "2",
+    ]
     with open(os.devnull, "wb") as sink:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.PIPE)
         assert proc.stdin is not None

@@ -12,12 +12,12 @@ import pytest
 from conftest import patched
 
 from sequencer import EngineError, default_rulebook, fired_rules, parse_profile
-from sequencer import engine as engine_module
 from sequencer.api import effective_profile
-from sequencer.conditions import AllOf, AnyOf, Compare
-from sequencer.engine import DurableEngine, compile_ruleset, to_json
-from sequencer.profile import flatten
-from sequencer.reference import ReferenceEngine
+from sequencer.engine import durable as engine_module
+from sequencer.engine.durable import DurableEngine, compile_ruleset, to_json
+from sequencer.engine.reference import ReferenceEngine
+from sequencer.knowledge.conditions import AllOf, AnyOf, Compare
+from sequencer.model.profile import flatten
 
 GRID: dict[str, list[Any]] = {
     "age": [18, 61, 70, None],
@@ -106,8 +106,8 @@ def test_compiled_rules_are_anchored_on_the_profile_fact() -> None:
 
 def test_unknown_enum_value_never_satisfies_a_negative_comparison() -> None:
     """'ne'/'not_in' on an enum spelled 'unknown' are false, in both evaluators."""
-    from sequencer.conditions import evaluate
-    from sequencer.engine import _compile
+    from sequencer.engine.durable import _compile
+    from sequencer.knowledge.conditions import evaluate
 
     node = Compare("disease.cns", "ne", "CNS3")
     assert evaluate(node, {"disease.cns": "unknown"}) is False

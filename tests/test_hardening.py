@@ -21,10 +21,10 @@ from sequencer import (
     parse_profile,
     recommend,
 )
-from sequencer.candidates import candidate_values
-from sequencer.profile import CROSS_CHECKED, FIELDS, MAX_DEPTH
+from sequencer.decide.candidates import candidate_values
+from sequencer.explain.whatif import vary
+from sequencer.model.profile import CROSS_CHECKED, FIELDS, MAX_DEPTH
 from sequencer.testing import profiles
-from sequencer.whatif import vary
 
 BOOK = default_rulebook()
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from sequencer import RuleBaseError, SequencerError, recommend, recommend_many
 from sequencer.batch import MAX_PROCESSES
-from sequencer.rulebook import load_rulebook
+from sequencer.knowledge.rulebook import load_rulebook
 
 RULES = REPO / "rules"
 GOOD = json.dumps(patched({}))
@@ -110,7 +110,7 @@ def test_a_batch_from_a_fifo_does_not_hang(tmp_path: Path) -> None:
 def test_the_cli_batch_keeps_no_per_line_state() -> None:
     """The CLI's batch loop keeps counts and at most 20 rejected line numbers, not a list
     per line (memory stays flat; `make bench` measures it over a million lines)."""
-    source = (REPO / "src" / "sequencer" / "cli.py").read_text()
+    source = (REPO / "src" / "sequencer" / "cli" / "main.py").read_text()
     body = source[source.index("def _cmd_batch") : source.index("def _open_lines")]
     assert "line_numbers" not in body and "first_rejected.append" in body
     assert "len(first_rejected) < 20" in body

@@ -10,7 +10,7 @@ from conftest import PATIENTS_DIR, RULES_DIR
 
 import sequencer
 from sequencer import default_rulebook, load_rulebook
-from sequencer.published import default_cases_dir
+from sequencer.explain.published import default_cases_dir
 
 
 def test_shipped_rule_base_is_the_checkout_rule_base() -> None:

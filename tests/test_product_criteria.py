@@ -11,7 +11,7 @@ import pytest
 from conftest import RULES_DIR, patched
 
 from sequencer import RuleBaseError, load_rulebook, recommend
-from sequencer.recommendation import Option, Recommendation
+from sequencer.model.recommendation import Option, Recommendation
 
 CONTEXT = "contexts/us-2026.yaml"
 OBE_CEL = """      citations: [roddie2024]

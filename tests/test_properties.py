@@ -20,13 +20,14 @@ from sequencer import (
     recommend,
 )
 from sequencer.api import effective_profile
-from sequencer.candidates import candidate_values
-from sequencer.conditions import compile_predicate, evaluate
+from sequencer.decide.candidates import candidate_values
+from sequencer.decide.ranking import CLOSE_CALL_MARGIN, WEIGHTS, _quick_key, decide, tally
+from sequencer.engine.reference import ReferenceEngine
 from sequencer.errors import ProfileError
-from sequencer.profile import FIELDS, flatten
-from sequencer.ranking import CLOSE_CALL_MARGIN, WEIGHTS, _quick_key, decide, tally
-from sequencer.reference import ReferenceEngine
-from sequencer.rulebook import THERAPIES
+from sequencer.explain.whatif import vary
+from sequencer.knowledge.conditions import compile_predicate, evaluate
+from sequencer.knowledge.rulebook import THERAPIES
+from sequencer.model.profile import FIELDS, flatten
 from sequencer.testing import (
     older_adults,
     ph_positive,
@@ -34,7 +35,6 @@ from sequencer.testing import (
     profile_dicts,
     profiles,
 )
-from sequencer.whatif import vary
 
 BOOK = default_rulebook()
 REFERENCE = ReferenceEngine(BOOK)

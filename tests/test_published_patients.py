@@ -7,7 +7,7 @@ import pytest
 from conftest import patient
 
 from sequencer import Recommendation, recommend
-from sequencer.published import library_choice, load_cases
+from sequencer.explain.published import library_choice, load_cases
 
 PUBLISHED = {1: "blinatumomab", 2: "car_t", 3: "car_t", 4: "car_t", 5: "neither"}
 CONTEXT = {c.number: c.context for c in load_cases()}
@@ -128,8 +128,8 @@ def test_patient_5_neither_with_cd22_directed_alternatives() -> None:
 def test_the_replay_says_why_today_differs() -> None:
     """Where today's choice differs from the published era's, the replay says why:
     patient 4's CAR T cells are deferred by today's trial criteria."""
-    from sequencer.published import replay
-    from sequencer.render import markdown_replay
+    from sequencer.explain.published import replay
+    from sequencer.present.render import markdown_replay
 
     page = markdown_replay(replay(load_cases()))
     row = next(line for line in page.splitlines() if line.startswith("| 4 |"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import patched
 
 from sequencer import default_rulebook, fired_rules, parse_profile, recommend
-from sequencer.ranking import CLOSE_CALL_MARGIN, WEIGHTS, rank
+from sequencer.decide.ranking import CLOSE_CALL_MARGIN, WEIGHTS, rank
 
 
 def test_score_is_the_sum_of_counted_arguments() -> None:

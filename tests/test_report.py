@@ -16,8 +16,8 @@ import pytest
 from conftest import PATIENTS_DIR, REPO, patched, patient
 
 from sequencer.cli import main
-from sequencer.recommendation import Citation, Recommendation
-from sequencer.report import case_report, html_report, markdown_report
+from sequencer.model.recommendation import Citation, Recommendation
+from sequencer.present.report import case_report, html_report, markdown_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 ALLOWED_LINKS = ("https://doi.org/", "https://pubmed.ncbi.nlm.nih.gov/")

@@ -12,9 +12,9 @@ from conftest import CASES_DIR, patched
 
 from sequencer import default_rulebook, fired_rules, recommend
 from sequencer.api import effective_profile
-from sequencer.profile import flatten
-from sequencer.reference import ReferenceEngine
-from sequencer.rulebook import Failed, SetsAside
+from sequencer.engine.reference import ReferenceEngine
+from sequencer.knowledge.rulebook import Failed, SetsAside
+from sequencer.model.profile import flatten
 
 
 def _load_cases() -> dict[str, dict[str, list[dict[str, Any]]]]:

@@ -10,9 +10,7 @@ import pytest
 from conftest import REPO
 
 from sequencer.cli import main
-from sequencer.describe import FIELD_LABELS
-from sequencer.profile import FIELDS
-from sequencer.teach import (
+from sequencer.explain.teach import (
     CHOICE_POINTS,
     Answer,
     Exercise,
@@ -23,6 +21,8 @@ from sequencer.teach import (
     mark,
     write_sheets,
 )
+from sequencer.knowledge.vocabulary import FIELD_LABELS
+from sequencer.model.profile import FIELDS
 
 TEACHING_DIR = REPO / "examples" / "teaching"
 
@@ -177,7 +177,7 @@ def test_vignettes_are_written_from_the_profile_not_copied(sheets: list[Exercise
 
 
 def test_every_profile_field_has_a_plain_language_label() -> None:
-    """A new profile field needs words in sequencer.describe before it reaches a report."""
+    """A new profile field needs words in the vocabulary before it reaches a report."""
     assert set(FIELD_LABELS) == set(FIELDS)
 
 

@@ -14,10 +14,18 @@ from hypothesis import given, settings
 from sequencer import load_rulebook, parse_profile, recommend
 from sequencer.api import effective_profile
 from sequencer.cli import main
-from sequencer.profile import flatten
-from sequencer.published import load_cases
+from sequencer.explain.published import load_cases
+from sequencer.explain.whatif import (
+    KIND_ORDER,
+    Change,
+    WhatIf,
+    candidate_values,
+    outcome,
+    vary,
+    what_if,
+)
+from sequencer.model.profile import flatten
 from sequencer.testing import profiles
-from sequencer.whatif import KIND_ORDER, Change, WhatIf, candidate_values, outcome, vary, what_if
 
 US_2020 = "us-2020"  # the review's context, as replay and teaching use it
 
@@ -237,7 +245,7 @@ def test_blocking_facts_lead_the_missing_list() -> None:
 
 def test_missing_fact_could_flip_is_an_added_field_with_a_default() -> None:
     """The output shape only grows: could_flip defaults to false and round-trips."""
-    from sequencer.recommendation import MissingFact
+    from sequencer.model.recommendation import MissingFact
 
     fact = MissingFact(field="age", text="Age is missing.", rules=["age-unknown"])
     assert fact.could_flip is False

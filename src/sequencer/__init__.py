@@ -10,9 +10,9 @@ Decision support for a tumor board, not an order.
 from sequencer.api import default_rulebook, fired_rules, recommend
 from sequencer.batch import BatchResult, recommend_many
 from sequencer.errors import EngineError, Problem, ProfileError, RuleBaseError, SequencerError
-from sequencer.profile import PatientProfile, parse_profile
-from sequencer.recommendation import Recommendation
-from sequencer.rulebook import Rulebook, load_rulebook
+from sequencer.knowledge.rulebook import Rulebook, load_rulebook
+from sequencer.model.profile import PatientProfile, parse_profile
+from sequencer.model.recommendation import Recommendation
 
 __all__ = [
     "BatchResult",

@@ -7,12 +7,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from sequencer.contexts import Context, Derivation, apply_context
-from sequencer.engine import DurableEngine
-from sequencer.profile import PatientProfile, flatten, parse_profile
-from sequencer.ranking import rank
-from sequencer.recommendation import Recommendation
-from sequencer.rulebook import Rulebook, load_rulebook
+from sequencer.decide.ranking import rank
+from sequencer.engine.durable import DurableEngine
+from sequencer.knowledge.contexts import Context, Derivation, apply_context
+from sequencer.knowledge.rulebook import Rulebook, load_rulebook
+from sequencer.model.profile import PatientProfile, flatten, parse_profile
+from sequencer.model.recommendation import Recommendation
 
 __all__ = ["default_rulebook", "effective_profile", "fired_rules", "recommend"]
 

@@ -26,8 +26,8 @@ from pydantic import BaseModel
 
 from sequencer.api import ProfileInput, default_rulebook, recommend
 from sequencer.errors import EngineError, Problem, ProfileError, SequencerError
-from sequencer.recommendation import Recommendation
-from sequencer.rulebook import Rulebook
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.model.recommendation import Recommendation
 
 __all__ = ["MAX_PROCESSES", "BatchResult", "recommend_many", "recommendation_json"]
 

@@ -32,7 +32,7 @@ except ImportError as error:  # pragma: no cover - depends on the installation
         "sequencer.testing needs Hypothesis: pip install 'sequencer[testing]'"
     ) from error
 
-from sequencer.profile import PatientProfile
+from sequencer.model.profile import PatientProfile
 
 __all__ = [
     "older_adults",

@@ -30,7 +30,7 @@ Every trap recorded in ``shared/notes/durable-rules.md`` is handled here:
   property and one boolean flag per item, so ``contains`` is a plain equality test.
 * **Unknown values**: a ``None`` becomes a missing key, so comparisons are false and
   ``$nex`` finds it; enumerations that spell ``"unknown"`` out are guarded so the
-  meaning matches ``sequencer.conditions.evaluate`` exactly.
+  meaning matches ``sequencer.knowledge.conditions.evaluate`` exactly.
 * **Thread safety**: one process-wide lock around registration and evaluation
   (durable_rules never releases the GIL, so threads gain nothing by overlapping).
 """
@@ -48,10 +48,10 @@ from typing import Any
 
 import durable_rules_engine
 
-from sequencer.conditions import AllOf, AnyOf, Compare, Node, normalize_token
 from sequencer.errors import EngineError
-from sequencer.profile import FIELDS
-from sequencer.rulebook import Rulebook
+from sequencer.knowledge.conditions import AllOf, AnyOf, Compare, Node, normalize_token
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.model.profile import FIELDS
 
 __all__ = ["DurableEngine", "compile_ruleset", "fact_key"]
 

@@ -12,10 +12,10 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sequencer.conditions import AllOf, AnyOf, Compare, Node, normalize_token
-from sequencer.contexts import Context
-from sequencer.profile import FIELDS, number_ranges
-from sequencer.rulebook import Rulebook
+from sequencer.knowledge.conditions import AllOf, AnyOf, Compare, Node, normalize_token
+from sequencer.knowledge.contexts import Context
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.model.profile import FIELDS, number_ranges
 
 __all__ = ["Value", "candidate_values"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sequencer.conditions import AllOf, AnyOf, Node
-from sequencer.profile import FIELDS, PatientProfile, flatten, is_unknown
-from sequencer.rulebook import Rule
+from sequencer.knowledge.conditions import AllOf, AnyOf, Node
+from sequencer.knowledge.rulebook import Rule
+from sequencer.model.profile import FIELDS, PatientProfile, flatten, is_unknown
 
 __all__ = [
     "FIELD_LABELS",

@@ -6,7 +6,7 @@ Verbs::
     sequencer report FILE [--format html|markdown] [--output PATH] [--context C]
     sequencer teach [--answers FILE] [--format text|markdown] [--output DIR]
 
-They follow ``sequencer.cli``'s conventions (exit 2 for bad input, no tracebacks):
+They follow ``sequencer.cli.main``'s conventions (exit 2 for bad input, no tracebacks):
 ``cli.main`` registers them and turns the library's exceptions into exit statuses.
 """
 
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sequencer.terminal import printable, read_input, say
+from sequencer.present.terminal import printable, read_input, say
 
 __all__ = ["HANDLERS", "add_verbs"]
 
@@ -101,8 +101,8 @@ def _write(path: Path | None, text: str) -> int:
 
 def cmd_whatif(args: argparse.Namespace) -> int:
     """``sequencer whatif FILE``."""
-    from sequencer.whatif import what_if
-    from sequencer.whatif_views import markdown_whatif, text_whatif
+    from sequencer.explain.whatif import what_if
+    from sequencer.present.whatif_views import markdown_whatif, text_whatif
 
     result = _evaluate(args, lambda data: what_if(data, context=args.context))
     if result is None:
@@ -118,7 +118,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``sequencer report FILE``."""
-    from sequencer.report import case_report, html_report, markdown_report
+    from sequencer.present.report import case_report, html_report, markdown_report
 
     built = _evaluate(args, lambda data: case_report(data, context=args.context))
     if built is None:
@@ -129,7 +129,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_teach(args: argparse.Namespace) -> int:
     """``sequencer teach``."""
-    from sequencer.teach import (
+    from sequencer.explain.teach import (
         answers_from_file,
         exercises,
         feedback,

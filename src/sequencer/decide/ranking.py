@@ -27,7 +27,7 @@ The method, in full (the README repeats it for clinicians):
 6. **Blocked.** A ``blocking`` missing fact (CD19 status) means no choice yet.
 7. **Missing facts.** Every fact that a rule reports as missing, and every unknown
    field that, set to some value, would change the preferred option or an option's
-   status (found by substitution over the compiled rules, ``sequencer.unknowns``).
+   status (found by substitution over the compiled rules, ``sequencer.decide.unknowns``).
    Those that could change the choice are ``could_flip`` and listed first; when one
    exists, the recommendation is ``provisional`` and the summary names it. No
    argument ever scores on an unknown (the loader refuses such rules).
@@ -42,10 +42,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sequencer.contexts import Context, Derivation
-from sequencer.describe import label, lower_label, value_text
-from sequencer.profile import PatientProfile, flatten
-from sequencer.recommendation import (
+from sequencer.decide.unknowns import Flip, could_flip
+from sequencer.knowledge.contexts import Context, Derivation
+from sequencer.knowledge.rulebook import (
+    THERAPIES,
+    WEIGHTS,
+    AddOn,
+    Caution,
+    Defer,
+    Derive,
+    Failed,
+    Favors,
+    HoldsBack,
+    Missing,
+    NotEligible,
+    Rule,
+    Rulebook,
+    SetsAside,
+    SuggestAlternative,
+)
+from sequencer.knowledge.vocabulary import label, lower_label, value_text
+from sequencer.model.profile import PatientProfile, flatten
+from sequencer.model.recommendation import (
     THERAPY_NAMES,
     AddOnSuggestion,
     AlternativeSuggestion,
@@ -64,24 +82,6 @@ from sequencer.recommendation import (
     SetAsideBy,
     Warning,
 )
-from sequencer.rulebook import (
-    THERAPIES,
-    WEIGHTS,
-    AddOn,
-    Caution,
-    Defer,
-    Derive,
-    Failed,
-    Favors,
-    HoldsBack,
-    Missing,
-    NotEligible,
-    Rule,
-    Rulebook,
-    SetsAside,
-    SuggestAlternative,
-)
-from sequencer.unknowns import Flip, could_flip
 
 __all__ = [
     "CLOSE_CALL_MARGIN",

@@ -40,17 +40,17 @@ from pydantic import (
     model_validator,
 )
 
-from sequencer.conditions import (
+from sequencer.errors import RuleBaseError, SequencerError
+from sequencer.knowledge.conditions import (
     Compare,
     ConditionError,
     Node,
     ParsedCondition,
     parse_condition,
 )
-from sequencer.contexts import Context, ContextProduct
-from sequencer.errors import RuleBaseError, SequencerError
-from sequencer.profile import FIELDS, number_ranges
-from sequencer.yamlsource import Located, load_yaml
+from sequencer.knowledge.contexts import Context, ContextProduct
+from sequencer.knowledge.yamlsource import Located, load_yaml
+from sequencer.model.profile import FIELDS, number_ranges
 
 __all__ = [
     "EFFECT_MODELS",
@@ -498,7 +498,7 @@ def default_rules_dir() -> Path:
     shipped = importlib.resources.files("sequencer").joinpath("rules")
     if shipped.is_dir():
         return Path(str(shipped))
-    checkout = Path(__file__).resolve().parents[2] / "rules"
+    checkout = Path(__file__).resolve().parents[3] / "rules"
     if checkout.is_dir():
         return checkout
     raise RuleBaseError("no rule base found: the package was installed without its rules/")

@@ -1,7 +1,7 @@
 """A plain-Python evaluator of the compiled rule form (no durable_rules).
 
 It gives the meaning of a rule base independently of the engine: conditions are
-evaluated by ``sequencer.conditions.evaluate`` and derived concepts are chained to a
+evaluated by ``sequencer.knowledge.conditions.evaluate`` and derived concepts are chained to a
 fixpoint. Tests compare it with the durable_rules adapter rule for rule, and it is
 the floor that benchmarks measure the engine against.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sequencer.conditions import evaluate
-from sequencer.rulebook import Rule, Rulebook
+from sequencer.knowledge.conditions import evaluate
+from sequencer.knowledge.rulebook import Rule, Rulebook
 
 __all__ = ["ReferenceEngine", "chain_concepts"]
 

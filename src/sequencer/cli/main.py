@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from sequencer import __version__
-from sequencer.cli_explain import add_verbs as add_explain_verbs
-from sequencer.cli_explain import cmd_report, cmd_teach, cmd_whatif
-from sequencer.terminal import read_input, say
+from sequencer.cli.explain import add_verbs as add_explain_verbs
+from sequencer.cli.explain import cmd_report, cmd_teach, cmd_whatif
+from sequencer.present.terminal import read_input, say
 
 EXIT_OK, EXIT_DISAGREE, EXIT_INPUT, EXIT_RULES, EXIT_ENGINE, EXIT_OUTPUT = 0, 1, 2, 3, 4, 5
 
@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     rules = verbs.add_parser("rules", help="validate and list the rule base")
     rules.add_argument("--format", **fmt)  # type: ignore[arg-type]
     rules.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
-    add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli_explain)
+    add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     return parser
 
 
@@ -105,7 +105,7 @@ def _console(stderr: bool = False) -> Any:
 
 def _rulebook(directory: Path | None) -> Any:
     from sequencer.api import default_rulebook
-    from sequencer.rulebook import load_rulebook
+    from sequencer.knowledge.rulebook import load_rulebook
 
     return load_rulebook(directory) if directory else default_rulebook()
 
@@ -113,7 +113,7 @@ def _rulebook(directory: Path | None) -> Any:
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from sequencer.api import recommend
     from sequencer.errors import ProfileError
-    from sequencer.render import markdown_recommendation, print_recommendation
+    from sequencer.present.render import markdown_recommendation, print_recommendation
 
     if (args.file is None) == (args.batch is None):
         print("sequencer: give either a profile FILE or --batch FILE.jsonl", file=sys.stderr)
@@ -218,8 +218,8 @@ def _progress(total: int | None) -> Any:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from sequencer.published import load_cases, replay
-    from sequencer.render import markdown_replay, print_replay
+    from sequencer.explain.published import load_cases, replay
+    from sequencer.present.render import markdown_replay, print_replay
 
     cases = load_cases()
     if args.patient is not None and not args.all:
@@ -251,7 +251,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    from sequencer.render import markdown_rules, print_rules
+    from sequencer.present.render import markdown_rules, print_rules
 
     book = _rulebook(args.rules)
     if args.format == "json":
@@ -328,7 +328,3 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # pragma: no cover - no stdout at all
         pass
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

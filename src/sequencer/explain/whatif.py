@@ -13,7 +13,7 @@
   level in overt relapse, which are reported only if some value would matter).
 
 The baseline is ``recommend()`` itself; the variants are evaluated by the plain-Python
-reference evaluator (``sequencer.reference``, checked rule for rule against the engine)
+reference evaluator (``sequencer.engine.reference``, checked rule for rule against the engine)
 and ranked by the same ``rank()``, so each item is what ``recommend()`` would answer for
 the changed profile. A change that would contradict the rest of the profile (months
 since transplant without a transplant, say) is not evaluated; it is listed in
@@ -34,15 +34,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
-from sequencer.candidates import Value, candidate_values
-from sequencer.contexts import apply_context
-from sequencer.describe import label, relevant_unknowns, unknown_fields, value_text
+from sequencer.decide.candidates import Value, candidate_values
+from sequencer.decide.ranking import WEIGHTS, rank
+from sequencer.engine.reference import ReferenceEngine
 from sequencer.errors import ProfileError
-from sequencer.profile import FIELDS, PatientProfile, flatten, is_unknown, parse_profile
-from sequencer.ranking import WEIGHTS, rank
-from sequencer.recommendation import THERAPY_NAMES, Recommendation, RulebookStamp
-from sequencer.reference import ReferenceEngine
-from sequencer.rulebook import (
+from sequencer.knowledge.contexts import apply_context
+from sequencer.knowledge.rulebook import (
     THERAPIES,
     AddOn,
     Caution,
@@ -57,6 +54,9 @@ from sequencer.rulebook import (
     SetsAside,
     SuggestAlternative,
 )
+from sequencer.knowledge.vocabulary import label, relevant_unknowns, unknown_fields, value_text
+from sequencer.model.profile import FIELDS, PatientProfile, flatten, is_unknown, parse_profile
+from sequencer.model.recommendation import THERAPY_NAMES, Recommendation, RulebookStamp
 
 __all__ = [
     "Change",

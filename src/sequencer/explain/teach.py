@@ -1,7 +1,7 @@
 """Teaching mode: the review's five patients as exercises, with feedback and a score.
 
 Each published patient becomes an ``Exercise``: a vignette written from the profile's
-fields (``sequencer.describe.vignette``, not the review's sentences), the three choices
+fields (``sequencer.knowledge.vocabulary.vignette``, not the review's sentences), the three choices
 (blinatumomab, CAR T cells, neither) and a lettered list of candidate deciding factors.
 The factors are the conditions of rules, in words: those that fired for the patient
 (the ones that back the published choice are the *deciding* factors; the others fired
@@ -33,12 +33,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sequencer.api import default_rulebook, effective_profile
-from sequencer.describe import condition_text, vignette
 from sequencer.errors import SequencerError
-from sequencer.published import CHOICE_NAMES, PublishedCase, library_choice, load_cases, replay
-from sequencer.recommendation import THERAPY_NAMES, Recommendation
-from sequencer.rulebook import Favors, NotEligible, Rulebook
-from sequencer.whatif import WhatIf, what_if
+from sequencer.explain.published import (
+    CHOICE_NAMES,
+    PublishedCase,
+    library_choice,
+    load_cases,
+    replay,
+)
+from sequencer.explain.whatif import WhatIf, what_if
+from sequencer.knowledge.rulebook import Favors, NotEligible, Rulebook
+from sequencer.knowledge.vocabulary import condition_text, vignette
+from sequencer.model.recommendation import THERAPY_NAMES, Recommendation
 
 __all__ = [
     "CHOICE_POINTS",

@@ -4,8 +4,8 @@ phrases the case report shares with them.
 
 from __future__ import annotations
 
-from sequencer.describe import label, value_text
-from sequencer.whatif import CHOICE_WORDS, Change, WhatIf, scores_text
+from sequencer.explain.whatif import CHOICE_WORDS, Change, WhatIf, scores_text
+from sequencer.knowledge.vocabulary import label, value_text
 
 __all__ = [
     "KIND_HEADINGS",

@@ -12,7 +12,7 @@ or style sheets fetched from anywhere; the only outside links are DOI and PubMed
 references. Every piece of text is escaped (patient ids are data, never markup). Large
 type and black on white suit a projector; a print style sheet suits paper.
 
-The what-if list is drawn by ``sequencer.whatif_views`` (also ``sequencer whatif``).
+The what-if list is drawn by ``sequencer.present.whatif_views`` (also ``sequencer whatif``).
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
-from sequencer.describe import known_facts, label, relevant_unknowns, vignette
-from sequencer.profile import PatientProfile, parse_profile
-from sequencer.recommendation import Citation, Recommendation
-from sequencer.render import (
+from sequencer.explain.whatif import Change, WhatIf, what_if
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.vocabulary import known_facts, label, relevant_unknowns, vignette
+from sequencer.model.profile import PatientProfile, parse_profile
+from sequencer.model.recommendation import Citation, Recommendation
+from sequencer.present.render import (
     Refs,
     grouped_warnings,
     markdown_arguments,
@@ -36,9 +38,7 @@ from sequencer.render import (
     product_line,
     reason_effect,
 )
-from sequencer.rulebook import Rulebook
-from sequencer.whatif import Change, WhatIf, what_if
-from sequencer.whatif_views import (
+from sequencer.present.whatif_views import (
     KIND_HEADINGS,
     markdown_whatif,
     md_escape,

@@ -3,7 +3,7 @@
 For every field that is unknown in the profile (as the rules see it, after the
 regulatory context filled in what it derives) and that some *decisive* rule reads (a
 rule that argues, sets aside, defers, excludes or blocks), each candidate value
-(``sequencer.candidates``: either side of every threshold, every enumeration value)
+(``sequencer.decide.candidates``: either side of every threshold, every enumeration value)
 is substituted and the rules that read the field are evaluated again, concepts
 included; the decision is recomputed by the caller's ``decide`` and compared with
 the current one. A value that changes the preferred option or an option's status
@@ -12,7 +12,7 @@ profile invalid or contradictory (months since transplant without a transplant)
 are not counted.
 
 Only the rules that read the field are re-evaluated (the others cannot change), with
-the same meaning as the engine (``sequencer.conditions.evaluate``, which the
+the same meaning as the engine (``sequencer.knowledge.conditions.evaluate``, which the
 durable_rules adapter is tested against rule for rule).
 """
 
@@ -26,18 +26,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sequencer.candidates import Value, candidate_values
-from sequencer.conditions import (
+from sequencer.decide.candidates import Value, candidate_values
+from sequencer.engine.reference import chain_concepts
+from sequencer.knowledge.conditions import (
     Partial,
     Predicate,
     compile_partial,
     compile_predicate,
     fields_of,
 )
-from sequencer.contexts import Context
-from sequencer.profile import CROSS_CHECKED, PatientProfile, is_unknown
-from sequencer.reference import chain_concepts
-from sequencer.rulebook import WEIGHTS, Favors, Rule, Rulebook, SetsAside, tests_unknown
+from sequencer.knowledge.contexts import Context
+from sequencer.knowledge.rulebook import WEIGHTS, Favors, Rule, Rulebook, SetsAside, tests_unknown
+from sequencer.model.profile import CROSS_CHECKED, PatientProfile, is_unknown
 
 __all__ = ["Flip", "could_flip", "fields_read"]
 

@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sequencer.api import default_rulebook, recommend
 from sequencer.errors import ProfileError, SequencerError
-from sequencer.profile import PatientProfile, parse_profile
-from sequencer.recommendation import Recommendation
-from sequencer.rulebook import Rulebook
-from sequencer.yamlsource import load_yaml
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.yamlsource import load_yaml
+from sequencer.model.profile import PatientProfile, parse_profile
+from sequencer.model.recommendation import Recommendation
 
 __all__ = [
     "Choice",
@@ -78,7 +78,7 @@ def default_cases_dir() -> Path:
     shipped = importlib.resources.files("sequencer").joinpath("patients")
     if shipped.is_dir():
         return Path(str(shipped))
-    checkout = Path(__file__).resolve().parents[2] / "examples" / "patients"
+    checkout = Path(__file__).resolve().parents[3] / "examples" / "patients"
     if checkout.is_dir():
         return checkout
     raise SequencerError("the published patients were not installed with the package")

@@ -15,19 +15,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sequencer.contexts import Context
-from sequencer.published import CHOICE_NAMES, Replay
-from sequencer.recommendation import (
-    THERAPY_NAMES,
-    Argument,
-    Citation,
-    Option,
-    ProductStanding,
-    Reason,
-    Recommendation,
-    Warning,
-)
-from sequencer.rulebook import (
+from sequencer.explain.published import CHOICE_NAMES, Replay
+from sequencer.knowledge.contexts import Context
+from sequencer.knowledge.rulebook import (
     AddOn,
     Caution,
     Defer,
@@ -41,6 +31,16 @@ from sequencer.rulebook import (
     Rulebook,
     SetsAside,
     SuggestAlternative,
+)
+from sequencer.model.recommendation import (
+    THERAPY_NAMES,
+    Argument,
+    Citation,
+    Option,
+    ProductStanding,
+    Reason,
+    Recommendation,
+    Warning,
 )
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sequencer.profile import PatientProfile
+from sequencer.model.profile import PatientProfile
 
 __all__ = ["Context", "ContextProduct", "Derivation", "apply_context"]
 

@@ -1,0 +1,54 @@
+"""The package's layers: imports run downwards only, as the README's map says."""
+
+from __future__ import annotations
+
+import ast
+
+from conftest import REPO
+
+SRC = REPO / "src" / "sequencer"
+# Lower layers first; a module may import its own layer and the ones below it.
+LAYERS = ["errors", "model", "knowledge", "engine", "decide", "api", "explain", "present", "cli"]
+LAYER_OF = {"batch": "api", "testing": "model"}
+
+
+def _layer(module: str) -> int:
+    """The layer index of a dotted module name inside ``sequencer``."""
+    top = module.split(".")[1]
+    return LAYERS.index(LAYER_OF.get(top, top))
+
+
+def _imports(path: str) -> set[str]:
+    tree = ast.parse((SRC / path).read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sequencer."):
+            found.add(str(node.module))
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("sequencer.")}
+    return found
+
+
+def test_every_module_imports_only_its_own_layer_or_lower() -> None:
+    upward: list[str] = []
+    modules = sorted(p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py"))
+    assert len(modules) > 20
+    for path in modules:
+        if path == "__init__.py":
+            continue  # the public face re-exports from every layer
+        own = "sequencer." + path.removesuffix(".py").replace("/", ".")
+        for target in _imports(path):
+            if _layer(target) > _layer(own):
+                upward.append(f"{own} imports {target}")
+    assert upward == []
+
+
+def test_the_readme_map_names_every_module() -> None:
+    readme = (REPO / "README.md").read_text()
+    modules = sorted(p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py"))
+    unnamed = [
+        m
+        for m in modules
+        if not m.endswith(("/__init__.py", "__main__.py")) and f"| `{m}` |" not in readme
+    ]
+    assert unnamed == []
