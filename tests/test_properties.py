@@ -26,7 +26,7 @@ from sequencer.engine.reference import ReferenceEngine
 from sequencer.errors import ProfileError
 from sequencer.explain.whatif import vary
 from sequencer.knowledge.conditions import compile_predicate, evaluate
-from sequencer.knowledge.rulebook import THERAPIES
+from sequencer.knowledge.schema import THERAPIES
 from sequencer.model.profile import FIELDS, flatten
 from sequencer.testing import (
     older_adults,

@@ -13,7 +13,7 @@ from conftest import CASES_DIR, patched
 from sequencer import default_rulebook, fired_rules, recommend
 from sequencer.api import effective_profile
 from sequencer.engine.reference import ReferenceEngine
-from sequencer.knowledge.rulebook import Failed, SetsAside
+from sequencer.knowledge.schema import Failed, SetsAside
 from sequencer.model.profile import flatten
 
 

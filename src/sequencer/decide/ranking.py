@@ -44,7 +44,8 @@ from typing import Any, Literal, cast
 
 from sequencer.decide.unknowns import Flip, could_flip
 from sequencer.knowledge.contexts import Context, Derivation
-from sequencer.knowledge.rulebook import (
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import (
     THERAPIES,
     WEIGHTS,
     AddOn,
@@ -57,7 +58,6 @@ from sequencer.knowledge.rulebook import (
     Missing,
     NotEligible,
     Rule,
-    Rulebook,
     SetsAside,
     SuggestAlternative,
 )

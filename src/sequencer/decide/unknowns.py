@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from sequencer.decide.candidates import Value, candidate_values
 from sequencer.engine.reference import chain_concepts
+from sequencer.knowledge.checks import tests_unknown
 from sequencer.knowledge.conditions import (
     Partial,
     Predicate,
@@ -36,7 +37,8 @@ from sequencer.knowledge.conditions import (
     fields_of,
 )
 from sequencer.knowledge.contexts import Context
-from sequencer.knowledge.rulebook import WEIGHTS, Favors, Rule, Rulebook, SetsAside, tests_unknown
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import WEIGHTS, Favors, Rule, SetsAside
 from sequencer.model.profile import CROSS_CHECKED, PatientProfile, is_unknown
 
 __all__ = ["Flip", "could_flip", "fields_read"]

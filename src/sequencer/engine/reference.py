@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sequencer.knowledge.conditions import evaluate
-from sequencer.knowledge.rulebook import Rule, Rulebook
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import Rule
 
 __all__ = ["ReferenceEngine", "chain_concepts"]
 

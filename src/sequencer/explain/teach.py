@@ -42,7 +42,8 @@ from sequencer.explain.published import (
     replay,
 )
 from sequencer.explain.whatif import WhatIf, what_if
-from sequencer.knowledge.rulebook import Favors, NotEligible, Rulebook
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import Favors, NotEligible
 from sequencer.knowledge.vocabulary import condition_text, vignette
 from sequencer.model.recommendation import THERAPY_NAMES, Recommendation
 

@@ -39,7 +39,8 @@ from sequencer.decide.ranking import WEIGHTS, rank
 from sequencer.engine.reference import ReferenceEngine
 from sequencer.errors import ProfileError
 from sequencer.knowledge.contexts import apply_context
-from sequencer.knowledge.rulebook import (
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import (
     THERAPIES,
     AddOn,
     Caution,
@@ -50,7 +51,6 @@ from sequencer.knowledge.rulebook import (
     Missing,
     NotEligible,
     Rule,
-    Rulebook,
     SetsAside,
     SuggestAlternative,
 )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sequencer.knowledge.conditions import AllOf, AnyOf, Node
-from sequencer.knowledge.rulebook import Rule
+from sequencer.knowledge.schema import Rule
 from sequencer.model.profile import FIELDS, PatientProfile, flatten, is_unknown
 
 __all__ = [

@@ -17,7 +17,8 @@ from rich.text import Text
 
 from sequencer.explain.published import CHOICE_NAMES, Replay
 from sequencer.knowledge.contexts import Context
-from sequencer.knowledge.rulebook import (
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import (
     AddOn,
     Caution,
     Defer,
@@ -28,7 +29,6 @@ from sequencer.knowledge.rulebook import (
     Missing,
     NotEligible,
     Rule,
-    Rulebook,
     SetsAside,
     SuggestAlternative,
 )

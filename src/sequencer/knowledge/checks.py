@@ -1,0 +1,178 @@
+"""Checks across a loaded rule base: references, concepts, arguments, and the rule
+that an unknown value never scores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from sequencer.errors import RuleBaseError
+from sequencer.knowledge.conditions import Compare, Node
+from sequencer.knowledge.schema import (
+    Alternatives,
+    Argument,
+    Bibliography,
+    Defer,
+    Failed,
+    Favors,
+    LoadedRule,
+    NotEligible,
+    SetsAside,
+    SuggestAlternative,
+)
+from sequencer.knowledge.yamlsource import Located
+from sequencer.model.profile import FIELDS
+
+
+def first_line_mentioning(path: Path, text: str) -> int | None:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if text in line:
+            return number
+    return None
+
+
+def check_references(
+    entry: LoadedRule,
+    doc: Located,
+    base: tuple[int | str, ...],
+    bib: Bibliography,
+    alts: Alternatives,
+) -> None:
+    rule = entry.rule
+    for i, key in enumerate(rule.citations):
+        if key not in bib.sources:
+            raise RuleBaseError(
+                f"citations[{i}]: unknown source '{key}' (not in bibliography.yaml)",
+                path=entry.path,
+                line=doc.line_of((*base, "citations", i)),
+                rule_id=rule.id,
+            )
+    for k, effect in enumerate(rule.then):
+        if isinstance(effect, SuggestAlternative) and effect.alternative not in alts.alternatives:
+            raise RuleBaseError(
+                f"then[{k}]: unknown alternative '{effect.alternative}' (not in alternatives.yaml)",
+                path=entry.path,
+                line=doc.line_of((*base, "then", k)),
+                rule_id=rule.id,
+            )
+        if (
+            isinstance(effect, Favors)
+            and effect.strength == "strong"
+            and rule.evidence in ("case-report",)
+        ):
+            raise RuleBaseError(
+                f"then[{k}]: a case report cannot carry a strong preference",
+                path=entry.path,
+                line=doc.line_of((*base, "then", k)),
+                rule_id=rule.id,
+            )
+
+
+def check_concepts(loaded: list[LoadedRule]) -> None:
+    """Fail on concepts used but never derived, and on rules that can never fire."""
+    active = [r for r in loaded if r.rule.status == "active"]
+    derived_by: dict[str, list[LoadedRule]] = {}
+    for entry in active:
+        for name in entry.rule.derives:
+            derived_by.setdefault(name, []).append(entry)
+    for entry in active:
+        for name in entry.rule.condition.concepts:
+            if name not in derived_by:
+                raise RuleBaseError(
+                    f"when: concept '{name}' is not derived by any active rule",
+                    path=entry.path,
+                    line=entry.line,
+                    rule_id=entry.rule.id,
+                )
+    reachable: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for entry in active:
+            if set(entry.rule.condition.concepts) <= reachable:
+                new = set(entry.rule.derives) - reachable
+                if new:
+                    reachable |= new
+                    changed = True
+    for entry in active:
+        blocked = set(entry.rule.condition.concepts) - reachable
+        if blocked:
+            raise RuleBaseError(
+                f"can never fire: concept(s) {', '.join(sorted(blocked))} depend on each other "
+                "in a cycle",
+                path=entry.path,
+                line=entry.line,
+                rule_id=entry.rule.id,
+            )
+
+
+def check_arguments(
+    loaded: list[LoadedRule],
+    arguments: Mapping[str, Argument],
+    lines: Mapping[str, tuple[str, int | None]],
+) -> None:
+    """Fail on an argument that no active rule makes (dead knowledge)."""
+    made = {
+        e.argues
+        for entry in loaded
+        if entry.rule.status == "active"
+        for e in entry.rule.then
+        if isinstance(e, Favors)
+    }
+    for name in arguments:
+        if name not in made:
+            path, line = lines[name]
+            raise RuleBaseError(
+                f"argument '{name}' is made by no active rule", path=path, line=line
+            )
+
+
+def tests_unknown(node: Node) -> bool:
+    """Whether a condition can hold because a value is unknown: ``is: unknown``, or a
+    comparison that names an enumeration's ``unknown`` value."""
+    if isinstance(node, Compare):
+        literal = FIELDS[node.field].unknown_value
+        names = node.value if isinstance(node.value, tuple) else (node.value,)
+        return node.op == "unknown" or (
+            literal is not None and node.op in ("eq", "in") and literal in names
+        )
+    return any(tests_unknown(item) for item in node.items)
+
+
+def check_unknown_never_scores(loaded: list[LoadedRule]) -> None:
+    """Fail on a rule that could score, defeat, defer or exclude on an unknown value.
+
+    A rule that tests ``is: unknown`` (directly, or through a concept derived by such a
+    rule) may only report a missing fact, caution, suggest or derive: unknown is never
+    "no", and never scores.
+    """
+    active = [r for r in loaded if r.rule.status == "active"]
+    guessing: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for entry in active:
+            rule = entry.rule
+            unsure = tests_unknown(rule.condition.profile) or bool(
+                set(rule.condition.concepts) & guessing
+            )
+            if unsure and not set(rule.derives) <= guessing:
+                guessing |= set(rule.derives)
+                changed = True
+    for entry in active:
+        rule = entry.rule
+        unsure = tests_unknown(rule.condition.profile) or bool(
+            set(rule.condition.concepts) & guessing
+        )
+        if not unsure:
+            continue
+        for k, effect in enumerate(rule.then):
+            if isinstance(effect, Favors | Failed | SetsAside | Defer | NotEligible):
+                raise RuleBaseError(
+                    f"then[{k}]: a rule that tests an unknown value (is: unknown, or a "
+                    "comparison naming 'unknown') may not argue, defeat, defer or exclude: "
+                    "unknown never scores; report it with 'missing' instead",
+                    path=entry.path,
+                    line=entry.line,
+                    rule_id=rule.id,
+                )

@@ -1,0 +1,193 @@
+"""A context file's rules: its ``rules:`` list, each product's ``criteria`` (compiled
+into rules that hold the patient back from that product) and ``no_product_admits``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sequencer.errors import RuleBaseError
+from sequencer.knowledge.checks import first_line_mentioning
+from sequencer.knowledge.contexts import Context, ContextProduct
+from sequencer.knowledge.parsing import load_rule, validate_model
+from sequencer.knowledge.schema import Argument, Bibliography, Rule
+from sequencer.knowledge.yamlsource import Located, load_yaml
+from sequencer.model.profile import number_ranges
+
+_Loc = tuple[int | str, ...]
+_ContextRule = tuple[str, Path, Located, _Loc, Any, "ContextProduct | None"]
+
+
+def load_contexts(
+    paths: list[Path], shown: Callable[[Path], str], bib: Bibliography
+) -> tuple[dict[str, Context], list[_ContextRule]]:
+    """Return the contexts, and their rules: the ``rules:`` list, each product's
+    ``criteria`` (with the product they belong to), and the ``no_product_admits`` rule
+    compiled from them."""
+    contexts: dict[str, Context] = {}
+    rules: list[_ContextRule] = []
+    for path in paths:
+        doc = load_yaml(path, shown(path))
+        data = doc.data
+        raw_rules = data.pop("rules", []) if isinstance(data, dict) else []
+        if not isinstance(raw_rules, list):
+            raise RuleBaseError(
+                "rules: a list of rules", path=shown(path), line=doc.line_of(("rules",))
+            )
+        criteria, admits_spec = _pop_product_criteria(data, doc, shown(path))
+        context: Context = validate_model(Context, data, doc, shown(path))
+        if context.context in contexts:
+            raise RuleBaseError(
+                f"context '{context.context}' is defined twice",
+                path=shown(path),
+                line=doc.line_of(("context",)),
+            )
+        for key in context.citations():
+            if key not in bib.sources:
+                raise RuleBaseError(
+                    f"unknown source '{key}' (not in bibliography.yaml)",
+                    path=shown(path),
+                    line=first_line_mentioning(path, key),
+                )
+        contexts[context.context] = context
+        name = context.context
+        rules.extend((name, path, doc, ("rules", i), raw, None) for i, raw in enumerate(raw_rules))
+        for p_index, c_index, raw in criteria:
+            loc = ("car_t", "products", p_index, "criteria", c_index)
+            rules.append((name, path, doc, loc, raw, context.car_t.products[p_index]))
+        admits = _no_product_admits(context, criteria, admits_spec, doc, shown(path))
+        if admits is not None:
+            rules.append((name, path, doc, ("car_t", "no_product_admits"), admits, None))
+    return contexts, rules
+
+
+def _pop_product_criteria(
+    data: Any, doc: Located, shown: str
+) -> tuple[list[tuple[int, int, Any]], Any]:
+    """Take the products' ``criteria`` lists and ``no_product_admits`` out of a context
+    file's data (they are rules, loaded as such); return them."""
+    car_t = data.get("car_t") if isinstance(data, dict) else None
+    if not isinstance(car_t, dict):
+        return [], None
+    admits_spec = car_t.pop("no_product_admits", None)
+    found: list[tuple[int, int, Any]] = []
+    products = car_t.get("products")
+    for p_index, product in enumerate(products if isinstance(products, list) else []):
+        if not isinstance(product, dict) or "criteria" not in product:
+            continue
+        raw = product.pop("criteria")
+        if not isinstance(raw, list):
+            raise RuleBaseError(
+                "criteria: a list of the product's criteria",
+                path=shown,
+                line=doc.line_of(("car_t", "products", p_index, "criteria")),
+            )
+        found.extend((p_index, c_index, item) for c_index, item in enumerate(raw))
+    return found, admits_spec
+
+
+def _age_bounds(product: ContextProduct, inside: bool) -> list[dict[str, Any]]:
+    """Conditions on age inside (``inside``) or outside the product's label ages, as far
+    as adult profiles can fall outside them."""
+    low, high, _ = number_ranges()["age"]
+    out: list[dict[str, Any]] = []
+    if product.min_age > low:
+        out.append({"age": {"ge" if inside else "lt": product.min_age}})
+    if product.max_age is not None and product.max_age < high:
+        out.append({"age": {"le" if inside else "gt": product.max_age}})
+    return out
+
+
+def product_criterion(
+    raw: Any,
+    doc: Located,
+    shown: str,
+    loc: _Loc,
+    product: ContextProduct,
+    context: str,
+    arguments: Mapping[str, Argument],
+) -> Rule:
+    """Compile one product criterion into a rule that holds the patient back from the
+    product when the condition holds, the product is available (approved access) and
+    its label covers the patient's age."""
+    rule_id = raw.get("id") if isinstance(raw, Mapping) else None
+    rule_id = rule_id if isinstance(rule_id, str) else None
+    if not isinstance(raw, Mapping):
+        raise RuleBaseError("a criterion is a mapping", path=shown, line=doc.line_of(loc))
+    if "then" in raw or "until" not in raw:
+        raise RuleBaseError(
+            "a product criterion has no 'then': it says 'until' (what lifts it), and holds "
+            "the patient back from its product until then",
+            path=shown,
+            line=doc.line_of(loc),
+            rule_id=rule_id,
+        )
+    written = {k: v for k, v in raw.items() if k != "until"}
+    written["then"] = [{"holds_back": product.name, "until": raw["until"]}]
+    rule = load_rule(written, doc, shown, 0, arguments, base=loc)
+    if rule.condition.concepts:
+        raise RuleBaseError(
+            "when: a product criterion tests profile facts only (no concept)",
+            path=shown,
+            line=doc.line_of((*loc, "when")),
+            rule_id=rule.id,
+        )
+    when = {"all": [rule.when, {"access.car_t": "approved"}, *_age_bounds(product, True)]}
+    dumped = rule.model_dump(exclude={"when", "context"})
+    return Rule.model_validate({**dumped, "when": when, "context": context})
+
+
+def _no_product_admits(
+    context: Context,
+    criteria: list[tuple[int, int, Any]],
+    spec: Any,
+    doc: Located,
+    shown: str,
+) -> dict[str, Any] | None:
+    """Return the raw rule that defers CAR T cells when no available product admits the
+    patient, or ``None`` when some product always admits (then ``spec`` must be absent)."""
+    if not criteria and spec is None:
+        return None
+    loc = ("car_t", "no_product_admits")
+    branches: list[list[dict[str, Any]]] = []
+    for p_index, product in enumerate(context.car_t.products):
+        own = [
+            raw["when"]
+            for i, _, raw in criteria
+            if i == p_index and isinstance(raw, Mapping) and isinstance(raw.get("when"), Mapping)
+        ]
+        branch = [*_age_bounds(product, False), *own]
+        if not branch:
+            if spec is not None:
+                raise RuleBaseError(
+                    f"can never fire: {product.name} has no criteria of its own and covers "
+                    "every adult, so some product always admits the patient",
+                    path=shown,
+                    line=doc.line_of(loc),
+                    rule_id=spec.get("id") if isinstance(spec, Mapping) else None,
+                )
+            return None
+        branches.append(branch)
+    if spec is None:
+        raise RuleBaseError(
+            "car_t.no_product_admits: every product can hold a patient back, so the "
+            "context must say (as a rule with id, title, evidence, until, rationale and "
+            "citations) why CAR T cells wait when none admits",
+            path=shown,
+            line=doc.line_of(("car_t",)),
+        )
+    if not isinstance(spec, Mapping) or "when" in spec or "then" in spec:
+        raise RuleBaseError(
+            "no_product_admits: a mapping with id, title, evidence, until, rationale and "
+            "citations (its condition is compiled from the products' criteria)",
+            path=shown,
+            line=doc.line_of(loc),
+        )
+    written = {k: v for k, v in spec.items() if k != "until"}
+    written["when"] = {
+        "access.car_t": "approved",
+        "all": [{"any": branch} for branch in branches],
+    }
+    written["then"] = [{"defer": "car_t", "until": spec.get("until")}]
+    return written

@@ -1,0 +1,406 @@
+"""The rule schema: the models a rule base's YAML files are validated against.
+
+Sources and alternatives, each effect a rule may have, arguments, rules and
+consideration files. Loading (``sequencer.knowledge.rulebook``) turns files into these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sequencer.knowledge.conditions import ParsedCondition, parse_condition
+from sequencer.model.profile import FIELDS
+
+__all__ = [
+    "EFFECT_MODELS",
+    "THERAPIES",
+    "WEIGHTS",
+    "AddOn",
+    "Alternative",
+    "Alternatives",
+    "Argument",
+    "Bibliography",
+    "Caution",
+    "ConsiderationFile",
+    "Defer",
+    "Derive",
+    "Effect",
+    "Failed",
+    "Favors",
+    "HoldsBack",
+    "LoadedRule",
+    "Manifest",
+    "Missing",
+    "NotEligible",
+    "Rule",
+    "SetsAside",
+    "Source",
+    "SuggestAlternative",
+]
+
+Therapy = Literal["blinatumomab", "car_t"]
+THERAPIES: tuple[Therapy, ...] = ("blinatumomab", "car_t")
+Strength = Literal["weak", "moderate", "strong"]
+WEIGHTS: dict[str, int] = {"weak": 1, "moderate": 2, "strong": 3}
+"""Points an argument adds at each strength."""
+Evidence = Literal[
+    "regulatory",
+    "meta-analysis",
+    "randomized",
+    "prospective",
+    "retrospective",
+    "case-series",
+    "case-report",
+    "expert-opinion",
+]
+KebabId = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
+Prose = Annotated[str, Field(min_length=20)]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def _therapies(value: object) -> object:
+    """Accept one therapy or a list of them; store a tuple."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+TherapySet = Annotated[tuple[Therapy, ...], Field(min_length=1)]
+
+
+# --- bibliography and alternatives ------------------------------------------------
+
+
+class Source(BaseModel):
+    """One citable source.
+
+    Only verified details are given: ``doi``/``pmid`` where verified, and ``authors``
+    or ``title`` may be left out when they could not be checked (the journal, year,
+    volume and first page then identify the paper).
+    """
+
+    model_config = _STRICT
+
+    authors: Annotated[str, Field(min_length=2)] | None = None
+    title: Annotated[str, Field(min_length=5)] | None = None
+    journal: Annotated[str, Field(min_length=2)]
+    year: Annotated[int, Field(ge=1950, le=2100)]
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    doi: Annotated[str, Field(pattern=r"^10\.\d{4,9}/\S+$")] | None = None
+    pmid: Annotated[str, Field(pattern=r"^\d{5,9}$")] | None = None
+    kind: Evidence
+    review_ref: Annotated[int, Field(ge=1, le=200)] | None = None
+    note: str | None = None
+
+    def label(self) -> str:
+        """Return a short citation such as ``Park JH, et al. N Engl J Med 2018;378(5):449-459``."""
+        where = f"{self.journal} {self.year}"
+        if self.volume:
+            where += f";{self.volume}"
+            if self.issue:
+                where += f"({self.issue})"
+            if self.pages:
+                where += f":{self.pages}"
+        text = ". ".join(part for part in (self.authors, self.title, where) if part)
+        if self.authors is None and self.title is None and self.note:
+            # Without authors or title, say what the paper is (the note says why not).
+            text += f" ({' '.join(self.note.split())})"
+        if self.review_ref is not None:
+            text += f" [ref. {self.review_ref} of Aldoss & Forman 2020]"
+        return text
+
+
+class Bibliography(BaseModel):
+    model_config = _STRICT
+
+    sources: dict[KebabId, Source]
+
+
+class Alternative(BaseModel):
+    """A therapy outside the two CD19-directed options (for CD19-negative disease, say)."""
+
+    model_config = _STRICT
+
+    name: Annotated[str, Field(min_length=3)]
+    target: str | None = None
+    description: Prose
+    citations: Annotated[tuple[str, ...], Field(min_length=1)]
+
+
+class Alternatives(BaseModel):
+    model_config = _STRICT
+
+    alternatives: dict[KebabId, Alternative]
+
+
+class Manifest(BaseModel):
+    model_config = _STRICT
+
+    name: str
+    version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")]
+    title: str
+    notice: Prose
+
+
+# --- rules --------------------------------------------------------------------
+
+
+class Favors(BaseModel):
+    """Makes one argument (declared under ``arguments:``) at a strength.
+
+    ``favors`` is the option the argument pushes toward; the loader fills it in from the
+    argument (a rule file may state it too, and it must then agree).
+    """
+
+    model_config = _STRICT
+    argues: KebabId
+    strength: Strength
+    favors: Therapy | None = None
+
+
+class Failed(BaseModel):
+    """Documented failure of a therapy: every argument that is a strength of it
+    (``pro_of``) is set aside, and it cannot be preferred.
+
+    Also derives ``<therapy>-failed`` (``blinatumomab-failed``, ``car-t-failed``).
+    """
+
+    model_config = _STRICT
+    failed: Therapy
+    text: Prose | None = None
+
+
+class SetsAside(BaseModel):
+    """A fact contradicts these arguments' premise: they are set aside (still shown)."""
+
+    model_config = _STRICT
+    sets_aside: Annotated[tuple[KebabId, ...], Field(min_length=1)]
+    text: Prose | None = None
+
+    _split = field_validator("sets_aside", mode="before")(_therapies)
+
+
+class Defer(BaseModel):
+    """Not now, for a reason that can pass: the options cannot be preferred until ``until``.
+
+    Also derives ``<therapy>-deferred``.
+    """
+
+    model_config = _STRICT
+    defer: TherapySet
+    until: Prose
+    text: Prose | None = None
+
+    _split = field_validator("defer", mode="before")(_therapies)
+
+
+class NotEligible(BaseModel):
+    """Takes options off the table (and derives ``<therapy>-not-eligible``)."""
+
+    model_config = _STRICT
+    not_eligible: Annotated[TherapySet, Field(min_length=1)]
+    text: Prose | None = None
+
+    _split = field_validator("not_eligible", mode="before")(_therapies)
+
+
+class Caution(BaseModel):
+    """A warning attached to options; does not change the score."""
+
+    model_config = _STRICT
+    caution: TherapySet
+    text: Prose | None = None
+
+    _split = field_validator("caution", mode="before")(_therapies)
+
+
+class Missing(BaseModel):
+    """Reports a profile field whose value matters but is unknown.
+
+    A ``blocking`` missing fact stops the choice: no option is preferred until it is known.
+    """
+
+    model_config = _STRICT
+    missing: str
+    blocking: bool = False
+    text: Prose | None = None
+
+    @field_validator("missing")
+    @classmethod
+    def _known_field(cls, value: str) -> str:
+        if value not in FIELDS:
+            raise ValueError(f"unknown profile field '{value}'")
+        return value
+
+
+class AddOn(BaseModel):
+    """Suggests something to give together with one option."""
+
+    model_config = _STRICT
+    add_on: KebabId
+    to: Therapy
+    name: Annotated[str, Field(min_length=2)]
+    text: Prose | None = None
+
+
+class SuggestAlternative(BaseModel):
+    """Lists an alternative therapy (from ``alternatives.yaml``)."""
+
+    model_config = _STRICT
+    alternative: KebabId
+
+
+class Derive(BaseModel):
+    """Asserts a derived concept that other rules may join on."""
+
+    model_config = _STRICT
+    derive: KebabId
+
+
+class HoldsBack(BaseModel):
+    """One product's criterion keeps the patient from that product for now.
+
+    Written only under a product in a context file (``car_t.products[].criteria``);
+    the loader adds the product's ages and approved access to the condition. CAR T
+    cells as a whole wait only when no available product admits the patient (the
+    context's ``no_product_admits`` rule).
+    """
+
+    model_config = _STRICT
+    holds_back: Annotated[str, Field(min_length=3)]
+    until: Prose
+    text: Prose | None = None
+
+
+Effect = (
+    Favors
+    | Failed
+    | SetsAside
+    | Defer
+    | NotEligible
+    | Caution
+    | Missing
+    | AddOn
+    | SuggestAlternative
+    | Derive
+    | HoldsBack
+)
+EFFECT_MODELS: tuple[type[BaseModel], ...] = (
+    Favors, Failed, SetsAside, Defer, NotEligible, Caution, Missing, AddOn,
+    SuggestAlternative, Derive, HoldsBack,
+)  # fmt: skip
+
+
+class Argument(BaseModel):
+    """A clinical consideration with a direction; rules make it at a strength.
+
+    ``pro_of`` names the option it is a strength of, ``con_of`` the option it is a
+    weakness of (at least one; both when it is both). It pushes toward ``pro_of``, or
+    away from ``con_of``. It counts once, at its strongest applicable rule, and every
+    argument that is a strength of a therapy presumes that therapy can work: a
+    documented failure of it (``failed:``) sets the argument aside. (A weakness of the
+    other option stays a weakness.)
+    """
+
+    model_config = _STRICT
+
+    id: KebabId
+    title: Annotated[str, Field(min_length=5)]
+    pro_of: Therapy | None = None
+    con_of: Therapy | None = None
+
+    @model_validator(mode="after")
+    def _sided(self) -> Argument:
+        if self.pro_of is None and self.con_of is None:
+            raise ValueError("an argument needs pro_of, con_of or both")
+        if self.pro_of is not None and self.pro_of == self.con_of:
+            raise ValueError("pro_of and con_of must name different options")
+        return self
+
+    @property
+    def favors(self) -> Therapy:
+        """The option this argument pushes toward."""
+        if self.pro_of is not None:
+            return self.pro_of
+        return "car_t" if self.con_of == "blinatumomab" else "blinatumomab"
+
+
+class Rule(BaseModel):
+    """One rule: a condition on the profile, its effects, why, and the sources."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    id: KebabId
+    title: Annotated[str, Field(min_length=5)]
+    status: Literal["draft", "active", "retired"] = "active"
+    version: Annotated[int, Field(ge=1)] = 1
+    evidence: Evidence
+    when: dict[str, Any]
+    then: Annotated[list[Effect], Field(min_length=1)]
+    rationale: Prose
+    citations: Annotated[tuple[str, ...], Field(min_length=1)]
+    context: str | None = Field(
+        default=None,
+        description="set by the loader for rules written in a regulatory context's file: "
+        "they apply only in that context",
+    )
+
+    @cached_property
+    def condition(self) -> ParsedCondition:
+        """The parsed condition (validated when the rule base is loaded)."""
+        return parse_condition(self.when)
+
+    @cached_property
+    def derives(self) -> tuple[str, ...]:
+        """Concepts this rule asserts when it fires, implied ones included."""
+        out = [e.derive for e in self.then if isinstance(e, Derive)]
+        for effect in self.then:
+            if isinstance(effect, NotEligible):
+                out.extend(f"{t.replace('_', '-')}-not-eligible" for t in effect.not_eligible)
+            elif isinstance(effect, Defer):
+                out.extend(f"{t.replace('_', '-')}-deferred" for t in effect.defer)
+            elif isinstance(effect, Failed):
+                out.append(f"{effect.failed.replace('_', '-')}-failed")
+        return tuple(dict.fromkeys(out))
+
+    @cached_property
+    def changes_standing(self) -> bool:
+        """Whether the rule can fail, defer or exclude an option, or block the choice."""
+        return any(
+            isinstance(e, Failed | Defer | NotEligible) or (isinstance(e, Missing) and e.blocking)
+            for e in self.then
+        )
+
+    @cached_property
+    def decisive(self) -> bool:
+        """Whether the rule can change a score, a status or block the choice."""
+        return self.changes_standing or any(isinstance(e, Favors | SetsAside) for e in self.then)
+
+
+class ConsiderationFile(BaseModel):
+    model_config = _STRICT
+
+    consideration: KebabId
+    title: str
+    summary: Prose
+    arguments: list[dict[str, Any]] = []
+    rules: Annotated[list[dict[str, Any]], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    """A rule with where it came from."""
+
+    rule: Rule
+    consideration: str
+    path: str
+    line: int | None
