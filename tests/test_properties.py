@@ -21,12 +21,12 @@ from sequencer import (
 )
 from sequencer.api import effective_profile
 from sequencer.decide.candidates import candidate_values
-from sequencer.decide.ranking import CLOSE_CALL_MARGIN, WEIGHTS, _quick_key, decide, tally
+from sequencer.decide.decision import CLOSE_CALL_MARGIN, decide, quick_key, tally
 from sequencer.engine.reference import ReferenceEngine
 from sequencer.errors import ProfileError
 from sequencer.explain.whatif import vary
 from sequencer.knowledge.conditions import compile_predicate, evaluate
-from sequencer.knowledge.schema import THERAPIES
+from sequencer.knowledge.schema import THERAPIES, WEIGHTS
 from sequencer.model.profile import FIELDS, flatten
 from sequencer.testing import (
     older_adults,
@@ -378,4 +378,4 @@ def test_compiled_predicates_mean_what_evaluate_means(profile: PatientProfile) -
 @given(st.sets(st.sampled_from(sorted(r.id for r in BOOK.active)), max_size=12))
 def test_the_quick_decision_is_the_decision(fired: set[str]) -> None:
     """The memoised decision key used by the search for unknowns equals decide(tally)."""
-    assert _quick_key(BOOK, frozenset(fired)) == decide(BOOK, tally(BOOK, fired)).key()
+    assert quick_key(BOOK, frozenset(fired)) == decide(BOOK, tally(BOOK, fired)).key()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from conftest import patched
 
 from sequencer import default_rulebook, fired_rules, parse_profile, recommend
-from sequencer.decide.ranking import CLOSE_CALL_MARGIN, WEIGHTS, rank
+from sequencer.decide.decision import CLOSE_CALL_MARGIN
+from sequencer.decide.ranking import rank
+from sequencer.knowledge.schema import WEIGHTS
 
 
 def test_score_is_the_sum_of_counted_arguments() -> None:

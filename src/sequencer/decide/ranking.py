@@ -37,29 +37,23 @@ Cautions on an option that is not eligible are left out of ``warnings``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from sequencer.decide.decision import (
+    Decision,
+    Tally,
+    decide,
+    decision_key,
+    tally,
+)
+from sequencer.decide.plans import cached_citations, plans_of, stamp
 from sequencer.decide.unknowns import Flip, could_flip
 from sequencer.knowledge.contexts import Context, Derivation
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
     THERAPIES,
     WEIGHTS,
-    AddOn,
-    Caution,
-    Defer,
-    Derive,
-    Failed,
-    Favors,
-    HoldsBack,
-    Missing,
-    NotEligible,
-    Rule,
-    SetsAside,
-    SuggestAlternative,
 )
 from sequencer.knowledge.vocabulary import label, lower_label, value_text
 from sequencer.model.profile import PatientProfile, flatten
@@ -68,7 +62,6 @@ from sequencer.model.recommendation import (
     AddOnSuggestion,
     AlternativeSuggestion,
     Argument,
-    Citation,
     ContextDerivation,
     ContextStamp,
     DerivedConcept,
@@ -78,386 +71,17 @@ from sequencer.model.recommendation import (
     ProductStanding,
     Reason,
     Recommendation,
-    RulebookStamp,
-    SetAsideBy,
     Warning,
 )
 
-__all__ = [
-    "CLOSE_CALL_MARGIN",
-    "WEIGHTS",
-    "Decision",
-    "decide",
-    "rank",
-    "tally",
-]
+__all__ = ["rank"]
 
-CLOSE_CALL_MARGIN = 1
 _STRENGTH_OF = cast(
     dict[int, Literal["weak", "moderate", "strong"]], {w: s for s, w in WEIGHTS.items()}
 )
 
 Status = Literal["preferred", "alternative", "deferred", "not_eligible"]
 Therapy = Literal["blinatumomab", "car_t"]
-
-
-def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
-    out = []
-    for key in keys:
-        source = rulebook.sources[key]
-        out.append(Citation(key=key, label=source.label(), doi=source.doi, pmid=source.pmid))
-    return out
-
-
-_stamps: dict[str, RulebookStamp] = {}
-_citation_lists: dict[tuple[str, tuple[str, ...]], list[Citation]] = {}
-
-
-def _stamp(rulebook: Rulebook) -> RulebookStamp:
-    stamp = _stamps.get(rulebook.digest)
-    if stamp is None:
-        stamp = _stamps[rulebook.digest] = RulebookStamp(
-            name=rulebook.name, version=rulebook.version, digest=rulebook.digest
-        )
-    return stamp
-
-
-def _cached_citations(rulebook: Rulebook, keys: Sequence[str]) -> list[Citation]:
-    key = (rulebook.digest, tuple(keys))
-    found = _citation_lists.get(key)
-    if found is None:
-        found = _citation_lists[key] = _citations(rulebook, keys)
-    return found
-
-
-# --- what one rule contributes, built once per rule base ----------------------------
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Everything one rule contributes when it fires (frozen parts, shared by every call)."""
-
-    index: int
-    argues: tuple[tuple[str, str, int], ...]  # argument, favors, weight
-    argue_reasons: Mapping[tuple[str, str], Reason]  # (argument, status) -> reason
-    failed: tuple[str, ...]
-    sets_aside: tuple[str, ...]
-    defers: tuple[tuple[str, str], ...]  # therapy, until
-    not_eligible: tuple[str, ...]
-    blocking: tuple[str, ...]
-    standing_reasons: tuple[Reason, ...]  # not_eligible and deferred
-    set_aside_by: SetAsideBy | None
-    cautions: tuple[Warning, ...]
-    missing: tuple[tuple[str, str, bool], ...]
-    add_ons: tuple[tuple[str, AddOnSuggestion], ...]
-    alternatives: tuple[str, ...]
-    derived: tuple[DerivedConcept, ...]
-    holds: tuple[tuple[str, ProductHold], ...]  # product name, the hold
-    rationale: str
-    evidence: str
-    citations: tuple[Citation, ...]
-    changes_standing: bool  # fails, sets aside, excludes, defers or blocks anything
-
-
-_plans_lock = threading.Lock()
-_plans_cache: dict[str, dict[str, _Plan]] = {}
-
-
-def _plans(rulebook: Rulebook) -> dict[str, _Plan]:
-    """Return rule id -> plan for every active rule, in every context (cached)."""
-    cached = _plans_cache.get(rulebook.digest)
-    if cached is not None:
-        return cached
-    with _plans_lock:
-        built = {rule.id: _plan(rulebook, rule, i) for i, rule in enumerate(rulebook.active)}
-        _plans_cache[rulebook.digest] = built
-        return built
-
-
-def _plan(rulebook: Rulebook, rule: Rule, index: int) -> _Plan:
-    cited = _citations(rulebook, rule.citations)
-    common: dict[str, Any] = {
-        "rule": rule.id,
-        "title": rule.title,
-        "evidence": rule.evidence,
-        "consideration": rulebook.located(rule.id).consideration,
-        "citations": cited,
-    }
-    text = rule.rationale.strip()
-    argues: list[tuple[str, str, int]] = []
-    argue_reasons: dict[tuple[str, str], Reason] = {}
-    failed: list[str] = []
-    sets_aside: list[str] = []
-    defers: list[tuple[str, str]] = []
-    not_eligible: list[str] = []
-    blocking: list[str] = []
-    standing: list[Reason] = []
-    defeat_text: list[str] = []
-    cautions: list[Warning] = []
-    missing: list[tuple[str, str, bool]] = []
-    add_ons: list[tuple[str, AddOnSuggestion]] = []
-    alternatives: list[str] = []
-    derived: list[DerivedConcept] = []
-    holds: list[tuple[str, ProductHold]] = []
-    for effect in rule.then:
-        own = (getattr(effect, "text", None) or text).strip()
-        if isinstance(effect, Favors):
-            weight = WEIGHTS[effect.strength]
-            favors = effect.favors or rulebook.arguments[effect.argues].favors
-            argues.append((effect.argues, favors, weight))
-            statuses: tuple[Literal["counted", "subsumed", "set_aside"], ...] = (
-                "counted",
-                "subsumed",
-                "set_aside",
-            )
-            for status in statuses:
-                argue_reasons[(effect.argues, status)] = Reason(
-                    therapy=favors,
-                    effect="favors",
-                    strength=effect.strength,
-                    weight=weight if status == "counted" else 0,
-                    text=text,
-                    argument=effect.argues,
-                    status=status,
-                    **common,
-                )
-        elif isinstance(effect, Failed):
-            failed.append(effect.failed)
-            defeat_text.append(own)
-        elif isinstance(effect, SetsAside):
-            sets_aside.extend(effect.sets_aside)
-            defeat_text.append(own)
-        elif isinstance(effect, Defer):
-            for therapy in effect.defer:
-                defers.append((therapy, effect.until.strip()))
-                standing.append(
-                    Reason(therapy=therapy, effect="deferred", weight=0, text=own, **common)
-                )
-        elif isinstance(effect, NotEligible):
-            for therapy in effect.not_eligible:
-                not_eligible.append(therapy)
-                standing.append(
-                    Reason(therapy=therapy, effect="not_eligible", weight=0, text=own, **common)
-                )
-        elif isinstance(effect, Caution):
-            cautions.extend(Warning(therapy=t, text=own, **common) for t in effect.caution)
-        elif isinstance(effect, Missing):
-            missing.append((effect.missing, own, effect.blocking))
-            if effect.blocking:
-                blocking.append(effect.missing)
-        elif isinstance(effect, AddOn):
-            add_ons.append(
-                (
-                    effect.to,
-                    AddOnSuggestion(
-                        id=effect.add_on, name=effect.name, rule=rule.id, text=own, citations=cited
-                    ),
-                )
-            )
-        elif isinstance(effect, SuggestAlternative):
-            alternatives.append(effect.alternative)
-        elif isinstance(effect, Derive):
-            derived.append(DerivedConcept(concept=effect.derive, rule=rule.id))
-        elif isinstance(effect, HoldsBack):
-            hold = ProductHold(
-                rule=rule.id, title=rule.title, until=effect.until.strip(), text=own,
-                citations=cited,
-            )  # fmt: skip
-            holds.append((effect.holds_back, hold))
-    set_aside_by = (
-        SetAsideBy(rule=rule.id, title=rule.title, text=" ".join(defeat_text), citations=cited)
-        if defeat_text
-        else None
-    )
-    return _Plan(
-        index=index,
-        argues=tuple(argues),
-        argue_reasons=argue_reasons,
-        failed=tuple(failed),
-        sets_aside=tuple(sets_aside),
-        defers=tuple(defers),
-        not_eligible=tuple(not_eligible),
-        blocking=tuple(blocking),
-        standing_reasons=tuple(standing),
-        set_aside_by=set_aside_by,
-        cautions=tuple(cautions),
-        missing=tuple(missing),
-        add_ons=tuple(add_ons),
-        alternatives=tuple(alternatives),
-        derived=tuple(derived),
-        holds=tuple(holds),
-        rationale=text,
-        evidence=rule.evidence,
-        citations=tuple(cited),
-        changes_standing=bool(failed or sets_aside or not_eligible or defers or blocking),
-    )
-
-
-# --- the decision, from the fired rules alone -----------------------------------------
-
-
-@dataclass
-class Tally:
-    """What the fired rules say, before any choice: arguments, defeats, standing."""
-
-    rules: list[tuple[str, _Plan]] = field(default_factory=list)  # in rule-base order
-    best: dict[str, tuple[int, str]] = field(default_factory=dict)  # argument -> weight, rule
-    makers: dict[str, list[str]] = field(default_factory=dict)
-    set_aside: dict[str, list[str]] = field(default_factory=dict)  # argument -> rules
-    failed: dict[str, list[str]] = field(default_factory=dict)
-    ineligible: set[str] = field(default_factory=set)
-    deferred: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    blocking: list[str] = field(default_factory=list)
-
-
-def tally(rulebook: Rulebook, fired: Iterable[str]) -> Tally:
-    """Return the ``Tally`` of the rules in ``fired`` (ids; their order does not matter)."""
-    plans = _plans(rulebook)
-    result = Tally()
-    result.rules = sorted(((r, plans[r]) for r in fired if r in plans), key=lambda x: x[1].index)
-    for rule_id, plan in result.rules:
-        for argument, _, weight in plan.argues:
-            result.makers.setdefault(argument, []).append(rule_id)
-            known = result.best.get(argument)
-            if known is None or weight > known[0]:
-                result.best[argument] = (weight, rule_id)
-        for therapy in plan.failed:
-            result.failed.setdefault(therapy, []).append(rule_id)
-        for argument in plan.sets_aside:
-            result.set_aside.setdefault(argument, []).append(rule_id)
-        result.ineligible.update(plan.not_eligible)
-        for therapy, until in plan.defers:
-            result.deferred.setdefault(therapy, []).append((rule_id, until))
-        for name in plan.blocking:
-            if name not in result.blocking:
-                result.blocking.append(name)
-    return result
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The choice a tally leads to."""
-
-    preferred: str | None
-    status: Mapping[str, Status]
-    score: Mapping[str, int]
-    counted: frozenset[str]
-    defeated: Mapping[str, tuple[str, ...]]  # argument -> rules that set it aside
-    gap: int | None
-    close_call: bool
-    tie: bool
-    blocked: bool
-
-    def key(self) -> tuple[str | None, tuple[str, ...]]:
-        """What a change of fact must move to change the choice."""
-        return self.preferred, tuple(self.status[t] for t in THERAPIES)
-
-
-def decide(rulebook: Rulebook, t: Tally) -> Decision:
-    """Return the ``Decision`` for a tally (the module docstring gives the method)."""
-    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
-    counted: set[str] = set()
-    defeated: dict[str, tuple[str, ...]] = {}
-    for argument, (weight, _) in t.best.items():
-        spec = rulebook.arguments[argument]
-        favors = spec.favors
-        failed_by = t.failed.get(spec.pro_of, ()) if spec.pro_of else ()
-        by = [*t.set_aside.get(argument, ()), *failed_by]
-        if by:
-            defeated[argument] = tuple(dict.fromkeys(by))
-        else:
-            counted.add(argument)
-            score[favors] += weight
-    preferred, status, gap, tie, blocked = _choose(
-        score, t.ineligible, set(t.deferred), set(t.failed), bool(t.blocking)
-    )
-    close_call = gap is not None and gap <= CLOSE_CALL_MARGIN and not blocked
-    return Decision(
-        preferred, status, score, frozenset(counted), defeated, gap, close_call, tie, blocked
-    )
-
-
-def _choose(
-    score: Mapping[str, int],
-    ineligible: set[str],
-    deferred: set[str],
-    failed: set[str],
-    blocking: bool,
-) -> tuple[str | None, dict[str, Status], int | None, bool, bool]:
-    """Return preferred, every status, the gap between two candidates, tie, blocked."""
-    available = [x for x in THERAPIES if x not in ineligible and x not in deferred]
-    candidates = [x for x in available if x not in failed]
-    blocked = blocking and bool(available)
-    preferred: str | None = None
-    gap: int | None = None
-    tie = False
-    if len(candidates) == 2:
-        gap = abs(score[candidates[0]] - score[candidates[1]])
-        tie = gap == 0
-        if not tie:
-            preferred = max(candidates, key=lambda x: score[x])
-    elif len(candidates) == 1:
-        preferred = candidates[0]
-    if blocked:
-        preferred = None
-    status: dict[str, Status] = {}
-    for therapy in THERAPIES:
-        if therapy in ineligible:
-            status[therapy] = "not_eligible"
-        elif therapy in deferred:
-            status[therapy] = "deferred"
-        elif therapy == preferred:
-            status[therapy] = "preferred"
-        else:
-            status[therapy] = "alternative"
-    return preferred, status, gap, tie, blocked
-
-
-_KEY_MEMO_SIZE = 8192
-_key_memo: dict[str, dict[frozenset[str], tuple[str | None, tuple[str, ...]]]] = {}
-
-
-def _decision_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
-    """``decide(tally(fired)).key()``, remembered: it is a function of the fired set."""
-    memo = _key_memo.get(rulebook.digest)
-    if memo is None:
-        memo = _key_memo.setdefault(rulebook.digest, {})
-    found = memo.get(fired)
-    if found is None:
-        found = _quick_key(rulebook, fired)
-        if len(memo) >= _KEY_MEMO_SIZE:
-            memo.clear()
-        memo[fired] = found
-    return found
-
-
-def _quick_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
-    """``decide(tally(fired)).key()`` without building the tally (a test pins the two equal)."""
-    plans = _plans(rulebook)
-    best: dict[str, tuple[int, str]] = {}
-    aside: set[str] = set()
-    failed: set[str] = set()
-    ineligible: set[str] = set()
-    deferred: set[str] = set()
-    blocking = False
-    specs = rulebook.arguments
-    for rule_id in fired:
-        plan = plans[rule_id]
-        for argument, favors, weight in plan.argues:
-            if weight > best.get(argument, (0, ""))[0]:
-                best[argument] = (weight, favors)
-        if plan.changes_standing:
-            failed.update(plan.failed)
-            aside.update(plan.sets_aside)
-            ineligible.update(plan.not_eligible)
-            deferred.update(therapy for therapy, _ in plan.defers)
-            blocking = blocking or bool(plan.blocking)
-    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
-    for argument, (weight, favors) in best.items():
-        if argument not in aside and specs[argument].pro_of not in failed:
-            score[favors] += weight
-    preferred, status, _, _, _ = _choose(score, ineligible, deferred, failed, blocking)
-    return preferred, tuple(status[x] for x in THERAPIES)
 
 
 # --- the recommendation ---------------------------------------------------------------
@@ -519,7 +143,7 @@ def rank(
         profile,
         facts,
         fired_set,
-        lambda after: _decision_key(rulebook, after),
+        lambda after: decision_key(rulebook, after),
         # access follows the age when the profile did not state it: derived now, or
         # derivable once the age is known
         profile.access.car_t is None or any(x.field == "access.car_t" for x in derivations),
@@ -564,12 +188,12 @@ def rank(
                     field=x.field,
                     value=x.value,
                     text=x.text,
-                    citations=_cached_citations(rulebook, x.citations),
+                    citations=cached_citations(rulebook, x.citations),
                 )
                 for x in derivations
             ],
         ),
-        rulebook=_stamp(rulebook),
+        rulebook=stamp(rulebook),
         notice=rulebook.notice,
     )
 
@@ -578,7 +202,7 @@ _argument_memo: dict[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], Arg
 
 
 def _arguments(rulebook: Rulebook, t: Tally, d: Decision) -> list[Argument]:
-    plans = _plans(rulebook)
+    plans = plans_of(rulebook)
     out: list[Argument] = []
     for argument_id, (weight, rule_id) in t.best.items():
         by = d.defeated.get(argument_id, ())
@@ -702,7 +326,7 @@ def _products(
             admits=not holds.get(product.name),
             held_back_by=holds.get(product.name, []),
             safety=product.safety.strip() if product.safety is not None else None,
-            citations=_cached_citations(rulebook, (*product.citations, *product.safety_citations)),
+            citations=cached_citations(rulebook, (*product.citations, *product.safety_citations)),
         )
         for product in (context.car_t.products[i] for i in covered)
     ]
@@ -737,7 +361,7 @@ def _add_alternative(
         target=alt.target,
         text=alt.description.strip(),
         rules=[rule_id],
-        citations=_cached_citations(rulebook, alt.citations),
+        citations=cached_citations(rulebook, alt.citations),
     )
 
 

@@ -35,13 +35,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
 from sequencer.decide.candidates import Value, candidate_values
-from sequencer.decide.ranking import WEIGHTS, rank
+from sequencer.decide.ranking import rank
 from sequencer.engine.reference import ReferenceEngine
 from sequencer.errors import ProfileError
 from sequencer.knowledge.contexts import apply_context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
     THERAPIES,
+    WEIGHTS,
     AddOn,
     Caution,
     Defer,

@@ -1,0 +1,195 @@
+"""The decision from the fired rules alone: the tally of arguments and standings, and
+the choice it leads to (``sequencer.decide.ranking`` documents the method)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sequencer.decide.plans import Plan, plans_of
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import (
+    THERAPIES,
+)
+
+__all__ = [
+    "CLOSE_CALL_MARGIN",
+    "Decision",
+    "Status",
+    "Tally",
+    "decide",
+    "decision_key",
+    "quick_key",
+    "tally",
+]
+
+CLOSE_CALL_MARGIN = 1
+Status = Literal["preferred", "alternative", "deferred", "not_eligible"]
+
+
+# --- the decision, from the fired rules alone -----------------------------------------
+
+
+@dataclass
+class Tally:
+    """What the fired rules say, before any choice: arguments, defeats, standing."""
+
+    rules: list[tuple[str, Plan]] = field(default_factory=list)  # in rule-base order
+    best: dict[str, tuple[int, str]] = field(default_factory=dict)  # argument -> weight, rule
+    makers: dict[str, list[str]] = field(default_factory=dict)
+    set_aside: dict[str, list[str]] = field(default_factory=dict)  # argument -> rules
+    failed: dict[str, list[str]] = field(default_factory=dict)
+    ineligible: set[str] = field(default_factory=set)
+    deferred: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    blocking: list[str] = field(default_factory=list)
+
+
+def tally(rulebook: Rulebook, fired: Iterable[str]) -> Tally:
+    """Return the ``Tally`` of the rules in ``fired`` (ids; their order does not matter)."""
+    plans = plans_of(rulebook)
+    result = Tally()
+    result.rules = sorted(((r, plans[r]) for r in fired if r in plans), key=lambda x: x[1].index)
+    for rule_id, plan in result.rules:
+        for argument, _, weight in plan.argues:
+            result.makers.setdefault(argument, []).append(rule_id)
+            known = result.best.get(argument)
+            if known is None or weight > known[0]:
+                result.best[argument] = (weight, rule_id)
+        for therapy in plan.failed:
+            result.failed.setdefault(therapy, []).append(rule_id)
+        for argument in plan.sets_aside:
+            result.set_aside.setdefault(argument, []).append(rule_id)
+        result.ineligible.update(plan.not_eligible)
+        for therapy, until in plan.defers:
+            result.deferred.setdefault(therapy, []).append((rule_id, until))
+        for name in plan.blocking:
+            if name not in result.blocking:
+                result.blocking.append(name)
+    return result
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The choice a tally leads to."""
+
+    preferred: str | None
+    status: Mapping[str, Status]
+    score: Mapping[str, int]
+    counted: frozenset[str]
+    defeated: Mapping[str, tuple[str, ...]]  # argument -> rules that set it aside
+    gap: int | None
+    close_call: bool
+    tie: bool
+    blocked: bool
+
+    def key(self) -> tuple[str | None, tuple[str, ...]]:
+        """What a change of fact must move to change the choice."""
+        return self.preferred, tuple(self.status[t] for t in THERAPIES)
+
+
+def decide(rulebook: Rulebook, t: Tally) -> Decision:
+    """Return the ``Decision`` for a tally (the module docstring gives the method)."""
+    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
+    counted: set[str] = set()
+    defeated: dict[str, tuple[str, ...]] = {}
+    for argument, (weight, _) in t.best.items():
+        spec = rulebook.arguments[argument]
+        favors = spec.favors
+        failed_by = t.failed.get(spec.pro_of, ()) if spec.pro_of else ()
+        by = [*t.set_aside.get(argument, ()), *failed_by]
+        if by:
+            defeated[argument] = tuple(dict.fromkeys(by))
+        else:
+            counted.add(argument)
+            score[favors] += weight
+    preferred, status, gap, tie, blocked = _choose(
+        score, t.ineligible, set(t.deferred), set(t.failed), bool(t.blocking)
+    )
+    close_call = gap is not None and gap <= CLOSE_CALL_MARGIN and not blocked
+    return Decision(
+        preferred, status, score, frozenset(counted), defeated, gap, close_call, tie, blocked
+    )
+
+
+def _choose(
+    score: Mapping[str, int],
+    ineligible: set[str],
+    deferred: set[str],
+    failed: set[str],
+    blocking: bool,
+) -> tuple[str | None, dict[str, Status], int | None, bool, bool]:
+    """Return preferred, every status, the gap between two candidates, tie, blocked."""
+    available = [x for x in THERAPIES if x not in ineligible and x not in deferred]
+    candidates = [x for x in available if x not in failed]
+    blocked = blocking and bool(available)
+    preferred: str | None = None
+    gap: int | None = None
+    tie = False
+    if len(candidates) == 2:
+        gap = abs(score[candidates[0]] - score[candidates[1]])
+        tie = gap == 0
+        if not tie:
+            preferred = max(candidates, key=lambda x: score[x])
+    elif len(candidates) == 1:
+        preferred = candidates[0]
+    if blocked:
+        preferred = None
+    status: dict[str, Status] = {}
+    for therapy in THERAPIES:
+        if therapy in ineligible:
+            status[therapy] = "not_eligible"
+        elif therapy in deferred:
+            status[therapy] = "deferred"
+        elif therapy == preferred:
+            status[therapy] = "preferred"
+        else:
+            status[therapy] = "alternative"
+    return preferred, status, gap, tie, blocked
+
+
+_KEY_MEMO_SIZE = 8192
+_key_memo: dict[str, dict[frozenset[str], tuple[str | None, tuple[str, ...]]]] = {}
+
+
+def decision_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
+    """``decide(tally(fired)).key()``, remembered: it is a function of the fired set."""
+    memo = _key_memo.get(rulebook.digest)
+    if memo is None:
+        memo = _key_memo.setdefault(rulebook.digest, {})
+    found = memo.get(fired)
+    if found is None:
+        found = quick_key(rulebook, fired)
+        if len(memo) >= _KEY_MEMO_SIZE:
+            memo.clear()
+        memo[fired] = found
+    return found
+
+
+def quick_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
+    """``decide(tally(fired)).key()`` without building the tally (a test pins the two equal)."""
+    plans = plans_of(rulebook)
+    best: dict[str, tuple[int, str]] = {}
+    aside: set[str] = set()
+    failed: set[str] = set()
+    ineligible: set[str] = set()
+    deferred: set[str] = set()
+    blocking = False
+    specs = rulebook.arguments
+    for rule_id in fired:
+        plan = plans[rule_id]
+        for argument, favors, weight in plan.argues:
+            if weight > best.get(argument, (0, ""))[0]:
+                best[argument] = (weight, favors)
+        if plan.changes_standing:
+            failed.update(plan.failed)
+            aside.update(plan.sets_aside)
+            ineligible.update(plan.not_eligible)
+            deferred.update(therapy for therapy, _ in plan.defers)
+            blocking = blocking or bool(plan.blocking)
+    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
+    for argument, (weight, favors) in best.items():
+        if argument not in aside and specs[argument].pro_of not in failed:
+            score[favors] += weight
+    preferred, status, _, _, _ = _choose(score, ineligible, deferred, failed, blocking)
+    return preferred, tuple(status[x] for x in THERAPIES)

@@ -1,0 +1,231 @@
+"""What each rule contributes to a recommendation, worked out once per rule base: its
+arguments and strengths, defeats, deferrals, exclusions, cautions, missing facts,
+add-ons, alternatives, product holds, and its resolved citations."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import (
+    WEIGHTS,
+    AddOn,
+    Caution,
+    Defer,
+    Derive,
+    Failed,
+    Favors,
+    HoldsBack,
+    Missing,
+    NotEligible,
+    Rule,
+    SetsAside,
+    SuggestAlternative,
+)
+from sequencer.model.recommendation import (
+    AddOnSuggestion,
+    Citation,
+    DerivedConcept,
+    ProductHold,
+    Reason,
+    RulebookStamp,
+    SetAsideBy,
+    Warning,
+)
+
+__all__ = ["Plan", "cached_citations", "plans_of", "stamp"]
+
+
+def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
+    out = []
+    for key in keys:
+        source = rulebook.sources[key]
+        out.append(Citation(key=key, label=source.label(), doi=source.doi, pmid=source.pmid))
+    return out
+
+
+_stamps: dict[str, RulebookStamp] = {}
+_citation_lists: dict[tuple[str, tuple[str, ...]], list[Citation]] = {}
+
+
+def stamp(rulebook: Rulebook) -> RulebookStamp:
+    stamp = _stamps.get(rulebook.digest)
+    if stamp is None:
+        stamp = _stamps[rulebook.digest] = RulebookStamp(
+            name=rulebook.name, version=rulebook.version, digest=rulebook.digest
+        )
+    return stamp
+
+
+def cached_citations(rulebook: Rulebook, keys: Sequence[str]) -> list[Citation]:
+    key = (rulebook.digest, tuple(keys))
+    found = _citation_lists.get(key)
+    if found is None:
+        found = _citation_lists[key] = _citations(rulebook, keys)
+    return found
+
+
+# --- what one rule contributes, built once per rule base ----------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one rule contributes when it fires (frozen parts, shared by every call)."""
+
+    index: int
+    argues: tuple[tuple[str, str, int], ...]  # argument, favors, weight
+    argue_reasons: Mapping[tuple[str, str], Reason]  # (argument, status) -> reason
+    failed: tuple[str, ...]
+    sets_aside: tuple[str, ...]
+    defers: tuple[tuple[str, str], ...]  # therapy, until
+    not_eligible: tuple[str, ...]
+    blocking: tuple[str, ...]
+    standing_reasons: tuple[Reason, ...]  # not_eligible and deferred
+    set_aside_by: SetAsideBy | None
+    cautions: tuple[Warning, ...]
+    missing: tuple[tuple[str, str, bool], ...]
+    add_ons: tuple[tuple[str, AddOnSuggestion], ...]
+    alternatives: tuple[str, ...]
+    derived: tuple[DerivedConcept, ...]
+    holds: tuple[tuple[str, ProductHold], ...]  # product name, the hold
+    rationale: str
+    evidence: str
+    citations: tuple[Citation, ...]
+    changes_standing: bool  # fails, sets aside, excludes, defers or blocks anything
+
+
+_plans_lock = threading.Lock()
+_plans_cache: dict[str, dict[str, Plan]] = {}
+
+
+def plans_of(rulebook: Rulebook) -> dict[str, Plan]:
+    """Return rule id -> plan for every active rule, in every context (cached)."""
+    cached = _plans_cache.get(rulebook.digest)
+    if cached is not None:
+        return cached
+    with _plans_lock:
+        built = {rule.id: _plan(rulebook, rule, i) for i, rule in enumerate(rulebook.active)}
+        _plans_cache[rulebook.digest] = built
+        return built
+
+
+def _plan(rulebook: Rulebook, rule: Rule, index: int) -> Plan:
+    cited = _citations(rulebook, rule.citations)
+    common: dict[str, Any] = {
+        "rule": rule.id,
+        "title": rule.title,
+        "evidence": rule.evidence,
+        "consideration": rulebook.located(rule.id).consideration,
+        "citations": cited,
+    }
+    text = rule.rationale.strip()
+    argues: list[tuple[str, str, int]] = []
+    argue_reasons: dict[tuple[str, str], Reason] = {}
+    failed: list[str] = []
+    sets_aside: list[str] = []
+    defers: list[tuple[str, str]] = []
+    not_eligible: list[str] = []
+    blocking: list[str] = []
+    standing: list[Reason] = []
+    defeat_text: list[str] = []
+    cautions: list[Warning] = []
+    missing: list[tuple[str, str, bool]] = []
+    add_ons: list[tuple[str, AddOnSuggestion]] = []
+    alternatives: list[str] = []
+    derived: list[DerivedConcept] = []
+    holds: list[tuple[str, ProductHold]] = []
+    for effect in rule.then:
+        own = (getattr(effect, "text", None) or text).strip()
+        if isinstance(effect, Favors):
+            weight = WEIGHTS[effect.strength]
+            favors = effect.favors or rulebook.arguments[effect.argues].favors
+            argues.append((effect.argues, favors, weight))
+            statuses: tuple[Literal["counted", "subsumed", "set_aside"], ...] = (
+                "counted",
+                "subsumed",
+                "set_aside",
+            )
+            for status in statuses:
+                argue_reasons[(effect.argues, status)] = Reason(
+                    therapy=favors,
+                    effect="favors",
+                    strength=effect.strength,
+                    weight=weight if status == "counted" else 0,
+                    text=text,
+                    argument=effect.argues,
+                    status=status,
+                    **common,
+                )
+        elif isinstance(effect, Failed):
+            failed.append(effect.failed)
+            defeat_text.append(own)
+        elif isinstance(effect, SetsAside):
+            sets_aside.extend(effect.sets_aside)
+            defeat_text.append(own)
+        elif isinstance(effect, Defer):
+            for therapy in effect.defer:
+                defers.append((therapy, effect.until.strip()))
+                standing.append(
+                    Reason(therapy=therapy, effect="deferred", weight=0, text=own, **common)
+                )
+        elif isinstance(effect, NotEligible):
+            for therapy in effect.not_eligible:
+                not_eligible.append(therapy)
+                standing.append(
+                    Reason(therapy=therapy, effect="not_eligible", weight=0, text=own, **common)
+                )
+        elif isinstance(effect, Caution):
+            cautions.extend(Warning(therapy=t, text=own, **common) for t in effect.caution)
+        elif isinstance(effect, Missing):
+            missing.append((effect.missing, own, effect.blocking))
+            if effect.blocking:
+                blocking.append(effect.missing)
+        elif isinstance(effect, AddOn):
+            add_ons.append(
+                (
+                    effect.to,
+                    AddOnSuggestion(
+                        id=effect.add_on, name=effect.name, rule=rule.id, text=own, citations=cited
+                    ),
+                )
+            )
+        elif isinstance(effect, SuggestAlternative):
+            alternatives.append(effect.alternative)
+        elif isinstance(effect, Derive):
+            derived.append(DerivedConcept(concept=effect.derive, rule=rule.id))
+        elif isinstance(effect, HoldsBack):
+            hold = ProductHold(
+                rule=rule.id, title=rule.title, until=effect.until.strip(), text=own,
+                citations=cited,
+            )  # fmt: skip
+            holds.append((effect.holds_back, hold))
+    set_aside_by = (
+        SetAsideBy(rule=rule.id, title=rule.title, text=" ".join(defeat_text), citations=cited)
+        if defeat_text
+        else None
+    )
+    return Plan(
+        index=index,
+        argues=tuple(argues),
+        argue_reasons=argue_reasons,
+        failed=tuple(failed),
+        sets_aside=tuple(sets_aside),
+        defers=tuple(defers),
+        not_eligible=tuple(not_eligible),
+        blocking=tuple(blocking),
+        standing_reasons=tuple(standing),
+        set_aside_by=set_aside_by,
+        cautions=tuple(cautions),
+        missing=tuple(missing),
+        add_ons=tuple(add_ons),
+        alternatives=tuple(alternatives),
+        derived=tuple(derived),
+        holds=tuple(holds),
+        rationale=text,
+        evidence=rule.evidence,
+        citations=tuple(cited),
+        changes_standing=bool(failed or sets_aside or not_eligible or defers or blocking),
+    )
