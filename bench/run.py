@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 from profiles import profiles  # noqa: E402
 
 from sequencer import default_rulebook, parse_profile, recommend  # noqa: E402
-from sequencer.api import _engine, effective_profile  # noqa: E402
+from sequencer.api import effective_profile, engine_for  # noqa: E402
 from sequencer.batch import recommend_many  # noqa: E402
 from sequencer.decide.ranking import rank  # noqa: E402
 from sequencer.engine.reference import ReferenceEngine  # noqa: E402
@@ -104,7 +104,7 @@ def latency(count: int) -> dict[str, float]:
     """recommend() vs the reference path, end to end, on the same profiles."""
     book = default_rulebook()
     reference = ReferenceEngine(book)
-    engine = _engine(book)
+    engine = engine_for(book)
     data = list(profiles(count, seed=7))
     for item in data[:200]:  # warm caches on both paths
         recommend(item)

@@ -15,6 +15,8 @@ def test_public_names_are_pinned() -> None:
     """__all__ is sorted and exactly this; changing it is a deliberate act."""
     assert sequencer.__all__ == sorted(sequencer.__all__)
     assert set(sequencer.__all__) == {
+        "AnswerFileError",
+        "CaseFileError",
         "EngineError",
         "PatientProfile",
         "Problem",
@@ -23,6 +25,8 @@ def test_public_names_are_pinned() -> None:
         "RuleBaseError",
         "Rulebook",
         "SequencerError",
+        "UnknownContextError",
+        "UsageError",
         "__version__",
         "default_rulebook",
         "fired_rules",
@@ -61,6 +65,23 @@ def test_every_error_is_a_sequencer_error() -> None:
     with pytest.raises(SequencerError):
         recommend({"id": "x", "age": 5})
     assert issubclass(ProfileError, ValueError)
+
+
+def test_each_failure_raises_its_own_leaf_of_the_one_root() -> None:
+    """Unknown context, argument out of range and bad answer file each have a leaf class,
+    all under SequencerError."""
+    leaves = (
+        sequencer.UnknownContextError,
+        sequencer.UsageError,
+        sequencer.AnswerFileError,
+        sequencer.CaseFileError,
+    )
+    assert all(issubclass(leaf, SequencerError) for leaf in leaves)
+    with pytest.raises(sequencer.UnknownContextError, match="known: us-2020, us-2026") as caught:
+        recommend(patched({}), context="eu-1999")
+    assert caught.value.known == ["us-2020", "us-2026"]
+    with pytest.raises(sequencer.UsageError, match="processes must be between"):
+        list(sequencer.recommend_many([patched({})], processes=-1))
 
 
 def test_recommendation_round_trips_through_json() -> None:

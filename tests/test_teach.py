@@ -218,3 +218,13 @@ def test_unanswered_patients_score_nothing(sheets: list[Exercise]) -> None:
     assert result.points == 0 and result.missed == sheets[1].deciding
     answered = mark(sheets[1], Answer(choice="car_t"))
     assert answered.points == CHOICE_POINTS
+
+
+def test_a_malformed_answer_file_raises_its_own_error(tmp_path: Path) -> None:
+    """Not a mapping of patient numbers: AnswerFileError, a leaf of SequencerError."""
+    from sequencer import AnswerFileError
+
+    path = tmp_path / "answers.json"
+    path.write_text("[1, 2, 3]")
+    with pytest.raises(AnswerFileError, match="patient number"):
+        answers_from_file(path, exercises())

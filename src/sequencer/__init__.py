@@ -9,13 +9,25 @@ Decision support for a tumor board, not an order.
 
 from sequencer.api import default_rulebook, fired_rules, recommend
 from sequencer.batch import BatchResult, recommend_many
-from sequencer.errors import EngineError, Problem, ProfileError, RuleBaseError, SequencerError
+from sequencer.errors import (
+    AnswerFileError,
+    CaseFileError,
+    EngineError,
+    Problem,
+    ProfileError,
+    RuleBaseError,
+    SequencerError,
+    UnknownContextError,
+    UsageError,
+)
 from sequencer.knowledge.rulebook import Rulebook, load_rulebook
 from sequencer.model.profile import PatientProfile, parse_profile
 from sequencer.model.recommendation import Recommendation
 
 __all__ = [
+    "AnswerFileError",
     "BatchResult",
+    "CaseFileError",
     "EngineError",
     "PatientProfile",
     "Problem",
@@ -24,6 +36,8 @@ __all__ = [
     "RuleBaseError",
     "Rulebook",
     "SequencerError",
+    "UnknownContextError",
+    "UsageError",
     "__version__",
     "default_rulebook",
     "fired_rules",

@@ -14,7 +14,7 @@ from sequencer.knowledge.rulebook import Rulebook, load_rulebook
 from sequencer.model.profile import PatientProfile, flatten, parse_profile
 from sequencer.model.recommendation import Recommendation
 
-__all__ = ["default_rulebook", "effective_profile", "fired_rules", "recommend"]
+__all__ = ["default_rulebook", "effective_profile", "engine_for", "fired_rules", "recommend"]
 
 ProfileInput = PatientProfile | Mapping[str, Any] | str | bytes
 
@@ -45,7 +45,8 @@ def default_rulebook() -> Rulebook:
         return _default
 
 
-def _engine(rulebook: Rulebook) -> DurableEngine:
+def engine_for(rulebook: Rulebook) -> DurableEngine:
+    """Return the durable_rules engine of ``rulebook``, built once per process."""
     with _lock:
         engine = _engines.get(rulebook.digest)
         if engine is None:
@@ -60,7 +61,7 @@ def effective_profile(
 
     That is the validated profile with ``access.car_t`` derived from the context when
     the profile leaves it null, the context itself, and what was derived. Raises
-    ``ProfileError`` for an invalid profile and ``SequencerError`` for an unknown context.
+    ``ProfileError`` for an invalid profile and ``UnknownContextError`` for an unknown context.
     """
     book = rulebook or default_rulebook()
     ctx = book.context(context)
@@ -77,7 +78,7 @@ def fired_rules(
     """
     book = rulebook or default_rulebook()
     parsed, ctx, _ = effective_profile(profile, rulebook=book, context=context)
-    return _engine(book).fired(flatten(parsed), ctx.context)
+    return engine_for(book).fired(flatten(parsed), ctx.context)
 
 
 def recommend(
@@ -93,11 +94,11 @@ def recommend(
     ``context`` to its default regulatory context (``sequencer rules`` lists them).
 
     Raises ``ProfileError`` (every problem, with its field path) when the profile is
-    invalid, ``SequencerError`` for an unknown context, and ``EngineError`` if the rule
+    invalid, ``UnknownContextError`` for an unknown context, and ``EngineError`` if the rule
     engine fails; never returns a recommendation built on data that did not validate.
     """
     book = rulebook or default_rulebook()
     parsed, ctx, derivations = effective_profile(profile, rulebook=book, context=context)
     facts = flatten(parsed)
-    fired = _engine(book).fired(facts, ctx.context)
+    fired = engine_for(book).fired(facts, ctx.context)
     return rank(book, parsed, fired, context=ctx, derivations=derivations, facts=facts)

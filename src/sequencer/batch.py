@@ -25,7 +25,7 @@ import pydantic_core
 from pydantic import BaseModel
 
 from sequencer.api import ProfileInput, default_rulebook, recommend
-from sequencer.errors import EngineError, Problem, ProfileError, SequencerError
+from sequencer.errors import EngineError, Problem, ProfileError, UsageError
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.recommendation import Recommendation
 
@@ -177,14 +177,15 @@ def recommend_many(
     ``processes`` > 1 spreads the work over that many worker processes (``0`` means one
     per CPU). ``as_json=True`` yields each recommendation as JSON text (``.json``),
     which is cheaper to move between processes than the model. Invalid profiles yield
-    results with ``.problems`` instead of raising. Raises ``SequencerError`` for an
-    unknown context and ``EngineError`` if the engine fails.
+    results with ``.problems`` instead of raising. Raises ``UnknownContextError`` for an
+    unknown context, ``UsageError`` for ``processes`` or ``chunk_size`` out of range, and
+    ``EngineError`` if the engine fails.
     """
     book = rulebook or default_rulebook()
     book.context(context)  # fail now, not in a worker, on an unknown context
     workers = (os.cpu_count() or 1) if processes == 0 else processes
     if not 0 <= processes <= MAX_PROCESSES or chunk_size < 1:
-        raise SequencerError(
+        raise UsageError(
             f"processes must be between 0 and {MAX_PROCESSES} (four per CPU), "
             "and chunk_size at least 1"
         )
@@ -206,9 +207,9 @@ def _pooled(
 ) -> Iterator[BatchResult]:
     global _job
     _job = (book, context, as_json)
-    from sequencer.api import _engine  # register the ruleset before forking
+    from sequencer.api import engine_for  # register the ruleset before forking
 
-    _engine(book)
+    engine_for(book)
     window = 4 * workers
     pool = multiprocessing.get_context("fork").Pool(workers)
     failure: list[BaseException] = []

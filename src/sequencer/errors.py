@@ -4,13 +4,18 @@ Every exception the library raises on purpose derives from one root, so that an
 integrator can catch everything with a single ``except SequencerError``::
 
     SequencerError
-    ├── ProfileError      a patient profile is malformed, out of range or contradictory
-    │                     (``.problems``: every problem, each with its field path)
-    ├── RuleBaseError     a rule file is broken (``.path``, ``.line``, ``.rule_id``)
-    └── EngineError       the rule engine failed while evaluating a valid profile
+    ├── ProfileError         a patient profile is malformed, out of range or contradictory
+    │                        (``.problems``: every problem, each with its field path)
+    ├── RuleBaseError        a rule file is broken (``.path``, ``.line``, ``.rule_id``)
+    ├── UnknownContextError  no regulatory context of that name (``.known``: the names)
+    ├── CaseFileError        a case file (published patients, literature cases) is
+    │                        missing or unreadable
+    ├── AnswerFileError      a student's answer file is unreadable or malformed
+    ├── UsageError           an argument out of its range (processes, chunk size)
+    └── EngineError          the rule engine failed while evaluating a valid profile
 
-``ProfileError`` and ``RuleBaseError`` also derive from ``ValueError``: they describe
-bad data, not a bug in the library.
+All but ``EngineError`` also derive from ``ValueError`` (``UnknownContextError`` from
+``LookupError``): they describe bad data or arguments, not a bug in the library.
 """
 
 from __future__ import annotations
@@ -18,7 +23,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EngineError", "Problem", "ProfileError", "RuleBaseError", "SequencerError"]
+__all__ = [
+    "AnswerFileError",
+    "CaseFileError",
+    "EngineError",
+    "Problem",
+    "ProfileError",
+    "RuleBaseError",
+    "SequencerError",
+    "UnknownContextError",
+    "UsageError",
+]
 
 
 class SequencerError(Exception):
@@ -82,6 +97,27 @@ class RuleBaseError(SequencerError, ValueError):
             parts.append(f"rule '{self.rule_id}'")
         parts.append(self.message)
         return ": ".join(parts)
+
+
+class UnknownContextError(SequencerError, LookupError):
+    """No regulatory context has this name; ``known`` lists the ones that exist."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(f"unknown context '{name}' (known: {', '.join(self.known)})")
+
+
+class CaseFileError(SequencerError, ValueError):
+    """A case file (the published patients, the literature cases) is missing or unreadable."""
+
+
+class AnswerFileError(SequencerError, ValueError):
+    """A student's answer file is unreadable or does not have the answer format."""
+
+
+class UsageError(SequencerError, ValueError):
+    """An argument is outside its allowed range."""
 
 
 class EngineError(SequencerError, RuntimeError):

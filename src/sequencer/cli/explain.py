@@ -20,7 +20,7 @@ from typing import Any
 
 from sequencer.present.terminal import printable, read_input, say
 
-__all__ = ["HANDLERS", "add_verbs"]
+__all__ = ["add_verbs"]
 
 EXIT_OK, EXIT_INPUT = 0, 2
 
@@ -163,6 +163,3 @@ def cmd_teach(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     marked = interactive(sheets, args.format)
     return EXIT_OK if marked is not None else EXIT_INPUT
-
-
-HANDLERS = {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}

@@ -13,7 +13,6 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
     WEIGHTS,
     AddOn,
-    Caution,
     Defer,
     Derive,
     Failed,
@@ -23,17 +22,20 @@ from sequencer.knowledge.schema import (
     NotEligible,
     Rule,
     SetsAside,
-    SuggestAlternative,
+    SuggestOutsideTherapy,
+)
+from sequencer.knowledge.schema import (
+    Caution as CautionEffect,
 )
 from sequencer.model.recommendation import (
     AddOnSuggestion,
+    Caution,
     Citation,
     DerivedConcept,
     ProductHold,
     Reason,
     RulebookStamp,
     SetAsideBy,
-    Warning,
 )
 
 __all__ = ["Plan", "cached_citations", "plans_of", "stamp"]
@@ -85,7 +87,7 @@ class Plan:
     blocking: tuple[str, ...]
     standing_reasons: tuple[Reason, ...]  # not_eligible and deferred
     set_aside_by: SetAsideBy | None
-    cautions: tuple[Warning, ...]
+    cautions: tuple[Caution, ...]
     missing: tuple[tuple[str, str, bool], ...]
     add_ons: tuple[tuple[str, AddOnSuggestion], ...]
     alternatives: tuple[str, ...]
@@ -131,7 +133,7 @@ def _plan(rulebook: Rulebook, rule: Rule, index: int) -> Plan:
     blocking: list[str] = []
     standing: list[Reason] = []
     defeat_text: list[str] = []
-    cautions: list[Warning] = []
+    cautions: list[Caution] = []
     missing: list[tuple[str, str, bool]] = []
     add_ons: list[tuple[str, AddOnSuggestion]] = []
     alternatives: list[str] = []
@@ -177,8 +179,8 @@ def _plan(rulebook: Rulebook, rule: Rule, index: int) -> Plan:
                 standing.append(
                     Reason(therapy=therapy, effect="not_eligible", weight=0, text=own, **common)
                 )
-        elif isinstance(effect, Caution):
-            cautions.extend(Warning(therapy=t, text=own, **common) for t in effect.caution)
+        elif isinstance(effect, CautionEffect):
+            cautions.extend(Caution(therapy=t, text=own, **common) for t in effect.caution)
         elif isinstance(effect, Missing):
             missing.append((effect.missing, own, effect.blocking))
             if effect.blocking:
@@ -192,7 +194,7 @@ def _plan(rulebook: Rulebook, rule: Rule, index: int) -> Plan:
                     ),
                 )
             )
-        elif isinstance(effect, SuggestAlternative):
+        elif isinstance(effect, SuggestOutsideTherapy):
             alternatives.append(effect.alternative)
         elif isinstance(effect, Derive):
             derived.append(DerivedConcept(concept=effect.derive, rule=rule.id))

@@ -60,18 +60,18 @@ from sequencer.model.profile import PatientProfile, flatten
 from sequencer.model.recommendation import (
     THERAPY_NAMES,
     AddOnSuggestion,
-    AlternativeSuggestion,
     Argument,
+    Caution,
     ContextDerivation,
     ContextStamp,
     DerivedConcept,
     MissingFact,
     Option,
+    OutsideTherapySuggestion,
     ProductHold,
     ProductStanding,
     Reason,
     Recommendation,
-    Warning,
 )
 
 __all__ = ["rank"]
@@ -114,10 +114,10 @@ def rank(
 
     arguments = _arguments(rulebook, t, d)
     reasons = _reasons(t, d)
-    cautions: list[Warning] = []
+    cautions: list[Caution] = []
     missing: dict[str, tuple[str, list[str], bool]] = {}
     add_ons: dict[str, list[AddOnSuggestion]] = {x: [] for x in THERAPIES}
-    alternatives: dict[str, AlternativeSuggestion] = {}
+    alternatives: dict[str, OutsideTherapySuggestion] = {}
     derived: list[DerivedConcept] = []
     holds: dict[str, list[ProductHold]] = {}
     for rule_id, plan in t.rules:
@@ -262,7 +262,7 @@ def _option(
     d: Decision,
     arguments: Sequence[Argument],
     reasons: Sequence[Reason],
-    warnings: Sequence[Warning],
+    warnings: Sequence[Caution],
     add_ons: Mapping[str, list[AddOnSuggestion]],
     products: list[ProductStanding],
 ) -> Option:
@@ -348,14 +348,14 @@ def _weakness_stands(argument: Argument, t: Tally) -> bool:
 
 
 def _add_alternative(
-    rulebook: Rulebook, found: dict[str, AlternativeSuggestion], alt_id: str, rule_id: str
+    rulebook: Rulebook, found: dict[str, OutsideTherapySuggestion], alt_id: str, rule_id: str
 ) -> None:
     if alt_id in found:
         known = found[alt_id]
         found[alt_id] = known.model_copy(update={"rules": [*known.rules, rule_id]})
         return
     alt = rulebook.alternatives[alt_id]
-    found[alt_id] = AlternativeSuggestion.model_construct(
+    found[alt_id] = OutsideTherapySuggestion.model_construct(
         id=alt_id,
         name=alt.name,
         target=alt.target,

@@ -2,7 +2,7 @@
 
 It compiles a ``Rulebook``'s engine-neutral conditions into durable_rules' JSON form
 and evaluates one profile per session, returning the ids of the rules that fired.
-Every trap recorded in ``shared/notes/durable-rules.md`` is handled here:
+Every trap of durable_rules measured for this project is handled here:
 
 * **Default host's timer threads** (wrong or partial results, segfaults): no ``Host``
   is ever created. The adapter drives the C engine (``durable_rules_engine``) directly
@@ -293,7 +293,6 @@ class DurableEngine:
         self.rulebook = rulebook
         self.name = f"sequencer_{rulebook.digest.removeprefix('sha256:')[:24]}"
         self._active = frozenset(rule.id for rule in rulebook.active)
-        self._list_fields = {p for p, spec in FIELDS.items() if spec.kind == "list"}
         with _LOCK:
             compiled = _registered.get(self.name)
             if compiled is None:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sequencer.api import default_rulebook, recommend
-from sequencer.errors import ProfileError, SequencerError
+from sequencer.errors import CaseFileError, ProfileError
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.yamlsource import load_yaml
 from sequencer.model.profile import PatientProfile, parse_profile
@@ -68,7 +68,6 @@ class PublishedCase:
     vignette: str
     published_rationale: str
     encoding: str
-    source: str
     context: str
     path: Path
 
@@ -81,7 +80,7 @@ def default_cases_dir() -> Path:
     checkout = Path(__file__).resolve().parents[3] / "examples" / "patients"
     if checkout.is_dir():
         return checkout
-    raise SequencerError("the published patients were not installed with the package")
+    raise CaseFileError("the published patients were not installed with the package")
 
 
 def load_cases(directory: Path | None = None) -> list[PublishedCase]:
@@ -95,7 +94,7 @@ def load_cases(directory: Path | None = None) -> list[PublishedCase]:
     try:
         parsed = _File.model_validate(doc.data)
     except ValidationError as error:
-        raise SequencerError(f"published.yaml: {error}") from None
+        raise CaseFileError(f"published.yaml: {error}") from None
     cases = []
     for entry in parsed.patients:
         path = base / entry.profile
@@ -104,7 +103,7 @@ def load_cases(directory: Path | None = None) -> list[PublishedCase]:
         except ProfileError as error:
             raise ProfileError(error.problems, source=str(path)) from None
         except OSError as error:
-            raise SequencerError(f"{path}: cannot read: {error.strerror}") from None
+            raise CaseFileError(f"{path}: cannot read: {error.strerror}") from None
         cases.append(
             PublishedCase(
                 number=entry.number,
@@ -113,7 +112,6 @@ def load_cases(directory: Path | None = None) -> list[PublishedCase]:
                 vignette=" ".join(entry.vignette.split()),
                 published_rationale=" ".join(entry.published_rationale.split()),
                 encoding=" ".join(entry.encoding.split()),
-                source=parsed.source,
                 context=parsed.context,
                 path=path,
             )

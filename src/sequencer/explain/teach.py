@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sequencer.api import default_rulebook, effective_profile
-from sequencer.errors import SequencerError
+from sequencer.errors import AnswerFileError
 from sequencer.explain.published import (
     CHOICE_NAMES,
     PublishedCase,
@@ -246,54 +246,54 @@ def parse_factors(exercise: Exercise, items: Sequence[str]) -> tuple[str, ...]:
 
 
 def answers_from_file(path: Path, sheets: Sequence[Exercise]) -> dict[int, Answer]:
-    """Read answers (JSON or YAML) for ``sheets``. Raises ``SequencerError`` naming the fault."""
+    """Read answers (JSON or YAML) for ``sheets``. Raises ``AnswerFileError`` naming the fault."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise SequencerError(f"cannot read {path}: {error.strerror}") from None
+        raise AnswerFileError(f"cannot read {path}: {error.strerror}") from None
     except UnicodeDecodeError:
-        raise SequencerError(f"{path}: not UTF-8 text") from None
+        raise AnswerFileError(f"{path}: not UTF-8 text") from None
     if len(text) > 1_000_000:
-        raise SequencerError(f"{path}: larger than 1 MB; not an answer file")
+        raise AnswerFileError(f"{path}: larger than 1 MB; not an answer file")
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise SequencerError(f"{path}: not valid JSON or YAML ({error})") from None
+        raise AnswerFileError(f"{path}: not valid JSON or YAML ({error})") from None
     except (RecursionError, ValueError) as error:  # nested too deep, a huge number
-        raise SequencerError(
+        raise AnswerFileError(
             f"{path}: not an answer file ({type(error).__name__}: {str(error)[:80]})"
         ) from None
     if not isinstance(data, Mapping):
-        raise SequencerError(f"{path}: expected a mapping of patient number -> answer")
+        raise AnswerFileError(f"{path}: expected a mapping of patient number -> answer")
     by_number = {ex.case.number: ex for ex in sheets}
     out: dict[int, Answer] = {}
     for raw_key, raw in data.items():
         try:
             number = int(raw_key)
         except (TypeError, ValueError):
-            raise SequencerError(f"{path}: {raw_key!r} is not a patient number") from None
+            raise AnswerFileError(f"{path}: {raw_key!r} is not a patient number") from None
         if number not in by_number:
             known = ", ".join(str(n) for n in sorted(by_number))
-            raise SequencerError(f"{path}: no patient {number} (patients: {known})")
+            raise AnswerFileError(f"{path}: no patient {number} (patients: {known})")
         where = f"{path}: patient {number}"
         if not isinstance(raw, Mapping):
-            raise SequencerError(f"{where}: expected {{choice, factors}}")
+            raise AnswerFileError(f"{where}: expected {{choice, factors}}")
         extra = set(raw) - {"choice", "factors"}
         if extra:
-            raise SequencerError(f"{where}: unknown keys {sorted(str(k) for k in extra)}")
+            raise AnswerFileError(f"{where}: unknown keys {sorted(str(k) for k in extra)}")
         choice = parse_choice(str(raw.get("choice", "")))
         if choice is None:
-            raise SequencerError(
+            raise AnswerFileError(
                 f"{where}: choice must be blinatumomab, car_t or neither; got {raw.get('choice')!r}"
             )
         factors = raw.get("factors") or []
         if not isinstance(factors, list):
-            raise SequencerError(f"{where}: factors must be a list")
+            raise AnswerFileError(f"{where}: factors must be a list")
         try:
             keys = parse_factors(by_number[number], [str(f) for f in factors])
             out[number] = Answer(choice=choice, factors=keys)
         except (ValueError, ValidationError) as error:
-            raise SequencerError(f"{where}: {error}") from None
+            raise AnswerFileError(f"{where}: {error}") from None
     return out
 
 

@@ -53,7 +53,7 @@ from sequencer.knowledge.schema import (
     NotEligible,
     Rule,
     SetsAside,
-    SuggestAlternative,
+    SuggestOutsideTherapy,
 )
 from sequencer.knowledge.vocabulary import label, relevant_unknowns, unknown_fields, value_text
 from sequencer.model.profile import FIELDS, PatientProfile, flatten, is_unknown, parse_profile
@@ -244,7 +244,7 @@ def _effect_text(rule: Rule) -> tuple[str, bool]:
             parts.append(f"caution on {_names(effect.caution)}")
         elif isinstance(effect, AddOn):
             parts.append(f"add-on: {effect.name}")
-        elif isinstance(effect, SuggestAlternative):
+        elif isinstance(effect, SuggestOutsideTherapy):
             parts.append(f"suggests {effect.alternative}")
         elif isinstance(effect, HoldsBack):
             parts.append(f"{effect.holds_back} waits")
@@ -308,7 +308,7 @@ def what_if(
     """Return every single-fact change that matters for ``profile``, ordered by effect.
 
     ``profile`` is anything ``recommend()`` accepts; ``context`` and ``rulebook`` as
-    there. Raises ``ProfileError`` for an invalid profile and ``SequencerError`` for an
+    there. Raises ``ProfileError`` for an invalid profile and ``UnknownContextError`` for an
     unknown context.
     """
     book = rulebook or default_rulebook()

@@ -9,7 +9,6 @@ from pathlib import Path
 from sequencer.errors import RuleBaseError
 from sequencer.knowledge.conditions import Compare, Node
 from sequencer.knowledge.schema import (
-    Alternatives,
     Argument,
     Bibliography,
     Defer,
@@ -17,8 +16,9 @@ from sequencer.knowledge.schema import (
     Favors,
     LoadedRule,
     NotEligible,
+    OutsideTherapies,
     SetsAside,
-    SuggestAlternative,
+    SuggestOutsideTherapy,
 )
 from sequencer.knowledge.yamlsource import Located
 from sequencer.model.profile import FIELDS
@@ -36,7 +36,7 @@ def check_references(
     doc: Located,
     base: tuple[int | str, ...],
     bib: Bibliography,
-    alts: Alternatives,
+    alts: OutsideTherapies,
 ) -> None:
     rule = entry.rule
     for i, key in enumerate(rule.citations):
@@ -48,7 +48,10 @@ def check_references(
                 rule_id=rule.id,
             )
     for k, effect in enumerate(rule.then):
-        if isinstance(effect, SuggestAlternative) and effect.alternative not in alts.alternatives:
+        if (
+            isinstance(effect, SuggestOutsideTherapy)
+            and effect.alternative not in alts.alternatives
+        ):
             raise RuleBaseError(
                 f"then[{k}]: unknown alternative '{effect.alternative}' (not in alternatives.yaml)",
                 path=entry.path,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from sequencer.errors import RuleBaseError, SequencerError
+from sequencer.errors import RuleBaseError, UnknownContextError
 from sequencer.knowledge.checks import (
     check_arguments,
     check_concepts,
@@ -41,14 +41,14 @@ from sequencer.knowledge.context_rules import load_contexts, product_criterion
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.parsing import load_rule, validate_model
 from sequencer.knowledge.schema import (
-    Alternative,
-    Alternatives,
     Argument,
     Bibliography,
     ConsiderationFile,
     HoldsBack,
     LoadedRule,
     Manifest,
+    OutsideTherapies,
+    OutsideTherapy,
     Rule,
     Source,
 )
@@ -68,7 +68,7 @@ class Rulebook:
     digest: str
     rules: tuple[LoadedRule, ...]
     sources: Mapping[str, Source]
-    alternatives: Mapping[str, Alternative]
+    alternatives: Mapping[str, OutsideTherapy]
     considerations: Mapping[str, str]
     arguments: Mapping[str, Argument]
     contexts: Mapping[str, Context]
@@ -87,12 +87,12 @@ class Rulebook:
     def context(self, name: str | None = None) -> Context:
         """Return the named regulatory context (default: the rule base's default one).
 
-        Raises ``SequencerError`` naming the known contexts when there is no such context.
+        Raises ``UnknownContextError`` naming the known contexts when there is no such
+        context.
         """
         key = name or self.default_context
         if key not in self.contexts:
-            known = ", ".join(sorted(self.contexts))
-            raise SequencerError(f"unknown context '{key}' (known: {known})")
+            raise UnknownContextError(key, list(self.contexts))
         return self.contexts[key]
 
     def rule(self, rule_id: str) -> Rule:
@@ -175,8 +175,8 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         Bibliography, bib_doc.data, bib_doc, shown(bib_path)
     )
     alt_doc = load_yaml(alt_path, shown(alt_path))
-    alternatives: Alternatives = validate_model(
-        Alternatives, alt_doc.data, alt_doc, shown(alt_path)
+    alternatives: OutsideTherapies = validate_model(
+        OutsideTherapies, alt_doc.data, alt_doc, shown(alt_path)
     )
     for alt_id, alt in alternatives.alternatives.items():
         for i, key in enumerate(alt.citations):
@@ -286,7 +286,7 @@ def _admit(
     doc: Located,
     base: tuple[int | str, ...],
     bib: Bibliography,
-    alts: Alternatives,
+    alts: OutsideTherapies,
 ) -> None:
     """Refuse a duplicate rule id or dangling references; remember the rule."""
     rule = entry.rule

@@ -20,8 +20,6 @@ __all__ = [
     "THERAPIES",
     "WEIGHTS",
     "AddOn",
-    "Alternative",
-    "Alternatives",
     "Argument",
     "Bibliography",
     "Caution",
@@ -36,10 +34,12 @@ __all__ = [
     "Manifest",
     "Missing",
     "NotEligible",
+    "OutsideTherapies",
+    "OutsideTherapy",
     "Rule",
     "SetsAside",
     "Source",
-    "SuggestAlternative",
+    "SuggestOutsideTherapy",
 ]
 
 Therapy = Literal["blinatumomab", "car_t"]
@@ -125,7 +125,7 @@ class Bibliography(BaseModel):
     sources: dict[KebabId, Source]
 
 
-class Alternative(BaseModel):
+class OutsideTherapy(BaseModel):
     """A therapy outside the two CD19-directed options (for CD19-negative disease, say)."""
 
     model_config = _STRICT
@@ -136,10 +136,10 @@ class Alternative(BaseModel):
     citations: Annotated[tuple[str, ...], Field(min_length=1)]
 
 
-class Alternatives(BaseModel):
+class OutsideTherapies(BaseModel):
     model_config = _STRICT
 
-    alternatives: dict[KebabId, Alternative]
+    alternatives: dict[KebabId, OutsideTherapy]
 
 
 class Manifest(BaseModel):
@@ -252,7 +252,7 @@ class AddOn(BaseModel):
     text: Prose | None = None
 
 
-class SuggestAlternative(BaseModel):
+class SuggestOutsideTherapy(BaseModel):
     """Lists an alternative therapy (from ``alternatives.yaml``)."""
 
     model_config = _STRICT
@@ -290,13 +290,13 @@ Effect = (
     | Caution
     | Missing
     | AddOn
-    | SuggestAlternative
+    | SuggestOutsideTherapy
     | Derive
     | HoldsBack
 )
 EFFECT_MODELS: tuple[type[BaseModel], ...] = (
     Favors, Failed, SetsAside, Defer, NotEligible, Caution, Missing, AddOn,
-    SuggestAlternative, Derive, HoldsBack,
+    SuggestOutsideTherapy, Derive, HoldsBack,
 )  # fmt: skip
 
 

@@ -7,7 +7,6 @@ the profile format has a label here; a test fails when a new field lacks one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sequencer.knowledge.conditions import AllOf, AnyOf, Node
@@ -140,12 +139,6 @@ def known_facts(profile: PatientProfile) -> list[tuple[str, str, str]]:
 def unknown_fields(profile: PatientProfile) -> list[str]:
     """Return the fields the profile leaves unknown, in format order."""
     return [f for f, v in flatten(profile).items() if is_unknown(f, v)]
-
-
-def _join(words: Sequence[str], conjunction: str) -> str:
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + f" {conjunction} " + words[-1]
 
 
 _COMPARE = {"lt": "under", "le": "at most", "gt": "over", "ge": "at least"}

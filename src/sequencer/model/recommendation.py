@@ -13,21 +13,21 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "THERAPY_NAMES",
     "AddOnSuggestion",
-    "AlternativeSuggestion",
     "Argument",
+    "Caution",
     "Citation",
     "ContextDerivation",
     "ContextStamp",
     "DerivedConcept",
     "MissingFact",
     "Option",
+    "OutsideTherapySuggestion",
     "ProductHold",
     "ProductStanding",
     "Reason",
     "Recommendation",
     "RulebookStamp",
     "SetAsideBy",
-    "Warning",
 ]
 
 Therapy = Literal["blinatumomab", "car_t"]
@@ -71,8 +71,12 @@ class Reason(BaseModel):
     citations: list[Citation] = Field(min_length=1)
 
 
-class Warning(BaseModel):
-    """A caution attached to an eligible option; does not change its score."""
+class Caution(BaseModel):
+    """A caution attached to an eligible option; does not change its score.
+
+    Listed under the JSON key ``warnings`` (kept for compatibility: the key is a
+    contract); everywhere else, in rule files, on screen and in code, it is a caution.
+    """
 
     model_config = _OUT
     rule: str
@@ -118,7 +122,7 @@ class AddOnSuggestion(BaseModel):
     citations: list[Citation] = Field(min_length=1)
 
 
-class AlternativeSuggestion(BaseModel):
+class OutsideTherapySuggestion(BaseModel):
     """A therapy outside the two CD19-directed options."""
 
     model_config = _OUT
@@ -282,9 +286,11 @@ class Recommendation(BaseModel):
     options: list[Option]
     arguments: list[Argument] = []
     reasons: list[Reason]
-    warnings: list[Warning]
+    warnings: list[Caution] = Field(
+        description="the cautions on eligible options (the key keeps its first name)"
+    )
     missing: list[MissingFact]
-    alternatives: list[AlternativeSuggestion]
+    alternatives: list[OutsideTherapySuggestion]
     derived: list[DerivedConcept]
     context: ContextStamp
     rulebook: RulebookStamp

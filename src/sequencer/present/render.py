@@ -20,7 +20,6 @@ from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
     AddOn,
-    Caution,
     Defer,
     Derive,
     Failed,
@@ -30,17 +29,20 @@ from sequencer.knowledge.schema import (
     NotEligible,
     Rule,
     SetsAside,
-    SuggestAlternative,
+    SuggestOutsideTherapy,
+)
+from sequencer.knowledge.schema import (
+    Caution as CautionEffect,
 )
 from sequencer.model.recommendation import (
     THERAPY_NAMES,
     Argument,
+    Caution,
     Citation,
     Option,
     ProductStanding,
     Reason,
     Recommendation,
-    Warning,
 )
 
 __all__ = [
@@ -230,9 +232,9 @@ def _headline(rec: Recommendation) -> str:
     return rec.summary
 
 
-def grouped_warnings(rec: Recommendation) -> list[tuple[str, Warning]]:
+def grouped_warnings(rec: Recommendation) -> list[tuple[str, Caution]]:
     """Return each cautioning rule once, with the options it concerns (``A + B``)."""
-    by_rule: dict[str, tuple[list[str], Warning]] = {}
+    by_rule: dict[str, tuple[list[str], Caution]] = {}
     for warning in rec.warnings:
         names, _ = by_rule.setdefault(warning.rule, ([], warning))
         names.append(THERAPY_NAMES[warning.therapy])
@@ -455,13 +457,13 @@ def _effects(rule: Rule) -> str:
             parts.append(f"deferred: {', '.join(e.defer)} until {' '.join(e.until.split())}")
         elif isinstance(e, NotEligible):
             parts.append(f"not eligible: {', '.join(e.not_eligible)}")
-        elif isinstance(e, Caution):
+        elif isinstance(e, CautionEffect):
             parts.append(f"caution: {', '.join(e.caution)}")
         elif isinstance(e, Missing):
             parts.append(f"missing: {e.missing}")
         elif isinstance(e, AddOn):
             parts.append(f"add-on to {e.to}: {e.name}")
-        elif isinstance(e, SuggestAlternative):
+        elif isinstance(e, SuggestOutsideTherapy):
             parts.append(f"alternative: {e.alternative}")
         elif isinstance(e, Derive):
             parts.append(f"derives: {e.derive}")

@@ -53,7 +53,7 @@ __all__ = [
     "case_report",
     "html_report",
     "markdown_report",
-    "reference_url",
+    "reference_links",
 ]
 
 STATUS_WORDS = {
@@ -92,13 +92,14 @@ def case_report(
     )
 
 
-def reference_url(citation: Citation) -> str | None:
-    """The DOI link of a reference, else its PubMed link, else None."""
+def reference_links(citation: Citation) -> list[tuple[str, str]]:
+    """The reference's links as (text, address): its DOI, then its PubMed record."""
+    links = []
     if citation.doi:
-        return f"https://doi.org/{citation.doi}"
+        links.append((f"doi:{citation.doi}", f"https://doi.org/{citation.doi}"))
     if citation.pmid:
-        return f"https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/"
-    return None
+        links.append((f"PMID {citation.pmid}", f"https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/"))
+    return links
 
 
 def _number_references(rec: Recommendation) -> Refs:
@@ -519,13 +520,10 @@ def html_report(report: CaseReport) -> str:
         '<ol class="refs small">',
     ]
     for number, citation in enumerate(refs.order.values(), start=1):
-        links = []
-        if citation.doi:
-            url = f"https://doi.org/{citation.doi}"
-            links.append(f'<a class="ext" href="{_e(url)}">doi:{_e(citation.doi)}</a>')
-        if citation.pmid:
-            url = f"https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/"
-            links.append(f'<a class="ext" href="{_e(url)}">PMID {_e(citation.pmid)}</a>')
+        links = [
+            f'<a class="ext" href="{_e(url)}">{_e(text)}</a>'
+            for text, url in reference_links(citation)
+        ]
         suffix = " " + " · ".join(links) if links else ""
         out.append(f'<li id="ref-{number}">{_e(citation.label)}.{suffix}</li>')
     out += ["</ol>", "</section>"]
@@ -618,13 +616,7 @@ def markdown_report(report: CaseReport) -> str:
         out.append("")
     out += ["## References", ""]
     for number, citation in enumerate(refs.order.values(), start=1):
-        links = []
-        if citation.doi:
-            links.append(f"[doi:{citation.doi}](https://doi.org/{citation.doi})")
-        if citation.pmid:
-            links.append(
-                f"[PMID {citation.pmid}](https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/)"
-            )
+        links = [f"[{text}]({url})" for text, url in reference_links(citation)]
         out.append(f"{number}. {citation.label}." + (" " + " · ".join(links) if links else ""))
     out += [
         "",
