@@ -27,8 +27,9 @@ settings.load_profile(os.environ.get("SEQUENCER_HYPOTHESIS", "ci"))
 REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "rules"
 PATIENTS_DIR = REPO / "examples" / "patients"
-CASES_DIR = Path(__file__).resolve().parent / "rule_cases"
-BASE_PROFILE: dict[str, Any] = json.loads((CASES_DIR / "base.json").read_text())
+# Rule cases sit beside their rules (rules/considerations/age.cases.yaml), as patches
+# over one base profile.
+BASE_PROFILE: dict[str, Any] = json.loads((RULES_DIR / "cases-base.json").read_text())
 
 
 def patched(patch: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:

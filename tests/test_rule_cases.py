@@ -1,5 +1,12 @@
 """Every rule has a profile where it fires and one where it stays silent, checked on
-both the durable_rules adapter and the plain-Python reference evaluator."""
+both the durable_rules adapter and the plain-Python reference evaluator.
+
+The cases sit beside their rules: ``rules/considerations/age.cases.yaml`` for
+``age.yaml``, ``rules/contexts/us-2026.cases.yaml`` for a context's own rules. Each maps
+a rule id to profiles on which it must fire and on which it must stay silent, each a
+patch over ``rules/cases-base.json`` with dotted keys (``disease.cns: CNS2``; ``null`` is
+unknown). Put a silent case right next to the rule's boundary (49 vs 50% blasts), so
+the case pins the threshold."""
 
 from __future__ import annotations
 
@@ -8,18 +15,23 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CASES_DIR, patched
+from conftest import RULES_DIR, patched
 
 from sequencer import default_rulebook, fired_rules, recommend
 from sequencer.api import effective_profile
 from sequencer.engine.reference import ReferenceEngine
+from sequencer.knowledge.rulebook import CASES_SUFFIX
 from sequencer.knowledge.schema import Failed, SetsAside
 from sequencer.model.profile import flatten
 
 
+def _case_files() -> list[Path]:
+    return sorted(RULES_DIR.glob("*/*" + CASES_SUFFIX))
+
+
 def _load_cases() -> dict[str, dict[str, list[dict[str, Any]]]]:
     cases: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for path in sorted(CASES_DIR.glob("*.yaml")):
+    for path in _case_files():
         for rule_id, entry in (yaml.safe_load(path.read_text()) or {}).items():
             assert rule_id not in cases, f"{path.name}: cases for {rule_id} given twice"
             cases[rule_id] = entry
@@ -55,11 +67,16 @@ def test_cases_name_only_existing_rules() -> None:
 
 def test_case_files_mirror_consideration_files() -> None:
     """Cases are kept beside their rules: one case file per consideration file, and
-    one (``context-<name>.yaml``) per regulatory context that has rules of its own."""
+    one per regulatory context that has rules of its own."""
     book = default_rulebook()
-    rules = {p.stem for p in (Path(book.root) / "considerations").glob("*.yaml")}
-    rules |= {f"context-{r.context}" for r in book.active if r.context is not None}
-    assert {p.stem for p in CASES_DIR.glob("*.yaml")} == rules
+    rule_files = {
+        f"considerations/{p.name.removesuffix('.yaml')}"
+        for p in (RULES_DIR / "considerations").glob("*.yaml")
+        if not p.name.endswith(CASES_SUFFIX)
+    }
+    rule_files |= {f"contexts/{r.context}" for r in book.active if r.context is not None}
+    cases = {p.relative_to(RULES_DIR).as_posix().removesuffix(CASES_SUFFIX) for p in _case_files()}
+    assert cases == rule_files
 
 
 DEFEATS = [

@@ -122,6 +122,16 @@ def default_rules_dir() -> Path:
     raise RuleBaseError("no rule base found: the package was installed without its rules/")
 
 
+CASES_SUFFIX = ".cases.yaml"
+"""A rule file's cases sit beside it (``age.yaml``, ``age.cases.yaml``): profiles on which
+each rule must fire and stay silent, run by the tests; not rules, not in the digest."""
+
+
+def _rule_files(folder: Path) -> list[Path]:
+    """The rule files of a folder, in name order, without their case files."""
+    return sorted(p for p in folder.glob("*.yaml") if not p.name.endswith(CASES_SUFFIX))
+
+
 def _digest(root: Path, files: list[Path]) -> str:
     sha = hashlib.sha256()
     for path in files:
@@ -159,10 +169,10 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
                 "rule files end in .yaml (this one would be ignored); rename it",
                 path=shown(stray),
             )
-    rule_paths = sorted((base / "considerations").glob("*.yaml"))
+    rule_paths = _rule_files(base / "considerations")
     if not rule_paths:
         raise RuleBaseError("no rule files in considerations/", path=shown(base))
-    context_paths = sorted((base / "contexts").glob("*.yaml"))
+    context_paths = _rule_files(base / "contexts")
     if not context_paths:
         raise RuleBaseError("no regulatory contexts in contexts/", path=shown(base))
 
