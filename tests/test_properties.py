@@ -21,12 +21,11 @@ from sequencer import (
 )
 from sequencer.api import effective_profile
 from sequencer.decide.candidates import candidate_values
-from sequencer.decide.decision import CLOSE_CALL_MARGIN, decide, quick_key, tally
+from sequencer.decide.decision import decide, quick_key, tally
 from sequencer.engine.reference import ReferenceEngine
 from sequencer.errors import ProfileError
 from sequencer.explain.whatif import vary
 from sequencer.knowledge.conditions import compile_predicate, evaluate
-from sequencer.knowledge.schema import THERAPIES, WEIGHTS
 from sequencer.model.profile import FIELDS, flatten
 from sequencer.testing import (
     older_adults,
@@ -38,6 +37,10 @@ from sequencer.testing import (
 
 BOOK = default_rulebook()
 REFERENCE = ReferenceEngine(BOOK)
+# The rule base's options and scoring, read from rules/rulebook.yaml.
+THERAPIES = BOOK.option_ids
+WEIGHTS = BOOK.weights
+CLOSE_CALL_MARGIN = BOOK.close_call_margin
 
 
 def _score(rec: Recommendation, therapy: str) -> int:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from conftest import patched
 
 from sequencer import default_rulebook, fired_rules, parse_profile, recommend
-from sequencer.decide.decision import CLOSE_CALL_MARGIN
 from sequencer.decide.ranking import rank
-from sequencer.knowledge.schema import WEIGHTS
 
 
 def test_score_is_the_sum_of_counted_arguments() -> None:
@@ -34,7 +32,7 @@ def test_an_argument_counts_once_at_its_strongest_rule() -> None:
     assert (outside.rule, outside.strength, outside.weight) == (
         "extramedullary-disease-bulky",
         "strong",
-        WEIGHTS["strong"],
+        default_rulebook().weights["strong"],
     )
     assert set(outside.rules) == {
         "cns-involvement",
@@ -144,7 +142,7 @@ def test_close_call_when_scores_are_within_the_margin() -> None:
     """One point apart is a close call; two points apart is not; one option never is."""
     book = default_rulebook()
     profile = parse_profile(patched({}))
-    assert CLOSE_CALL_MARGIN == 1
+    assert default_rulebook().close_call_margin == 1
     # car_t 3 (strong) vs blinatumomab 2 (moderate): one point apart
     near = rank(book, profile, {"extramedullary-disease-bulky", "mrd-level-disease"})
     assert (near.preferred, near.close_call) == ("car_t", True)

@@ -11,7 +11,7 @@ import pytest
 from conftest import PATIENTS_DIR, RULES_DIR, patched, patient
 from hypothesis import given, settings
 
-from sequencer import load_rulebook, parse_profile, recommend
+from sequencer import default_rulebook, load_rulebook, parse_profile, recommend
 from sequencer.api import effective_profile
 from sequencer.cli import main
 from sequencer.explain.published import load_cases
@@ -189,10 +189,13 @@ def test_every_item_is_what_recommend_answers_for_the_changed_profile(number: in
     """The reference-evaluator shortcut gives recommend()'s answer, value for value."""
     case = next(c for c in load_cases() if c.number == number)
     w = what_if(case.profile, context=case.context)
-    assert w.baseline == outcome(recommend(case.profile, context=case.context))
+    assert w.baseline == outcome(recommend(case.profile, context=case.context), default_rulebook())
     for change in w.changes:
         for value in (change.to_value, *change.same_as):
-            got = outcome(recommend(vary(case.profile, change.field, value), context=case.context))
+            got = outcome(
+                recommend(vary(case.profile, change.field, value), context=case.context),
+                default_rulebook(),
+            )
             if change.kind == "no_change":  # merged: nothing that can matter differs
                 assert (got.choice, got.eligible, got.close_call) == (
                     w.baseline.choice,

@@ -48,7 +48,7 @@ def add_verbs(verbs: Any) -> None:
     report.add_argument("--context", help=context_help)
 
     teach = verbs.add_parser(
-        "teach", help="the review's five patients as exercises, with feedback and a score"
+        "teach", help="the review's published patients as exercises, with feedback and a score"
     )
     teach.add_argument(
         "--answers",

@@ -46,8 +46,8 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sequencer",
-        description="Cited decision support for choosing blinatumomab or CD19 CAR T cells "
-        "in adult relapsed/refractory B-ALL. Decision support, not an order.",
+        description="Cited decision support from a rule base of clinical knowledge (`sequencer "
+        "rules` says which, and what it chooses between). Decision support, not an order.",
     )
     parser.add_argument("--version", action="version", version=f"sequencer {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
@@ -83,11 +83,11 @@ def _parser() -> argparse.ArgumentParser:
         help="regulatory context (default: the current one; `sequencer rules` lists them)",
     )
 
-    rep = verbs.add_parser("replay", help="replay the review's five published patients")
+    rep = verbs.add_parser("replay", help="replay the review's published patients")
     rep.add_argument(
         "patient", nargs="?", type=int, choices=range(1, 6), metavar="N", help="patient number 1-5"
     )
-    rep.add_argument("--all", action="store_true", help="all five patients (the default)")
+    rep.add_argument("--all", action="store_true", help="all the published patients (the default)")
     rep.add_argument("--format", **fmt)  # type: ignore[arg-type]
 
     rules = verbs.add_parser("rules", help="validate and list the rule base")

@@ -9,12 +9,8 @@ from typing import Literal
 
 from sequencer.decide.plans import Plan, plans_of
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.knowledge.schema import (
-    THERAPIES,
-)
 
 __all__ = [
-    "CLOSE_CALL_MARGIN",
     "Decision",
     "Status",
     "Tally",
@@ -24,7 +20,6 @@ __all__ = [
     "tally",
 ]
 
-CLOSE_CALL_MARGIN = 1
 Status = Literal["preferred", "alternative", "deferred", "not_eligible"]
 
 
@@ -85,12 +80,12 @@ class Decision:
 
     def key(self) -> tuple[str | None, tuple[str, ...]]:
         """What a change of fact must move to change the choice."""
-        return self.preferred, tuple(self.status[t] for t in THERAPIES)
+        return self.preferred, tuple(self.status.values())
 
 
 def decide(rulebook: Rulebook, t: Tally) -> Decision:
     """Return the ``Decision`` for a tally (the module docstring gives the method)."""
-    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
+    score: dict[str, int] = dict.fromkeys(rulebook.option_ids, 0)
     counted: set[str] = set()
     defeated: dict[str, tuple[str, ...]] = {}
     for argument, (weight, _) in t.best.items():
@@ -104,39 +99,46 @@ def decide(rulebook: Rulebook, t: Tally) -> Decision:
             counted.add(argument)
             score[favors] += weight
     preferred, status, gap, tie, blocked = _choose(
-        score, t.ineligible, set(t.deferred), set(t.failed), bool(t.blocking)
+        rulebook.option_ids, score, t.ineligible, set(t.deferred), set(t.failed), bool(t.blocking)
     )
-    close_call = gap is not None and gap <= CLOSE_CALL_MARGIN and not blocked
+    close_call = gap is not None and gap <= rulebook.close_call_margin and not blocked
     return Decision(
         preferred, status, score, frozenset(counted), defeated, gap, close_call, tie, blocked
     )
 
 
 def _choose(
+    options: tuple[str, ...],
     score: Mapping[str, int],
     ineligible: set[str],
     deferred: set[str],
     failed: set[str],
     blocking: bool,
 ) -> tuple[str | None, dict[str, Status], int | None, bool, bool]:
-    """Return preferred, every status, the gap between two candidates, tie, blocked."""
-    available = [x for x in THERAPIES if x not in ineligible and x not in deferred]
+    """Return preferred, every status (in ``options`` order), the gap between the two
+    best candidates, tie, blocked.
+
+    Candidates are the available options that have not failed. Two or more: the highest
+    score is preferred unless the best two tie (no preference). One: it is preferred.
+    """
+    available = [x for x in options if x not in ineligible and x not in deferred]
     candidates = [x for x in available if x not in failed]
     blocked = blocking and bool(available)
     preferred: str | None = None
     gap: int | None = None
     tie = False
-    if len(candidates) == 2:
-        gap = abs(score[candidates[0]] - score[candidates[1]])
+    if len(candidates) >= 2:
+        ranked = sorted(candidates, key=lambda x: -score[x])
+        gap = score[ranked[0]] - score[ranked[1]]
         tie = gap == 0
         if not tie:
-            preferred = max(candidates, key=lambda x: score[x])
+            preferred = ranked[0]
     elif len(candidates) == 1:
         preferred = candidates[0]
     if blocked:
         preferred = None
     status: dict[str, Status] = {}
-    for therapy in THERAPIES:
+    for therapy in options:
         if therapy in ineligible:
             status[therapy] = "not_eligible"
         elif therapy in deferred:
@@ -187,9 +189,10 @@ def quick_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tu
             ineligible.update(plan.not_eligible)
             deferred.update(therapy for therapy, _ in plan.defers)
             blocking = blocking or bool(plan.blocking)
-    score: dict[str, int] = dict.fromkeys(THERAPIES, 0)
+    options = rulebook.option_ids
+    score: dict[str, int] = dict.fromkeys(options, 0)
     for argument, (weight, favors) in best.items():
         if argument not in aside and specs[argument].pro_of not in failed:
             score[favors] += weight
-    preferred, status, _, _, _ = _choose(score, ineligible, deferred, failed, blocking)
-    return preferred, tuple(status[x] for x in THERAPIES)
+    preferred, status, _, _, _ = _choose(options, score, ineligible, deferred, failed, blocking)
+    return preferred, tuple(status[x] for x in options)

@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
-    WEIGHTS,
     AddOn,
     Defer,
     Derive,
@@ -45,7 +44,14 @@ def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
     out = []
     for key in keys:
         source = rulebook.sources[key]
-        out.append(Citation(key=key, label=source.label(), doi=source.doi, pmid=source.pmid))
+        out.append(
+            Citation(
+                key=key,
+                label=source.label(rulebook.review.ref_label),
+                doi=source.doi,
+                pmid=source.pmid,
+            )
+        )
     return out
 
 
@@ -142,7 +148,7 @@ def _plan(rulebook: Rulebook, rule: Rule, index: int) -> Plan:
     for effect in rule.then:
         own = (getattr(effect, "text", None) or text).strip()
         if isinstance(effect, Favors):
-            weight = WEIGHTS[effect.strength]
+            weight = rulebook.weights[effect.strength]
             favors = effect.favors or rulebook.arguments[effect.argues].favors
             argues.append((effect.argues, favors, weight))
             statuses: tuple[Literal["counted", "subsumed", "set_aside"], ...] = (

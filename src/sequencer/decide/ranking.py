@@ -51,14 +51,9 @@ from sequencer.decide.plans import cached_citations, plans_of, stamp
 from sequencer.decide.unknowns import Flip, could_flip
 from sequencer.knowledge.contexts import Context, Derivation
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.knowledge.schema import (
-    THERAPIES,
-    WEIGHTS,
-)
 from sequencer.knowledge.vocabulary import label, lower_label, value_text
 from sequencer.model.profile import PatientProfile, flatten
 from sequencer.model.recommendation import (
-    THERAPY_NAMES,
     AddOnSuggestion,
     Argument,
     Caution,
@@ -76,12 +71,7 @@ from sequencer.model.recommendation import (
 
 __all__ = ["rank"]
 
-_STRENGTH_OF = cast(
-    dict[int, Literal["weak", "moderate", "strong"]], {w: s for s, w in WEIGHTS.items()}
-)
-
-Status = Literal["preferred", "alternative", "deferred", "not_eligible"]
-Therapy = Literal["blinatumomab", "car_t"]
+Strength = Literal["weak", "moderate", "strong"]
 
 
 # --- the recommendation ---------------------------------------------------------------
@@ -116,7 +106,8 @@ def rank(
     reasons = _reasons(t, d)
     cautions: list[Caution] = []
     missing: dict[str, tuple[str, list[str], bool]] = {}
-    add_ons: dict[str, list[AddOnSuggestion]] = {x: [] for x in THERAPIES}
+    option_ids = rulebook.option_ids
+    add_ons: dict[str, list[AddOnSuggestion]] = {x: [] for x in option_ids}
     alternatives: dict[str, OutsideTherapySuggestion] = {}
     derived: list[DerivedConcept] = []
     holds: dict[str, list[ProductHold]] = {}
@@ -153,9 +144,11 @@ def rank(
     provisional_on = [m.field for m in missing_facts if m.could_change_preferred]
     provisional = d.preferred is not None and bool(provisional_on)
 
-    eligible = {x: d.status[x] != "not_eligible" for x in THERAPIES}
+    eligible = {x: d.status[x] != "not_eligible" for x in option_ids}
     warnings = [w for w in cautions if eligible[w.therapy]]
-    order = sorted(THERAPIES, key=lambda x: (_ORDER[d.status[x]], -d.score[x], THERAPIES.index(x)))
+    order = sorted(
+        option_ids, key=lambda x: (_ORDER[d.status[x]], -d.score[x], option_ids.index(x))
+    )
     products = _products(rulebook, context, profile, holds)
     options = [
         _option(rulebook, therapy, t, d, arguments, reasons, warnings, add_ons, products)
@@ -167,7 +160,7 @@ def rank(
     # them on every call (a round-trip test validates the assembled output).
     return Recommendation.model_construct(
         patient_id=profile.id,
-        preferred=cast(Therapy | None, d.preferred),
+        preferred=d.preferred,
         close_call=d.close_call,
         summary=_summary(rulebook, d, t, order, provisional, provisional_on),
         provisional=provisional,
@@ -225,7 +218,7 @@ def _arguments(rulebook: Rulebook, t: Tally, d: Decision) -> list[Argument]:
                     pro_of=spec.pro_of,
                     con_of=spec.con_of,
                     status="set_aside" if by else "counted",
-                    strength=_STRENGTH_OF[weight],
+                    strength=cast(Strength, rulebook.strength_of[weight]),
                     weight=0 if by else weight,
                     rule=rule_id,
                     rules=list(t.makers[argument_id]),
@@ -236,7 +229,8 @@ def _arguments(rulebook: Rulebook, t: Tally, d: Decision) -> list[Argument]:
                 ),
             )
         )
-    out.sort(key=lambda a: (a.status != "counted", -a.weight, THERAPIES.index(a.favors)))
+    options = rulebook.option_ids
+    out.sort(key=lambda a: (a.status != "counted", -a.weight, options.index(a.favors)))
     return out
 
 
@@ -269,8 +263,8 @@ def _option(
     status = d.status[therapy]
     deferrals = t.deferred.get(therapy, [])
     return Option.model_construct(
-        therapy=cast(Therapy, therapy),
-        name=THERAPY_NAMES[therapy],
+        therapy=therapy,
+        name=rulebook.option_names[therapy],
         status=status,
         score=d.score[therapy],
         add_ons=add_ons[therapy] if status != "not_eligible" else [],
@@ -419,19 +413,22 @@ def _summary(
     provisional: bool,
     provisional_on: Sequence[str],
 ) -> str:
-    text = _headline(d, t, order)
+    text = _headline(rulebook, d, t, order)
     notes = []
     for therapy in order:
         if d.status[therapy] == "deferred":
             until = "; ".join(dict.fromkeys(u for _, u in t.deferred[therapy]))
-            notes.append(f"{THERAPY_NAMES[therapy]} deferred until {until.rstrip('.')}.")
+            name = rulebook.option_names[therapy]
+            notes.append(f"{name} deferred until {until.rstrip('.')}.")
     if provisional:
         names = ", ".join(lower_label(label(f)) for f in provisional_on)
         notes.append(f"Provisional: it could change with {names}, not yet known.")
     return " ".join([text, *notes])
 
 
-def _headline(d: Decision, t: Tally, order: Sequence[str]) -> str:
+def _headline(rulebook: Rulebook, d: Decision, t: Tally, order: Sequence[str]) -> str:
+    names = rulebook.option_names
+    kind = rulebook.option_kind
     available = [x for x in order if d.status[x] in ("preferred", "alternative")]
     if d.blocked:
         return (
@@ -441,33 +438,36 @@ def _headline(d: Decision, t: Tally, order: Sequence[str]) -> str:
         )
     if d.tie:
         return (
-            f"No preference: both options score {d.score[order[0]]} and the rules do not "
+            f"No preference: {_both(order)} options score {d.score[order[0]]} and the rules do not "
             "separate them; the board must weigh the arguments and the missing facts."
         )
     if d.preferred is None:
         if available:
             return (
-                "No CD19-directed option is a good choice now ("
-                + ", ".join(f"{THERAPY_NAMES[x]}: failed before" for x in available)
+                f"No {kind} option is a good choice now ("
+                + ", ".join(f"{names[x]}: failed before" for x in available)
                 + "); see the alternatives."
             )
         if any(d.status[x] == "deferred" for x in order):
-            return "No CD19-directed option can be given now; see what lifts the deferral."
-        return "Neither CD19-directed option can be given now; see the alternatives."
+            return f"No {kind} option can be given now; see what lifts the deferral."
+        none = "Neither" if len(order) == 2 else "No"
+        return f"{none} {kind} option can be given now; see the alternatives."
     preferred = d.preferred
-    other = next(x for x in order if x != preferred)
+    other = next(x for x in order if x != preferred)  # the runner-up: order is by rank
     if d.status[other] != "alternative" or other in t.failed:
         why = {
             "not_eligible": "not eligible",
             "deferred": "deferred",
             "alternative": "failed before",
         }[d.status[other]]
-        return (
-            f"{THERAPY_NAMES[preferred]} (score {d.score[preferred]}); "
-            f"{THERAPY_NAMES[other]}: {why}."
-        )
+        return f"{names[preferred]} (score {d.score[preferred]}); {names[other]}: {why}."
     lead = "Close call, leaning to" if d.close_call else "Prefer"
     return (
-        f"{lead} {THERAPY_NAMES[preferred]}: score {d.score[preferred]} "
-        f"vs {d.score[other]} for {THERAPY_NAMES[other]}."
+        f"{lead} {names[preferred]}: score {d.score[preferred]} "
+        f"vs {d.score[other]} for {names[other]}."
     )
+
+
+def _both(order: Sequence[str]) -> str:
+    """``both`` for two options, else ``the top``."""
+    return "both" if len(order) == 2 else "the top"

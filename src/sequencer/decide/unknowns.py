@@ -38,7 +38,7 @@ from sequencer.knowledge.conditions import (
 )
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.knowledge.schema import WEIGHTS, Favors, Rule, SetsAside
+from sequencer.knowledge.schema import Favors, Rule, SetsAside
 from sequencer.model.profile import CROSS_CHECKED, PatientProfile, is_unknown
 
 __all__ = ["Flip", "could_flip", "fields_read"]
@@ -102,7 +102,7 @@ def _index(book: Rulebook, context: str) -> _Index:
     for rule in rules:
         for e in rule.then:
             if isinstance(e, Favors):
-                strongest[e.argues] = max(strongest.get(e.argues, 0), WEIGHTS[e.strength])
+                strongest[e.argues] = max(strongest.get(e.argues, 0), book.weights[e.strength])
     for rule in rules:
         for field in reads[rule.id]:
             readers.setdefault(field, []).append(rule)
@@ -120,7 +120,7 @@ def _index(book: Rulebook, context: str) -> _Index:
                 (
                     r.id,
                     compile_partial(r.condition.profile, f),
-                    _points(r, strongest),
+                    _points(r, strongest, book.weights),
                     r.changes_standing,
                 )
                 for r in readers_of
@@ -157,12 +157,12 @@ def fields_read(rules: Sequence[Rule]) -> dict[str, set[str]]:
     return reads
 
 
-def _points(rule: Rule, strongest: Mapping[str, int]) -> int:
+def _points(rule: Rule, strongest: Mapping[str, int], weights: Mapping[str, int]) -> int:
     """The most a rule can move the score gap: its arguments, and those it sets aside."""
     total = 0
     for e in rule.then:
         if isinstance(e, Favors):
-            total += WEIGHTS[e.strength]
+            total += weights[e.strength]
         elif isinstance(e, SetsAside):
             total += sum(strongest.get(a, 0) for a in e.sets_aside)
     return total

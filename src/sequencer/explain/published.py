@@ -1,4 +1,4 @@
-"""The five published patients of Aldoss & Forman (Blood 2020), for replay and teaching.
+"""The published patients of the rule base's review, for replay and teaching.
 
 The cases live in ``examples/patients/`` (shipped inside the package as
 ``sequencer/patients``): one v1 profile per patient plus ``published.yaml`` with the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.resources
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,14 +31,19 @@ __all__ = [
     "replay",
 ]
 
-Choice = Literal["blinatumomab", "car_t", "neither", "no-preference"]
-PublishedChoice = Literal["blinatumomab", "car_t", "neither"]
-CHOICE_NAMES: dict[str, str] = {
-    "blinatumomab": "Blinatumomab",
-    "car_t": "CD19 CAR T cells",
-    "neither": "Neither (no CD19-directed option)",
-    "no-preference": "No preference (the options tie)",
-}
+Choice = str
+"""An option's id, ``neither`` (none eligible) or ``no-preference`` (the options tie)."""
+PublishedChoice = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+def choice_name(choice: str, rulebook: Rulebook) -> str:
+    """A choice in words: the option's name, ``Neither (no CD19-directed option)`` or
+    ``No preference (the options tie)``."""
+    if choice in rulebook.option_names:
+        return rulebook.option_names[choice]
+    if choice == "neither":
+        return f"Neither (no {rulebook.option_kind} option)"
+    return "No preference (the options tie)"
 
 
 class _Entry(BaseModel):
@@ -139,6 +144,11 @@ class Replay:
     case: PublishedCase
     recommendation: Recommendation
     today: Recommendation
+    rulebook: Rulebook
+
+    def name(self, choice: str) -> str:
+        """A choice in words (see ``choice_name``)."""
+        return choice_name(choice, self.rulebook)
 
     @property
     def choice(self) -> Choice:
@@ -159,11 +169,18 @@ class Replay:
 def replay(cases: list[PublishedCase], rulebook: Rulebook | None = None) -> list[Replay]:
     """Return each case's recommendation in its own context and in the default one."""
     book = rulebook or default_rulebook()
+    for case in cases:
+        if case.published_choice not in (*book.option_ids, "neither"):
+            raise CaseFileError(
+                f"patient {case.number}: published_choice '{case.published_choice}' is not "
+                f"an option ({', '.join(book.option_ids)}) or neither"
+            )
     return [
         Replay(
             case=case,
             recommendation=recommend(case.profile, rulebook=book, context=case.context),
             today=recommend(case.profile, rulebook=book),
+            rulebook=book,
         )
         for case in cases
     ]

@@ -1,4 +1,4 @@
-"""Teaching mode: the review's five patients as exercises, with feedback and a score.
+"""Teaching mode: the review's published patients as exercises, with feedback and a score.
 
 Each published patient becomes an ``Exercise``: a vignette written from the profile's
 fields (``sequencer.knowledge.vocabulary.vignette``, not the review's sentences), the three choices
@@ -27,7 +27,7 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -35,8 +35,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sequencer.api import default_rulebook, effective_profile
 from sequencer.errors import AnswerFileError
 from sequencer.explain.published import (
-    CHOICE_NAMES,
     PublishedCase,
+    choice_name,
     library_choice,
     load_cases,
     replay,
@@ -45,7 +45,7 @@ from sequencer.explain.whatif import WhatIf, what_if
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Favors, NotEligible
 from sequencer.knowledge.vocabulary import condition_text, vignette
-from sequencer.model.recommendation import THERAPY_NAMES, Recommendation
+from sequencer.model.recommendation import Recommendation
 
 __all__ = [
     "CHOICE_POINTS",
@@ -65,19 +65,27 @@ __all__ = [
 
 CHOICE_POINTS = 2
 DISTRACTORS = 3
-LearnerChoice = Literal["blinatumomab", "car_t", "neither"]
-_CHOICE_ALIASES = {
-    "b": "blinatumomab",
-    "blin": "blinatumomab",
-    "blinatumomab": "blinatumomab",
-    "c": "car_t",
-    "car_t": "car_t",
-    "cart": "car_t",
-    "car_t_cells": "car_t",
-    "cd19_car_t_cells": "car_t",
-    "n": "neither",
-    "neither": "neither",
-}
+LearnerChoice = str
+"""An option's id, or ``neither``."""
+_NEITHER_ALIASES = {"n": "neither", "neither": "neither"}
+_NUMBER_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+]
+
+
+def _count(n: int) -> str:
+    """``five`` for 5 (numbers above ten as digits)."""
+    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,7 @@ class Exercise:
     recommendation: Recommendation
     today: Recommendation
     whatif: WhatIf
+    rulebook: Rulebook
 
     @property
     def deciding(self) -> tuple[Factor, ...]:
@@ -211,6 +220,7 @@ def exercises(
                 recommendation=played.recommendation,
                 today=played.today,
                 whatif=what_if(case.profile, rulebook=book, context=case.context),
+                rulebook=book,
             )
         )
     return out
@@ -223,10 +233,28 @@ def _normal(token: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", token.strip().lower()).strip("_")
 
 
-def parse_choice(text: str) -> LearnerChoice | None:
+def parse_choice(text: str, book: Rulebook) -> LearnerChoice | None:
     """Return the choice a learner typed (``b``, ``car-t``, ``Neither``...), or None."""
-    found = _CHOICE_ALIASES.get(_normal(text))
-    return found  # type: ignore[return-value]
+    aliases = {_normal(a): o.id for o in book.options for a in (o.id, *o.aliases)}
+    return {**aliases, **_NEITHER_ALIASES}.get(_normal(text))
+
+
+def _prompt(book: Rulebook) -> str:
+    """``Your choice: [b]linatumomab, [c]AR T cells or [n]either? ``: each option's
+    one-letter alias as its key."""
+    keys = []
+    for o in book.options:
+        letter = next((a for a in o.aliases if len(a) == 1), None)
+        if letter is not None and o.in_sentence[:1].lower() == letter:
+            keys.append(f"[{letter}]{o.in_sentence[1:]}")
+        else:
+            keys.append(o.in_sentence + (f" [{letter}]" if letter else ""))
+    return f"Your choice: {', '.join(keys)} or [n]either? "
+
+
+def _choices_text(book: Rulebook, joiner: str) -> str:
+    """``blinatumomab, car_t or neither`` (``joiner`` between the option ids)."""
+    return joiner.join([*book.option_ids, "neither"])
 
 
 def parse_factors(exercise: Exercise, items: Sequence[str]) -> tuple[str, ...]:
@@ -281,11 +309,12 @@ def answers_from_file(path: Path, sheets: Sequence[Exercise]) -> dict[int, Answe
         extra = set(raw) - {"choice", "factors"}
         if extra:
             raise AnswerFileError(f"{where}: unknown keys {sorted(str(k) for k in extra)}")
-        choice = parse_choice(str(raw.get("choice", "")))
+        book = by_number[number].rulebook
+        choice = parse_choice(str(raw.get("choice", "")), book)
         if choice is None:
-            raise AnswerFileError(
-                f"{where}: choice must be blinatumomab, car_t or neither; got {raw.get('choice')!r}"
-            )
+            ids = [*book.option_ids, "neither"]
+            wanted = ", ".join(ids[:-1]) + f" or {ids[-1]}"
+            raise AnswerFileError(f"{where}: choice must be {wanted}; got {raw.get('choice')!r}")
         factors = raw.get("factors") or []
         if not isinstance(factors, list):
             raise AnswerFileError(f"{where}: factors must be a list")
@@ -318,12 +347,13 @@ def _keys(factors: Sequence[Factor]) -> str:
 
 
 def _reasons(rec: Recommendation) -> list[str]:
+    names = {o.therapy: o.name for o in rec.options}
     out = []
     for reason in rec.reasons:
         what = (
-            f"{THERAPY_NAMES[reason.therapy]} +{reason.weight}"
+            f"{names[reason.therapy]} +{reason.weight}"
             if reason.effect == "favors"
-            else f"{THERAPY_NAMES[reason.therapy]} not eligible"
+            else f"{names[reason.therapy]} not eligible"
         )
         out.append(f"{reason.title} ({reason.rule}; {what})")
     return out
@@ -351,7 +381,8 @@ def _marked_lines(m: Marked, md: bool) -> list[str]:
     else:
         verdict = "right" if m.choice_correct else "not the published choice"
         out.append(
-            f"{bold('Your answer:')} {CHOICE_NAMES[m.answer.choice]} ({verdict}); factors "
+            f"{bold('Your answer:')} {choice_name(m.answer.choice, ex.rulebook)} ({verdict}); "
+            "factors "
             f"{_keys([f for f in ex.factors if f.key in m.answer.factors])}. "
             f"{m.points} of {m.max_points} points."
         )
@@ -360,7 +391,7 @@ def _marked_lines(m: Marked, md: bool) -> list[str]:
             f"missed {_keys(m.missed)}, and picked {_keys(m.wrong)} that did not decide it."
         )
     out.append(
-        f"{bold('Published decision:')} {CHOICE_NAMES[case.published_choice]}. "
+        f"{bold('Published decision:')} {choice_name(case.published_choice, ex.rulebook)}. "
         f"{case.published_rationale}"
     )
     rec = ex.recommendation
@@ -379,7 +410,8 @@ def _marked_lines(m: Marked, md: bool) -> list[str]:
 def feedback(marked: Sequence[Marked], fmt: str = "text", vignettes: bool = True) -> str:
     """Return the feedback for marked answers and the total score (text or Markdown)."""
     md = fmt == "markdown"
-    out = ["# Teaching round: the five patients of Aldoss & Forman (Blood 2020)", ""] if md else []
+    review = marked[0].exercise.rulebook.review.short if marked else "the review"
+    out = [f"# Teaching round: the published patients of {review}", ""] if md else []
     for m in marked:
         ex = m.exercise
         title = f"Patient {ex.case.number}"
@@ -406,10 +438,12 @@ def feedback(marked: Sequence[Marked], fmt: str = "text", vignettes: bool = True
 
 def exercise_sheet(ex: Exercise, total: int = 5) -> str:
     """Return a printable Markdown exercise sheet for one patient (no answers)."""
+    book = ex.rulebook
+    question = ", ".join(o.in_sentence for o in book.options) + ", or neither?"
     out = [
-        f"# Exercise {ex.case.number} of {total}: blinatumomab, CAR T cells, or neither?",
+        f"# Exercise {ex.case.number} of {total}: {question}",
         "",
-        f"_Setting: {ex.setting}. One of the five patients of Aldoss & Forman (Blood 2020); "
+        f"_Setting: {ex.setting}. One of the {_count(total)} patients of {book.review.short}; "
         "the vignette is written from the patient's profile._",
         "",
         "## The patient",
@@ -418,9 +452,8 @@ def exercise_sheet(ex: Exercise, total: int = 5) -> str:
         "",
         "## Your choice",
         "",
-        "- [ ] Blinatumomab",
-        "- [ ] CD19 CAR T cells",
-        "- [ ] Neither (no CD19-directed option)",
+        *(f"- [ ] {o.name}" for o in book.options),
+        f"- [ ] {choice_name('neither', book)}",
         "",
         "## Which of these decide it? Tick every deciding factor",
         "",
@@ -435,7 +468,7 @@ def exercise_sheet(ex: Exercise, total: int = 5) -> str:
         "factor ticked, minus one per other factor ticked (never below zero)._",
         "",
         "_To have it marked: `sequencer teach --answers answers.yaml`, with one line per "
-        f"patient: `{ex.case.number}: {{choice: blinatumomab | car_t | neither, "
+        f"patient: `{ex.case.number}: {{choice: {_choices_text(book, ' | ')}, "
         "factors: [letters]}`._",
         "",
     ]
@@ -444,8 +477,9 @@ def exercise_sheet(ex: Exercise, total: int = 5) -> str:
 
 def answer_key(sheets: Sequence[Exercise]) -> str:
     """Return the answer key for the exercise sheets (Markdown)."""
+    review = sheets[0].rulebook.review.short if sheets else "the review"
     out = [
-        "# Answer key: the five patients of Aldoss & Forman (Blood 2020)",
+        f"# Answer key: the {_count(len(sheets))} patients of {review}",
         "",
         "_For the teacher. Generated by `sequencer teach --output DIR`; each patient in the "
         "review's regulatory context, with today's answer for comparison._",
@@ -456,7 +490,7 @@ def answer_key(sheets: Sequence[Exercise]) -> str:
         out += [
             f"## Patient {case.number}",
             "",
-            f"**Published choice:** {CHOICE_NAMES[case.published_choice]}. "
+            f"**Published choice:** {choice_name(case.published_choice, ex.rulebook)}. "
             f"{case.published_rationale}",
             "",
             f"**Deciding factors:** {_keys(ex.deciding)}.",
@@ -521,9 +555,7 @@ def interactive(
             say(textwrap.fill(ex.vignette, 88) + "\n")
             choice = None
             while choice is None:
-                choice = parse_choice(
-                    ask("Your choice: [b]linatumomab, [c]AR T cells or [n]either? ")
-                )
+                choice = parse_choice(ask(_prompt(ex.rulebook)), ex.rulebook)
             say("\nWhich factors decide it? (letters, separated by spaces or commas)")
             for f in ex.factors:
                 say(textwrap.fill(f"  {f.key}. {f.text}", 88, subsequent_indent="     "))

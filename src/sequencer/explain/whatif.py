@@ -28,7 +28,7 @@ comes first. Values of one field with the same outcome are merged into one item
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,8 +41,6 @@ from sequencer.errors import ProfileError
 from sequencer.knowledge.contexts import apply_context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
-    THERAPIES,
-    WEIGHTS,
     AddOn,
     Caution,
     Defer,
@@ -57,7 +55,7 @@ from sequencer.knowledge.schema import (
 )
 from sequencer.knowledge.vocabulary import label, relevant_unknowns, unknown_fields, value_text
 from sequencer.model.profile import FIELDS, PatientProfile, flatten, is_unknown, parse_profile
-from sequencer.model.recommendation import THERAPY_NAMES, Recommendation, RulebookStamp
+from sequencer.model.recommendation import Recommendation, RulebookStamp
 
 __all__ = [
     "Change",
@@ -72,8 +70,9 @@ __all__ = [
     "what_if",
 ]
 
-Therapy = Literal["blinatumomab", "car_t"]
-Choice = Literal["blinatumomab", "car_t", "no-preference", "neither", "not-now", "blocked"]
+Therapy = str
+Choice = str
+"""An option's id when one is preferred; else no-preference, neither, not-now or blocked."""
 Kind = Literal["flips_preferred", "flips_eligibility", "changes_scores", "no_change"]
 
 KIND_ORDER: dict[str, int] = {
@@ -82,20 +81,18 @@ KIND_ORDER: dict[str, int] = {
     "changes_scores": 2,
     "no_change": 3,
 }
-CHOICE_WORDS: dict[str, str] = {
-    "blinatumomab": "Blinatumomab preferred",
-    "car_t": "CD19 CAR T cells preferred",
+_NO_CHOICE_WORDS: dict[str, str] = {
     "no-preference": "no preference (the options tie)",
     "neither": "neither option eligible",
     "not-now": "no option can be given now (deferred)",
     "blocked": "no choice yet (a blocking fact is missing)",
 }
-_SHORT = {"blinatumomab": "Blinatumomab", "car_t": "CAR T"}
 _OUT = ConfigDict(extra="forbid", frozen=True)
 
 
 class Outcome(BaseModel):
-    """A recommendation reduced to what the choice turns on."""
+    """A recommendation reduced to what the choice turns on. ``scores`` are in the rule
+    base's option order."""
 
     model_config = _OUT
     choice: Choice
@@ -103,6 +100,22 @@ class Outcome(BaseModel):
     eligible: list[Therapy]
     scores: dict[str, int]
     close_call: bool
+
+
+class OptionWords(BaseModel):
+    """The rule base's words for its options, so that a what-if read back from JSON can
+    be shown as it was made."""
+
+    model_config = _OUT
+    names: dict[str, str] = Field(description="option id -> name")
+    short: dict[str, str] = Field(description="option id -> short name")
+
+
+def choice_words(result: Outcome, words: OptionWords) -> str:
+    """The outcome's choice in words: ``Blinatumomab preferred``, ``no preference ...``."""
+    if result.choice in words.names:
+        return f"{words.names[result.choice]} preferred"
+    return _NO_CHOICE_WORDS[result.choice]
 
 
 class RuleShift(BaseModel):
@@ -135,7 +148,10 @@ class Change(BaseModel):
     )
     kind: Kind
     outcome: Outcome
-    margin_change: int = Field(description="change of (blinatumomab - CAR T) score")
+    margin_change: int = Field(
+        description="change of the score gap between the rule base's first two options "
+        "(blinatumomab - CAR T)"
+    )
     rules: list[RuleShift]
     lead: list[str] = Field(
         default=[],
@@ -170,6 +186,7 @@ class WhatIf(BaseModel):
     changes: list[Change]
     skipped: list[Skipped]
     notice: str
+    options: OptionWords
 
     def flips(self) -> list[Change]:
         """The changes that flip the preferred option or an option's eligibility."""
@@ -183,7 +200,7 @@ class WhatIf(BaseModel):
 # --- outcomes and rule shifts -------------------------------------------------------
 
 
-def outcome(rec: Recommendation) -> Outcome:
+def outcome(rec: Recommendation, book: Rulebook) -> Outcome:
     """Return what a recommendation's choice turns on."""
     eligible: list[Therapy] = [o.therapy for o in rec.options if o.status != "not_eligible"]
     available = [o for o in rec.options if o.status in ("preferred", "alternative")]
@@ -200,39 +217,44 @@ def outcome(rec: Recommendation) -> Outcome:
     return Outcome(
         choice=choice,
         preferred=rec.preferred,
-        eligible=sorted(eligible, key=THERAPIES.index),
-        scores={o.therapy: o.score for o in sorted(rec.options, key=_therapy_index)},
+        eligible=sorted(eligible, key=book.option_ids.index),
+        scores={o.therapy: o.score for o in sorted(rec.options, key=_index(book))},
         close_call=rec.close_call,
     )
 
 
-def _therapy_index(option: Any) -> int:
-    return THERAPIES.index(option.therapy)
+def _words(book: Rulebook) -> OptionWords:
+    return OptionWords(names=book.option_names, short=book.option_short)
 
 
-def _names(therapies: Iterable[str]) -> str:
-    return " and ".join(THERAPY_NAMES[t] for t in therapies)
+def _index(book: Rulebook) -> Callable[[Any], int]:
+    return lambda option: book.option_ids.index(option.therapy)
 
 
-def _effect_text(rule: Rule) -> tuple[str, bool]:
+def _names(book: Rulebook, therapies: Iterable[str]) -> str:
+    return " and ".join(book.option_names[t] for t in therapies)
+
+
+def _effect_text(book: Rulebook, rule: Rule) -> tuple[str, bool]:
+    names = book.option_names
     parts: list[str] = []
     decisive = False
     for effect in rule.then:
         if isinstance(effect, Favors):
-            favors = effect.favors or "blinatumomab"
-            parts.append(f"{THERAPY_NAMES[favors]} +{WEIGHTS[effect.strength]} ({effect.argues})")
+            favors = names[str(effect.favors)]
+            parts.append(f"{favors} +{book.weights[effect.strength]} ({effect.argues})")
             decisive = True
         elif isinstance(effect, Failed):
-            parts.append(f"{THERAPY_NAMES[effect.failed]} failed: its arguments set aside")
+            parts.append(f"{names[effect.failed]} failed: its arguments set aside")
             decisive = True
         elif isinstance(effect, SetsAside):
             parts.append(f"sets aside {', '.join(effect.sets_aside)}")
             decisive = True
         elif isinstance(effect, Defer):
-            parts.append(f"{_names(effect.defer)} deferred")
+            parts.append(f"{_names(book, effect.defer)} deferred")
             decisive = True
         elif isinstance(effect, NotEligible):
-            parts.append(f"{_names(effect.not_eligible)} not eligible")
+            parts.append(f"{_names(book, effect.not_eligible)} not eligible")
             decisive = True
         elif isinstance(effect, Missing):
             if effect.blocking:
@@ -241,7 +263,7 @@ def _effect_text(rule: Rule) -> tuple[str, bool]:
             else:
                 parts.append(f"asks for {effect.missing}")
         elif isinstance(effect, Caution):
-            parts.append(f"caution on {_names(effect.caution)}")
+            parts.append(f"caution on {_names(book, effect.caution)}")
         elif isinstance(effect, AddOn):
             parts.append(f"add-on: {effect.name}")
         elif isinstance(effect, SuggestOutsideTherapy):
@@ -253,7 +275,7 @@ def _effect_text(rule: Rule) -> tuple[str, bool]:
 
 def _shift(book: Rulebook, rule_id: str, fires: bool) -> RuleShift:
     rule = book.rule(rule_id)
-    text, decisive = _effect_text(rule)
+    text, decisive = _effect_text(book, rule)
     return RuleShift(rule=rule_id, title=rule.title, fires=fires, decisive=decisive, effect=text)
 
 
@@ -318,7 +340,7 @@ def what_if(
     engine = _engine(book)
     base_facts = flatten(effective)
     base_fired = engine.fired(base_facts, ctx.context)
-    base = outcome(base_rec)
+    base = outcome(base_rec, book)
     base_derived = {d.field: d.value for d in derivations}
     raw_facts = flatten(raw)
     moot = set(unknown_fields(effective)) - set(relevant_unknowns(effective))
@@ -341,7 +363,7 @@ def what_if(
             variant, derived_now = apply_context(ctx, changed)
             fired = engine.fired(flatten(variant), ctx.context)
             rec = rank(book, variant, fired, context=ctx, derivations=derived_now)
-            result = outcome(rec)
+            result = outcome(rec, book)
             kind = _kind(base, result)
             if kind == "no_change" and (not was_unknown or field in moot):
                 continue
@@ -401,6 +423,7 @@ def what_if(
         ],
         changes=changes,
         skipped=skipped,
+        options=_words(book),
         notice=base_rec.notice,
     )
 
@@ -424,12 +447,14 @@ def _toward(base: Outcome, change: Change) -> int:
         return 0
     if base.preferred is None:
         return abs(change.margin_change)
-    sign = 1 if base.preferred == "blinatumomab" else -1
+    sign = 1 if base.preferred == next(iter(base.scores)) else -1
     return -sign * change.margin_change
 
 
 def _margin(result: Outcome) -> int:
-    return result.scores["blinatumomab"] - result.scores["car_t"]
+    """The score of the rule base's first option minus that of its second."""
+    first, second = list(result.scores.values())[:2]
+    return first - second
 
 
 def _lead(rec: Recommendation) -> list[str]:
@@ -446,23 +471,24 @@ def _lead(rec: Recommendation) -> list[str]:
 
 def _points(book: Rulebook, rule_id: str, therapy: str) -> int:
     return sum(
-        WEIGHTS[e.strength]
+        book.weights[e.strength]
         for e in book.rule(rule_id).then
         if isinstance(e, Favors) and e.favors == therapy
     )
 
 
-def scores_text(result: Outcome) -> str:
+def scores_text(result: Outcome, words: OptionWords) -> str:
     """``Blinatumomab 7, CAR T 5`` (ineligible options marked)."""
     parts = []
-    for therapy in THERAPIES:
+    for therapy, score in result.scores.items():
         mark = "" if therapy in result.eligible else " (not eligible)"
-        parts.append(f"{_SHORT[therapy]} {result.scores[therapy]}{mark}")
+        parts.append(f"{words.short.get(therapy, therapy)} {score}{mark}")
     return ", ".join(parts)
 
 
 def _text(book: Rulebook, base: Outcome, change: Change) -> str:
     """One line: the change, what it does, and the rules behind it."""
+    words = _words(book)
     head = f"{change.label}: {change.from_text} → {change.to_text}"
     if change.same_as:
         head += " (same for " + " / ".join(value_text(change.field, v) for v in change.same_as)
@@ -470,27 +496,27 @@ def _text(book: Rulebook, base: Outcome, change: Change) -> str:
     new = change.outcome
     narrowed = False
     if change.kind == "flips_preferred":
-        what = f"{CHOICE_WORDS[new.choice]} instead of {CHOICE_WORDS[base.choice]}"
+        what = f"{choice_words(new, words)} instead of {choice_words(base, words)}"
     elif change.kind == "flips_eligibility":
         lost = [t for t in base.eligible if t not in new.eligible]
         gained = [t for t in new.eligible if t not in base.eligible]
         bits = []
         if lost:
-            bits.append(f"{_names(lost)} not eligible")
+            bits.append(f"{_names(book, lost)} not eligible")
         if gained:
-            bits.append(f"{_names(gained)} eligible again")
-        what = "; ".join(bits) + f"; still {CHOICE_WORDS[new.choice]}"
+            bits.append(f"{_names(book, gained)} eligible again")
+        what = "; ".join(bits) + f"; still {choice_words(new, words)}"
     elif change.kind == "changes_scores":
-        what = f"still {CHOICE_WORDS[new.choice]}"
+        what = f"still {choice_words(new, words)}"
         if new.preferred is not None and len(new.eligible) == 2:
-            other = next(t for t in THERAPIES if t != new.preferred)
+            other = next(t for t in new.eligible if t != new.preferred)
             before = base.scores[new.preferred] - base.scores[other]
             after = new.scores[new.preferred] - new.scores[other]
             what += f", lead {before} → {after}"
             narrowed = after < before
     else:
         what = "no change to the choice or the scores"
-    line = f"{head}: {what}; scores {scores_text(new)}."
+    line = f"{head}: {what}; scores {scores_text(new, words)}."
     moved = [s for s in change.rules if s.decisive] or [
         s for s in change.rules if s.effect.startswith("caution")
     ]
@@ -503,7 +529,7 @@ def _text(book: Rulebook, base: Outcome, change: Change) -> str:
     if narrowed and change.lead and new.preferred is not None:
         kept = [f"{r} +{_points(book, r, new.preferred)}" for r in change.lead]
         line += (
-            f" Not enough to change the choice: {THERAPY_NAMES[new.preferred]} keeps "
+            f" Not enough to change the choice: {book.option_names[new.preferred]} keeps "
             + ", ".join(kept)
             + "."
         )

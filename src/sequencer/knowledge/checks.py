@@ -9,8 +9,10 @@ from pathlib import Path
 from sequencer.errors import RuleBaseError
 from sequencer.knowledge.conditions import Compare, Node
 from sequencer.knowledge.schema import (
+    AddOn,
     Argument,
     Bibliography,
+    Caution,
     Defer,
     Failed,
     Favors,
@@ -179,3 +181,61 @@ def check_unknown_never_scores(loaded: list[LoadedRule]) -> None:
                     line=entry.line,
                     rule_id=rule.id,
                 )
+
+
+def resolve_direction(
+    argument: Argument, options: tuple[str, ...], path: str, line: int | None
+) -> Argument:
+    """Return the argument with the options it names checked and its direction set.
+
+    A weakness alone pushes toward the other option when there are two; with more, the
+    argument must say which (``toward``). Raises ``RuleBaseError`` at ``path:line``.
+    """
+    for key in ("pro_of", "con_of", "toward"):
+        named = getattr(argument, key)
+        if named is not None and named not in options:
+            raise RuleBaseError(
+                f"argument '{argument.id}': {key}: unknown option '{named}' "
+                f"(options: {', '.join(options)})",
+                path=path,
+                line=line,
+            )
+    if argument.pro_of is not None or argument.toward is not None:
+        return argument
+    others = [o for o in options if o != argument.con_of]
+    if len(others) != 1:
+        raise RuleBaseError(
+            f"argument '{argument.id}': a weakness alone must say which option it pushes "
+            "toward ('toward:') when there are more than two options",
+            path=path,
+            line=line,
+        )
+    return argument.model_copy(update={"toward": others[0]})
+
+
+def check_options(
+    entry: LoadedRule, doc: Located, base: tuple[int | str, ...], options: tuple[str, ...]
+) -> None:
+    """Refuse an effect that names an option the manifest does not declare."""
+    for k, effect in enumerate(entry.rule.then):
+        named: tuple[str, ...] = ()
+        if isinstance(effect, Favors) and effect.favors is not None:
+            named = (effect.favors,)
+        elif isinstance(effect, Failed):
+            named = (effect.failed,)
+        elif isinstance(effect, Defer):
+            named = effect.defer
+        elif isinstance(effect, NotEligible):
+            named = effect.not_eligible
+        elif isinstance(effect, Caution):
+            named = effect.caution
+        elif isinstance(effect, AddOn):
+            named = (effect.to,)
+        unknown = [n for n in named if n not in options]
+        if unknown:
+            raise RuleBaseError(
+                f"then[{k}]: unknown option '{unknown[0]}' (options: {', '.join(options)})",
+                path=entry.path,
+                line=doc.line_of((*base, "then", k)),
+                rule_id=entry.rule.id,
+            )

@@ -34,8 +34,10 @@ from sequencer.errors import RuleBaseError, UnknownContextError
 from sequencer.knowledge.checks import (
     check_arguments,
     check_concepts,
+    check_options,
     check_references,
     check_unknown_never_scores,
+    resolve_direction,
 )
 from sequencer.knowledge.context_rules import load_contexts, product_criterion
 from sequencer.knowledge.contexts import Context
@@ -47,9 +49,12 @@ from sequencer.knowledge.schema import (
     HoldsBack,
     LoadedRule,
     Manifest,
+    OptionSpec,
     OutsideTherapies,
     OutsideTherapy,
+    ReviewSpec,
     Rule,
+    Scoring,
     Source,
 )
 from sequencer.knowledge.yamlsource import Located, load_yaml
@@ -74,6 +79,40 @@ class Rulebook:
     contexts: Mapping[str, Context]
     default_context: str
     root: Path
+    options: tuple[OptionSpec, ...]
+    option_kind: str
+    scoring: Scoring
+    review: ReviewSpec
+
+    @cached_property
+    def option_ids(self) -> tuple[str, ...]:
+        """The options' ids, in the manifest's order (the order they are shown in)."""
+        return tuple(o.id for o in self.options)
+
+    @cached_property
+    def option_names(self) -> dict[str, str]:
+        """Option id -> its name on screen and paper (``CD19 CAR T cells``)."""
+        return {o.id: o.name for o in self.options}
+
+    @cached_property
+    def option_short(self) -> dict[str, str]:
+        """Option id -> its short name (``CAR T``)."""
+        return {o.id: o.short for o in self.options}
+
+    @cached_property
+    def weights(self) -> dict[str, int]:
+        """Points an argument adds at each strength."""
+        return {str(k): v for k, v in self.scoring.weights.items()}
+
+    @cached_property
+    def strength_of(self) -> dict[int, str]:
+        """Points -> the strength that gives them."""
+        return {w: s for s, w in self.scoring.weights.items()}
+
+    @property
+    def close_call_margin(self) -> int:
+        """The largest score gap still called a close call."""
+        return self.scoring.close_call_margin
 
     @cached_property
     def active(self) -> tuple[Rule, ...]:
@@ -180,6 +219,7 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
     manifest: Manifest = validate_model(
         Manifest, manifest_doc.data, manifest_doc, shown(manifest_path)
     )
+    option_ids = tuple(o.id for o in manifest.options)
     bib_doc = load_yaml(bib_path, shown(bib_path))
     bibliography: Bibliography = validate_model(
         Bibliography, bib_doc.data, bib_doc, shown(bib_path)
@@ -217,12 +257,13 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
             base_loc: tuple[int | str, ...] = ("arguments", index)
             arg: Argument = validate_model(Argument, raw, doc, shown(path), base_loc)
             line = doc.line_of(base_loc)
-            if arg.id in arguments or arg.id in ("blinatumomab", "car-t"):
+            if arg.id in arguments or arg.id in {o.replace("_", "-") for o in option_ids}:
                 raise RuleBaseError(
-                    f"argument '{arg.id}' is defined twice or names a therapy",
+                    f"argument '{arg.id}' is defined twice or names an option",
                     path=shown(path),
                     line=line,
                 )
+            arg = resolve_direction(arg, option_ids, shown(path), line)
             arguments[arg.id] = arg
             argument_lines[arg.id] = (shown(path), line)
         docs.append((path, doc, cfile))
@@ -248,7 +289,7 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
                     )
             line = doc.line_of(("rules", index))
             entry = LoadedRule(rule, cfile.consideration, shown(path), line)
-            _admit(entry, seen, doc, ("rules", index), bibliography, alternatives)
+            _admit(entry, seen, doc, ("rules", index), bibliography, alternatives, option_ids)
             loaded.append(entry)
 
     contexts, context_rules = load_contexts(context_paths, shown, bibliography)
@@ -261,7 +302,7 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         where = f"context:{context_name}"
         considerations.setdefault(where, f"Regulatory context {context_name}")
         entry = LoadedRule(rule, where, shown(path), doc.line_of(loc))
-        _admit(entry, seen, doc, loc, bibliography, alternatives)
+        _admit(entry, seen, doc, loc, bibliography, alternatives, option_ids)
         loaded.append(entry)
     check_arguments(loaded, arguments, argument_lines)
     check_concepts(loaded)
@@ -287,6 +328,10 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         contexts=contexts,
         default_context=default[0],
         root=base,
+        options=manifest.options,
+        option_kind=manifest.option_kind,
+        scoring=manifest.scoring,
+        review=manifest.review,
     )
 
 
@@ -297,8 +342,10 @@ def _admit(
     base: tuple[int | str, ...],
     bib: Bibliography,
     alts: OutsideTherapies,
+    options: tuple[str, ...],
 ) -> None:
-    """Refuse a duplicate rule id or dangling references; remember the rule."""
+    """Refuse a duplicate rule id, dangling references or unknown options; remember the
+    rule."""
     rule = entry.rule
     if rule.id in seen:
         first = seen[rule.id]
@@ -310,3 +357,4 @@ def _admit(
         )
     seen[rule.id] = entry
     check_references(entry, doc, base, bib, alts)
+    check_options(entry, doc, base, options)

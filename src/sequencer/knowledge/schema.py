@@ -17,8 +17,6 @@ from sequencer.model.profile import FIELDS
 
 __all__ = [
     "EFFECT_MODELS",
-    "THERAPIES",
-    "WEIGHTS",
     "AddOn",
     "Argument",
     "Bibliography",
@@ -34,19 +32,20 @@ __all__ = [
     "Manifest",
     "Missing",
     "NotEligible",
+    "OptionSpec",
     "OutsideTherapies",
     "OutsideTherapy",
+    "ReviewSpec",
     "Rule",
+    "Scoring",
     "SetsAside",
     "Source",
     "SuggestOutsideTherapy",
 ]
 
-Therapy = Literal["blinatumomab", "car_t"]
-THERAPIES: tuple[Therapy, ...] = ("blinatumomab", "car_t")
+Therapy = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+"""An option's id, as the rule base's manifest declares it (``rulebook.yaml``)."""
 Strength = Literal["weak", "moderate", "strong"]
-WEIGHTS: dict[str, int] = {"weak": 1, "moderate": 2, "strong": 3}
-"""Points an argument adds at each strength."""
 Evidence = Literal[
     "regulatory",
     "meta-analysis",
@@ -101,7 +100,7 @@ class Source(BaseModel):
     review_ref: Annotated[int, Field(ge=1, le=200)] | None = None
     note: str | None = None
 
-    def label(self) -> str:
+    def label(self, review: str | None = None) -> str:
         """Return a short citation such as ``Park JH, et al. N Engl J Med 2018;378(5):449-459``."""
         where = f"{self.journal} {self.year}"
         if self.volume:
@@ -115,7 +114,7 @@ class Source(BaseModel):
             # Without authors or title, say what the paper is (the note says why not).
             text += f" ({' '.join(self.note.split())})"
         if self.review_ref is not None:
-            text += f" [ref. {self.review_ref} of Aldoss & Forman 2020]"
+            text += f" [ref. {self.review_ref} of {review or 'the review'}]"
         return text
 
 
@@ -142,6 +141,48 @@ class OutsideTherapies(BaseModel):
     alternatives: dict[KebabId, OutsideTherapy]
 
 
+class OptionSpec(BaseModel):
+    """One option the rule base chooses between: its id and its words."""
+
+    model_config = _STRICT
+
+    id: Therapy
+    name: Annotated[str, Field(min_length=2)]
+    short: Annotated[str, Field(min_length=2)]
+    in_sentence: Annotated[str, Field(min_length=2)]
+    colour: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+    aliases: tuple[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], ...] = ()
+
+
+class Scoring(BaseModel):
+    """Points per strength, and the gap within which a choice is a close call."""
+
+    model_config = _STRICT
+
+    weights: dict[Strength, Annotated[int, Field(ge=1, le=100)]]
+    close_call_margin: Annotated[int, Field(ge=0, le=100)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scoring:
+        order: tuple[Strength, ...] = ("weak", "moderate", "strong")
+        if set(self.weights) != set(order):
+            raise ValueError("weights: give weak, moderate and strong")
+        values = [self.weights[s] for s in order]
+        if values != sorted(set(values)):
+            raise ValueError("weights must rise strictly from weak to moderate to strong")
+        return self
+
+
+class ReviewSpec(BaseModel):
+    """The review whose reasoning the rule base encodes."""
+
+    model_config = _STRICT
+
+    source: KebabId
+    short: Annotated[str, Field(min_length=5)]
+    ref_label: Annotated[str, Field(min_length=5)]
+
+
 class Manifest(BaseModel):
     model_config = _STRICT
 
@@ -149,6 +190,20 @@ class Manifest(BaseModel):
     version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")]
     title: str
     notice: Prose
+    options: Annotated[tuple[OptionSpec, ...], Field(min_length=2)]
+    option_kind: Annotated[str, Field(min_length=2)]
+    scoring: Scoring
+    review: ReviewSpec
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Manifest:
+        ids = [o.id for o in self.options]
+        if len(set(ids)) != len(ids):
+            raise ValueError("options: each id once")
+        aliases = [a for o in self.options for a in o.aliases]
+        if len(set(aliases)) != len(aliases):
+            raise ValueError("options: an alias names one option only")
+        return self
 
 
 # --- rules --------------------------------------------------------------------
@@ -309,6 +364,9 @@ class Argument(BaseModel):
     argument that is a strength of a therapy presumes that therapy can work: a
     documented failure of it (``failed:``) sets the argument aside. (A weakness of the
     other option stays a weakness.)
+
+    A weakness alone pushes toward the other option; with more than two options a
+    weakness-only argument must say which (``toward``). The loader fills ``toward`` in.
     """
 
     model_config = _STRICT
@@ -317,6 +375,7 @@ class Argument(BaseModel):
     title: Annotated[str, Field(min_length=5)]
     pro_of: Therapy | None = None
     con_of: Therapy | None = None
+    toward: Therapy | None = None
 
     @model_validator(mode="after")
     def _sided(self) -> Argument:
@@ -324,14 +383,19 @@ class Argument(BaseModel):
             raise ValueError("an argument needs pro_of, con_of or both")
         if self.pro_of is not None and self.pro_of == self.con_of:
             raise ValueError("pro_of and con_of must name different options")
+        if self.toward is not None and self.toward in (self.con_of, None):
+            raise ValueError("toward names the option a weakness pushes toward")
+        if self.pro_of is not None and self.toward not in (None, self.pro_of):
+            raise ValueError("an argument with pro_of pushes toward it; leave toward out")
         return self
 
     @property
     def favors(self) -> Therapy:
-        """The option this argument pushes toward."""
-        if self.pro_of is not None:
-            return self.pro_of
-        return "car_t" if self.con_of == "blinatumomab" else "blinatumomab"
+        """The option this argument pushes toward (``pro_of``, else ``toward``)."""
+        favored = self.pro_of or self.toward
+        if favored is None:
+            raise ValueError(f"argument '{self.id}' was not resolved by the loader")
+        return favored
 
 
 class Rule(BaseModel):

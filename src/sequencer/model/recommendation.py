@@ -11,7 +11,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "THERAPY_NAMES",
     "AddOnSuggestion",
     "Argument",
     "Caution",
@@ -30,8 +29,8 @@ __all__ = [
     "SetAsideBy",
 ]
 
-Therapy = Literal["blinatumomab", "car_t"]
-THERAPY_NAMES: dict[str, str] = {"blinatumomab": "Blinatumomab", "car_t": "CD19 CAR T cells"}
+Therapy = str
+"""An option's id, as the rule base declares it (``rules/rulebook.yaml``)."""
 
 _OUT = ConfigDict(extra="forbid", frozen=True)
 

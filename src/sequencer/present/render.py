@@ -7,7 +7,7 @@ the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console, Group
@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sequencer.explain.published import CHOICE_NAMES, Replay
+from sequencer.explain.published import Replay
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
@@ -35,7 +35,6 @@ from sequencer.knowledge.schema import (
     Caution as CautionEffect,
 )
 from sequencer.model.recommendation import (
-    THERAPY_NAMES,
     Argument,
     Caution,
     Citation,
@@ -112,8 +111,9 @@ def markdown_reasons(rec: Recommendation, cite: Callable[[Sequence[Citation]], s
     ``cite`` turns a reason's citations into the text placed after it (``" [1, 2]"``).
     """
     out = []
+    option_name = option_names(rec)
     for reason in rec.reasons:
-        what = reason_effect(reason)
+        what = reason_effect(reason, option_name)
         out.append(
             f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: {reason.evidence})"
             f"{cite(reason.citations)}  "
@@ -142,12 +142,13 @@ def option_arguments(rec: Recommendation, option: Option) -> list[ArgumentLine]:
     for argument_id in option.arguments_for:
         a = by_id[argument_id]
         lines.append(ArgumentLine("for", a, f"{a.strength}, +{a.weight} to {option.name}"))
+    names = option_names(rec)
     for argument_id in option.arguments_against:
         a = by_id[argument_id]
         if a.status == "counted":
-            words = f"{a.strength}, +{a.weight} to {THERAPY_NAMES[a.favors]}"
+            words = f"{a.strength}, +{a.weight} to {names[a.favors]}"
         else:  # its other side's therapy failed: no weight, but the weakness stands
-            words = f"no weight, as {THERAPY_NAMES[a.favors]} has failed; the weakness stands"
+            words = f"no weight, as {names[a.favors]} has failed; the weakness stands"
         lines.append(ArgumentLine("against", a, words))
     for argument_id in option.set_aside:
         a = by_id[argument_id]
@@ -214,18 +215,23 @@ def markdown_cautions(rec: Recommendation, cite: Callable[[Sequence[Citation]], 
     return out
 
 
-def reason_effect(reason: Reason) -> str:
+def option_names(rec: Recommendation) -> dict[str, str]:
+    """Option id -> its name, as the recommendation's rule base gives it."""
+    return {o.therapy: o.name for o in rec.options}
+
+
+def reason_effect(reason: Reason, names: Mapping[str, str]) -> str:
     """What a reason did, in words: counted, subsumed, set aside, excluded, deferred."""
     if reason.effect == "not_eligible":
-        return f"{THERAPY_NAMES[reason.therapy]} not eligible"
+        return f"{names[reason.therapy]} not eligible"
     if reason.effect == "deferred":
-        return f"{THERAPY_NAMES[reason.therapy]} deferred"
+        return f"{names[reason.therapy]} deferred"
     how = {
         "counted": f"+{reason.weight}",
         "subsumed": "counted once, through a stronger rule",
         "set_aside": "set aside",
     }.get(reason.status or "counted", f"+{reason.weight}")
-    return f"favors {THERAPY_NAMES[reason.therapy]} ({reason.strength}, {how})"
+    return f"favors {names[reason.therapy]} ({reason.strength}, {how})"
 
 
 def _headline(rec: Recommendation) -> str:
@@ -235,9 +241,10 @@ def _headline(rec: Recommendation) -> str:
 def grouped_warnings(rec: Recommendation) -> list[tuple[str, Caution]]:
     """Return each cautioning rule once, with the options it concerns (``A + B``)."""
     by_rule: dict[str, tuple[list[str], Caution]] = {}
+    option = option_names(rec)
     for warning in rec.warnings:
         names, _ = by_rule.setdefault(warning.rule, ([], warning))
-        names.append(THERAPY_NAMES[warning.therapy])
+        names.append(option[warning.therapy])
     return [(" + ".join(names), first) for names, first in by_rule.values()]
 
 
@@ -286,16 +293,18 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
     return "\n".join(out) + "\n"
 
 
-def _scores(rec: Recommendation) -> str:
+def _scores(rec: Recommendation, book: Rulebook) -> str:
+    """``Blinatumomab 1, CAR T 2``: each option's score, in the rule base's order."""
     score = {o.therapy: o.score for o in rec.options}
-    return f"blinatumomab {score['blinatumomab']}, CAR T {score['car_t']}"
+    return ", ".join(f"{book.option_short[x]} {score[x]}" for x in book.option_ids)
 
 
 def _today_cell(r: Replay) -> str:
     """Today's choice, its scores, whether anything moved, and why the choice moved."""
-    same = r.today_choice == r.choice and _scores(r.today) == _scores(r.recommendation)
+    book = r.rulebook
+    same = r.today_choice == r.choice and _scores(r.today, book) == _scores(r.recommendation, book)
     mark = "unchanged" if same else "changed"
-    return f"{CHOICE_NAMES[r.today_choice]} ({_scores(r.today)}; {mark}){_why_today(r)}"
+    return f"{r.name(r.today_choice)} ({_scores(r.today, book)}; {mark}){_why_today(r)}"
 
 
 def _why_today(r: Replay) -> str:
@@ -322,7 +331,8 @@ def _why_today(r: Replay) -> str:
 
 def markdown_replay(results: list[Replay]) -> str:
     """Return a Markdown page replaying published cases beside the library's answers."""
-    out = ["# The five patients of Aldoss & Forman (Blood 2020), replayed", ""]
+    review = results[0].rulebook.review.short if results else "the review"
+    out = [f"# The published patients of {review}, replayed", ""]
     if results:
         out += [
             f"Replayed in context `{results[0].case.context}`; the last column shows the "
@@ -334,8 +344,8 @@ def markdown_replay(results: list[Replay]) -> str:
         agree = "yes" if r.agrees else "**NO**"
         close = " (close call)" if r.recommendation.close_call else ""
         out.append(
-            f"| {r.case.number} | {CHOICE_NAMES[r.case.published_choice]} | "
-            f"{CHOICE_NAMES[r.choice]}{close} | {agree} | {_today_cell(r)} |"
+            f"| {r.case.number} | {r.name(r.case.published_choice)} | "
+            f"{r.name(r.choice)}{close} | {agree} | {_today_cell(r)} |"
         )
     for r in results:
         case = r.case
@@ -345,8 +355,7 @@ def markdown_replay(results: list[Replay]) -> str:
             "",
             f"_{case.vignette}_",
             "",
-            f"**Published choice:** {CHOICE_NAMES[case.published_choice]}. "
-            f"{case.published_rationale}",
+            f"**Published choice:** {r.name(case.published_choice)}. {case.published_rationale}",
             "",
             f"**How the profile was encoded:** {case.encoding}",
             "",
@@ -514,8 +523,9 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
             args.append(f"[{line.words}] {refs.cite(line.argument.citations)}\n", style="dim")
     parts += [Text("Arguments", style="bold underline"), args]
     why = Text()
+    option_name = option_names(rec)
     for reason in rec.reasons:
-        what = reason_effect(reason)
+        what = reason_effect(reason, option_name)
         why.append(f"• {reason.title}", style="bold")
         why.append(
             f"  [{reason.rule}; {what}; {reason.evidence}] {refs.cite(reason.citations)}\n",
@@ -555,7 +565,8 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
 
 def print_replay(results: list[Replay], console: Console) -> None:
     """Print published cases side by side with the library's answers, then each rationale."""
-    table = Table(title="Aldoss & Forman (Blood 2020): published vs library", header_style="bold")
+    review = results[0].rulebook.review.short if results else "the review"
+    table = Table(title=f"{review}: published vs library", header_style="bold")
     table.add_column("Patient", justify="right")
     table.add_column("Published")
     table.add_column(f"Library ({results[0].case.context})" if results else "Library")
@@ -565,8 +576,8 @@ def print_replay(results: list[Replay], console: Console) -> None:
         close = " (close call)" if r.recommendation.close_call else ""
         table.add_row(
             str(r.case.number),
-            CHOICE_NAMES[r.case.published_choice],
-            CHOICE_NAMES[r.choice] + close,
+            r.name(r.case.published_choice),
+            r.name(r.choice) + close,
             Text("yes", style="green") if r.agrees else Text("NO", style="bold red"),
             _today_cell(r),
         )
@@ -578,7 +589,7 @@ def print_replay(results: list[Replay], console: Console) -> None:
         console.print(
             Text.assemble(
                 ("Published: ", "bold"),
-                f"{CHOICE_NAMES[case.published_choice]}. {case.published_rationale}",
+                f"{r.name(case.published_choice)}. {case.published_rationale}",
             )
         )
         console.print(Text.assemble(("Encoded as: ", "bold"), case.encoding), style="dim")

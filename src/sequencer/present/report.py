@@ -18,7 +18,7 @@ The what-if list is drawn by ``sequencer.present.whatif_views`` (also ``sequence
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
@@ -34,6 +34,7 @@ from sequencer.present.render import (
     markdown_cautions,
     markdown_reasons,
     option_arguments,
+    option_names,
     product_citations,
     product_line,
     reason_effect,
@@ -74,6 +75,7 @@ class CaseReport:
     setting: str
     recommendation: Recommendation
     whatif: WhatIf
+    colours: dict[str, str]
 
 
 def case_report(
@@ -89,6 +91,7 @@ def case_report(
         setting=ctx.title,
         recommendation=recommend(parsed, rulebook=book, context=context),
         whatif=what_if(parsed, rulebook=book, context=context),
+        colours={o.id: o.colour for o in book.options},
     )
 
 
@@ -166,8 +169,6 @@ footer { margin-top: 2rem; border-top: 3px solid #111; padding-top: .6rem; font-
 }
 """
 
-_COLORS = {"blinatumomab": "#1f4e9c", "car_t": "#9c4a00"}
-
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
@@ -178,7 +179,7 @@ def _cites(refs: Refs, citations: Sequence[Citation]) -> str:
     return f' <span class="small">[{", ".join(links)}]</span>' if links else ""
 
 
-def _svg_chart(rec: Recommendation) -> str:
+def _svg_chart(rec: Recommendation, colours: Mapping[str, str]) -> str:
     """Horizontal bars, one group per option: its total, then what each rule added."""
     width, left = 960, 8
     top_score = max([o.score for o in rec.options] + [3])
@@ -186,7 +187,7 @@ def _svg_chart(rec: Recommendation) -> str:
     rows: list[str] = []
     y = 0
     for option in rec.options:
-        color = _COLORS[option.therapy]
+        color = colours[option.therapy]
         y += 34
         rows.append(
             f'<text x="{left}" y="{y}" font-size="24" font-weight="700">'
@@ -257,7 +258,7 @@ def _svg_chart(rec: Recommendation) -> str:
     )
 
 
-def _html_change(change: Change) -> str:
+def _html_change(change: Change, w: WhatIf) -> str:
     tag = {
         "flips_preferred": '<span class="tag flip">flips the choice</span>',
         "flips_eligibility": '<span class="tag flip">eligibility</span>',
@@ -270,7 +271,7 @@ def _html_change(change: Change) -> str:
         if change.same_as
         else ""
     )
-    result = _e(result_words(change))
+    result = _e(result_words(change, w))
     moved = [s for s in change.rules if s.decisive]
     rules = "; ".join(
         f'<span class="rule">{_e(s.rule)}</span> {"fires" if s.fires else "stops"} ({_e(s.effect)})'
@@ -397,7 +398,7 @@ def html_report(report: CaseReport) -> str:
         '<section aria-labelledby="h-chart">',
         '<h2 id="h-chart">What pushed toward each option</h2>',
         "<figure>",
-        _svg_chart(rec),
+        _svg_chart(rec, report.colours),
         '<figcaption class="small">Each bar is one counted argument, through its strongest '
         "rule; its length is its weight (weak 1, moderate 2, strong 3). Arguments set aside "
         "and weaker rules making the same argument add nothing; cautions and missing facts "
@@ -427,8 +428,9 @@ def html_report(report: CaseReport) -> str:
         '<h2 id="h-why">The rules behind them</h2>',
         "<ul>",
     ]
+    option_name = option_names(rec)
     for reason in rec.reasons:
-        what = reason_effect(reason)
+        what = reason_effect(reason, option_name)
         out.append(
             f"<li><strong>{_e(reason.title)}</strong> "
             f'<span class="small">(<span class="rule">{_e(reason.rule)}</span>; {_e(what)}; '
@@ -482,7 +484,7 @@ def html_report(report: CaseReport) -> str:
         any_change = True
         shown = items if kind != "changes_scores" else items[:SCORE_ITEMS_IN_REPORT]
         out.append(f"<h3>{_e(heading)}</h3><ol>")
-        out += [_html_change(c) for c in shown]
+        out += [_html_change(c, w) for c in shown]
         out.append("</ol>")
         if len(shown) < len(items):
             out.append(

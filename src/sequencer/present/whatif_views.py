@@ -4,7 +4,7 @@ phrases the case report shares with them.
 
 from __future__ import annotations
 
-from sequencer.explain.whatif import CHOICE_WORDS, Change, WhatIf, scores_text
+from sequencer.explain.whatif import Change, WhatIf, choice_words, scores_text
 from sequencer.knowledge.vocabulary import label, value_text
 
 __all__ = [
@@ -35,16 +35,16 @@ def narrowed(change: Change) -> bool:
     preferred = change.outcome.preferred
     if preferred is None:
         return False
-    sign = 1 if preferred == "blinatumomab" else -1
+    sign = 1 if preferred == next(iter(change.outcome.scores)) else -1
     return sign * change.margin_change < 0
 
 
-def result_words(change: Change) -> str:
+def result_words(change: Change, w: WhatIf) -> str:
     """The outcome in words: ``still Blinatumomab preferred; scores Blinatumomab 7, CAR T 5``."""
-    words = CHOICE_WORDS[change.outcome.choice]
+    words = choice_words(change.outcome, w.options)
     if change.kind in ("changes_scores", "flips_eligibility", "no_change"):
         words = "still " + words
-    return f"{words}; scores {scores_text(change.outcome)}"
+    return f"{words}; scores {scores_text(change.outcome, w.options)}"
 
 
 def unchanged_unknowns(w: WhatIf) -> list[str]:
@@ -61,15 +61,14 @@ def md_escape(text: object) -> str:
     return "".join(f"\\{ch}" if ch in "\\`*_[]<>#|!" else ch for ch in str(text))
 
 
-def _md_change(change: Change) -> str:
+def _md_change(change: Change, w: WhatIf) -> str:
     also = (
         " (same for " + " / ".join(value_words(change, v) for v in change.same_as) + ")"
         if change.same_as
         else ""
     )
-    line = (
-        f"**{change.label}: {change.from_text} → {change.to_text}**{also}: {result_words(change)}."
-    )
+    result = result_words(change, w)
+    line = f"**{change.label}: {change.from_text} → {change.to_text}**{also}: {result}."
     moved = [s for s in change.rules if s.decisive]
     if moved:
         line += (
@@ -107,7 +106,7 @@ def markdown_whatif(w: WhatIf, heading: str = "#", limit_scores: int | None = No
         any_change = True
         shown = items if limit_scores is None or kind != "changes_scores" else items[:limit_scores]
         out += [f"{heading}# {title}", ""]
-        out += [f"{n}. {_md_change(c)}" for n, c in enumerate(shown, start=1)]
+        out += [f"{n}. {_md_change(c, w)}" for n, c in enumerate(shown, start=1)]
         if len(shown) < len(items):
             out.append(f"\n{len(items) - len(shown)} more: `sequencer whatif` lists them all.")
         out.append("")
