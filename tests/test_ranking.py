@@ -242,3 +242,28 @@ def test_recommendation_carries_the_rule_base_version_and_digest() -> None:
     assert rec.rulebook.version == book.version
     assert rec.rulebook.digest == book.digest and rec.rulebook.digest.startswith("sha256:")
     assert rec.notice
+
+
+def test_the_choice_works_for_any_number_of_options() -> None:
+    """Three options: the best score is preferred; the best two tied is no preference;
+    a failed option is never preferred; statuses come in the options' order."""
+    from sequencer.decide.decision import _choose
+
+    options = ("a", "b", "c")
+    preferred, status, gap, tie, _ = _choose(
+        options, {"a": 3, "b": 1, "c": 2}, set(), set(), set(), False
+    )
+    assert (preferred, gap, tie) == ("a", 1, False)
+    assert list(status) == ["a", "b", "c"] and status["a"] == "preferred"
+    preferred, status, gap, tie, _ = _choose(
+        options, {"a": 3, "b": 3, "c": 1}, set(), set(), set(), False
+    )
+    assert preferred is None and tie and gap == 0
+    preferred, status, _, _, _ = _choose(
+        options, {"a": 3, "b": 1, "c": 2}, set(), set(), {"a"}, False
+    )
+    assert preferred == "c" and status["a"] == "alternative"
+    preferred, status, _, _, _ = _choose(
+        options, {"a": 3, "b": 1, "c": 2}, {"c"}, {"a"}, set(), False
+    )
+    assert preferred == "b" and status == {"a": "deferred", "b": "preferred", "c": "not_eligible"}

@@ -281,3 +281,38 @@ def test_a_rule_may_not_name_a_context_outside_the_context_files(tmp_path: Path)
     )
     error = _load_error(root)
     assert "unknown key 'context'" in str(error)
+
+
+THIRD_OPTION = """    aliases: [c, car_t, cart, car_t_cells, cd19_car_t_cells]
+  - id: inotuzumab
+    name: Inotuzumab ozogamicin
+    short: Inotuzumab
+    in_sentence: inotuzumab
+    colour: "#2e7d32"
+"""
+
+
+def test_an_effect_naming_an_undeclared_option_fails_at_its_line(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    made_up = "      - caution: ponatinib\n      - argues: older-adult-tolerance\n"
+    line = _mutate(root, AGE, "      - argues: older-adult-tolerance\n", made_up)
+    error = _load_error(root)
+    assert "unknown option 'ponatinib'" in error.message
+    assert error.path == f"rules/{AGE}" and error.line == line
+    assert error.rule_id == FIRST_RULE
+
+
+def test_a_third_option_needs_weakness_only_arguments_to_say_where_they_push(
+    tmp_path: Path,
+) -> None:
+    """With two options a weakness pushes to the other; with three it must say which."""
+    root = _copy(tmp_path)
+    _mutate(
+        root,
+        "rulebook.yaml",
+        "    aliases: [c, car_t, cart, car_t_cells, cd19_car_t_cells]\n",
+        THIRD_OPTION,
+    )
+    error = _load_error(root)
+    assert "must say which option it pushes toward" in error.message
+    assert error.path is not None and error.path.startswith("rules/considerations/")
