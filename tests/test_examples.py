@@ -55,7 +55,7 @@ def test_tumor_board_scores_the_day_and_stores_auditable_rows(
 
 def test_readme_rule_catalogue_is_current() -> None:
     """The rule list in README.md is exactly what the rule base generates (make catalogue)."""
-    from sequencer.present.render import markdown_catalogue
+    from sequencer.present.markdown import markdown_catalogue
 
     text = (REPO / "README.md").read_text()
     start, end = "<!-- catalogue:start -->", "<!-- catalogue:end -->"

@@ -129,7 +129,7 @@ def test_the_replay_says_why_today_differs() -> None:
     """Where today's choice differs from the published era's, the replay says why:
     patient 4's CAR T cells are deferred by today's trial criteria."""
     from sequencer.explain.published import replay
-    from sequencer.present.render import markdown_replay
+    from sequencer.present.markdown import markdown_replay
 
     page = markdown_replay(replay(load_cases()))
     row = next(line for line in page.splitlines() if line.startswith("| 4 |"))

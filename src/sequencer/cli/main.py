@@ -113,7 +113,8 @@ def _rulebook(directory: Path | None) -> Any:
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from sequencer.api import recommend
     from sequencer.errors import ProfileError
-    from sequencer.present.render import markdown_recommendation, print_recommendation
+    from sequencer.present.console import print_recommendation
+    from sequencer.present.markdown import markdown_recommendation
 
     if (args.file is None) == (args.batch is None):
         print("sequencer: give either a profile FILE or --batch FILE.jsonl", file=sys.stderr)
@@ -219,7 +220,8 @@ def _progress(total: int | None) -> Any:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from sequencer.explain.published import load_cases, replay
-    from sequencer.present.render import markdown_replay, print_replay
+    from sequencer.present.console import print_replay
+    from sequencer.present.markdown import markdown_replay
 
     cases = load_cases()
     if args.patient is not None and not args.all:
@@ -251,7 +253,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    from sequencer.present.render import markdown_rules, print_rules
+    from sequencer.present.console import print_rules
+    from sequencer.present.markdown import markdown_rules
 
     book = _rulebook(args.rules)
     if args.format == "json":

@@ -41,19 +41,15 @@ from sequencer.errors import ProfileError
 from sequencer.knowledge.contexts import apply_context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
-    AddOn,
-    Caution,
-    Defer,
-    Failed,
     Favors,
-    HoldsBack,
-    Missing,
-    NotEligible,
-    Rule,
-    SetsAside,
-    SuggestOutsideTherapy,
 )
-from sequencer.knowledge.vocabulary import label, relevant_unknowns, unknown_fields, value_text
+from sequencer.knowledge.vocabulary import (
+    effect_words,
+    label,
+    relevant_unknowns,
+    unknown_fields,
+    value_text,
+)
 from sequencer.model.profile import FIELDS, PatientProfile, flatten, is_unknown, parse_profile
 from sequencer.model.recommendation import Recommendation, RulebookStamp
 
@@ -235,47 +231,9 @@ def _names(book: Rulebook, therapies: Iterable[str]) -> str:
     return " and ".join(book.option_names[t] for t in therapies)
 
 
-def _effect_text(book: Rulebook, rule: Rule) -> tuple[str, bool]:
-    names = book.option_names
-    parts: list[str] = []
-    decisive = False
-    for effect in rule.then:
-        if isinstance(effect, Favors):
-            favors = names[str(effect.favors)]
-            parts.append(f"{favors} +{book.weights[effect.strength]} ({effect.argues})")
-            decisive = True
-        elif isinstance(effect, Failed):
-            parts.append(f"{names[effect.failed]} failed: its arguments set aside")
-            decisive = True
-        elif isinstance(effect, SetsAside):
-            parts.append(f"sets aside {', '.join(effect.sets_aside)}")
-            decisive = True
-        elif isinstance(effect, Defer):
-            parts.append(f"{_names(book, effect.defer)} deferred")
-            decisive = True
-        elif isinstance(effect, NotEligible):
-            parts.append(f"{_names(book, effect.not_eligible)} not eligible")
-            decisive = True
-        elif isinstance(effect, Missing):
-            if effect.blocking:
-                parts.append(f"blocks the choice until {effect.missing} is known")
-                decisive = True
-            else:
-                parts.append(f"asks for {effect.missing}")
-        elif isinstance(effect, Caution):
-            parts.append(f"caution on {_names(book, effect.caution)}")
-        elif isinstance(effect, AddOn):
-            parts.append(f"add-on: {effect.name}")
-        elif isinstance(effect, SuggestOutsideTherapy):
-            parts.append(f"suggests {effect.alternative}")
-        elif isinstance(effect, HoldsBack):
-            parts.append(f"{effect.holds_back} waits")
-    return "; ".join(parts) or "derives a concept", decisive
-
-
 def _shift(book: Rulebook, rule_id: str, fires: bool) -> RuleShift:
     rule = book.rule(rule_id)
-    text, decisive = _effect_text(book, rule)
+    text, decisive = effect_words(book, rule)
     return RuleShift(rule=rule_id, title=rule.title, fires=fires, decisive=decisive, effect=text)
 
 

@@ -7,15 +7,34 @@ the profile format has a label here; a test fails when a new field lacks one.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from sequencer.knowledge.conditions import AllOf, AnyOf, Node
-from sequencer.knowledge.schema import Rule
+from sequencer.knowledge.schema import (
+    AddOn,
+    Caution,
+    Defer,
+    Derive,
+    Failed,
+    Favors,
+    HoldsBack,
+    Missing,
+    NotEligible,
+    Rule,
+    SetsAside,
+    SuggestOutsideTherapy,
+)
 from sequencer.model.profile import FIELDS, PatientProfile, flatten, is_unknown
+
+if TYPE_CHECKING:  # the rule base is built from this module's layer; only its type here
+    from sequencer.knowledge.rulebook import Rulebook
 
 __all__ = [
     "FIELD_LABELS",
     "condition_text",
+    "effect_summary",
+    "effect_words",
     "known_facts",
     "label",
     "lower_label",
@@ -365,3 +384,80 @@ def relevant_unknowns(profile: PatientProfile) -> list[str]:
     if d.status == "mrd_positive":
         moot.add("disease.marrow_blasts_pct")
     return [f for f in unknown_fields(profile) if f not in moot]
+
+
+# --- a rule's effects in words (the one place effects become words) ----------
+
+
+def effect_summary(rule: Rule) -> str:
+    """A rule's effects as the catalogue lists them (``argues x, favoring car_t
+    (moderate); caution: car_t``)."""
+    parts = []
+    for e in rule.then:
+        if isinstance(e, Favors):
+            parts.append(f"argues {e.argues}, favoring {e.favors} ({e.strength})")
+        elif isinstance(e, Failed):
+            parts.append(f"failed: {e.failed} (its arguments set aside)")
+        elif isinstance(e, SetsAside):
+            parts.append(f"sets aside: {', '.join(e.sets_aside)}")
+        elif isinstance(e, Defer):
+            parts.append(f"deferred: {', '.join(e.defer)} until {' '.join(e.until.split())}")
+        elif isinstance(e, NotEligible):
+            parts.append(f"not eligible: {', '.join(e.not_eligible)}")
+        elif isinstance(e, Caution):
+            parts.append(f"caution: {', '.join(e.caution)}")
+        elif isinstance(e, Missing):
+            parts.append(f"missing: {e.missing}")
+        elif isinstance(e, AddOn):
+            parts.append(f"add-on to {e.to}: {e.name}")
+        elif isinstance(e, SuggestOutsideTherapy):
+            parts.append(f"alternative: {e.alternative}")
+        elif isinstance(e, Derive):
+            parts.append(f"derives: {e.derive}")
+        elif isinstance(e, HoldsBack):
+            parts.append(f"holds back {e.holds_back} until {' '.join(e.until.split())}")
+    return "; ".join(parts)
+
+
+def effect_words(book: Rulebook, rule: Rule) -> tuple[str, bool]:
+    """A rule's effects as a what-if line names them (``CD19 CAR T cells +2
+    (argument)``), and whether any of them can change the choice."""
+    names = book.option_names
+    parts: list[str] = []
+    decisive = False
+    for effect in rule.then:
+        if isinstance(effect, Favors):
+            favors = names[str(effect.favors)]
+            parts.append(f"{favors} +{book.weights[effect.strength]} ({effect.argues})")
+            decisive = True
+        elif isinstance(effect, Failed):
+            parts.append(f"{names[effect.failed]} failed: its arguments set aside")
+            decisive = True
+        elif isinstance(effect, SetsAside):
+            parts.append(f"sets aside {', '.join(effect.sets_aside)}")
+            decisive = True
+        elif isinstance(effect, Defer):
+            parts.append(f"{_option_list(book, effect.defer)} deferred")
+            decisive = True
+        elif isinstance(effect, NotEligible):
+            parts.append(f"{_option_list(book, effect.not_eligible)} not eligible")
+            decisive = True
+        elif isinstance(effect, Missing):
+            if effect.blocking:
+                parts.append(f"blocks the choice until {effect.missing} is known")
+                decisive = True
+            else:
+                parts.append(f"asks for {effect.missing}")
+        elif isinstance(effect, Caution):
+            parts.append(f"caution on {_option_list(book, effect.caution)}")
+        elif isinstance(effect, AddOn):
+            parts.append(f"add-on: {effect.name}")
+        elif isinstance(effect, SuggestOutsideTherapy):
+            parts.append(f"suggests {effect.alternative}")
+        elif isinstance(effect, HoldsBack):
+            parts.append(f"{effect.holds_back} waits")
+    return "; ".join(parts) or "derives a concept", decisive
+
+
+def _option_list(book: Rulebook, options: Iterable[str]) -> str:
+    return " and ".join(book.option_names[t] for t in options)

@@ -27,12 +27,10 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.vocabulary import known_facts, label, relevant_unknowns, vignette
 from sequencer.model.profile import PatientProfile, parse_profile
 from sequencer.model.recommendation import Citation, Recommendation
-from sequencer.present.render import (
+from sequencer.present.markdown import markdown_arguments, markdown_cautions, markdown_reasons
+from sequencer.present.phrases import (
     Refs,
     grouped_warnings,
-    markdown_arguments,
-    markdown_cautions,
-    markdown_reasons,
     option_arguments,
     option_names,
     product_citations,

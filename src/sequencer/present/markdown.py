@@ -1,0 +1,249 @@
+"""Markdown pages: a recommendation, the published patients' replay, the rule base
+and its catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sequencer.explain.published import Replay
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import (
+    Favors,
+)
+from sequencer.knowledge.vocabulary import effect_summary
+from sequencer.model.recommendation import (
+    Citation,
+    Recommendation,
+)
+from sequencer.present.phrases import (
+    Refs,
+    context_products,
+    grouped_warnings,
+    option_arguments,
+    option_names,
+    product_citations,
+    product_line,
+    reason_effect,
+    today_cell,
+)
+
+__all__ = [
+    "markdown_arguments",
+    "markdown_catalogue",
+    "markdown_cautions",
+    "markdown_reasons",
+    "markdown_recommendation",
+    "markdown_replay",
+    "markdown_rules",
+]
+
+
+def _md(text: str) -> str:
+    """Escape Markdown's inline specials in caller-supplied text (patient ids)."""
+    return "".join(f"\\{ch}" if ch in "\\`*_[]<>#|!" else ch for ch in text)
+
+
+def markdown_reasons(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
+    """Return Markdown bullets for every reason: title, rule, effect, evidence, text.
+
+    ``cite`` turns a reason's citations into the text placed after it (``" [1, 2]"``).
+    """
+    out = []
+    option_name = option_names(rec)
+    for reason in rec.reasons:
+        what = reason_effect(reason, option_name)
+        out.append(
+            f"- **{reason.title}** (`{reason.rule}`; {what}; evidence: {reason.evidence})"
+            f"{cite(reason.citations)}  "
+        )
+        out.append(f"  {reason.text}")
+    return out
+
+
+def markdown_arguments(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
+    """Return Markdown, option by option: its standing, then its arguments for, against
+    and set aside (with what set them aside)."""
+    out: list[str] = []
+    for option in rec.options:
+        standing = option.status.replace("_", " ")
+        out.append(f"- **{option.name}**: {standing}, score {option.score}")
+        if option.deferred_until:
+            out.append(f"  - deferred until {option.deferred_until}")
+        for product in option.products:
+            held = product_citations(product)
+            out.append(f"  - product {_md(product_line(product))}{cite(held) if held else ''}")
+        lines = option_arguments(rec, option)
+        if not lines:
+            out.append("  - no argument for or against it")
+        for line in lines:
+            out.append(
+                f"  - {line.side}: {line.argument.title} ({line.words}; "
+                f"`{line.argument.rule}`){cite(line.argument.citations)}"
+            )
+            for s in line.argument.set_aside_by:
+                out.append(f"    - {s.text}{cite(s.citations)}")
+    return out
+
+
+def markdown_cautions(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
+    """Return Markdown bullets for every cautioning rule, once, with the options it concerns."""
+    out = []
+    for names, warning in grouped_warnings(rec):
+        out.append(f"- {names}: **{warning.title}** (`{warning.rule}`){cite(warning.citations)}  ")
+        out.append(f"  {warning.text}")
+    return out
+
+
+def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
+    """Return a Markdown page for one recommendation, references numbered."""
+    refs = Refs()
+    out = [f"{heading} Recommendation for {_md(rec.patient_id)}", "", f"**{rec.summary}**", ""]
+    out += ["| Option | Status | Score | Reasons |", "|---|---|---|---|"]
+    for option in rec.options:
+        out.append(
+            f"| {option.name} | {option.status.replace('_', ' ')} | {option.score} | "
+            f"{', '.join(f'`{r}`' for r in option.reasons) or '-'} |"
+        )
+    out.append("")
+    for option in rec.options:
+        for add_on in option.add_ons:
+            out.append(
+                f"- Add-on with {option.name}: **{add_on.name}** (`{add_on.rule}`) "
+                f"{refs.cite(add_on.citations)}: {add_on.text}"
+            )
+
+    def cite(citations: Sequence[Citation]) -> str:
+        return " " + refs.cite(citations)
+
+    out += ["", f"{heading}# Arguments, option by option", "", *markdown_arguments(rec, cite)]
+    out += ["", f"{heading}# The rules behind them", "", *markdown_reasons(rec, cite)]
+    if rec.warnings:
+        out += ["", f"{heading}# Cautions", "", *markdown_cautions(rec, cite)]
+    if rec.missing:
+        out += ["", f"{heading}# Missing facts that matter", ""]
+        for fact in rec.missing:
+            out.append(f"- `{fact.field}`: {fact.text}")
+    if rec.alternatives:
+        out += ["", f"{heading}# Alternatives", ""]
+        for alt in rec.alternatives:
+            target = f" ({alt.target})" if alt.target else ""
+            out.append(f"- **{alt.name}**{target} {refs.cite(alt.citations)}: {alt.text}")
+    out += ["", f"{heading}# References", "", *refs.lines(), ""]
+    out.append(
+        f"_Rule base {rec.rulebook.name} {rec.rulebook.version}, {rec.rulebook.digest}. "
+        f"{rec.notice}_"
+    )
+    return "\n".join(out) + "\n"
+
+
+def markdown_replay(results: list[Replay]) -> str:
+    """Return a Markdown page replaying published cases beside the library's answers."""
+    review = results[0].rulebook.review.short if results else "the review"
+    out = [f"# The published patients of {review}, replayed", ""]
+    if results:
+        out += [
+            f"Replayed in context `{results[0].case.context}`; the last column shows the "
+            f"same patient in today's context (`{results[0].today.context.name}`).",
+            "",
+        ]
+    out += ["| Patient | Published | Library | Agree | Today |", "|---|---|---|---|---|"]
+    for r in results:
+        agree = "yes" if r.agrees else "**NO**"
+        close = " (close call)" if r.recommendation.close_call else ""
+        out.append(
+            f"| {r.case.number} | {r.name(r.case.published_choice)} | "
+            f"{r.name(r.choice)}{close} | {agree} | {today_cell(r)} |"
+        )
+    for r in results:
+        case = r.case
+        out += [
+            "",
+            f"## Patient {case.number}",
+            "",
+            f"_{case.vignette}_",
+            "",
+            f"**Published choice:** {r.name(case.published_choice)}. {case.published_rationale}",
+            "",
+            f"**How the profile was encoded:** {case.encoding}",
+            "",
+        ]
+        out.append(markdown_recommendation(r.recommendation, heading="###"))
+    return "\n".join(out)
+
+
+def markdown_rules(rulebook: Rulebook) -> str:
+    """Return the rule base as a Markdown page: every rule by consideration, and contexts."""
+    out = [
+        f"# {rulebook.title}",
+        "",
+        f"Rule base `{rulebook.name}` {rulebook.version} ({rulebook.digest}).",
+        "",
+        markdown_catalogue(rulebook, heading="##"),
+    ]
+    return "\n".join(out)
+
+
+def markdown_catalogue(rulebook: Rulebook, heading: str = "###") -> str:
+    """Return the rule catalogue (grouped by consideration, with evidence) and contexts.
+
+    The README embeds this text; a test keeps the two identical.
+    """
+    out = [
+        f"{len(rulebook.active)} active rules making {len(rulebook.arguments)} arguments in "
+        f"{len(rulebook.considerations)} considerations, "
+        f"{len(rulebook.sources)} sources, {len(rulebook.contexts)} regulatory contexts "
+        f"(rule base version {rulebook.version}).",
+        "",
+    ]
+    for consideration, title in rulebook.considerations.items():
+        out += [f"{heading} {title}", ""]
+        made = [
+            a
+            for a_id, a in rulebook.arguments.items()
+            if any(
+                loaded.consideration == consideration
+                and any(isinstance(e, Favors) and e.argues == a_id for e in loaded.rule.then)
+                for loaded in rulebook.rules
+            )
+        ]
+        if made:
+            out += ["Arguments made here:", ""]
+            for a in made:
+                sides = ", ".join(
+                    s
+                    for s in (
+                        f"for {a.pro_of}" if a.pro_of else "",
+                        f"against {a.con_of}" if a.con_of else "",
+                    )
+                    if s
+                )
+                out.append(f"- `{a.id}`: {a.title} ({sides})")
+            out.append("")
+        out += [
+            "| Rule | Effect | Evidence | Cites |",
+            "|---|---|---|---|",
+        ]
+        for loaded in rulebook.rules:
+            if loaded.consideration != consideration:
+                continue
+            rule = loaded.rule
+            out.append(
+                f"| `{rule.id}`: {rule.title} | {effect_summary(rule)} | {rule.evidence} | "
+                f"{', '.join(rule.citations)} |"
+            )
+        out.append("")
+    out += [
+        f"{heading} Regulatory contexts",
+        "",
+        "| Context | As of | CAR T-cell products (ages) | Otherwise |",
+        "|---|---|---|---|",
+    ]
+    for name, context in rulebook.contexts.items():
+        products = context_products(context)
+        default = " (default)" if name == rulebook.default_context else ""
+        out.append(
+            f"| `{name}`{default}: {context.title} | {context.as_of} | {products} | "
+            f"{context.car_t.otherwise} |"
+        )
+    out.append("")
+    return "\n".join(out)

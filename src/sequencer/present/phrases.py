@@ -1,0 +1,206 @@
+"""Words every view shares: numbered references, an option's arguments, products,
+reasons and cautions in words, and the replay's today column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sequencer.explain.published import Replay
+from sequencer.knowledge.contexts import Context
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.model.recommendation import (
+    Argument,
+    Caution,
+    Citation,
+    Option,
+    ProductStanding,
+    Reason,
+    Recommendation,
+)
+
+__all__ = [
+    "ArgumentLine",
+    "Refs",
+    "ages_text",
+    "context_products",
+    "grouped_warnings",
+    "option_arguments",
+    "option_names",
+    "option_scores",
+    "product_citations",
+    "product_line",
+    "reason_effect",
+    "today_cell",
+    "why_today",
+]
+
+
+class Refs:
+    """Numbers citations in order of first use (shared by every human-readable view)."""
+
+    def __init__(self) -> None:
+        self.order: dict[str, Citation] = {}
+
+    def numbers(self, citations: Iterable[Citation]) -> list[int]:
+        """Return the reference numbers of ``citations``, numbering new ones."""
+        out = []
+        for citation in citations:
+            self.order.setdefault(citation.key, citation)
+            out.append(list(self.order).index(citation.key) + 1)
+        return out
+
+    def cite(self, citations: Iterable[Citation]) -> str:
+        """Return ``[1, 3]``-style reference numbers for ``citations``."""
+        return "[" + ", ".join(map(str, self.numbers(citations))) + "]"
+
+    def lines(self) -> list[str]:
+        out = []
+        for number, citation in enumerate(self.order.values(), start=1):
+            ids = []
+            if citation.doi:
+                ids.append(f"doi:{citation.doi}")
+            if citation.pmid:
+                ids.append(f"PMID {citation.pmid}")
+            suffix = f" ({'; '.join(ids)})" if ids else ""
+            out.append(f"{number}. {citation.label}{suffix}")
+        return out
+
+
+@dataclass(frozen=True)
+class ArgumentLine:
+    """One argument as it stands on one option: for it, against it, or set aside."""
+
+    side: str  # "for", "against" or "set aside"
+    argument: Argument
+    words: str  # strength and where its points go, in words
+
+
+def option_arguments(rec: Recommendation, option: Option) -> list[ArgumentLine]:
+    """Return the option's arguments for, against and set aside, in that order.
+
+    Every view (text, Markdown, HTML report) shows these the same way: a weakness of an
+    option is listed on it whether or not the other option can be given.
+    """
+    by_id = {a.id: a for a in rec.arguments}
+    lines = []
+    for argument_id in option.arguments_for:
+        a = by_id[argument_id]
+        lines.append(ArgumentLine("for", a, f"{a.strength}, +{a.weight} to {option.name}"))
+    names = option_names(rec)
+    for argument_id in option.arguments_against:
+        a = by_id[argument_id]
+        if a.status == "counted":
+            words = f"{a.strength}, +{a.weight} to {names[a.favors]}"
+        else:  # its other side's therapy failed: no weight, but the weakness stands
+            words = f"no weight, as {names[a.favors]} has failed; the weakness stands"
+        lines.append(ArgumentLine("against", a, words))
+    for argument_id in option.set_aside:
+        a = by_id[argument_id]
+        by = "; ".join(f"{s.title} ({s.rule})" for s in a.set_aside_by)
+        lines.append(ArgumentLine("set aside", a, f"no weight: set aside by {by}"))
+    return lines
+
+
+def _sentence_case(title: str) -> str:
+    """Lower a title's first letter unless it starts an acronym (``CNS-3``)."""
+    head = title[:2]
+    return title[0].lower() + title[1:] if head[:1].isupper() and head[1:].islower() else title
+
+
+def product_line(product: ProductStanding) -> str:
+    """Return one product's standing in words: whether its criteria admit the patient,
+    and otherwise what holds the patient back and what lifts it."""
+    name = f"{product.name} ({product.trial})" if product.trial else product.name
+    if product.admits:
+        return f"{name}: its criteria admit the patient"
+    holds = "; ".join(
+        f"{_sentence_case(h.title.rstrip('.'))} (until {h.until})" for h in product.held_back_by
+    )
+    return f"{name} waits: {holds}"
+
+
+def product_citations(product: ProductStanding) -> list[Citation]:
+    """The sources of the criteria holding the patient back from ``product``, once each."""
+    found = {c.key: c for h in product.held_back_by for c in h.citations}
+    return list(found.values())
+
+
+def option_names(rec: Recommendation) -> dict[str, str]:
+    """Option id -> its name, as the recommendation's rule base gives it."""
+    return {o.therapy: o.name for o in rec.options}
+
+
+def reason_effect(reason: Reason, names: Mapping[str, str]) -> str:
+    """What a reason did, in words: counted, subsumed, set aside, excluded, deferred."""
+    if reason.effect == "not_eligible":
+        return f"{names[reason.therapy]} not eligible"
+    if reason.effect == "deferred":
+        return f"{names[reason.therapy]} deferred"
+    how = {
+        "counted": f"+{reason.weight}",
+        "subsumed": "counted once, through a stronger rule",
+        "set_aside": "set aside",
+    }.get(reason.status or "counted", f"+{reason.weight}")
+    return f"favors {names[reason.therapy]} ({reason.strength}, {how})"
+
+
+def grouped_warnings(rec: Recommendation) -> list[tuple[str, Caution]]:
+    """Return each cautioning rule once, with the options it concerns (``A + B``)."""
+    by_rule: dict[str, tuple[list[str], Caution]] = {}
+    option = option_names(rec)
+    for warning in rec.warnings:
+        names, _ = by_rule.setdefault(warning.rule, ([], warning))
+        names.append(option[warning.therapy])
+    return [(" + ".join(names), first) for names, first in by_rule.values()]
+
+
+def option_scores(rec: Recommendation, book: Rulebook) -> str:
+    """``Blinatumomab 1, CAR T 2``: each option's score, in the rule base's order."""
+    score = {o.therapy: o.score for o in rec.options}
+    return ", ".join(f"{book.option_short[x]} {score[x]}" for x in book.option_ids)
+
+
+def today_cell(r: Replay) -> str:
+    """Today's choice, its scores, whether anything moved, and why the choice moved."""
+    book = r.rulebook
+    same = r.today_choice == r.choice and option_scores(r.today, book) == option_scores(
+        r.recommendation, book
+    )
+    mark = "unchanged" if same else "changed"
+    return f"{r.name(r.today_choice)} ({option_scores(r.today, book)}; {mark}){why_today(r)}"
+
+
+def why_today(r: Replay) -> str:
+    """Why today's choice differs from the published era's: the standings that changed,
+    and the arguments counted in one era and not the other."""
+    if r.today_choice == r.choice:
+        return ""
+    then = {o.therapy: o for o in r.recommendation.options}
+    parts = []
+    for option in r.today.options:
+        if option.status != then[option.therapy].status and option.status in (
+            "deferred",
+            "not_eligible",
+        ):
+            until = f" until {option.deferred_until}" if option.deferred_until else ""
+            parts.append(f"{option.name} {option.status.replace('_', ' ')}{until}")
+    before = {a.id for a in r.recommendation.arguments if a.status == "counted"}
+    now = {a.id: a for a in r.today.arguments if a.status == "counted"}
+    gone = [a.title for a in r.recommendation.arguments if a.id in before - set(now)]
+    new = [a.title for a_id, a in now.items() if a_id not in before]
+    parts += [f"no longer: {title}" for title in gone] + [f"now: {title}" for title in new]
+    return f"; because {'; '.join(parts)}" if parts else ""
+
+
+def context_products(context: Context) -> str:
+    """The context's approved CAR T-cell products with their label ages."""
+    return "; ".join(
+        f"{p.name} ({ages_text(p.min_age, p.max_age)})" for p in context.car_t.products
+    )
+
+
+def ages_text(low: int, high: int | None) -> str:
+    if high is None:
+        return f"{low} and over" if low else "any age"
+    return f"up to {high}" if not low else f"{low}-{high}"
