@@ -49,7 +49,7 @@ from typing import Any
 from sequencer import default_rulebook, recommend
 from sequencer.errors import ProfileError
 from sequencer.knowledge.conditions import AllOf, AnyOf, Compare
-from sequencer.model.profile import FIELDS
+from sequencer.model.fields import FIELDS
 
 THERAPIES = ("blinatumomab", "car_t")
 CLOSED = frozenset({"not_eligible", "deferred"})

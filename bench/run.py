@@ -40,7 +40,7 @@ from sequencer.api import effective_profile, engine_for  # noqa: E402
 from sequencer.batch import recommend_many  # noqa: E402
 from sequencer.decide.ranking import rank  # noqa: E402
 from sequencer.engine.reference import ReferenceEngine  # noqa: E402
-from sequencer.model.profile import flatten  # noqa: E402
+from sequencer.model.fields import flatten  # noqa: E402
 
 TARGETS = {
     "recommend_p50_ms": 0.5,

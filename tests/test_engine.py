@@ -17,7 +17,7 @@ from sequencer.engine import durable as engine_module
 from sequencer.engine.durable import DurableEngine, compile_ruleset, to_json
 from sequencer.engine.reference import ReferenceEngine
 from sequencer.knowledge.conditions import AllOf, AnyOf, Compare
-from sequencer.model.profile import flatten
+from sequencer.model.fields import flatten
 
 GRID: dict[str, list[Any]] = {
     "age": [18, 61, 70, None],

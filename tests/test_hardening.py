@@ -23,7 +23,8 @@ from sequencer import (
 )
 from sequencer.decide.candidates import candidate_values
 from sequencer.explain.whatif import vary
-from sequencer.model.profile import CROSS_CHECKED, FIELDS, MAX_DEPTH
+from sequencer.model.fields import CROSS_CHECKED, FIELDS
+from sequencer.model.parsing import MAX_DEPTH
 from sequencer.testing import profiles
 
 BOOK = default_rulebook()

@@ -10,7 +10,7 @@ import pytest
 from conftest import BASE_PROFILE, patched
 
 from sequencer import PatientProfile, ProfileError, parse_profile, recommend
-from sequencer.model.profile import FIELDS, flatten
+from sequencer.model.fields import FIELDS, flatten
 
 
 def _fields(data: Any) -> list[str]:

@@ -26,7 +26,7 @@ from sequencer.engine.reference import ReferenceEngine
 from sequencer.errors import ProfileError
 from sequencer.explain.whatif import vary
 from sequencer.knowledge.conditions import compile_predicate, evaluate
-from sequencer.model.profile import FIELDS, flatten
+from sequencer.model.fields import FIELDS, flatten
 from sequencer.testing import (
     older_adults,
     ph_positive,

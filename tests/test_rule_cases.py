@@ -22,7 +22,7 @@ from sequencer.api import effective_profile
 from sequencer.engine.reference import ReferenceEngine
 from sequencer.knowledge.rulebook import CASES_SUFFIX
 from sequencer.knowledge.schema import Failed, SetsAside
-from sequencer.model.profile import flatten
+from sequencer.model.fields import flatten
 
 
 def _case_files() -> list[Path]:

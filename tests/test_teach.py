@@ -22,7 +22,7 @@ from sequencer.explain.teach import (
     write_sheets,
 )
 from sequencer.knowledge.vocabulary import FIELD_LABELS
-from sequencer.model.profile import FIELDS
+from sequencer.model.fields import FIELDS
 
 TEACHING_DIR = REPO / "examples" / "teaching"
 

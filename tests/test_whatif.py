@@ -24,7 +24,7 @@ from sequencer.explain.whatif import (
     vary,
     what_if,
 )
-from sequencer.model.profile import flatten
+from sequencer.model.fields import flatten
 from sequencer.testing import profiles
 
 US_2020 = "us-2020"  # the review's context, as replay and teaching use it

@@ -21,7 +21,8 @@ from sequencer.errors import (
     UsageError,
 )
 from sequencer.knowledge.rulebook import Rulebook, load_rulebook
-from sequencer.model.profile import PatientProfile, parse_profile
+from sequencer.model.parsing import parse_profile
+from sequencer.model.profile import PatientProfile
 from sequencer.model.recommendation import Recommendation
 
 __all__ = [

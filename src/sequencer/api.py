@@ -11,7 +11,9 @@ from sequencer.decide.ranking import rank
 from sequencer.engine.durable import DurableEngine
 from sequencer.knowledge.contexts import Context, Derivation, apply_context
 from sequencer.knowledge.rulebook import Rulebook, load_rulebook
-from sequencer.model.profile import PatientProfile, flatten, parse_profile
+from sequencer.model.fields import flatten
+from sequencer.model.parsing import parse_profile
+from sequencer.model.profile import PatientProfile
 from sequencer.model.recommendation import Recommendation
 
 __all__ = ["default_rulebook", "effective_profile", "engine_for", "fired_rules", "recommend"]

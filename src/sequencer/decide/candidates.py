@@ -15,7 +15,7 @@ from typing import Any
 from sequencer.knowledge.conditions import AllOf, AnyOf, Compare, Node, normalize_token
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.model.profile import FIELDS, number_ranges
+from sequencer.model.fields import FIELDS, number_ranges
 
 __all__ = ["Value", "candidate_values"]
 

@@ -52,7 +52,8 @@ from sequencer.decide.unknowns import Flip, could_flip
 from sequencer.knowledge.contexts import Context, Derivation
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.vocabulary import label, lower_label, value_text
-from sequencer.model.profile import PatientProfile, flatten
+from sequencer.model.fields import flatten
+from sequencer.model.profile import PatientProfile
 from sequencer.model.recommendation import (
     AddOnSuggestion,
     Argument,

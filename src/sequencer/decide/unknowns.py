@@ -39,7 +39,8 @@ from sequencer.knowledge.conditions import (
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Favors, Rule, SetsAside
-from sequencer.model.profile import CROSS_CHECKED, PatientProfile, is_unknown
+from sequencer.model.fields import CROSS_CHECKED, is_unknown
+from sequencer.model.profile import PatientProfile
 
 __all__ = ["Flip", "could_flip", "fields_read"]
 

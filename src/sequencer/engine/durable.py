@@ -51,7 +51,7 @@ import durable_rules_engine
 from sequencer.errors import EngineError
 from sequencer.knowledge.conditions import AllOf, AnyOf, Compare, Node, normalize_token
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.model.profile import FIELDS
+from sequencer.model.fields import FIELDS
 
 __all__ = ["DurableEngine", "compile_ruleset", "fact_key"]
 

@@ -18,7 +18,8 @@ from sequencer.api import default_rulebook, recommend
 from sequencer.errors import CaseFileError, ProfileError
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.yamlsource import load_yaml
-from sequencer.model.profile import PatientProfile, parse_profile
+from sequencer.model.parsing import parse_profile
+from sequencer.model.profile import PatientProfile
 from sequencer.model.recommendation import Recommendation
 
 __all__ = [

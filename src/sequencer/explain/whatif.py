@@ -50,7 +50,9 @@ from sequencer.knowledge.vocabulary import (
     unknown_fields,
     value_text,
 )
-from sequencer.model.profile import FIELDS, PatientProfile, flatten, is_unknown, parse_profile
+from sequencer.model.fields import FIELDS, flatten, is_unknown
+from sequencer.model.parsing import parse_profile
+from sequencer.model.profile import PatientProfile
 from sequencer.model.recommendation import Recommendation, RulebookStamp
 
 __all__ = [

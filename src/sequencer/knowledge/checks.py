@@ -23,7 +23,7 @@ from sequencer.knowledge.schema import (
     SuggestOutsideTherapy,
 )
 from sequencer.knowledge.yamlsource import Located
-from sequencer.model.profile import FIELDS
+from sequencer.model.fields import FIELDS
 
 
 def first_line_mentioning(path: Path, text: str) -> int | None:

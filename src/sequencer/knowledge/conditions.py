@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from sequencer.model.profile import FIELDS, FieldSpec, number_ranges
+from sequencer.model.fields import FIELDS, FieldSpec, number_ranges
 
 __all__ = [
     "AllOf",

@@ -13,7 +13,7 @@ from sequencer.knowledge.contexts import Context, ContextProduct
 from sequencer.knowledge.parsing import load_rule, validate_model
 from sequencer.knowledge.schema import Argument, Bibliography, Rule
 from sequencer.knowledge.yamlsource import Located, load_yaml
-from sequencer.model.profile import number_ranges
+from sequencer.model.fields import number_ranges
 
 _Loc = tuple[int | str, ...]
 _ContextRule = tuple[str, Path, Located, _Loc, Any, "ContextProduct | None"]

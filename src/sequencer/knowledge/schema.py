@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sequencer.knowledge.conditions import ParsedCondition, parse_condition
-from sequencer.model.profile import FIELDS
+from sequencer.model.fields import FIELDS
 
 __all__ = [
     "EFFECT_MODELS",

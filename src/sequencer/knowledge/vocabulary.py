@@ -25,7 +25,8 @@ from sequencer.knowledge.schema import (
     SetsAside,
     SuggestOutsideTherapy,
 )
-from sequencer.model.profile import FIELDS, PatientProfile, flatten, is_unknown
+from sequencer.model.fields import FIELDS, flatten, is_unknown
+from sequencer.model.profile import PatientProfile
 
 if TYPE_CHECKING:  # the rule base is built from this module's layer; only its type here
     from sequencer.knowledge.rulebook import Rulebook

@@ -3,6 +3,7 @@ reasons and cautions in words, and the replay's today column."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -20,11 +21,13 @@ from sequencer.model.recommendation import (
 )
 
 __all__ = [
+    "STATUS_WORDS",
     "ArgumentLine",
     "Refs",
     "ages_text",
     "context_products",
     "grouped_warnings",
+    "html_text",
     "option_arguments",
     "option_names",
     "option_scores",
@@ -204,3 +207,17 @@ def ages_text(low: int, high: int | None) -> str:
     if high is None:
         return f"{low} and over" if low else "any age"
     return f"up to {high}" if not low else f"{low}-{high}"
+
+
+STATUS_WORDS: dict[str, str] = {
+    "preferred": "preferred",
+    "alternative": "alternative",
+    "deferred": "deferred (not now)",
+    "not_eligible": "not eligible",
+}
+"""An option's status in words."""
+
+
+def html_text(text: object) -> str:
+    """``text`` escaped for HTML (quotes too): nothing a user typed reaches a page raw."""
+    return html.escape(str(text), quote=True)

@@ -17,18 +17,21 @@ The what-if list is drawn by ``sequencer.present.whatif_views`` (also ``sequence
 
 from __future__ import annotations
 
-import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
 from sequencer.explain.whatif import Change, WhatIf, what_if
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.vocabulary import known_facts, label, relevant_unknowns, vignette
-from sequencer.model.profile import PatientProfile, parse_profile
+from sequencer.model.parsing import parse_profile
+from sequencer.model.profile import PatientProfile
 from sequencer.model.recommendation import Citation, Recommendation
+from sequencer.present.chart import bar_chart
 from sequencer.present.markdown import markdown_arguments, markdown_cautions, markdown_reasons
 from sequencer.present.phrases import (
+    STATUS_WORDS,
     Refs,
     grouped_warnings,
     option_arguments,
@@ -37,6 +40,7 @@ from sequencer.present.phrases import (
     product_line,
     reason_effect,
 )
+from sequencer.present.phrases import html_text as _e
 from sequencer.present.whatif_views import (
     KIND_HEADINGS,
     markdown_whatif,
@@ -55,12 +59,6 @@ __all__ = [
     "reference_links",
 ]
 
-STATUS_WORDS = {
-    "preferred": "preferred",
-    "alternative": "alternative",
-    "deferred": "deferred (not now)",
-    "not_eligible": "not eligible",
-}
 SCORE_ITEMS_IN_REPORT = 6
 
 
@@ -122,138 +120,13 @@ def _number_references(rec: Recommendation) -> Refs:
 
 # --- HTML -------------------------------------------------------------------------------
 
-_CSS = """
-:root { color-scheme: light; }
-html { font-size: 20px; }
-body { margin: 0 auto; max-width: 62rem; padding: 1.2rem 1.6rem 2rem; color: #111;
-  background: #fff; line-height: 1.45;
-  font-family: "DejaVu Sans", "Noto Sans", "Segoe UI", Arial, Helvetica, sans-serif; }
-header { border-bottom: 6px solid #111; margin-bottom: 1rem; }
-.kicker { margin: 0; font-size: .85rem; letter-spacing: .04em; text-transform: uppercase; }
-h1 { font-size: 2.1rem; margin: .2rem 0 .3rem; overflow-wrap: anywhere; }
-h2 { font-size: 1.45rem; margin: 1.6rem 0 .5rem; border-bottom: 3px solid #111; }
-h3 { font-size: 1.1rem; margin: 1rem 0 .3rem; }
-.meta { margin: .2rem 0 .7rem; font-size: .9rem; }
-.decision { border: 4px solid #111; padding: .2rem 1rem .4rem; margin: 1rem 0; }
-.decision h2 { margin-top: .6rem; }
-.decision .summary { font-size: 1.35rem; font-weight: 700; margin: .2rem 0 .6rem; }
-table { border-collapse: collapse; width: 100%; margin: .3rem 0 .6rem; }
-th, td { border: 2px solid #555; padding: .3rem .55rem; text-align: left; vertical-align: top; }
-th { background: #eee; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.status-preferred { font-weight: 700; color: #064d06; }
-.status-not_eligible { font-weight: 700; color: #8a0000; }
-.tag { display: inline-block; border: 2px solid #111; padding: 0 .35rem; font-size: .8rem;
-  font-weight: 700; margin-right: .3rem; }
-.tag.flip { background: #111; color: #fff; }
-code, .rule { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: .82em; }
-ul, ol { padding-left: 1.6rem; }
-li { margin: .25rem 0; }
-.small { font-size: .85rem; }
-.refs li { overflow-wrap: anywhere; }
-a { color: #0b3d91; }
-figure { margin: .4rem 0; }
-svg { width: 100%; height: auto; }
-footer { margin-top: 2rem; border-top: 3px solid #111; padding-top: .6rem; font-size: .85rem; }
-.notice { font-weight: 700; font-size: 1rem; }
-@media print {
-  html { font-size: 11pt; }
-  body { max-width: none; padding: 0; }
-  section, figure, tr, li { break-inside: avoid; }
-  h2, h3 { break-after: avoid; }
-  a { color: #000; text-decoration: none; }
-  a.ext::after { content: " <" attr(href) ">"; font-size: .85em; }
-  @page { margin: 14mm; }
-}
-"""
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+_CSS = (resources.files("sequencer.present") / "report.css").read_text(encoding="utf-8")[:-1]
+"""The report's style sheet, inlined into every page (no external assets)."""
 
 
 def _cites(refs: Refs, citations: Sequence[Citation]) -> str:
     links = [f'<a href="#ref-{n}">{n}</a>' for n in refs.numbers(citations)]
     return f' <span class="small">[{", ".join(links)}]</span>' if links else ""
-
-
-def _svg_chart(rec: Recommendation, colours: Mapping[str, str]) -> str:
-    """Horizontal bars, one group per option: its total, then what each rule added."""
-    width, left = 960, 8
-    top_score = max([o.score for o in rec.options] + [3])
-    unit = min(80.0, (width - 220) / top_score)
-    rows: list[str] = []
-    y = 0
-    for option in rec.options:
-        color = colours[option.therapy]
-        y += 34
-        rows.append(
-            f'<text x="{left}" y="{y}" font-size="24" font-weight="700">'
-            f"{_e(option.name)}: {_e(STATUS_WORDS[option.status])}, score {option.score}</text>"
-        )
-        y += 10
-        bar = max(option.score * unit, 2)
-        rows.append(
-            f'<rect x="{left}" y="{y}" width="{bar:.1f}" height="30" fill="{color}">'
-            f"<title>{_e(option.name)}: score {option.score}</title></rect>"
-        )
-        rows.append(
-            f'<text x="{left + bar + 10:.1f}" y="{y + 22}" font-size="20" font-weight="700">'
-            f"{option.score}</text>"
-        )
-        y += 30
-        reasons = [
-            r
-            for r in rec.reasons
-            if r.therapy == option.therapy and (r.effect != "favors" or r.status == "counted")
-        ]
-        if not reasons:
-            y += 28
-            rows.append(
-                f'<text x="{left}" y="{y}" font-size="18">No rule adds to this option.</text>'
-            )
-        for reason in reasons:
-            y += 30
-            if reason.effect in ("not_eligible", "deferred"):
-                word = "Not eligible" if reason.effect == "not_eligible" else "Deferred"
-                rows.append(
-                    f'<text x="{left}" y="{y}" font-size="18" fill="#8a0000" font-weight="700">'
-                    f"{word}: {_e(reason.title)} ({_e(reason.rule)})</text>"
-                )
-                y += 8
-                rows.append(
-                    f'<rect x="{left}" y="{y}" width="{3 * unit:.1f}" height="16" '
-                    'fill="url(#hatch)" stroke="#8a0000" stroke-width="2"/>'
-                )
-                y += 16
-                continue
-            rows.append(
-                f'<text x="{left}" y="{y}" font-size="18">+{reason.weight} '
-                f"{_e(reason.title)}</text>"
-            )
-            y += 8
-            rows.append(
-                f'<rect x="{left}" y="{y}" width="{reason.weight * unit:.1f}" height="16" '
-                f'fill="{color}" fill-opacity="0.55" stroke="{color}" stroke-width="2">'
-                f"<title>{_e(reason.rule)}: +{reason.weight}</title></rect>"
-            )
-            y += 16
-        y += 14
-    height = y + 6
-    described = "; ".join(
-        f"{o.name} score {o.score} ({STATUS_WORDS[o.status]})" for o in rec.options
-    )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-labelledby="chart-title chart-desc" '
-        f'font-family="DejaVu Sans, Noto Sans, Arial, sans-serif" fill="#111">'
-        '<title id="chart-title">What each rule added to each option</title>'
-        f'<desc id="chart-desc">{_e(described)}</desc>'
-        '<defs><pattern id="hatch" width="10" height="10" patternUnits="userSpaceOnUse" '
-        'patternTransform="rotate(45)"><rect width="10" height="10" fill="#fff"/>'
-        '<line x1="0" y1="0" x2="0" y2="10" stroke="#8a0000" stroke-width="5"/></pattern>'
-        "</defs>" + "".join(rows) + "</svg>"
-    )
 
 
 def _html_change(change: Change, w: WhatIf) -> str:
@@ -396,7 +269,7 @@ def html_report(report: CaseReport) -> str:
         '<section aria-labelledby="h-chart">',
         '<h2 id="h-chart">What pushed toward each option</h2>',
         "<figure>",
-        _svg_chart(rec, report.colours),
+        bar_chart(rec, report.colours),
         '<figcaption class="small">Each bar is one counted argument, through its strongest '
         "rule; its length is its weight (weak 1, moderate 2, strong 3). Arguments set aside "
         "and weaker rules making the same argument add nothing; cautions and missing facts "
