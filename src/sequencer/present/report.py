@@ -120,7 +120,7 @@ def _number_references(rec: Recommendation) -> Refs:
 
 # --- HTML -------------------------------------------------------------------------------
 
-_CSS = (resources.files("sequencer.present") / "report.css").read_text(encoding="utf-8")[:-1]
+_CSS = "\n" + (resources.files("sequencer.present") / "report.css").read_text(encoding="utf-8")
 """The report's style sheet, inlined into every page (no external assets)."""
 
 
