@@ -16,13 +16,11 @@ from sequencer.explain.teach import (
     Exercise,
     answers_from_file,
     exercises,
-    feedback,
-    interactive,
     mark,
-    write_sheets,
 )
 from sequencer.knowledge.vocabulary import FIELD_LABELS
 from sequencer.model.fields import FIELDS
+from sequencer.present.teaching import feedback, interactive, write_sheets
 
 TEACHING_DIR = REPO / "examples" / "teaching"
 

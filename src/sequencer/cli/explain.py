@@ -129,14 +129,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_teach(args: argparse.Namespace) -> int:
     """``sequencer teach``."""
-    from sequencer.explain.teach import (
-        answers_from_file,
-        exercises,
-        feedback,
-        interactive,
-        mark,
-        write_sheets,
-    )
+    from sequencer.explain.teach import answers_from_file, exercises, mark
+    from sequencer.present.teaching import feedback, interactive, write_sheets
 
     sheets = exercises()
     if args.output is not None:
