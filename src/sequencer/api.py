@@ -32,7 +32,6 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 _default: Rulebook | None = None
-_engines: dict[str, DurableEngine] = {}
 
 
 def default_rulebook() -> Rulebook:
@@ -48,12 +47,8 @@ def default_rulebook() -> Rulebook:
 
 
 def engine_for(rulebook: Rulebook) -> DurableEngine:
-    """Return the durable_rules engine of ``rulebook``, built once per process."""
-    with _lock:
-        engine = _engines.get(rulebook.digest)
-        if engine is None:
-            engine = _engines[rulebook.digest] = DurableEngine(rulebook)
-        return engine
+    """Return the durable_rules engine of ``rulebook``, built once with it."""
+    return rulebook.compiled("durable-engine", DurableEngine)
 
 
 def effective_profile(

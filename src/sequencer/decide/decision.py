@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sequencer.decide.plans import Plan, plans_of
+from sequencer.decide.plans import Plan, memo_of, plans_of
 from sequencer.knowledge.rulebook import Rulebook
 
 __all__ = [
@@ -151,14 +151,13 @@ def _choose(
 
 
 _KEY_MEMO_SIZE = 8192
-_key_memo: dict[str, dict[frozenset[str], tuple[str | None, tuple[str, ...]]]] = {}
 
 
 def decision_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
     """``decide(tally(fired)).key()``, remembered: it is a function of the fired set."""
-    memo = _key_memo.get(rulebook.digest)
-    if memo is None:
-        memo = _key_memo.setdefault(rulebook.digest, {})
+    memo: dict[frozenset[str], tuple[str | None, tuple[str, ...]]] = memo_of(
+        rulebook, "decision-keys"
+    )
     found = memo.get(fired)
     if found is None:
         found = quick_key(rulebook, fired)

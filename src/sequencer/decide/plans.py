@@ -4,7 +4,6 @@ add-ons, alternatives, product holds, and its resolved citations."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,7 +36,7 @@ from sequencer.model.recommendation import (
     SetAsideBy,
 )
 
-__all__ = ["Plan", "cached_citations", "plans_of", "stamp"]
+__all__ = ["Plan", "cached_citations", "memo_of", "plans_of", "stamp"]
 
 
 def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
@@ -55,24 +54,21 @@ def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
     return out
 
 
-_stamps: dict[str, RulebookStamp] = {}
-_citation_lists: dict[tuple[str, tuple[str, ...]], list[Citation]] = {}
-
-
 def stamp(rulebook: Rulebook) -> RulebookStamp:
-    stamp = _stamps.get(rulebook.digest)
-    if stamp is None:
-        stamp = _stamps[rulebook.digest] = RulebookStamp(
-            name=rulebook.name, version=rulebook.version, digest=rulebook.digest
-        )
-    return stamp
+    """The rule base's name, version and digest, as every output carries them."""
+    return rulebook.compiled(
+        "stamp",
+        lambda b: RulebookStamp(name=b.name, version=b.version, digest=b.digest),
+    )
 
 
 def cached_citations(rulebook: Rulebook, keys: Sequence[str]) -> list[Citation]:
-    key = (rulebook.digest, tuple(keys))
-    found = _citation_lists.get(key)
+    """The resolved citations for ``keys``, built once per rule base and list of keys."""
+    lists: dict[tuple[str, ...], list[Citation]] = rulebook.compiled("citation-lists", _new_dict)
+    key = tuple(keys)
+    found = lists.get(key)
     if found is None:
-        found = _citation_lists[key] = _citations(rulebook, keys)
+        found = lists.setdefault(key, _citations(rulebook, keys))
     return found
 
 
@@ -105,19 +101,21 @@ class Plan:
     changes_standing: bool  # fails, sets aside, excludes, defers or blocks anything
 
 
-_plans_lock = threading.Lock()
-_plans_cache: dict[str, dict[str, Plan]] = {}
-
-
 def plans_of(rulebook: Rulebook) -> dict[str, Plan]:
-    """Return rule id -> plan for every active rule, in every context (cached)."""
-    cached = _plans_cache.get(rulebook.digest)
-    if cached is not None:
-        return cached
-    with _plans_lock:
-        built = {rule.id: _plan(rulebook, rule, i) for i, rule in enumerate(rulebook.active)}
-        _plans_cache[rulebook.digest] = built
-        return built
+    """Return rule id -> plan for every active rule, in every context (built once)."""
+    return rulebook.compiled(
+        "plans", lambda b: {rule.id: _plan(b, rule, i) for i, rule in enumerate(b.active)}
+    )
+
+
+def _new_dict(_: Rulebook) -> dict[Any, Any]:
+    """An empty memo for one rule base."""
+    return {}
+
+
+def memo_of(rulebook: Rulebook, name: str) -> dict[Any, Any]:
+    """A named memo (a dict) that lives with ``rulebook``: bounded by its user."""
+    return rulebook.compiled(f"memo:{name}", _new_dict)
 
 
 def _plan(rulebook: Rulebook, rule: Rule, index: int) -> Plan:

@@ -47,7 +47,7 @@ from sequencer.decide.decision import (
     decision_key,
     tally,
 )
-from sequencer.decide.plans import cached_citations, plans_of, stamp
+from sequencer.decide.plans import cached_citations, memo_of, plans_of, stamp
 from sequencer.decide.unknowns import Flip, could_flip
 from sequencer.knowledge.contexts import Context, Derivation
 from sequencer.knowledge.rulebook import Rulebook
@@ -192,25 +192,25 @@ def rank(
     )
 
 
-_argument_memo: dict[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], Argument] = {}
-
-
 def _arguments(rulebook: Rulebook, t: Tally, d: Decision) -> list[Argument]:
     plans = plans_of(rulebook)
+    memo: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Argument] = memo_of(
+        rulebook, "arguments"
+    )
     out: list[Argument] = []
     for argument_id, (weight, rule_id) in t.best.items():
         by = d.defeated.get(argument_id, ())
-        key = (rulebook.digest, argument_id, rule_id, tuple(t.makers[argument_id]), by)
-        known = _argument_memo.get(key)
+        key = (argument_id, rule_id, tuple(t.makers[argument_id]), by)
+        known = memo.get(key)
         if known is not None:
             out.append(known)
             continue
         spec = rulebook.arguments[argument_id]
         plan = plans[rule_id]
-        if len(_argument_memo) >= 4096:
-            _argument_memo.clear()
+        if len(memo) >= 4096:
+            memo.clear()
         out.append(
-            _argument_memo.setdefault(
+            memo.setdefault(
                 key,
                 Argument.model_construct(
                     id=argument_id,
@@ -306,12 +306,12 @@ def _products(
     age = profile.age
     covered = tuple(i for i, p in enumerate(context.car_t.products) if age is None or p.covers(age))
     key = (
-        rulebook.digest,
         context.context,
         covered,
         tuple((name, tuple(h.rule for h in found)) for name, found in sorted(holds.items())),
     )
-    known = _product_memo.get(key)
+    memo: dict[tuple[object, ...], list[ProductStanding]] = memo_of(rulebook, "products")
+    known = memo.get(key)
     if known is not None:
         return known
     built = [
@@ -325,12 +325,9 @@ def _products(
         )
         for product in (context.car_t.products[i] for i in covered)
     ]
-    if len(_product_memo) >= 1024:
-        _product_memo.clear()
-    return _product_memo.setdefault(key, built)
-
-
-_product_memo: dict[tuple[object, ...], list[ProductStanding]] = {}
+    if len(memo) >= 1024:
+        memo.clear()
+    return memo.setdefault(key, built)
 
 
 def _weakness_stands(argument: Argument, t: Tally) -> bool:

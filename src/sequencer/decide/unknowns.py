@@ -18,8 +18,6 @@ durable_rules adapter is tested against rule for rule).
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,25 +74,12 @@ class _Index:
     candidates: dict[tuple[str, bool], tuple[Value, ...]]
 
 
-_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    """A forked child starts with fresh locks: one held by another thread at fork time
-    would never be released there (fork copies only the forking thread)."""
-    global _lock
-    _lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-_indexes: dict[tuple[str, str], _Index] = {}
-
-
 def _index(book: Rulebook, context: str) -> _Index:
-    key = (book.digest, context)
-    found = _indexes.get(key)
-    if found is not None:
-        return found
+    """The search index of ``book`` in ``context``, built once with the rule base."""
+    return book.compiled(f"search-index:{context}", lambda b: _build_index(b, context))
+
+
+def _build_index(book: Rulebook, context: str) -> _Index:
     rules = book.active_in(context)
     reads = fields_read(rules)
     readers: dict[str, list[Rule]] = {}
@@ -133,8 +118,6 @@ def _index(book: Rulebook, context: str) -> _Index:
         frozenset(r.id for r in rules if r.decisive and tests_unknown(r.condition.profile)),
         {},
     )
-    with _lock:
-        _indexes[key] = built
     return built
 
 

@@ -267,15 +267,9 @@ def vary(profile: PatientProfile, field: str, value: Value) -> PatientProfile:
 # --- the analysis ---------------------------------------------------------------------
 
 
-_engines: dict[str, ReferenceEngine] = {}
-
-
 def _engine(book: Rulebook) -> ReferenceEngine:
-    """The plain-Python evaluator for a rule base (one per digest: same digest, same rules)."""
-    engine = _engines.get(book.digest)
-    if engine is None:
-        engine = _engines[book.digest] = ReferenceEngine(book)
-    return engine
+    """The plain-Python evaluator of a rule base, built once with it."""
+    return book.compiled("reference-engine", ReferenceEngine)
 
 
 def _json_value(value: Any) -> Value:

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from sequencer.errors import RuleBaseError, UnknownContextError
 from sequencer.knowledge.checks import (
@@ -61,6 +62,8 @@ from sequencer.knowledge.yamlsource import Located, load_yaml
 
 __all__ = ["Rulebook", "default_rules_dir", "load_rulebook"]
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Rulebook:
@@ -83,6 +86,21 @@ class Rulebook:
     option_kind: str
     scoring: Scoring
     review: ReviewSpec
+    _compiled: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def compiled(self, part: str, build: Callable[[Rulebook], T]) -> T:
+        """Return this rule base's compiled ``part``, built by ``build`` the first time.
+
+        The one place compiled forms live (what each rule contributes, the search index
+        per context, the engines, memos of decisions): with the rule base they belong
+        to, not in module-level caches. Building is deterministic, so two threads racing
+        to build a part store one of two equal results; no lock is held, so a fork can
+        never inherit one.
+        """
+        found = self._compiled.get(part)
+        if found is None:
+            found = self._compiled.setdefault(part, build(self))
+        return cast(T, found)
 
     @cached_property
     def option_ids(self) -> tuple[str, ...]:
