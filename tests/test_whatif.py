@@ -302,3 +302,15 @@ def test_each_recommendation_gets_its_own_missing_list() -> None:
     first = recommend(patient(4))
     first.missing.clear()
     assert recommend(patient(4)).missing
+
+
+def test_a_given_recommendation_is_used_not_made_again() -> None:
+    """what_if(base=rec) gives what what_if makes itself; a base for another patient,
+    context or rule base is refused."""
+    from sequencer import UsageError
+
+    profile = (PATIENTS_DIR / "patient-4.json").read_text()
+    rec = recommend(profile, context=US_2020)
+    assert what_if(profile, context=US_2020, base=rec) == what_if(profile, context=US_2020)
+    with pytest.raises(UsageError, match="another patient, context or rule base"):
+        what_if(profile, base=rec)  # made in us-2020, asked in the default context

@@ -192,7 +192,9 @@ def exercises(
                 factors=_factors(book, case, played.recommendation),
                 recommendation=played.recommendation,
                 today=played.today,
-                whatif=what_if(case.profile, rulebook=book, context=case.context),
+                whatif=what_if(
+                    case.profile, rulebook=book, context=case.context, base=played.recommendation
+                ),
                 rulebook=book,
             )
         )

@@ -37,7 +37,7 @@ from sequencer.api import ProfileInput, default_rulebook, effective_profile, rec
 from sequencer.decide.candidates import Value, candidate_values
 from sequencer.decide.ranking import rank
 from sequencer.engine.reference import ReferenceEngine
-from sequencer.errors import ProfileError
+from sequencer.errors import ProfileError, UsageError
 from sequencer.knowledge.contexts import apply_context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
@@ -279,22 +279,37 @@ def _json_value(value: Any) -> Value:
 
 
 def what_if(
-    profile: ProfileInput, *, context: str | None = None, rulebook: Rulebook | None = None
+    profile: ProfileInput,
+    *,
+    context: str | None = None,
+    rulebook: Rulebook | None = None,
+    base: Recommendation | None = None,
 ) -> WhatIf:
     """Return every single-fact change that matters for ``profile``, ordered by effect.
 
     ``profile`` is anything ``recommend()`` accepts; ``context`` and ``rulebook`` as
-    there. Raises ``ProfileError`` for an invalid profile and ``UnknownContextError`` for an
-    unknown context.
+    there. ``base`` is the profile's recommendation when the caller already has it (it
+    is not made again). Raises ``ProfileError`` for an invalid profile,
+    ``UnknownContextError`` for an unknown context, and ``UsageError`` for a ``base``
+    made for another patient, context or rule base.
     """
     book = rulebook or default_rulebook()
     raw = parse_profile(profile)
-    base_rec = recommend(raw, rulebook=book, context=context)
     effective, ctx, derivations = effective_profile(raw, rulebook=book, context=context)
+    if base is None:
+        base_rec = recommend(raw, rulebook=book, context=context)
+    elif (base.patient_id, base.context.name, base.rulebook.digest) != (
+        raw.id,
+        ctx.context,
+        book.digest,
+    ):
+        raise UsageError("base: a recommendation for another patient, context or rule base")
+    else:
+        base_rec = base
     engine = _engine(book)
     base_facts = flatten(effective)
     base_fired = engine.fired(base_facts, ctx.context)
-    base = outcome(base_rec, book)
+    baseline = outcome(base_rec, book)
     base_derived = {d.field: d.value for d in derivations}
     raw_facts = flatten(raw)
     moot = set(unknown_fields(effective)) - set(relevant_unknowns(effective))
@@ -318,7 +333,7 @@ def what_if(
             fired = engine.fired(flatten(variant), ctx.context)
             rec = rank(book, variant, fired, context=ctx, derivations=derived_now)
             result = outcome(rec, book)
-            kind = _kind(base, result)
+            kind = _kind(baseline, result)
             if kind == "no_change" and (not was_unknown or field in moot):
                 continue
             shifts = _shifts(book, base_fired, fired)
@@ -351,7 +366,7 @@ def what_if(
                 from_context=field in base_derived,
                 kind=kind,
                 outcome=result,
-                margin_change=_margin(result) - _margin(base),
+                margin_change=_margin(result) - _margin(baseline),
                 rules=shifts,
                 lead=_lead(rec) if kind == "changes_scores" else [],
                 derived=derived_text,
@@ -360,15 +375,15 @@ def what_if(
         found.extend(groups.values())
 
     field_order = {f: i for i, f in enumerate(FIELDS)}
-    found.sort(key=lambda c: (KIND_ORDER[c.kind], -_toward(base, c), field_order[c.field]))
-    changes = [c.model_copy(update={"text": _text(book, base, c)}) for c in found]
+    found.sort(key=lambda c: (KIND_ORDER[c.kind], -_toward(baseline, c), field_order[c.field]))
+    changes = [c.model_copy(update={"text": _text(book, baseline, c)}) for c in found]
     return WhatIf(
         patient_id=raw.id,
         context=ctx.context,
         context_title=ctx.title,
         rulebook=base_rec.rulebook,
         summary=base_rec.summary,
-        baseline=base,
+        baseline=baseline,
         basis=[
             _shift(book, rule_id, True)
             for rule_id in dict.fromkeys(

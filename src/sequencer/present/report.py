@@ -81,12 +81,13 @@ def case_report(
     book = rulebook or default_rulebook()
     parsed = parse_profile(profile)
     effective, ctx, _ = effective_profile(parsed, rulebook=book, context=context)
+    rec = recommend(parsed, rulebook=book, context=context)
     return CaseReport(
         profile=parsed,
         effective=effective,
         setting=ctx.title,
-        recommendation=recommend(parsed, rulebook=book, context=context),
-        whatif=what_if(parsed, rulebook=book, context=context),
+        recommendation=rec,
+        whatif=what_if(parsed, rulebook=book, context=context, base=rec),
         colours={o.id: o.colour for o in book.options},
     )
 
