@@ -6,6 +6,7 @@ Where one fails, the rule base (or the ranking) is wrong: fix that, not the prop
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 from hypothesis import assume, given
@@ -16,6 +17,7 @@ from sequencer import (
     Recommendation,
     default_rulebook,
     fired_rules,
+    load_rulebook,
     parse_profile,
     recommend,
 )
@@ -382,3 +384,22 @@ def test_compiled_predicates_mean_what_evaluate_means(profile: PatientProfile) -
 def test_the_quick_decision_is_the_decision(fired: set[str]) -> None:
     """The memoised decision key used by the search for unknowns equals decide(tally)."""
     assert quick_key(BOOK, frozenset(fired)) == decide(BOOK, tally(BOOK, fired)).key()
+
+
+def test_threshold_values_follow_the_rules(tmp_path: Path) -> None:
+    """The edges the strategies draw come from the compiled rules: move a threshold and
+    they move with it."""
+    import shutil
+
+    from conftest import RULES_DIR
+
+    from sequencer.decide.candidates import threshold_values
+
+    assert {60, 61} <= set(threshold_values(BOOK, "age"))
+    assert {49, 50} <= set(threshold_values(BOOK, "disease.marrow_blasts_pct"))
+    root = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, root)
+    age = root / "considerations" / "age.yaml"
+    age.write_text(age.read_text().replace("age: {gt: 60}", "age: {gt: 70}"))
+    moved = set(threshold_values(load_rulebook(root), "age"))
+    assert {70, 71} <= moved

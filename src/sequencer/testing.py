@@ -11,9 +11,10 @@ Install with the ``testing`` extra (``pip install "sequencer[testing]"``), then:
         store(recommend(profile))
 
 Every strategy here draws only **valid** profiles (they pass ``parse_profile``): the
-whole space, unknowns included, with the edge values the rules care about (ages 18,
-25/26, 60/61, 65 and 100; blasts 0, 5, 50 and 100; NGS-level MRD; every enumeration
-value). ``*_dicts`` strategies give the v1 JSON form as plain dicts; the others give
+whole space, unknowns included, with the edge values the rules care about: either
+side of every threshold a rule or a context's label age sets, read from the compiled
+rule base (so they follow a changed threshold), NGS-level MRD, and every enumeration
+value. ``*_dicts`` strategies give the v1 JSON form as plain dicts; the others give
 ``PatientProfile`` objects.
 
 Families: ``older_adults`` (over 60), ``post_transplant_relapses`` (prior allo-HCT
@@ -23,6 +24,7 @@ ABL1 mutation results drawn, T315I included).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 try:
@@ -32,6 +34,8 @@ except ImportError as error:  # pragma: no cover - depends on the installation
         "sequencer.testing needs Hypothesis: pip install 'sequencer[testing]'"
     ) from error
 
+from sequencer.api import default_rulebook
+from sequencer.decide.candidates import threshold_values
 from sequencer.model.profile import PatientProfile
 
 __all__ = [
@@ -42,10 +46,19 @@ __all__ = [
     "profiles",
 ]
 
-AGE_EDGES = [18, 25, 26, 60, 61, 64, 65, 100]
-BLAST_EDGES = [0, 5, 5.1, 49.9, 50, 100]
-MRD_EDGES = [0.00005, 0.00001, 0.0001, 0.01, 0.02, 0.1, 0.15, 1, 4.99]
-MONTH_EDGES = [0, 3, 5.9, 6, 11.9, 12, 24, 600]
+# Values either side of every rule threshold come from the compiled rules (change a
+# threshold and the strategies follow); these only add values that stress number
+# handling (NGS-level MRD, which a naive engine writes with an exponent).
+_NUMBER_EDGES = {"disease.mrd_pct": [0.00005, 0.00001, 0.0001, 4.99]}
+
+
+@cache
+def _edges(field: str) -> list[float]:
+    """Values worth drawing for a numeric field: either side of each rule threshold."""
+    found = threshold_values(default_rulebook(), field)
+    return sorted({*found, *_NUMBER_EDGES.get(field, [])})
+
+
 ABL1_MUTATIONS = ["T315I", "E255K", "Y253H", "F317L", "G250E", "D276G", "V299L", "F359V"]
 
 _RESPONSE = ["none", "responded", "refractory"]
@@ -74,7 +87,7 @@ def _percent(edges: list[float], low: float = 0, high: float = 100) -> st.Search
 
 
 def _ages(low: int = 18, high: int = 120) -> st.SearchStrategy[int]:
-    inside = [a for a in AGE_EDGES if low <= a <= high]
+    inside = [int(a) for a in _edges("age") if low <= a <= high]
     return st.one_of(st.sampled_from(inside), st.integers(min_value=low, max_value=high))
 
 
@@ -86,15 +99,15 @@ def _disease(draw: st.DrawFn, ph: st.SearchStrategy[str] | None = None) -> dict[
         mrd = draw(
             _maybe(
                 st.one_of(
-                    st.sampled_from(MRD_EDGES),
+                    st.sampled_from([e for e in _edges("disease.mrd_pct") if 0 < e <= 4.999]),
                     st.floats(min_value=1e-7, max_value=4.999, allow_nan=False),
                 )
             )
         )
     else:
         blasts_high = 100
-        mrd = draw(_maybe(_percent(MRD_EDGES)))
-    blasts = draw(_maybe(_percent(BLAST_EDGES, 0, blasts_high)))
+        mrd = draw(_maybe(_percent(_edges("disease.mrd_pct"))))
+    blasts = draw(_maybe(_percent(_edges("disease.marrow_blasts_pct"), 0, blasts_high)))
     ph_value = draw(ph if ph is not None else st.sampled_from(["positive", "negative", "unknown"]))
     abl1: list[str] | None
     if ph_value == "negative":
@@ -137,7 +150,7 @@ def _transplant(
         months = draw(
             _maybe(
                 st.one_of(
-                    st.sampled_from(MONTH_EDGES),
+                    st.sampled_from(_edges("transplant.months_since_hct")),
                     st.floats(min_value=0, max_value=600, allow_nan=False),
                 )
             )

@@ -15,9 +15,10 @@ from typing import Any
 from sequencer.knowledge.conditions import AllOf, AnyOf, Compare, Node, normalize_token
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.schema import Rule
 from sequencer.model.fields import FIELDS, number_ranges
 
-__all__ = ["Value", "candidate_values"]
+__all__ = ["Value", "candidate_values", "threshold_values"]
 
 Value = bool | int | float | str | list[str] | None
 
@@ -48,20 +49,38 @@ def _tidy(value: float, integer: bool) -> int | float:
 def _numeric_candidates(
     book: Rulebook, field: str, context: Context, access_derived: bool
 ) -> list[int | float]:
+    return _either_side(
+        book, field, book.active_in(context.context), [context] if access_derived else []
+    )
+
+
+def threshold_values(book: Rulebook, field: str) -> list[int | float]:
+    """Values either side of every threshold that any active rule, in any context, sets
+    on a numeric profile field (for the age, the contexts' label ages too), and the
+    field's own bounds: the values a property test should hit."""
+    low, high, integer = number_ranges()[field]
+    found = _either_side(book, field, book.active, list(book.contexts.values()))
+    return sorted({_tidy(low, integer), *found, _tidy(high, integer)})
+
+
+def _either_side(
+    book: Rulebook, field: str, rules: Sequence[Rule], contexts: Sequence[Context]
+) -> list[int | float]:
     low, high, integer = number_ranges()[field]
     edges: list[tuple[float, str]] = []
-    for rule in book.active_in(context.context):
+    for rule in rules:
         for node in _compares(rule.condition.profile, field):
             if node.op in ("lt", "ge", "le", "gt", "eq", "ne"):
                 edges.append((float(node.value), node.op))
             elif node.op in ("in", "not_in"):
                 edges.extend((float(v), "eq") for v in node.value)
-    if field == "age" and access_derived:
-        for product in context.car_t.products:
-            if product.min_age > low:
-                edges.append((float(product.min_age), "ge"))
-            if product.max_age is not None:
-                edges.append((float(product.max_age), "le"))
+    if field == "age":
+        for context in contexts:
+            for product in context.car_t.products:
+                if product.min_age > low:
+                    edges.append((float(product.min_age), "ge"))
+                if product.max_age is not None:
+                    edges.append((float(product.max_age), "le"))
     values: set[int | float] = set()
     for threshold, op in edges:
         step = _step(threshold, integer)
