@@ -316,3 +316,22 @@ def test_a_third_option_needs_weakness_only_arguments_to_say_where_they_push(
     error = _load_error(root)
     assert "must say which option it pushes toward" in error.message
     assert error.path is not None and error.path.startswith("rules/considerations/")
+
+
+def test_a_profile_field_without_a_label_fails_the_load(tmp_path: Path) -> None:
+    """Every field needs words before it reaches a page: rules/vocabulary.yaml is checked."""
+    root = _copy(tmp_path)
+    _mutate(root, "vocabulary.yaml", "  immune.t_cell_depleted: Markedly low T cells\n", "")
+    error = _load_error(root)
+    assert "missing immune.t_cell_depleted" in error.message
+    assert error.path == "rules/vocabulary.yaml" and error.line is not None
+
+
+def test_words_for_a_value_the_field_does_not_have_fail_at_their_line(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    line = _mutate(
+        root, "vocabulary.yaml", "    cord: cord blood\n", "    cord_blood: cord blood\n"
+    )
+    error = _load_error(root)
+    assert "transplant.donor has no value 'cord_blood'" in error.message
+    assert error.line == line

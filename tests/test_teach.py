@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
+from sequencer import default_rulebook
 from sequencer.cli import main
 from sequencer.explain.teach import (
     CHOICE_POINTS,
@@ -18,7 +19,6 @@ from sequencer.explain.teach import (
     exercises,
     mark,
 )
-from sequencer.knowledge.vocabulary import FIELD_LABELS
 from sequencer.model.fields import FIELDS
 from sequencer.present.teaching import feedback, interactive, write_sheets
 
@@ -176,7 +176,7 @@ def test_vignettes_are_written_from_the_profile_not_copied(sheets: list[Exercise
 
 def test_every_profile_field_has_a_plain_language_label() -> None:
     """A new profile field needs words in the vocabulary before it reaches a report."""
-    assert set(FIELD_LABELS) == set(FIELDS)
+    assert set(default_rulebook().vocabulary.labels) == set(FIELDS)
 
 
 def test_exercise_sheets_hide_the_answers(sheets: list[Exercise], tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ from sequencer.decide.plans import cached_citations, memo_of, plans_of, stamp
 from sequencer.decide.unknowns import Flip, could_flip
 from sequencer.knowledge.contexts import Context, Derivation
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.knowledge.vocabulary import label, lower_label, value_text
+from sequencer.knowledge.vocabulary import lower_label
 from sequencer.model.fields import flatten
 from sequencer.model.profile import PatientProfile
 from sequencer.model.recommendation import (
@@ -399,8 +399,10 @@ def _flip_text(rulebook: Rulebook, name: str, found: Sequence[Flip]) -> str:
         titles = [rulebook.rule(r).title for r in flip.starts] or [
             f"no longer: {rulebook.rule(r).title}" for r in flip.stops
         ]
-        parts.append(f"{value_text(name, flip.value)} would bring in: {'; '.join(titles)}")
-    return f"{label(name)} is not known, and it could change the choice. " + ". ".join(parts) + "."
+        value = rulebook.vocabulary.value_text(name, flip.value)
+        parts.append(f"{value} would bring in: {'; '.join(titles)}")
+    label = rulebook.vocabulary.label(name)
+    return f"{label} is not known, and it could change the choice. " + ". ".join(parts) + "."
 
 
 def _summary(
@@ -419,7 +421,7 @@ def _summary(
             name = rulebook.option_names[therapy]
             notes.append(f"{name} deferred until {until.rstrip('.')}.")
     if provisional:
-        names = ", ".join(lower_label(label(f)) for f in provisional_on)
+        names = ", ".join(lower_label(rulebook.vocabulary.label(f)) for f in provisional_on)
         notes.append(f"Provisional: it could change with {names}, not yet known.")
     return " ".join([text, *notes])
 
@@ -431,7 +433,7 @@ def _headline(rulebook: Rulebook, d: Decision, t: Tally, order: Sequence[str]) -
     if d.blocked:
         return (
             "No choice yet: first establish "
-            + ", ".join(label(b) for b in t.blocking)
+            + ", ".join(rulebook.vocabulary.label(b) for b in t.blocking)
             + " (the options are ranked below only to show what would weigh)."
         )
     if d.tie:

@@ -40,7 +40,6 @@ from sequencer.explain.published import (
 from sequencer.explain.whatif import WhatIf, what_if
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Favors, NotEligible
-from sequencer.knowledge.vocabulary import condition_text, vignette
 from sequencer.model.recommendation import Recommendation
 
 __all__ = [
@@ -145,20 +144,20 @@ def _factors(book: Rulebook, case: PublishedCase, rec: Recommendation) -> tuple[
     }
     groups: dict[str, list[str]] = {}
     for rule_id in fired:
-        groups.setdefault(condition_text(book.rule(rule_id)), []).append(rule_id)
+        groups.setdefault(book.vocabulary.condition_text(book.rule(rule_id)), []).append(rule_id)
     weighing = [
         rule
         for rule in book.active
         if rule.id not in fired
         and any(isinstance(e, Favors | NotEligible) for e in rule.then)
-        and condition_text(rule) not in groups
+        and book.vocabulary.condition_text(rule) not in groups
     ]
     weighing.sort(key=lambda r: _seeded(f"distractor:{case.number}:{r.id}"))
     distractors: dict[str, list[str]] = {}
     for rule in weighing:
         if len(distractors) == DISTRACTORS:
             break
-        distractors.setdefault(condition_text(rule), []).append(rule.id)
+        distractors.setdefault(book.vocabulary.condition_text(rule), []).append(rule.id)
     entries = [(text, rules, True) for text, rules in groups.items()]
     entries += [(text, rules, False) for text, rules in distractors.items()]
     entries.sort(key=lambda e: _seeded(f"order:{case.number}:{e[0]}"))
@@ -188,7 +187,7 @@ def exercises(
             Exercise(
                 case=case,
                 setting=ctx.title,
-                vignette=vignette(effective, ctx.title),
+                vignette=book.vocabulary.vignette(effective, ctx.title),
                 factors=_factors(book, case, played.recommendation),
                 recommendation=played.recommendation,
                 today=played.today,

@@ -45,10 +45,7 @@ from sequencer.knowledge.schema import (
 )
 from sequencer.knowledge.vocabulary import (
     effect_words,
-    label,
-    relevant_unknowns,
     unknown_fields,
-    value_text,
 )
 from sequencer.model.fields import FIELDS, flatten, is_unknown
 from sequencer.model.parsing import parse_profile
@@ -138,6 +135,7 @@ class Change(BaseModel):
     same_as: list[Value] = Field(
         default=[], description="other values of the field with the same outcome"
     )
+    same_as_text: list[str] = Field(default=[], description="those values in words")
     from_text: str
     to_text: str
     was_unknown: bool
@@ -168,6 +166,8 @@ class Skipped(BaseModel):
     field: str
     to_value: Value
     reason: str
+    label: str = Field(default="", description="the field in words")
+    to_text: str = Field(default="", description="the value in words")
 
 
 class WhatIf(BaseModel):
@@ -312,7 +312,8 @@ def what_if(
     baseline = outcome(base_rec, book)
     base_derived = {d.field: d.value for d in derivations}
     raw_facts = flatten(raw)
-    moot = set(unknown_fields(effective)) - set(relevant_unknowns(effective))
+    voc = book.vocabulary
+    moot = set(unknown_fields(effective)) - set(voc.relevant_unknowns(effective))
 
     found: list[Change] = []
     skipped: list[Skipped] = []
@@ -327,7 +328,15 @@ def what_if(
             except ProfileError as error:
                 if field not in moot:  # moot fields contradict by design; say nothing
                     reason = "; ".join(str(p) for p in error.problems)
-                    skipped.append(Skipped(field=field, to_value=value, reason=reason))
+                    skipped.append(
+                        Skipped(
+                            field=field,
+                            to_value=value,
+                            reason=reason,
+                            label=voc.label(field),
+                            to_text=voc.value_text(field, value),
+                        )
+                    )
                 continue
             variant, derived_now = apply_context(ctx, changed)
             fired = engine.fired(flatten(variant), ctx.context)
@@ -348,20 +357,26 @@ def what_if(
             )
             if key in groups:
                 first = groups[key]
-                groups[key] = first.model_copy(update={"same_as": [*first.same_as, value]})
+                groups[key] = first.model_copy(
+                    update={
+                        "same_as": [*first.same_as, value],
+                        "same_as_text": [*first.same_as_text, voc.value_text(field, value)],
+                    }
+                )
                 continue
             derived_text = [
-                f"{label(d.field)} would be {value_text(d.field, d.value)} (context {ctx.context})"
+                f"{voc.label(d.field)} would be {voc.value_text(d.field, d.value)} "
+                f"(context {ctx.context})"
                 for d in derived_now
                 if base_derived.get(d.field) != d.value
             ]
             groups[key] = Change(
                 field=field,
-                label=label(field),
+                label=voc.label(field),
                 from_value=_json_value(current),
                 to_value=value,
-                from_text=value_text(field, current),
-                to_text=value_text(field, value),
+                from_text=voc.value_text(field, current),
+                to_text=voc.value_text(field, value),
                 was_unknown=was_unknown,
                 from_context=field in base_derived,
                 kind=kind,
@@ -460,8 +475,7 @@ def _text(book: Rulebook, base: Outcome, change: Change) -> str:
     words = _words(book)
     head = f"{change.label}: {change.from_text} → {change.to_text}"
     if change.same_as:
-        head += " (same for " + " / ".join(value_text(change.field, v) for v in change.same_as)
-        head += ")"
+        head += " (same for " + " / ".join(change.same_as_text) + ")"
     new = change.outcome
     narrowed = False
     if change.kind == "flips_preferred":

@@ -40,6 +40,7 @@ from sequencer.knowledge.checks import (
     check_unknown_never_scores,
     resolve_direction,
 )
+from sequencer.knowledge.conditions import ConditionError, parse_condition
 from sequencer.knowledge.context_rules import load_contexts, product_criterion
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.parsing import load_rule, validate_model
@@ -58,7 +59,9 @@ from sequencer.knowledge.schema import (
     Scoring,
     Source,
 )
+from sequencer.knowledge.vocabulary import Vocabulary, VocabularyFile
 from sequencer.knowledge.yamlsource import Located, load_yaml
+from sequencer.model.fields import FIELDS
 
 __all__ = ["Rulebook", "default_rules_dir", "load_rulebook"]
 
@@ -86,6 +89,7 @@ class Rulebook:
     option_kind: str
     scoring: Scoring
     review: ReviewSpec
+    vocabulary: Vocabulary = field(compare=False, repr=False)
     _compiled: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def compiled(self, part: str, build: Callable[[Rulebook], T]) -> T:
@@ -217,7 +221,8 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
     manifest_path = base / "rulebook.yaml"
     bib_path = base / "bibliography.yaml"
     alt_path = base / "alternatives.yaml"
-    for required in (manifest_path, bib_path, alt_path):
+    vocabulary_path = base / "vocabulary.yaml"
+    for required in (manifest_path, bib_path, alt_path, vocabulary_path):
         if not required.is_file():
             raise RuleBaseError("required file is missing", path=shown(required))
     for folder in ("considerations", "contexts"):
@@ -331,7 +336,8 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
             f"exactly one context must be the default; found {len(default)}",
             path=shown(base / "contexts"),
         )
-    files = [manifest_path, bib_path, alt_path, *context_paths, *rule_paths]
+    vocabulary = _load_vocabulary(vocabulary_path, shown(vocabulary_path))
+    files = [manifest_path, bib_path, alt_path, vocabulary_path, *context_paths, *rule_paths]
     return Rulebook(
         name=manifest.name,
         version=manifest.version,
@@ -350,7 +356,57 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         option_kind=manifest.option_kind,
         scoring=manifest.scoring,
         review=manifest.review,
+        vocabulary=vocabulary,
     )
+
+
+def _load_vocabulary(path: Path, shown: str) -> Vocabulary:
+    """Load ``vocabulary.yaml``: a label for every profile field, words only for values
+    the field has, moot conditions that parse. Raises ``RuleBaseError`` at the line."""
+    doc = load_yaml(path, shown)
+    data: VocabularyFile = validate_model(VocabularyFile, doc.data, doc, shown)
+    unlabelled = [f for f in FIELDS if f not in data.labels]
+    if unlabelled:
+        raise RuleBaseError(
+            f"labels: every profile field needs a label; missing {', '.join(unlabelled)}",
+            path=shown,
+            line=doc.line_of(("labels",)),
+        )
+    for section in ("labels", "values", "in_conditions", "units"):
+        for name in getattr(data, section):
+            if name not in FIELDS:
+                raise RuleBaseError(
+                    f"{section}: unknown profile field '{name}'",
+                    path=shown,
+                    line=doc.line_of((section, name)),
+                )
+    for section in ("values", "in_conditions"):
+        for name, words in getattr(data, section).items():
+            odd = [v for v in words if v not in FIELDS[name].values]
+            if odd:
+                raise RuleBaseError(
+                    f"{section}: {name} has no value '{odd[0]}' "
+                    f"(its values: {', '.join(FIELDS[name].values)})",
+                    path=shown,
+                    line=doc.line_of((section, name, odd[0])),
+                )
+    for index, rule in enumerate(data.moot):
+        try:
+            parse_condition(rule.when)
+        except ConditionError as error:
+            raise RuleBaseError(
+                f"moot[{index}].when: {error.message}",
+                path=shown,
+                line=doc.line_of(("moot", index, "when", *error.loc)),
+            ) from None
+        unknown = [f for f in rule.fields if f not in FIELDS]
+        if unknown:
+            raise RuleBaseError(
+                f"moot[{index}].fields: unknown profile field '{unknown[0]}'",
+                path=shown,
+                line=doc.line_of(("moot", index, "fields")),
+            )
+    return Vocabulary(data)
 
 
 def _admit(

@@ -7,10 +7,12 @@ the profile format has a label here; a test fails when a new field lacks one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
-from sequencer.knowledge.conditions import AllOf, AnyOf, Node
+from pydantic import BaseModel, ConfigDict, Field
+
+from sequencer.knowledge.conditions import AllOf, AnyOf, Node, evaluate, parse_condition
 from sequencer.knowledge.schema import (
     AddOn,
     Caution,
@@ -32,128 +34,233 @@ if TYPE_CHECKING:  # the rule base is built from this module's layer; only its t
     from sequencer.knowledge.rulebook import Rulebook
 
 __all__ = [
-    "FIELD_LABELS",
-    "condition_text",
+    "MootRule",
+    "Vocabulary",
+    "VocabularyFile",
     "effect_summary",
     "effect_words",
-    "known_facts",
-    "label",
     "lower_label",
-    "relevant_unknowns",
     "unknown_fields",
-    "value_text",
-    "vignette",
 ]
 
-FIELD_LABELS: dict[str, str] = {
-    "age": "Age",
-    "ecog": "ECOG performance status",
-    "disease.status": "Disease status",
-    "disease.marrow_blasts_pct": "Marrow blasts",
-    "disease.mrd_pct": "MRD level",
-    "disease.cd19": "CD19 on the current blasts",
-    "disease.ph": "Philadelphia chromosome (BCR::ABL1)",
-    "disease.abl1_mutations": "ABL1 kinase-domain mutations",
-    "disease.kmt2a_rearranged": "KMT2A rearrangement",
-    "disease.cns": "CNS status (CSF)",
-    "disease.cns_relapse_history": "Past CNS relapse",
-    "disease.extramedullary": "Extramedullary disease outside the CNS",
-    "disease.rapidly_progressing": "Rapidly progressing (cannot wait weeks)",
-    "transplant.prior_allo_hct": "Prior allogeneic transplant",
-    "transplant.months_since_hct": "Months from transplant to relapse",
-    "transplant.on_immunosuppression": "On immunosuppression",
-    "transplant.gvhd": "GVHD",
-    "transplant.donor": "Donor for a next transplant",
-    "transplant.candidate": "Fit and willing for a (further) transplant",
-    "prior_therapy.blinatumomab": "Earlier blinatumomab",
-    "prior_therapy.car_t": "Earlier CD19 CAR T cells",
-    "prior_therapy.ponatinib": "Earlier ponatinib",
-    "prior_therapy.inotuzumab": "Earlier inotuzumab",
-    "transplant.original_donor": "Donor of the last transplant",
-    "contraindications": "Conditions bearing on treatment now",
-    "access.car_t": "Access to CAR T cells",
-    "immune.t_cell_depleted": "Markedly low T cells",
-}
 
-_VALUES: dict[str, dict[str, str]] = {
-    "disease.status": {
-        "relapsed": "overt relapse",
-        "refractory": "refractory",
-        "mrd_positive": "MRD-positive only (under 5% blasts)",
-    },
-    "disease.cd19": {"positive": "positive", "dim": "dim", "negative": "negative"},
-    "disease.ph": {"positive": "positive", "negative": "negative"},
-    "disease.cns": {
-        "CNS1": "CNS1 (no blasts in the CSF)",
-        "CNS2": "CNS2 (blasts in the CSF, few cells)",
-        "CNS3": "CNS3 (overt CNS leukemia)",
-    },
-    "disease.extramedullary": {"none": "none", "present": "present", "bulky": "bulky"},
-    "transplant.gvhd": {"none": "none", "resolved": "resolved", "active": "active"},
-    "transplant.donor": {
-        "matched_sibling": "matched sibling",
-        "matched_unrelated": "matched unrelated",
-        "haploidentical": "haploidentical",
-        "cord": "cord blood",
-        "none": "none identified",
-    },
-    "access.car_t": {
-        "approved": "approved product",
-        "trial": "clinical trial only",
-        "unavailable": "not available",
-    },
-}
-_PRIOR = {
-    "none": "not given",
-    "consolidation": "given as consolidation in first remission",
-    "responded": "given, responded",
-    "refractory": "given, no response",
-}
-_UNITS = {
-    "age": " years",
-    "disease.marrow_blasts_pct": "%",
-    "disease.mrd_pct": "%",
-    "transplant.months_since_hct": " months",
-}
+class MootRule(BaseModel):
+    """Unknown fields not asked for when a condition on the known ones holds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: dict[str, Any]
+    fields: Annotated[list[str], Field(min_length=1)]
 
 
-def label(field: str) -> str:
-    """Return the plain-language name of a profile field (the path itself if unknown)."""
-    return FIELD_LABELS.get(field, field)
+class VocabularyFile(BaseModel):
+    """``rules/vocabulary.yaml``: words for the profile's fields and values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    labels: dict[str, Annotated[str, Field(min_length=2)]]
+    values: dict[str, dict[str, Annotated[str, Field(min_length=1)]]] = {}
+    in_conditions: dict[str, dict[str, Annotated[str, Field(min_length=1)]]] = {}
+    units: dict[str, str] = {}
+    moot: list[MootRule] = []
+
+
+class Vocabulary:
+    """The rule base's words for fields, values, conditions and cases."""
+
+    def __init__(self, data: VocabularyFile) -> None:
+        self.labels: Mapping[str, str] = data.labels
+        self._values = data.values
+        self._in_conditions = data.in_conditions
+        self._units = data.units
+        self._moot = [(parse_condition(m.when).profile, tuple(m.fields)) for m in data.moot]
+
+    def label(self, field: str) -> str:
+        """Return the plain-language name of a profile field (the path itself if unknown)."""
+        return self.labels.get(field, field)
+
+    def value_text(self, field: str, value: Any) -> str:
+        """Return a profile value in plain language; ``None`` or ``"unknown"`` is 'not known'."""
+        spec = FIELDS.get(field)
+        if value is None or (spec is not None and value == spec.unknown_value):
+            return "not known"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, int | float):
+            return _number(value) + self._units.get(field, "")
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value) if value else "tested, none found"
+        return self._values.get(field, {}).get(str(value), str(value).replace("_", " "))
+
+    def _short(self, field: str, value: Any) -> str:
+        """A value without its parenthetical gloss (for conditions)."""
+        return self.value_text(field, value).split(" (")[0]
+
+    def known_facts(self, profile: PatientProfile) -> list[tuple[str, str, str]]:
+        """Return (field, label, value in words) for every known field, in format order."""
+        return [
+            (field, self.label(field), self.value_text(field, value))
+            for field, value in flatten(profile).items()
+            if not is_unknown(field, value)
+        ]
+
+    def _word(self, field: str, value: Any) -> str:
+        """A value as a condition names it: short, without commas."""
+        words = self._in_conditions.get(field, {})
+        return words[str(value)] if str(value) in words else self._short(field, value)
+
+    def _node_text(self, node: Node, first: bool, nested: bool = False) -> str:
+        """A condition in words: ``and`` between tests, ``or`` between alternatives."""
+        if isinstance(node, AllOf | AnyOf):
+            joiner = " and " if isinstance(node, AllOf) else " or "
+            parts = [
+                self._node_text(item, first and i == 0, True) for i, item in enumerate(node.items)
+            ]
+            text = joiner.join(p for p in parts if p)
+            return f"({text})" if nested and isinstance(node, AnyOf) and len(parts) > 1 else text
+        name = self.label(node.field) if first else lower_label(self.label(node.field))
+        if node.op == "unknown":
+            return f"{name} not known"
+        if node.op == "known":
+            return f"{name} known"
+        if node.op == "contains":
+            return f"{name} include {node.value}"
+        if node.op == "not_contains":
+            return f"{name} tested, without {node.value}"
+        if node.op in _COMPARE:
+            return f"{name} {_COMPARE[node.op]} {self.value_text(node.field, node.value)}"
+        if node.op in ("in", "not_in"):
+            words = "/".join(self._word(node.field, v) for v in node.value)
+            return f"{name}: {'not ' if node.op == 'not_in' else ''}{words}"
+        word = self._word(node.field, node.value)
+        if word == "not known":
+            return f"{name} {'known' if node.op == 'ne' else 'not known'}"
+        return f"{name}: {'not ' if node.op == 'ne' else ''}{word}"
+
+    def condition_text(self, rule: Rule) -> str:
+        """Return a rule's condition in words, without its conclusion.
+
+        ``Age over 60 years``; ``Disease status: overt relapse/refractory and marrow blasts
+        under 50%``. Concepts are named in words (``cns-involved``: "cns involved").
+        """
+        parts = [self._node_text(rule.condition.profile, True)]
+        parts += [concept.replace("-", " ") for concept in rule.condition.concepts]
+        text = " and ".join(p for p in parts if p)
+        return text[:1].upper() + text[1:]
+
+    def vignette(self, profile: PatientProfile, setting: str | None = None) -> str:
+        """Return a plain-language case vignette written from the profile's fields.
+
+        Nothing is copied from elsewhere: each sentence is generated from one group of
+        fields, and the unknown fields are named at the end. ``setting`` (a regulatory
+        context's title) says where and when access to CAR T cells applies.
+        """
+        d, t, p = profile.disease, profile.transplant, profile.prior_therapy
+        who = f"A {profile.age}-year-old adult" if profile.age is not None else "An adult"
+        kinds = []
+        if d.ph == "positive":
+            kinds.append("Philadelphia chromosome-positive")
+        elif d.ph == "negative":
+            kinds.append("Philadelphia chromosome-negative")
+        if d.kmt2a_rearranged:
+            kinds.append("KMT2A-rearranged")
+        disease = " ".join([*kinds, "B-cell ALL"])
+        status = f" {_STATUS_PHRASE[d.status]}" if d.status else ""
+        out = [_sentence(f"{who} with {disease}{status}")]
+
+        burden = []
+        if d.marrow_blasts_pct is not None:
+            burden.append(f"the marrow holds {d.marrow_blasts_pct:g}% blasts")
+        if d.mrd_pct is not None:
+            burden.append(f"MRD is {d.mrd_pct:g}%")
+        cd19 = {
+            "positive": "the blasts express CD19",
+            "dim": "the blasts express CD19 only dimly",
+            "negative": "the blasts have lost CD19",
+        }.get(d.cd19, "CD19 on the current blasts has not been reported")
+        burden.append(cd19)
+        out.append(_sentence("; ".join(burden)))
+
+        sites = []
+        if d.cns in _CNS_PHRASE:
+            sites.append(_CNS_PHRASE[d.cns])
+        if d.cns_relapse_history is True:
+            sites.append("there was a CNS relapse in the past")
+        elif d.cns_relapse_history is False:
+            sites.append("there has never been a CNS relapse")
+        if d.extramedullary in _EXTRAMEDULLARY_PHRASE:
+            sites.append(_EXTRAMEDULLARY_PHRASE[d.extramedullary])
+        if sites:
+            out.append(_sentence("; ".join(sites)))
+        if d.rapidly_progressing is True:
+            out.append("The leukemia is progressing fast: a wait of several weeks is not safe.")
+        elif d.rapidly_progressing is False:
+            out.append("The leukemia is not progressing so fast that a few weeks' wait is unsafe.")
+
+        if t.prior_allo_hct is False:
+            out.append("There has been no allogeneic transplant.")
+        elif t.prior_allo_hct:
+            when = (
+                f"{t.months_since_hct:g} months after an allogeneic transplant"
+                if t.months_since_hct is not None
+                else "after an allogeneic transplant"
+            )
+            after = [f"this relapse came {when}"]
+            if t.on_immunosuppression is True:
+                after.append("immunosuppression continues")
+            elif t.on_immunosuppression is False:
+                after.append("immunosuppression has stopped")
+            if t.gvhd is not None:
+                after.append(
+                    {"none": "there is no GVHD", "resolved": "earlier GVHD has settled"}.get(
+                        t.gvhd, "GVHD is active"
+                    )
+                )
+            out.append(_sentence("; ".join(after)))
+        if t.candidate is True:
+            donor = _DONOR_PHRASE.get(t.donor, "the donor not yet stated")
+            out.append(f"A further transplant is planned, with {donor}.")
+        elif t.candidate is False:
+            out.append("No further transplant is planned.")
+        elif t.prior_allo_hct:
+            out.append("Whether a second transplant will be possible is uncertain.")
+
+        before = [
+            text
+            for text in (
+                _prior("blinatumomab", p.blinatumomab),
+                _prior("CAR T-cell therapy", p.car_t),
+                _prior("ponatinib", p.ponatinib) if p.ponatinib != "none" else None,
+            )
+            if text
+        ]
+        if before:
+            out.append(_sentence("; ".join(before)))
+        fitness = []
+        if profile.ecog is not None:
+            fitness.append(f"ECOG performance status is {profile.ecog}")
+        if profile.immune.t_cell_depleted is True:
+            fitness.append("T-cell counts are markedly low")
+        if fitness:
+            out.append(_sentence("; ".join(fitness)))
+        if profile.access.car_t is not None:
+            where = f" ({setting.split(' (')[0]})" if setting else ""
+            out.append(_sentence(_ACCESS_PHRASE[profile.access.car_t] + where))
+        unknown = [lower_label(self.label(f)) for f in self.relevant_unknowns(profile)]
+        if unknown:
+            out.append("Not reported: " + ", ".join(unknown) + ".")
+        return " ".join(out)
+
+    def relevant_unknowns(self, profile: PatientProfile) -> list[str]:
+        """Return the unknown fields, less those the known ones make moot (the
+        vocabulary's ``moot`` list: transplant details without a transplant, say)."""
+        facts = flatten(profile)
+        moot = {f for node, fields in self._moot if evaluate(node, facts) for f in fields}
+        return [f for f in unknown_fields(profile) if f not in moot]
 
 
 def _number(value: float) -> str:
     return f"{value:g}"
-
-
-def value_text(field: str, value: Any) -> str:
-    """Return a profile value in plain language; ``None`` or ``"unknown"`` is 'not known'."""
-    spec = FIELDS.get(field)
-    if value is None or (spec is not None and value == spec.unknown_value):
-        return "not known"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float):
-        return _number(value) + _UNITS.get(field, "")
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) if value else "tested, none found"
-    if field.startswith("prior_therapy."):
-        return _PRIOR.get(str(value), str(value))
-    return _VALUES.get(field, {}).get(str(value), str(value).replace("_", " "))
-
-
-def _short(field: str, value: Any) -> str:
-    """A value without its parenthetical gloss (for conditions)."""
-    return value_text(field, value).split(" (")[0]
-
-
-def known_facts(profile: PatientProfile) -> list[tuple[str, str, str]]:
-    """Return (field, label, value in words) for every known field, in format order."""
-    return [
-        (field, label(field), value_text(field, value))
-        for field, value in flatten(profile).items()
-        if not is_unknown(field, value)
-    ]
 
 
 def unknown_fields(profile: PatientProfile) -> list[str]:
@@ -162,53 +269,6 @@ def unknown_fields(profile: PatientProfile) -> list[str]:
 
 
 _COMPARE = {"lt": "under", "le": "at most", "gt": "over", "ge": "at least"}
-_PRIOR_SHORT = {"none": "none", "responded": "responded", "refractory": "no response"}
-
-
-def _word(field: str, value: Any) -> str:
-    """A value as a condition names it: short, without commas."""
-    if field.startswith("prior_therapy."):
-        return _PRIOR_SHORT.get(str(value), str(value))
-    return _short(field, value)
-
-
-def _node_text(node: Node, first: bool, nested: bool = False) -> str:
-    """A condition in words: ``and`` between tests, ``or`` between alternatives."""
-    if isinstance(node, AllOf | AnyOf):
-        joiner = " and " if isinstance(node, AllOf) else " or "
-        parts = [_node_text(item, first and i == 0, True) for i, item in enumerate(node.items)]
-        text = joiner.join(p for p in parts if p)
-        return f"({text})" if nested and isinstance(node, AnyOf) and len(parts) > 1 else text
-    name = label(node.field) if first else lower_label(label(node.field))
-    if node.op == "unknown":
-        return f"{name} not known"
-    if node.op == "known":
-        return f"{name} known"
-    if node.op == "contains":
-        return f"{name} include {node.value}"
-    if node.op == "not_contains":
-        return f"{name} tested, without {node.value}"
-    if node.op in _COMPARE:
-        return f"{name} {_COMPARE[node.op]} {value_text(node.field, node.value)}"
-    if node.op in ("in", "not_in"):
-        words = "/".join(_word(node.field, v) for v in node.value)
-        return f"{name}: {'not ' if node.op == 'not_in' else ''}{words}"
-    word = _word(node.field, node.value)
-    if word == "not known":
-        return f"{name} {'known' if node.op == 'ne' else 'not known'}"
-    return f"{name}: {'not ' if node.op == 'ne' else ''}{word}"
-
-
-def condition_text(rule: Rule) -> str:
-    """Return a rule's condition in words, without its conclusion.
-
-    ``Age over 60 years``; ``Disease status: overt relapse/refractory and marrow blasts
-    under 50%``. Concepts are named in words (``cns-involved``: "cns involved").
-    """
-    parts = [_node_text(rule.condition.profile, True)]
-    parts += [concept.replace("-", " ") for concept in rule.condition.concepts]
-    text = " and ".join(p for p in parts if p)
-    return text[:1].upper() + text[1:]
 
 
 # --- a case vignette built from the profile -------------------------------------------
@@ -257,134 +317,11 @@ def _prior(drug: str, answer: str | None) -> str | None:
     return None
 
 
-def vignette(profile: PatientProfile, setting: str | None = None) -> str:
-    """Return a plain-language case vignette written from the profile's fields.
-
-    Nothing is copied from elsewhere: each sentence is generated from one group of
-    fields, and the unknown fields are named at the end. ``setting`` (a regulatory
-    context's title) says where and when access to CAR T cells applies.
-    """
-    d, t, p = profile.disease, profile.transplant, profile.prior_therapy
-    who = f"A {profile.age}-year-old adult" if profile.age is not None else "An adult"
-    kinds = []
-    if d.ph == "positive":
-        kinds.append("Philadelphia chromosome-positive")
-    elif d.ph == "negative":
-        kinds.append("Philadelphia chromosome-negative")
-    if d.kmt2a_rearranged:
-        kinds.append("KMT2A-rearranged")
-    disease = " ".join([*kinds, "B-cell ALL"])
-    status = f" {_STATUS_PHRASE[d.status]}" if d.status else ""
-    out = [_sentence(f"{who} with {disease}{status}")]
-
-    burden = []
-    if d.marrow_blasts_pct is not None:
-        burden.append(f"the marrow holds {d.marrow_blasts_pct:g}% blasts")
-    if d.mrd_pct is not None:
-        burden.append(f"MRD is {d.mrd_pct:g}%")
-    cd19 = {
-        "positive": "the blasts express CD19",
-        "dim": "the blasts express CD19 only dimly",
-        "negative": "the blasts have lost CD19",
-    }.get(d.cd19, "CD19 on the current blasts has not been reported")
-    burden.append(cd19)
-    out.append(_sentence("; ".join(burden)))
-
-    sites = []
-    if d.cns in _CNS_PHRASE:
-        sites.append(_CNS_PHRASE[d.cns])
-    if d.cns_relapse_history is True:
-        sites.append("there was a CNS relapse in the past")
-    elif d.cns_relapse_history is False:
-        sites.append("there has never been a CNS relapse")
-    if d.extramedullary in _EXTRAMEDULLARY_PHRASE:
-        sites.append(_EXTRAMEDULLARY_PHRASE[d.extramedullary])
-    if sites:
-        out.append(_sentence("; ".join(sites)))
-    if d.rapidly_progressing is True:
-        out.append("The leukemia is progressing fast: a wait of several weeks is not safe.")
-    elif d.rapidly_progressing is False:
-        out.append("The leukemia is not progressing so fast that a few weeks' wait is unsafe.")
-
-    if t.prior_allo_hct is False:
-        out.append("There has been no allogeneic transplant.")
-    elif t.prior_allo_hct:
-        when = (
-            f"{t.months_since_hct:g} months after an allogeneic transplant"
-            if t.months_since_hct is not None
-            else "after an allogeneic transplant"
-        )
-        after = [f"this relapse came {when}"]
-        if t.on_immunosuppression is True:
-            after.append("immunosuppression continues")
-        elif t.on_immunosuppression is False:
-            after.append("immunosuppression has stopped")
-        if t.gvhd is not None:
-            after.append(
-                {"none": "there is no GVHD", "resolved": "earlier GVHD has settled"}.get(
-                    t.gvhd, "GVHD is active"
-                )
-            )
-        out.append(_sentence("; ".join(after)))
-    if t.candidate is True:
-        donor = _DONOR_PHRASE.get(t.donor, "the donor not yet stated")
-        out.append(f"A further transplant is planned, with {donor}.")
-    elif t.candidate is False:
-        out.append("No further transplant is planned.")
-    elif t.prior_allo_hct:
-        out.append("Whether a second transplant will be possible is uncertain.")
-
-    before = [
-        text
-        for text in (
-            _prior("blinatumomab", p.blinatumomab),
-            _prior("CAR T-cell therapy", p.car_t),
-            _prior("ponatinib", p.ponatinib) if p.ponatinib != "none" else None,
-        )
-        if text
-    ]
-    if before:
-        out.append(_sentence("; ".join(before)))
-    fitness = []
-    if profile.ecog is not None:
-        fitness.append(f"ECOG performance status is {profile.ecog}")
-    if profile.immune.t_cell_depleted is True:
-        fitness.append("T-cell counts are markedly low")
-    if fitness:
-        out.append(_sentence("; ".join(fitness)))
-    if profile.access.car_t is not None:
-        where = f" ({setting.split(' (')[0]})" if setting else ""
-        out.append(_sentence(_ACCESS_PHRASE[profile.access.car_t] + where))
-    unknown = [lower_label(label(f)) for f in relevant_unknowns(profile)]
-    if unknown:
-        out.append("Not reported: " + ", ".join(unknown) + ".")
-    return " ".join(out)
-
-
 def lower_label(text: str) -> str:
     """Lower-case a leading capital unless it starts an acronym (``ECOG``, ``MRD``)."""
     if text[1:2].isupper() or text.startswith("Philadelphia"):
         return text
     return text[:1].lower() + text[1:]
-
-
-def relevant_unknowns(profile: PatientProfile) -> list[str]:
-    """Return the unknown fields, less those the known ones make moot.
-
-    Transplant details without a transplant, ABL1 mutations in Ph-negative disease, the
-    MRD level in overt relapse and the blast count in MRD-only disease are not asked for.
-    """
-    d, t = profile.disease, profile.transplant
-    moot: set[str] = set()
-    if t.prior_allo_hct is False:
-        moot |= {"transplant.months_since_hct", "transplant.on_immunosuppression"}
-    if d.ph == "negative":
-        moot.add("disease.abl1_mutations")
-    if d.status in ("relapsed", "refractory"):
-        moot.add("disease.mrd_pct")
-    if d.status == "mrd_positive":
-        moot.add("disease.marrow_blasts_pct")
-    return [f for f in unknown_fields(profile) if f not in moot]
 
 
 # --- a rule's effects in words (the one place effects become words) ----------

@@ -24,7 +24,7 @@ from importlib import resources
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
 from sequencer.explain.whatif import Change, WhatIf, what_if
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.knowledge.vocabulary import known_facts, label, relevant_unknowns, vignette
+from sequencer.knowledge.vocabulary import Vocabulary
 from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import PatientProfile
 from sequencer.model.recommendation import Citation, Recommendation
@@ -48,7 +48,6 @@ from sequencer.present.whatif_views import (
     narrowed,
     result_words,
     unchanged_unknowns,
-    value_words,
 )
 
 __all__ = [
@@ -72,6 +71,7 @@ class CaseReport:
     recommendation: Recommendation
     whatif: WhatIf
     colours: dict[str, str]
+    vocabulary: Vocabulary
 
 
 def case_report(
@@ -89,6 +89,7 @@ def case_report(
         recommendation=rec,
         whatif=what_if(parsed, rulebook=book, context=context, base=rec),
         colours={o.id: o.colour for o in book.options},
+        vocabulary=book.vocabulary,
     )
 
 
@@ -137,9 +138,7 @@ def _html_change(change: Change, w: WhatIf) -> str:
         "changes_scores": '<span class="tag">scores</span>',
     }.get(change.kind, "")
     also = (
-        ' <span class="small">(same for '
-        + _e(" / ".join(value_words(change, v) for v in change.same_as))
-        + ")</span>"
+        ' <span class="small">(same for ' + _e(" / ".join(change.same_as_text)) + ")</span>"
         if change.same_as
         else ""
     )
@@ -166,6 +165,7 @@ def _html_change(change: Change, w: WhatIf) -> str:
 def html_report(report: CaseReport) -> str:
     """Return the case report as one self-contained HTML page."""
     rec, w = report.recommendation, report.whatif
+    voc = report.vocabulary
     refs = _number_references(rec)
     pid = _e(rec.patient_id)
     out: list[str] = [
@@ -283,11 +283,11 @@ def html_report(report: CaseReport) -> str:
     out += [
         '<section aria-labelledby="h-profile">',
         '<h2 id="h-profile">The patient</h2>',
-        f"<p>{_e(vignette(report.effective, report.setting))}</p>",
+        f"<p>{_e(voc.vignette(report.effective, report.setting))}</p>",
         "<table><thead><tr><th>Fact</th><th>Value</th></tr></thead><tbody>",
     ]
     derived = {d.field: d for d in rec.context.derived}
-    for field, name, value in known_facts(report.effective):
+    for field, name, value in voc.known_facts(report.effective):
         note = " (derived from the regulatory context)" if field in derived else ""
         out.append(f"<tr><td>{_e(name)}</td><td>{_e(value)}{_e(note)}</td></tr>")
     out.append("</tbody></table>")
@@ -338,7 +338,7 @@ def html_report(report: CaseReport) -> str:
             elif fact.could_flip:
                 tags += '<span class="tag flip">could flip</span>'
             out.append(
-                f"<li>{tags}<strong>{_e(label(fact.field))}</strong> "
+                f"<li>{tags}<strong>{_e(voc.label(fact.field))}</strong> "
                 f"<code>{_e(fact.field)}</code>: {_e(fact.text)}</li>"
             )
         out += ["</ul>", "</section>"]
@@ -422,6 +422,7 @@ def html_report(report: CaseReport) -> str:
 def markdown_report(report: CaseReport) -> str:
     """Return the case report as Markdown (same sections as the HTML page, no chart)."""
     rec = report.recommendation
+    voc = report.vocabulary
     refs = _number_references(rec)
 
     def cites(citations: Sequence[Citation]) -> str:
@@ -459,13 +460,13 @@ def markdown_report(report: CaseReport) -> str:
                 f"- Add-on with {option.name}: **{add_on.name}**{cites(add_on.citations)}: "
                 f"{add_on.text}"
             )
-    out += ["", "## The patient", "", vignette(report.effective, report.setting), ""]
+    out += ["", "## The patient", "", voc.vignette(report.effective, report.setting), ""]
     out += ["| Fact | Value |", "|---|---|"]
-    for _, name, value in known_facts(report.effective):
+    for _, name, value in voc.known_facts(report.effective):
         out.append(f"| {name} | {md_escape(value)} |")
-    unknown = relevant_unknowns(report.effective)
+    unknown = voc.relevant_unknowns(report.effective)
     if unknown:
-        out += ["", "**Not known:** " + ", ".join(label(f) for f in unknown) + "."]
+        out += ["", "**Not known:** " + ", ".join(voc.label(f) for f in unknown) + "."]
     for d in rec.context.derived:
         out += ["", f"_{d.text}_{cites(d.citations)}"]
     out += ["", "## Arguments for, against and set aside", "", *markdown_arguments(rec, cites)]
@@ -480,7 +481,7 @@ def markdown_report(report: CaseReport) -> str:
                 if fact.blocking
                 else (" **(could flip)**" if fact.could_flip else "")
             )
-            out.append(f"- {label(fact.field)} (`{fact.field}`){flag}: {fact.text}")
+            out.append(f"- {voc.label(fact.field)} (`{fact.field}`){flag}: {fact.text}")
     out += ["", markdown_whatif(report.whatif, heading="##", limit_scores=SCORE_ITEMS_IN_REPORT)]
     if rec.alternatives:
         out += ["## Alternatives", ""]

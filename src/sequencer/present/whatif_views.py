@@ -5,7 +5,6 @@ phrases the case report shares with them.
 from __future__ import annotations
 
 from sequencer.explain.whatif import Change, WhatIf, choice_words, scores_text
-from sequencer.knowledge.vocabulary import label, value_text
 
 __all__ = [
     "KIND_HEADINGS",
@@ -15,7 +14,6 @@ __all__ = [
     "result_words",
     "text_whatif",
     "unchanged_unknowns",
-    "value_words",
 ]
 
 KIND_HEADINGS = {
@@ -23,11 +21,6 @@ KIND_HEADINGS = {
     "flips_eligibility": "Would change whether an option can be given",
     "changes_scores": "Would change the scores, not the choice",
 }
-
-
-def value_words(change: Change, value: object) -> str:
-    """A value of the change's field in words."""
-    return value_text(change.field, value)
 
 
 def narrowed(change: Change) -> bool:
@@ -50,7 +43,7 @@ def result_words(change: Change, w: WhatIf) -> str:
 def unchanged_unknowns(w: WhatIf) -> list[str]:
     """Unknown facts whose every value changes nothing, with the values tried."""
     return [
-        f"{c.label} (tried: {' / '.join([c.to_text, *(value_words(c, v) for v in c.same_as)])})"
+        f"{c.label} (tried: {' / '.join([c.to_text, *c.same_as_text])})"
         for c in w.changes
         if c.kind == "no_change"
     ]
@@ -62,11 +55,7 @@ def md_escape(text: object) -> str:
 
 
 def _md_change(change: Change, w: WhatIf) -> str:
-    also = (
-        " (same for " + " / ".join(value_words(change, v) for v in change.same_as) + ")"
-        if change.same_as
-        else ""
-    )
+    also = " (same for " + " / ".join(change.same_as_text) + ")" if change.same_as else ""
     result = result_words(change, w)
     line = f"**{change.label}: {change.from_text} → {change.to_text}**{also}: {result}."
     moved = [s for s in change.rules if s.decisive]
@@ -118,10 +107,7 @@ def markdown_whatif(w: WhatIf, heading: str = "#", limit_scores: int | None = No
     if w.skipped:
         out += [
             "_Not evaluated (would contradict the rest of the profile): "
-            + "; ".join(
-                f"{label(s.field)} → {value_text(s.field, s.to_value)} ({s.reason})"
-                for s in w.skipped
-            )
+            + "; ".join(f"{s.label} → {s.to_text} ({s.reason})" for s in w.skipped)
             + "._",
             "",
         ]
@@ -157,10 +143,7 @@ def text_whatif(w: WhatIf) -> str:
         out += [
             "",
             "Not evaluated (would contradict the rest of the profile): "
-            + "; ".join(
-                f"{label(s.field)} → {value_text(s.field, s.to_value)} ({s.reason})"
-                for s in w.skipped
-            ),
+            + "; ".join(f"{s.label} → {s.to_text} ({s.reason})" for s in w.skipped),
         ]
     out += ["", f"Rule base {w.rulebook.name} {w.rulebook.version} {w.rulebook.digest}", w.notice]
     return "\n".join(out) + "\n"
