@@ -42,7 +42,7 @@ from sequencer.present.phrases import (
 )
 from sequencer.present.phrases import html_text as _e
 from sequencer.present.whatif_views import (
-    KIND_HEADINGS,
+    change_groups,
     markdown_whatif,
     md_escape,
     narrowed,
@@ -348,22 +348,17 @@ def html_report(report: CaseReport) -> str:
         '<h2 id="h-whatif">What would change the decision</h2>',
         '<p class="small">One fact changed at a time, everything else as above.</p>',
     ]
-    any_change = False
-    for kind, heading in KIND_HEADINGS.items():
-        items = [c for c in w.changes if c.kind == kind]
-        if not items:
-            continue
-        any_change = True
-        shown = items if kind != "changes_scores" else items[:SCORE_ITEMS_IN_REPORT]
-        out.append(f"<h3>{_e(heading)}</h3><ol>")
-        out += [_html_change(c, w) for c in shown]
+    groups = change_groups(w, SCORE_ITEMS_IN_REPORT)
+    for group in groups:
+        out.append(f"<h3>{_e(group.heading)}</h3><ol>")
+        out += [_html_change(c, w) for c in group.shown]
         out.append("</ol>")
-        if len(shown) < len(items):
+        if group.hidden:
             out.append(
-                f'<p class="small">{len(items) - len(shown)} more score changes: '
+                f'<p class="small">{group.hidden} more score changes: '
                 "<code>sequencer whatif</code> lists them all.</p>"
             )
-    if not any_change:
+    if not groups:
         out.append("<p>No single change of fact would change the decision or the scores.</p>")
     unchanged = unchanged_unknowns(w)
     if unchanged:

@@ -4,10 +4,14 @@ phrases the case report shares with them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sequencer.explain.whatif import Change, WhatIf, choice_words, scores_text
 
 __all__ = [
     "KIND_HEADINGS",
+    "ChangeGroup",
+    "change_groups",
     "markdown_whatif",
     "md_escape",
     "narrowed",
@@ -38,6 +42,29 @@ def result_words(change: Change, w: WhatIf) -> str:
     if change.kind in ("changes_scores", "flips_eligibility", "no_change"):
         words = "still " + words
     return f"{words}; scores {scores_text(change.outcome, w.options)}"
+
+
+@dataclass(frozen=True)
+class ChangeGroup:
+    """The changes of one kind, under its heading: those shown, and how many are not."""
+
+    heading: str
+    shown: list[Change]
+    hidden: int
+
+
+def change_groups(w: WhatIf, limit_scores: int | None = None) -> list[ChangeGroup]:
+    """The what-if changes by kind, in the order of ``KIND_HEADINGS``, empty kinds left
+    out; at most ``limit_scores`` changes that only move scores are shown."""
+    groups = []
+    for kind, heading in KIND_HEADINGS.items():
+        items = [c for c in w.changes if c.kind == kind]
+        if not items:
+            continue
+        limited = limit_scores is not None and kind == "changes_scores"
+        shown = items[:limit_scores] if limited else items
+        groups.append(ChangeGroup(heading, shown, len(items) - len(shown)))
+    return groups
 
 
 def unchanged_unknowns(w: WhatIf) -> list[str]:
@@ -87,19 +114,14 @@ def markdown_whatif(w: WhatIf, heading: str = "#", limit_scores: int | None = No
             + ".",
             "",
         ]
-    any_change = False
-    for kind, title in KIND_HEADINGS.items():
-        items = [c for c in w.changes if c.kind == kind]
-        if not items:
-            continue
-        any_change = True
-        shown = items if limit_scores is None or kind != "changes_scores" else items[:limit_scores]
-        out += [f"{heading}# {title}", ""]
-        out += [f"{n}. {_md_change(c, w)}" for n, c in enumerate(shown, start=1)]
-        if len(shown) < len(items):
-            out.append(f"\n{len(items) - len(shown)} more: `sequencer whatif` lists them all.")
+    groups = change_groups(w, limit_scores)
+    for group in groups:
+        out += [f"{heading}# {group.heading}", ""]
+        out += [f"{n}. {_md_change(c, w)}" for n, c in enumerate(group.shown, start=1)]
+        if group.hidden:
+            out.append(f"\n{group.hidden} more: `sequencer whatif` lists them all.")
         out.append("")
-    if not any_change:
+    if not groups:
         out += ["No single change of fact would change the decision or the scores.", ""]
     unchanged = unchanged_unknowns(w)
     if unchanged:
@@ -126,15 +148,11 @@ def text_whatif(w: WhatIf) -> str:
         out.append(
             "Current scores come from: " + ", ".join(f"{s.rule} ({s.effect})" for s in w.basis)
         )
-    any_change = False
-    for kind, title in KIND_HEADINGS.items():
-        items = [c for c in w.changes if c.kind == kind]
-        if not items:
-            continue
-        any_change = True
-        out += ["", title + ":"]
-        out += [f"{n:>3}. {c.text}" for n, c in enumerate(items, start=1)]
-    if not any_change:
+    groups = change_groups(w)
+    for group in groups:
+        out += ["", group.heading + ":"]
+        out += [f"{n:>3}. {c.text}" for n, c in enumerate(group.shown, start=1)]
+    if not groups:
         out += ["", "No single change of fact would change the decision or the scores."]
     unchanged = unchanged_unknowns(w)
     if unchanged:
