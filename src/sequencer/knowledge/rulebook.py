@@ -390,6 +390,18 @@ def _load_vocabulary(path: Path, shown: str) -> Vocabulary:
                     path=shown,
                     line=doc.line_of((section, name, odd[0])),
                 )
+    vignette_fields = [
+        *data.vignette.phrases,
+        *data.vignette.prior_therapies,
+        *data.vignette.mention_only_when_given,
+    ]
+    for name in vignette_fields:
+        if name not in FIELDS:
+            raise RuleBaseError(
+                f"vignette: unknown profile field '{name}'",
+                path=shown,
+                line=doc.line_of(("vignette",)),
+            )
     for index, rule in enumerate(data.moot):
         try:
             parse_condition(rule.when)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the rule base is built from this module's layer; only its t
 
 __all__ = [
     "MootRule",
+    "VignetteWords",
     "Vocabulary",
     "VocabularyFile",
     "effect_summary",
@@ -53,6 +54,17 @@ class MootRule(BaseModel):
     fields: Annotated[list[str], Field(min_length=1)]
 
 
+class VignetteWords(BaseModel):
+    """The words a case vignette builds its sentences from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    disease: Annotated[str, Field(min_length=2)]
+    phrases: dict[str, dict[str, Annotated[str, Field(min_length=2)]]]
+    prior_therapies: dict[str, Annotated[str, Field(min_length=2)]]
+    mention_only_when_given: list[str] = []
+
+
 class VocabularyFile(BaseModel):
     """``rules/vocabulary.yaml``: words for the profile's fields and values."""
 
@@ -63,6 +75,7 @@ class VocabularyFile(BaseModel):
     in_conditions: dict[str, dict[str, Annotated[str, Field(min_length=1)]]] = {}
     units: dict[str, str] = {}
     moot: list[MootRule] = []
+    vignette: VignetteWords
 
 
 class Vocabulary:
@@ -74,6 +87,12 @@ class Vocabulary:
         self._in_conditions = data.in_conditions
         self._units = data.units
         self._moot = [(parse_condition(m.when).profile, tuple(m.fields)) for m in data.moot]
+        self._vignette = data.vignette
+
+    def _phrase(self, field: str, value: Any, default: str | None = None) -> str | None:
+        """The vignette's words for a field's value (booleans as ``true``/``false``)."""
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+        return self._vignette.phrases.get(field, {}).get(key, default)
 
     def label(self, field: str) -> str:
         """Return the plain-language name of a profile field (the path itself if unknown)."""
@@ -155,17 +174,18 @@ class Vocabulary:
         fields, and the unknown fields are named at the end. ``setting`` (a regulatory
         context's title) says where and when access to CAR T cells applies.
         """
-        d, t, p = profile.disease, profile.transplant, profile.prior_therapy
+        d, t = profile.disease, profile.transplant
         who = f"A {profile.age}-year-old adult" if profile.age is not None else "An adult"
-        kinds = []
-        if d.ph == "positive":
-            kinds.append("Philadelphia chromosome-positive")
-        elif d.ph == "negative":
-            kinds.append("Philadelphia chromosome-negative")
-        if d.kmt2a_rearranged:
-            kinds.append("KMT2A-rearranged")
-        disease = " ".join([*kinds, "B-cell ALL"])
-        status = f" {_STATUS_PHRASE[d.status]}" if d.status else ""
+        kinds = [
+            k
+            for k in (
+                self._phrase("disease.ph", d.ph),
+                self._phrase("disease.kmt2a_rearranged", d.kmt2a_rearranged),
+            )
+            if k
+        ]
+        disease = " ".join([*kinds, self._vignette.disease])
+        status = f" {self._phrase('disease.status', d.status)}" if d.status else ""
         out = [_sentence(f"{who} with {disease}{status}")]
 
         burden = []
@@ -173,23 +193,22 @@ class Vocabulary:
             burden.append(f"the marrow holds {d.marrow_blasts_pct:g}% blasts")
         if d.mrd_pct is not None:
             burden.append(f"MRD is {d.mrd_pct:g}%")
-        cd19 = {
-            "positive": "the blasts express CD19",
-            "dim": "the blasts express CD19 only dimly",
-            "negative": "the blasts have lost CD19",
-        }.get(d.cd19, "CD19 on the current blasts has not been reported")
-        burden.append(cd19)
+        cd19 = self._phrase("disease.cd19", d.cd19) or self._phrase("disease.cd19", "unknown")
+        if cd19:
+            burden.append(cd19)
         out.append(_sentence("; ".join(burden)))
 
         sites = []
-        if d.cns in _CNS_PHRASE:
-            sites.append(_CNS_PHRASE[d.cns])
+        cns = self._phrase("disease.cns", d.cns)
+        if cns:
+            sites.append(cns)
         if d.cns_relapse_history is True:
             sites.append("there was a CNS relapse in the past")
         elif d.cns_relapse_history is False:
             sites.append("there has never been a CNS relapse")
-        if d.extramedullary in _EXTRAMEDULLARY_PHRASE:
-            sites.append(_EXTRAMEDULLARY_PHRASE[d.extramedullary])
+        extramedullary = self._phrase("disease.extramedullary", d.extramedullary)
+        if extramedullary:
+            sites.append(extramedullary)
         if sites:
             out.append(_sentence("; ".join(sites)))
         if d.rapidly_progressing is True:
@@ -210,28 +229,27 @@ class Vocabulary:
                 after.append("immunosuppression continues")
             elif t.on_immunosuppression is False:
                 after.append("immunosuppression has stopped")
-            if t.gvhd is not None:
-                after.append(
-                    {"none": "there is no GVHD", "resolved": "earlier GVHD has settled"}.get(
-                        t.gvhd, "GVHD is active"
-                    )
-                )
+            gvhd = self._phrase("transplant.gvhd", t.gvhd)
+            if gvhd:
+                after.append(gvhd)
             out.append(_sentence("; ".join(after)))
         if t.candidate is True:
-            donor = _DONOR_PHRASE.get(t.donor, "the donor not yet stated")
+            donor = self._phrase("transplant.donor", t.donor) or self._phrase(
+                "transplant.donor", "unknown"
+            )
             out.append(f"A further transplant is planned, with {donor}.")
         elif t.candidate is False:
             out.append("No further transplant is planned.")
         elif t.prior_allo_hct:
             out.append("Whether a second transplant will be possible is uncertain.")
 
+        facts = flatten(profile)
+        quiet = set(self._vignette.mention_only_when_given)
         before = [
             text
-            for text in (
-                _prior("blinatumomab", p.blinatumomab),
-                _prior("CAR T-cell therapy", p.car_t),
-                _prior("ponatinib", p.ponatinib) if p.ponatinib != "none" else None,
-            )
+            for field, drug in self._vignette.prior_therapies.items()
+            if not (field in quiet and facts[field] == "none")
+            for text in (_prior(drug, facts[field]),)
             if text
         ]
         if before:
@@ -245,7 +263,9 @@ class Vocabulary:
             out.append(_sentence("; ".join(fitness)))
         if profile.access.car_t is not None:
             where = f" ({setting.split(' (')[0]})" if setting else ""
-            out.append(_sentence(_ACCESS_PHRASE[profile.access.car_t] + where))
+            access = self._phrase("access.car_t", profile.access.car_t)
+            if access:
+                out.append(_sentence(access + where))
         unknown = [lower_label(self.label(f)) for f in self.relevant_unknowns(profile)]
         if unknown:
             out.append("Not reported: " + ", ".join(unknown) + ".")
@@ -273,34 +293,6 @@ _COMPARE = {"lt": "under", "le": "at most", "gt": "over", "ge": "at least"}
 
 # --- a case vignette built from the profile -------------------------------------------
 
-_STATUS_PHRASE = {
-    "relapsed": "in overt relapse",
-    "refractory": "with disease refractory to the last therapy",
-    "mrd_positive": "with measurable residual disease only (MRD-positive)",
-}
-_CNS_PHRASE = {
-    "CNS1": "the cerebrospinal fluid is clear (CNS1)",
-    "CNS2": "there are blasts in the cerebrospinal fluid (CNS2)",
-    "CNS3": "there is overt CNS leukemia (CNS3)",
-}
-_EXTRAMEDULLARY_PHRASE = {
-    "none": "there is no disease outside the marrow and CNS",
-    "present": "there is extramedullary disease outside the CNS",
-    "bulky": "there is bulky extramedullary disease",
-}
-_DONOR_PHRASE = {
-    "matched_sibling": "a matched sibling donor",
-    "matched_unrelated": "a matched unrelated donor",
-    "haploidentical": "a haploidentical donor",
-    "cord": "cord blood",
-    "none": "no donor yet",
-}
-_ACCESS_PHRASE = {
-    "approved": "an approved CAR T-cell product can be given",
-    "trial": "CAR T cells can be had only on a clinical trial",
-    "unavailable": "CAR T cells cannot be had",
-}
-
 
 def _sentence(text: str) -> str:
     text = text.strip()
@@ -312,6 +304,8 @@ def _prior(drug: str, answer: str | None) -> str | None:
         return f"{drug} was given before and the leukemia responded"
     if answer == "refractory":
         return f"{drug} was given before without response"
+    if answer == "consolidation":
+        return f"{drug} was given as consolidation in first remission"
     if answer == "none":
         return f"no {drug} so far"
     return None
