@@ -93,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     rules = verbs.add_parser("rules", help="validate and list the rule base")
     rules.add_argument("--format", **fmt)  # type: ignore[arg-type]
     rules.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
+    rules.add_argument(
+        "--coverage",
+        action="store_true",
+        help="how often each rule fires and decides over a seeded generated cohort",
+    )
+    rules.add_argument(
+        "--cohort", type=_cohort_size, default=10_000, help="cohort size (default 10000)"
+    )
+    rules.add_argument("--seed", type=int, default=2020, help="cohort seed (default 2020)")
+    rules.add_argument("--context", help="regulatory context (default: the current one)")
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     return parser
 
@@ -252,11 +262,43 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.agrees for r in results) else EXIT_DISAGREE
 
 
+def coverage_json(found: Any, seed: int) -> dict[str, Any]:
+    """The coverage as JSON: the cohort, and per rule its fires and decisions."""
+    return {
+        "context": found.context,
+        "cohort": found.size,
+        "seed": seed,
+        "rules": [{"id": r.rule, "fires": r.fires, "decides": r.decides} for r in found.rules],
+        "never_fire": found.never_fire,
+        "never_decide": found.never_decide,
+    }
+
+
+def _cohort_size(text: str) -> int:
+    """argparse type: a cohort size from 1 to 10,000,000."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 10_000_000:
+        raise argparse.ArgumentTypeError("between 1 and 10000000")
+    return value
+
+
 def _cmd_rules(args: argparse.Namespace) -> int:
     from sequencer.present.console import print_rules
-    from sequencer.present.markdown import markdown_rules
+    from sequencer.present.markdown import markdown_coverage, markdown_rules
 
     book = _rulebook(args.rules)
+    if args.coverage:
+        from sequencer.explain.cohort import cohort, coverage
+
+        found = coverage(book, cohort(book, args.cohort, args.seed), args.context)
+        if args.format == "json":
+            print(json.dumps(coverage_json(found, args.seed), indent=2))
+        else:
+            print(markdown_coverage(found, book, args.seed), end="")
+        return EXIT_OK
     if args.format == "json":
         payload = {
             "name": book.name,

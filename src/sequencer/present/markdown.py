@@ -4,6 +4,7 @@ and its catalogue."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from sequencer.explain.published import Replay
 from sequencer.knowledge.rulebook import Rulebook
@@ -27,10 +28,14 @@ from sequencer.present.phrases import (
     today_cell,
 )
 
+if TYPE_CHECKING:
+    from sequencer.explain.cohort import Coverage
+
 __all__ = [
     "markdown_arguments",
     "markdown_catalogue",
     "markdown_cautions",
+    "markdown_coverage",
     "markdown_reasons",
     "markdown_recommendation",
     "markdown_replay",
@@ -247,3 +252,33 @@ def markdown_catalogue(rulebook: Rulebook, heading: str = "###") -> str:
         )
     out.append("")
     return "\n".join(out)
+
+
+def markdown_coverage(found: Coverage, book: Rulebook, seed: int) -> str:
+    """Return rule coverage over a cohort as Markdown: per rule, the share of patients
+    it fired for and decided for; then the rules that never fire or never decide."""
+
+    def share(n: int) -> str:
+        return f"{100 * n / found.size:.1f}%" if found.size else "-"
+
+    out = [
+        f"# Rule coverage: {book.name} {book.version}, context `{found.context}`",
+        "",
+        f"A generated cohort of {found.size} patients (seed {seed}). A rule *decides* for a "
+        "patient when, without it, the preferred option or an option's standing changes.",
+        "",
+        "| Rule | Fires | Decides |",
+        "|---|---:|---:|",
+    ]
+    for r in sorted(found.rules, key=lambda r: (-r.decides, -r.fires, r.rule)):
+        out.append(f"| `{r.rule}` | {share(r.fires)} | {share(r.decides)} |")
+    out += [
+        "",
+        "**Never fire:** " + (", ".join(f"`{r}`" for r in found.never_fire) or "none") + ".",
+        "",
+        "**Fire but never decide** (cautions, missing facts and suggestions cannot; an "
+        "argument that never decides is outweighed or repeated by another): "
+        + (", ".join(f"`{r}`" for r in found.never_decide) or "none")
+        + ".",
+    ]
+    return "\n".join(out) + "\n"
