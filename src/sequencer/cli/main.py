@@ -90,7 +90,17 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--all", action="store_true", help="all the published patients (the default)")
     rep.add_argument("--format", **fmt)  # type: ignore[arg-type]
 
-    rules = verbs.add_parser("rules", help="validate and list the rule base")
+    rules = verbs.add_parser(
+        "rules",
+        help="validate and list the rule base; `rules diff OLD NEW` shows a change's impact",
+    )
+    rules.add_argument("action", nargs="?", choices=["diff"], help="diff: compare two rule bases")
+    rules.add_argument(
+        "bases",
+        nargs="*",
+        metavar="OLD NEW",
+        help="two rule-base directories, or git revisions of this checkout's rules/",
+    )
     rules.add_argument("--format", **fmt)  # type: ignore[arg-type]
     rules.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
     rules.add_argument(
@@ -262,6 +272,52 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.agrees for r in results) else EXIT_DISAGREE
 
 
+def _cmd_rules_diff(args: argparse.Namespace) -> int:
+    from sequencer.explain.impact import load_revision, rules_diff
+    from sequencer.present.markdown import markdown_impact
+
+    if len(args.bases) != 2:
+        say("sequencer: rules diff takes two rule bases: OLD NEW")
+        return EXIT_INPUT
+    keep: list[Any] = []
+    books = []
+    for base in args.bases:
+        path = Path(base)
+        books.append(_rulebook(path) if path.is_dir() else load_revision(base, Path.cwd(), keep))
+    impact = rules_diff(books[0], books[1], size=args.cohort, seed=args.seed, context=args.context)
+    if args.format == "json":
+        print(json.dumps(impact_json(impact), indent=2))
+    else:
+        print(markdown_impact(impact), end="")
+    return EXIT_OK
+
+
+def impact_json(impact: Any) -> dict[str, Any]:
+    """A rule-base change as JSON: rule changes, counts, and every changed decision."""
+    return {
+        "old": impact.old,
+        "new": impact.new,
+        "rules": [
+            {"id": c.rule, "kind": c.kind, "parts": list(c.parts), "strength": c.strength}
+            for c in impact.rules
+        ],
+        "evaluated": dict(impact.evaluated),
+        "changed": dict(impact.changed),
+        "changes": [
+            {
+                "source": c.source,
+                "patient": c.patient,
+                "context": c.context,
+                "before": c.before,
+                "after": c.after,
+                "gained": list(c.gained),
+                "lost": list(c.lost),
+            }
+            for c in impact.changes
+        ],
+    }
+
+
 def coverage_json(found: Any, seed: int) -> dict[str, Any]:
     """The coverage as JSON: the cohort, and per rule its fires and decisions."""
     return {
@@ -289,6 +345,11 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     from sequencer.present.console import print_rules
     from sequencer.present.markdown import markdown_coverage, markdown_rules
 
+    if args.action == "diff":
+        return _cmd_rules_diff(args)
+    if args.bases:
+        say("sequencer: rule bases are given only with `rules diff OLD NEW`")
+        return EXIT_INPUT
     book = _rulebook(args.rules)
     if args.coverage:
         from sequencer.explain.cohort import cohort, coverage

@@ -35,16 +35,19 @@ __all__ = ["Coverage", "RuleCoverage", "cohort", "coverage"]
 _TRIES = 8
 
 
-def _choices(book: Rulebook) -> dict[str, list[Any]]:
-    """Field -> the values worth drawing for it (unknown always among them)."""
+def _choices(books: Sequence[Rulebook]) -> dict[str, list[Any]]:
+    """Field -> the values worth drawing for it (unknown always among them), from the
+    thresholds and list items of every rule base in ``books``."""
     out: dict[str, list[Any]] = {}
     tested: dict[str, list[str]] = {}
-    for rule in book.active:
-        for field, value in _list_tests(rule.condition.profile):
-            tested.setdefault(field, []).append(value)
+    for book in books:
+        for rule in book.active:
+            for field, value in _list_tests(rule.condition.profile):
+                tested.setdefault(field, []).append(value)
     for field, spec in FIELDS.items():
         if spec.kind == "number":
-            out[field] = [None, *threshold_values(book, field)]
+            numbers = sorted({v for book in books for v in threshold_values(book, field)})
+            out[field] = [None, *numbers]
         elif spec.kind == "boolean":
             out[field] = [None, True, False]
         elif spec.kind == "enum":
@@ -76,15 +79,16 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def cohort(book: Rulebook, size: int, seed: int = 2020) -> Iterator[PatientProfile]:
-    """Yield ``size`` valid profiles drawn from the rule base's values, lazily.
-
-    Raises ``ValueError`` for a negative size.
-    """
+def cohort(
+    book: Rulebook, size: int, seed: int = 2020, also: Sequence[Rulebook] = ()
+) -> Iterator[PatientProfile]:
+    """Yield ``size`` valid profiles drawn from the rule base's values (and those of the
+    rule bases in ``also``, to compare two), lazily. Raises ``ValueError`` for a
+    negative size."""
     if size < 0:
         raise ValueError("size must be 0 or more")
     rng = random.Random(seed)
-    choices = _choices(book)
+    choices = _choices([book, *also])
     for index in range(size):
         flat = {field: rng.choice(values) for field, values in choices.items()}
         for _ in range(_TRIES):

@@ -30,12 +30,14 @@ from sequencer.present.phrases import (
 
 if TYPE_CHECKING:
     from sequencer.explain.cohort import Coverage
+    from sequencer.explain.impact import Impact
 
 __all__ = [
     "markdown_arguments",
     "markdown_catalogue",
     "markdown_cautions",
     "markdown_coverage",
+    "markdown_impact",
     "markdown_reasons",
     "markdown_recommendation",
     "markdown_replay",
@@ -281,4 +283,42 @@ def markdown_coverage(found: Coverage, book: Rulebook, seed: int) -> str:
         + (", ".join(f"`{r}`" for r in found.never_decide) or "none")
         + ".",
     ]
+    return "\n".join(out) + "\n"
+
+
+def markdown_impact(impact: Impact, examples: int = 10) -> str:
+    """Return a rule-base change as Markdown for a pull request: the rules that changed,
+    then the decisions that change (counts per source, directions, examples with the
+    arguments and standings that moved)."""
+    out = [f"# Rule-base change: {impact.old} → {impact.new}", "", "## Rules", ""]
+    if not impact.rules:
+        out.append("No rule changed.")
+    for change in impact.rules:
+        detail = f" ({', '.join(change.parts)})" if change.parts else ""
+        if change.strength:
+            detail += f"; strength {change.strength[0]} → {change.strength[1]}"
+        out.append(f"- `{change.rule}`: {change.kind}{detail}")
+    out += ["", "## Decisions", "", "| Patients | Evaluated | Changed |", "|---|---:|---:|"]
+    for source in ("published", "literature", "cohort"):
+        evaluated = impact.evaluated.get(source, 0)
+        out.append(f"| {source} | {evaluated} | {impact.changed.get(source, 0)} |")
+    if impact.changes:
+        out += [
+            "",
+            "The choice before and after (the same choice when only an option's standing changed):",
+            "",
+            "| Before | After | Patients |",
+            "|---|---|---:|",
+        ]
+        for (before, after), n in impact.directions().most_common():
+            out.append(f"| {before} | {after} | {n} |")
+        out += ["", "### Examples", ""]
+        for c in impact.changes[:examples]:
+            moved = "; ".join([*c.gained, *(f"no longer {x}" for x in c.lost)])
+            out.append(
+                f"- {c.source} `{_md(c.patient)}` ({c.context}): {c.before} → {c.after}"
+                + (f"; {moved}" if moved else "")
+            )
+    else:
+        out += ["", "No decision changes."]
     return "\n".join(out) + "\n"

@@ -1,0 +1,238 @@
+"""The impact of a rule-base change: what changed in the rules, and what that does to the
+decisions of the published patients, the literature cases and a generated cohort.
+
+``rules_diff(old, new)`` compares two loaded rule bases; ``load_revision`` loads the
+rule base of a git revision, so that a pull request can be compared with the last
+release. A decision *changes* when the preferred option or an option's standing
+(eligible, deferred, not eligible) differs; each change is shown with the arguments
+and standings that moved.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import subprocess
+import tarfile
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sequencer.api import recommend
+from sequencer.errors import CaseFileError, UsageError
+from sequencer.explain.cohort import cohort
+from sequencer.explain.published import load_cases
+from sequencer.knowledge.rulebook import Rulebook, load_rulebook
+from sequencer.model.parsing import parse_profile
+from sequencer.model.profile import PatientProfile
+from sequencer.model.recommendation import Recommendation
+
+__all__ = [
+    "DecisionChange",
+    "Impact",
+    "RuleChange",
+    "default_literature_file",
+    "load_revision",
+    "rules_diff",
+]
+
+_ASPECTS = ("title", "status", "evidence", "when", "then", "rationale", "citations", "context")
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """One rule added, removed or changed, and which of its parts changed."""
+
+    rule: str
+    kind: str  # added, removed, retired, changed
+    parts: tuple[str, ...] = ()
+    strength: tuple[str, str] | None = None  # (before, after) when an argument re-weighted
+
+
+@dataclass(frozen=True)
+class DecisionChange:
+    """A patient whose recommendation changes, and why."""
+
+    source: str  # published, literature, cohort
+    patient: str
+    context: str
+    before: str
+    after: str
+    gained: tuple[str, ...]  # counted arguments and standings only the new base has
+    lost: tuple[str, ...]
+
+
+@dataclass
+class Impact:
+    """A rule-base change: its rule changes and the decisions it changes."""
+
+    old: str
+    new: str
+    rules: list[RuleChange]
+    evaluated: Counter[str] = field(default_factory=Counter)
+    changes: list[DecisionChange] = field(default_factory=list)
+
+    @property
+    def changed(self) -> Counter[str]:
+        """Changed decisions per source."""
+        return Counter(c.source for c in self.changes)
+
+    def directions(self) -> Counter[tuple[str, str]]:
+        """How many decisions moved from which choice to which."""
+        return Counter((c.before, c.after) for c in self.changes)
+
+
+def default_literature_file() -> Path | None:
+    """The literature cases shipped with the package (or the checkout's), if any."""
+    shipped = importlib.resources.files("sequencer").joinpath("literature", "cases.yaml")
+    if shipped.is_file():
+        return Path(str(shipped))
+    checkout = Path(__file__).resolve().parents[3] / "examples" / "literature" / "cases.yaml"
+    return checkout if checkout.is_file() else None
+
+
+def load_revision(revision: str, repo: Path, keep: list[Any]) -> Rulebook:
+    """Load the ``rules/`` directory of git ``revision`` of ``repo``.
+
+    The files are extracted into a temporary directory held in ``keep`` (the caller's
+    list) for as long as the rule base is used. Raises ``UsageError`` when git cannot
+    give the revision's rules.
+    """
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", "--format=tar", revision, "rules"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        raise UsageError(f"cannot read the rules of git revision {revision!r}: {error}") from None
+    folder = tempfile.TemporaryDirectory(prefix="sequencer-rules-")
+    keep.append(folder)
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(folder.name, filter="data")
+    return load_rulebook(Path(folder.name) / "rules")
+
+
+def _rule_changes(old: Rulebook, new: Rulebook) -> list[RuleChange]:
+    before = {r.rule.id: r.rule for r in old.rules}
+    after = {r.rule.id: r.rule for r in new.rules}
+    out: list[RuleChange] = []
+    for rule_id in sorted(before.keys() | after.keys()):
+        if rule_id not in before:
+            out.append(RuleChange(rule_id, "added"))
+        elif rule_id not in after:
+            out.append(RuleChange(rule_id, "removed"))
+        else:
+            a, b = before[rule_id].model_dump(), after[rule_id].model_dump()
+            parts = tuple(k for k in _ASPECTS if a.get(k) != b.get(k))
+            if parts == ("status",) and b["status"] == "retired":
+                out.append(RuleChange(rule_id, "retired"))
+            elif parts:
+                strengths = [
+                    (x.get("strength"), y.get("strength"))
+                    for x, y in zip(a["then"], b["then"], strict=False)
+                    if "argues" in x and "argues" in y and x.get("strength") != y.get("strength")
+                ]
+                out.append(
+                    RuleChange(
+                        rule_id,
+                        "changed",
+                        parts,
+                        (str(strengths[0][0]), str(strengths[0][1])) if strengths else None,
+                    )
+                )
+    return out
+
+
+def _choice(rec: Recommendation) -> str:
+    if rec.preferred is not None:
+        return rec.preferred
+    statuses = {o.status for o in rec.options}
+    if statuses == {"not_eligible"}:
+        return "neither"
+    if "alternative" in statuses:
+        return "no-preference"
+    return "not-now"
+
+
+def _key(rec: Recommendation) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return _choice(rec), tuple(sorted((o.therapy, o.status) for o in rec.options))
+
+
+def _moved(old: Recommendation, new: Recommendation) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def marks(rec: Recommendation) -> set[str]:
+        counted = {f"+{a.id}" for a in rec.arguments if a.status == "counted"}
+        standing = {f"{o.therapy} {o.status}" for o in rec.options}
+        return counted | standing
+
+    a, b = marks(old), marks(new)
+    return tuple(sorted(b - a)), tuple(sorted(a - b))
+
+
+def _compare(
+    impact: Impact,
+    old: Rulebook,
+    new: Rulebook,
+    source: str,
+    patient: PatientProfile,
+    context: str | None,
+) -> None:
+    rec_old = recommend(patient, rulebook=old, context=context)
+    rec_new = recommend(patient, rulebook=new, context=context)
+    impact.evaluated[source] += 1
+    if _key(rec_old) != _key(rec_new):
+        gained, lost = _moved(rec_old, rec_new)
+        impact.changes.append(
+            DecisionChange(
+                source,
+                patient.id,
+                rec_new.context.name,
+                _choice(rec_old),
+                _choice(rec_new),
+                gained,
+                lost,
+            )
+        )
+
+
+def rules_diff(
+    old: Rulebook,
+    new: Rulebook,
+    *,
+    size: int = 10_000,
+    seed: int = 2020,
+    context: str | None = None,
+    literature: Path | None = None,
+) -> Impact:
+    """Return what changed from ``old`` to ``new`` and which decisions it changes.
+
+    The published patients are replayed in their own context and in ``context`` (the
+    new rule base's default unless named), the literature cases (``literature``,
+    default: the shipped file) and a cohort of ``size`` patients drawn from both rule
+    bases' values (``seed``) in ``context``. Raises ``UnknownContextError`` when a rule
+    base lacks the context, and ``CaseFileError`` for an unreadable literature file.
+    """
+    impact = Impact(
+        old=f"{old.name} {old.version} {old.digest[:19]}",
+        new=f"{new.name} {new.version} {new.digest[:19]}",
+        rules=_rule_changes(old, new),
+    )
+    for case in load_cases():
+        _compare(impact, old, new, "published", case.profile, case.context)
+        _compare(impact, old, new, "published", case.profile, context)
+    path = literature or default_literature_file()
+    if path is not None:
+        try:
+            cases = yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]
+        except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
+            raise CaseFileError(f"{path}: not a literature case file ({error})") from None
+        for case in cases:
+            _compare(impact, old, new, "literature", parse_profile(case["profile"]), context)
+    for patient in cohort(new, size, seed, also=(old,)):
+        _compare(impact, old, new, "cohort", patient, context)
+    return impact

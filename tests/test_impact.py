@@ -1,0 +1,89 @@
+"""The impact of a rule-base change: the rules that changed and the decisions they change."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import RULES_DIR
+
+from sequencer import default_rulebook, load_rulebook, recommend
+from sequencer.cli import main
+from sequencer.explain.cohort import cohort
+from sequencer.explain.impact import RuleChange, rules_diff
+
+ACCESS = "considerations/access.yaml"
+
+
+def _changed_base(tmp_path: Path, relative: str, old: str, new: str) -> Path:
+    root = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, root)
+    path = root / relative
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return root
+
+
+def test_retiring_a_rule_changes_exactly_the_decisions_it_made(tmp_path: Path) -> None:
+    """Without the rule excluding CAR T cells when no product or trial can be had, the
+    decisions that change are exactly those of patients without access whose CAR T
+    option nothing else excludes."""
+    root = _changed_base(
+        tmp_path,
+        ACCESS,
+        "  - id: car-t-unavailable\n",
+        "  - id: car-t-unavailable\n    status: retired\n",
+    )
+    old, new = default_rulebook(), load_rulebook(root)
+    impact = rules_diff(old, new, size=400, seed=3)
+    assert impact.rules == [RuleChange("car-t-unavailable", "retired")]
+    changed = {c.patient for c in impact.changes if c.source == "cohort"}
+    expected = set()
+    for patient in cohort(new, 400, 3, also=(old,)):
+        after = next(o for o in recommend(patient, rulebook=new).options if o.therapy == "car_t")
+        if patient.access.car_t == "unavailable" and after.status != "not_eligible":
+            expected.add(patient.id)
+    assert expected and changed == expected
+    assert impact.evaluated["cohort"] == 400 and impact.evaluated["published"] == 10
+    assert {c.patient for c in impact.changes if c.source == "literature"} == {"no-access"}
+    assert all("car_t not_eligible" in c.lost for c in impact.changes)
+
+
+def test_a_reweighted_argument_is_reported_with_its_strengths(tmp_path: Path) -> None:
+    root = _changed_base(
+        tmp_path,
+        "considerations/age.yaml",
+        "      - argues: older-adult-tolerance\n        strength: moderate\n",
+        "      - argues: older-adult-tolerance\n        strength: strong\n",
+    )
+    impact = rules_diff(default_rulebook(), load_rulebook(root), size=50, seed=1)
+    assert impact.rules == [
+        RuleChange("older-adult-blinatumomab-active", "changed", ("then",), ("moderate", "strong"))
+    ]
+
+
+def test_rules_diff_command_prints_markdown_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _changed_base(
+        tmp_path,
+        ACCESS,
+        "  - id: car-t-unavailable\n",
+        "  - id: car-t-unavailable\n    status: retired\n",
+    )
+    assert main(["rules", "diff", str(RULES_DIR), str(root), "--cohort", "100"]) == 0
+    text = capsys.readouterr().out
+    assert "- `car-t-unavailable`: retired" in text and "| cohort | 100 |" in text
+    assert (
+        main(["rules", "diff", str(RULES_DIR), str(root), "--cohort", "100", "--format", "json"])
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["rules"] == [
+        {"id": "car-t-unavailable", "kind": "retired", "parts": [], "strength": None}
+    ]
+    assert data["changed"]["literature"] == 1
+    assert main(["rules", "diff", str(RULES_DIR)]) == 2
