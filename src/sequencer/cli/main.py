@@ -112,6 +112,14 @@ def _parser() -> argparse.ArgumentParser:
         "--cohort", type=_cohort_size, default=10_000, help="cohort size (default 10000)"
     )
     rules.add_argument("--seed", type=int, default=2020, help="cohort seed (default 2020)")
+    rules.add_argument(
+        "--stale",
+        action="store_true",
+        help="list the rule base and the rules never signed off or past their review date",
+    )
+    rules.add_argument(
+        "--today", type=_iso_date, help="the date to judge reviews by (default: today)"
+    )
     rules.add_argument("--context", help="regulatory context (default: the current one)")
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     return parser
@@ -330,6 +338,38 @@ def coverage_json(found: Any, seed: int) -> dict[str, Any]:
     }
 
 
+def _iso_date(text: str) -> Any:
+    """argparse type: a date as YYYY-MM-DD."""
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _print_stale(book: Any, args: argparse.Namespace) -> int:
+    from sequencer.knowledge.review import stale_rules, today
+
+    on = args.today or today()
+    entries = stale_rules(book, on)
+    if args.format == "json":
+        payload = {
+            "on": on.isoformat(),
+            "needs_review": [
+                {"rule": e.rule, "reason": e.reason, "due": e.due.isoformat() if e.due else None}
+                for e in entries
+            ],
+        }
+        print(json.dumps(payload, indent=2))
+        return EXIT_OK
+    print(f"Review of {book.name} {book.version} on {on}: {len(entries)} need review.")
+    for e in entries:
+        name = "the rule base" if e.rule == "*" else e.rule
+        print(f"- {name}: {e.reason}")
+    return EXIT_OK
+
+
 def _cohort_size(text: str) -> int:
     """argparse type: a cohort size from 1 to 10,000,000."""
     try:
@@ -351,6 +391,8 @@ def _cmd_rules(args: argparse.Namespace) -> int:
         say("sequencer: rule bases are given only with `rules diff OLD NEW`")
         return EXIT_INPUT
     book = _rulebook(args.rules)
+    if args.stale:
+        return _print_stale(book, args)
     if args.coverage:
         from sequencer.explain.cohort import cohort, coverage
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sequencer.knowledge.review import today
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
     AddOn,
@@ -54,11 +55,32 @@ def _citations(rulebook: Rulebook, keys: Iterable[str]) -> list[Citation]:
     return out
 
 
-def stamp(rulebook: Rulebook) -> RulebookStamp:
-    """The rule base's name, version and digest, as every output carries them."""
-    return rulebook.compiled(
-        "stamp",
-        lambda b: RulebookStamp(name=b.name, version=b.version, digest=b.digest),
+def stamp(rulebook: Rulebook, fired: Sequence[str] = ()) -> RulebookStamp:
+    """The rule base's name, version and digest, as every output carries them, and the
+    review state of the rule base and of the ``fired`` rules (in rule-base order) today."""
+    on = today()
+    stale: list[str] = []
+    unsigned: list[str] = []
+    for rule_id in fired:
+        sign_off = rulebook.rule(rule_id).sign_off
+        if sign_off is None:
+            unsigned.append(rule_id)
+        elif sign_off.due < on:
+            stale.append(rule_id)
+    own = rulebook.sign_off
+    if own is None:
+        state = "never signed off"
+    elif own.due < on:
+        state = f"past due since {own.due} (signed off by {own.by} on {own.signed})"
+    else:
+        state = f"signed off by {own.by} on {own.signed}, due {own.due}"
+    return RulebookStamp.model_construct(
+        name=rulebook.name,
+        version=rulebook.version,
+        digest=rulebook.digest,
+        rule_base_review=state,
+        stale_rules=stale,
+        unsigned_rules=unsigned,
     )
 
 

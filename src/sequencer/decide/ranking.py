@@ -187,7 +187,7 @@ def rank(
                 for x in derivations
             ],
         ),
-        rulebook=stamp(rulebook),
+        rulebook=stamp(rulebook, [rule_id for rule_id, _ in t.rules]),
         notice=rulebook.notice,
     )
 

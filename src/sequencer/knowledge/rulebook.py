@@ -57,6 +57,7 @@ from sequencer.knowledge.schema import (
     ReviewSpec,
     Rule,
     Scoring,
+    SignOff,
     Source,
 )
 from sequencer.knowledge.vocabulary import Vocabulary, VocabularyFile
@@ -89,6 +90,7 @@ class Rulebook:
     option_kind: str
     scoring: Scoring
     review: ReviewSpec
+    sign_off: SignOff | None
     vocabulary: Vocabulary = field(compare=False, repr=False)
     _compiled: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -356,6 +358,7 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         option_kind=manifest.option_kind,
         scoring=manifest.scoring,
         review=manifest.review,
+        sign_off=manifest.sign_off,
         vocabulary=vocabulary,
     )
 

@@ -7,6 +7,7 @@ consideration files. Loading (``sequencer.knowledge.rulebook``) turns files into
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "Rule",
     "Scoring",
     "SetsAside",
+    "SignOff",
     "Source",
     "SuggestOutsideTherapy",
 ]
@@ -183,6 +185,23 @@ class ReviewSpec(BaseModel):
     ref_label: Annotated[str, Field(min_length=5)]
 
 
+class SignOff(BaseModel):
+    """Who reviewed a rule (or the rule base) for clinical use, when, and when the review
+    falls due again. A role or a name, as the site decides."""
+
+    model_config = _STRICT
+
+    by: Annotated[str, Field(min_length=2)]
+    signed: date
+    due: date
+
+    @model_validator(mode="after")
+    def _due_after(self) -> SignOff:
+        if self.due <= self.signed:
+            raise ValueError("due must come after signed")
+        return self
+
+
 class Manifest(BaseModel):
     model_config = _STRICT
 
@@ -192,6 +211,7 @@ class Manifest(BaseModel):
     notice: Prose
     options: Annotated[tuple[OptionSpec, ...], Field(min_length=2)]
     option_kind: Annotated[str, Field(min_length=2)]
+    sign_off: SignOff | None = None
     scoring: Scoring
     review: ReviewSpec
 
@@ -412,6 +432,7 @@ class Rule(BaseModel):
     then: Annotated[list[Effect], Field(min_length=1)]
     rationale: Prose
     citations: Annotated[tuple[str, ...], Field(min_length=1)]
+    sign_off: SignOff | None = None
     context: str | None = Field(
         default=None,
         description="set by the loader for rules written in a regulatory context's file: "

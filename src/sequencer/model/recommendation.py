@@ -258,12 +258,24 @@ class ContextStamp(BaseModel):
 
 
 class RulebookStamp(BaseModel):
-    """Which rule base produced the recommendation, for later audit."""
+    """Which rule base produced the recommendation, for later audit, and whether the
+    rules behind it carry a current clinical sign-off."""
 
     model_config = _OUT
     name: str
     version: str
     digest: str
+    rule_base_review: str = Field(
+        default="never signed off",
+        description="the rule base's own sign-off: current until its due date, past due, "
+        "or never signed off",
+    )
+    stale_rules: list[str] = Field(
+        default=[], description="rules that fired here whose clinical review is past due"
+    )
+    unsigned_rules: list[str] = Field(
+        default=[], description="rules that fired here with no recorded clinical sign-off"
+    )
 
 
 class Recommendation(BaseModel):

@@ -22,6 +22,7 @@ from sequencer.present.phrases import (
     product_citations,
     product_line,
     reason_effect,
+    review_note,
     today_cell,
 )
 
@@ -108,7 +109,7 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     parts.append(
         Text(
             f"\nRule base {rec.rulebook.name} {rec.rulebook.version} "
-            f"{rec.rulebook.digest}\n{rec.notice}",
+            f"{rec.rulebook.digest}\n{review_note(rec.rulebook)}\n{rec.notice}",
             style="dim",
         )
     )

@@ -25,6 +25,7 @@ from sequencer.present.phrases import (
     product_citations,
     product_line,
     reason_effect,
+    review_note,
     today_cell,
 )
 
@@ -138,7 +139,7 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
     out += ["", f"{heading}# References", "", *refs.lines(), ""]
     out.append(
         f"_Rule base {rec.rulebook.name} {rec.rulebook.version}, {rec.rulebook.digest}. "
-        f"{rec.notice}_"
+        f"{review_note(rec.rulebook)} {rec.notice}_"
     )
     return "\n".join(out) + "\n"
 

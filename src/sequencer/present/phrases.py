@@ -18,6 +18,7 @@ from sequencer.model.recommendation import (
     ProductStanding,
     Reason,
     Recommendation,
+    RulebookStamp,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "product_citations",
     "product_line",
     "reason_effect",
+    "review_note",
     "today_cell",
     "why_today",
 ]
@@ -221,3 +223,16 @@ STATUS_WORDS: dict[str, str] = {
 def html_text(text: object) -> str:
     """``text`` escaped for HTML (quotes too): nothing a user typed reaches a page raw."""
     return html.escape(str(text), quote=True)
+
+
+def review_note(stamp: RulebookStamp) -> str:
+    """The clinical sign-off behind a recommendation, in one sentence: the rule base's
+    own review, and the rules that fired without a current sign-off."""
+    parts = [f"Clinical sign-off: the rule base was {stamp.rule_base_review}"]
+    if stamp.stale_rules:
+        parts.append(f"past review here: {', '.join(stamp.stale_rules)}")
+    if stamp.unsigned_rules:
+        n = len(stamp.unsigned_rules)
+        rules = "1 rule that fired here has" if n == 1 else f"{n} rules that fired here have"
+        parts.append(f"{rules} no recorded sign-off")
+    return "; ".join(parts) + "."

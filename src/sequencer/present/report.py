@@ -39,6 +39,7 @@ from sequencer.present.phrases import (
     product_citations,
     product_line,
     reason_effect,
+    review_note,
 )
 from sequencer.present.phrases import html_text as _e
 from sequencer.present.whatif_views import (
@@ -404,6 +405,7 @@ def html_report(report: CaseReport) -> str:
         f"{_e(rec.rulebook.version)}, digest <code>{_e(rec.rulebook.digest)}</code>. "
         f"Regulatory context <code>{_e(rec.context.name)}</code>: {_e(rec.context.title)} "
         f"(as of {_e(rec.context.as_of)}).</p>",
+        f'<p class="review">{_e(review_note(rec.rulebook))}</p>',
         "</footer>",
         "</body>",
         "</html>",
@@ -491,7 +493,7 @@ def markdown_report(report: CaseReport) -> str:
     out += [
         "",
         f"_Rule base {rec.rulebook.name} {rec.rulebook.version}, {rec.rulebook.digest}; "
-        f"context {rec.context.name}. {rec.notice}_",
+        f"context {rec.context.name}. {review_note(rec.rulebook)} {rec.notice}_",
         "",
     ]
     return "\n".join(out)
