@@ -59,6 +59,11 @@ def stamp(rulebook: Rulebook, fired: Sequence[str] = ()) -> RulebookStamp:
     """The rule base's name, version and digest, as every output carries them, and the
     review state of the rule base and of the ``fired`` rules (in rule-base order) today."""
     on = today()
+    memo: dict[tuple[object, ...], RulebookStamp] = memo_of(rulebook, "stamps")
+    key = (on, *fired)
+    known = memo.get(key)
+    if known is not None:
+        return known
     stale: list[str] = []
     unsigned: list[str] = []
     for rule_id in fired:
@@ -74,7 +79,7 @@ def stamp(rulebook: Rulebook, fired: Sequence[str] = ()) -> RulebookStamp:
         state = f"past due since {own.due} (signed off by {own.by} on {own.signed})"
     else:
         state = f"signed off by {own.by} on {own.signed}, due {own.due}"
-    return RulebookStamp.model_construct(
+    built = RulebookStamp.model_construct(
         name=rulebook.name,
         version=rulebook.version,
         digest=rulebook.digest,
@@ -82,6 +87,9 @@ def stamp(rulebook: Rulebook, fired: Sequence[str] = ()) -> RulebookStamp:
         stale_rules=stale,
         unsigned_rules=unsigned,
     )
+    if len(memo) >= 4096:
+        memo.clear()
+    return memo.setdefault(key, built)
 
 
 def cached_citations(rulebook: Rulebook, keys: Sequence[str]) -> list[Citation]:
