@@ -87,3 +87,25 @@ def test_rules_diff_command_prints_markdown_and_json(
     ]
     assert data["changed"]["literature"] == 1
     assert main(["rules", "diff", str(RULES_DIR)]) == 2
+
+
+def test_require_bump_fails_a_change_of_decisions_that_keeps_the_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CI habit: decisions changed and the version kept is exit 1; bumped is 0."""
+    root = _changed_base(
+        tmp_path,
+        ACCESS,
+        "  - id: car-t-unavailable\n",
+        "  - id: car-t-unavailable\n    status: retired\n",
+    )
+    args = ["rules", "diff", str(RULES_DIR), str(root), "--cohort", "50", "--require-bump"]
+    assert main(args) == 1
+    assert "bump `version` in rules/rulebook.yaml" in capsys.readouterr().err
+    manifest = root / "rulebook.yaml"
+    manifest.write_text(manifest.read_text().replace("version: 0.3.0", "version: 0.4.0"))
+    assert main(args) == 0
+    assert (
+        main(["rules", "diff", str(RULES_DIR), str(RULES_DIR), "--cohort", "50", "--require-bump"])
+        == 0
+    )

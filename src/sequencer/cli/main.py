@@ -113,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     rules.add_argument("--seed", type=int, default=2020, help="cohort seed (default 2020)")
     rules.add_argument(
+        "--require-bump",
+        action="store_true",
+        help="with diff: exit 1 when decisions change but NEW keeps OLD's version",
+    )
+    rules.add_argument(
         "--stale",
         action="store_true",
         help="list the rule base and the rules never signed off or past their review date",
@@ -297,6 +302,12 @@ def _cmd_rules_diff(args: argparse.Namespace) -> int:
         print(json.dumps(impact_json(impact), indent=2))
     else:
         print(markdown_impact(impact), end="")
+    if args.require_bump and impact.changes and books[0].version == books[1].version:
+        say(
+            f"{len(impact.changes)} decisions change but the rule base keeps "
+            f"version {books[1].version}: bump `version` in rules/rulebook.yaml"
+        )
+        return EXIT_DISAGREE
     return EXIT_OK
 
 
