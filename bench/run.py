@@ -234,6 +234,32 @@ def cli_memory(count: int) -> dict[str, Any]:
     }
 
 
+def rules_diff_time(size: int) -> dict[str, float]:
+    """Seconds for `rules diff` of the shipped rule base against a copy with one rule
+    retired, over a cohort of ``size`` patients, with one worker per CPU."""
+    import shutil
+    import tempfile
+
+    from sequencer import load_rulebook
+    from sequencer.explain.impact import rules_diff
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "rules"
+        shutil.copytree(default_rulebook().root, root)
+        path = root / "considerations" / "access.yaml"
+        text = path.read_text()
+        path.write_text(
+            text.replace(
+                "  - id: car-t-unavailable\n", "  - id: car-t-unavailable\n    status: retired\n"
+            )
+        )
+        new = load_rulebook(root)
+        start = time.perf_counter()
+        impact = rules_diff(default_rulebook(), new, size=size, processes=0)
+        seconds = time.perf_counter() - start
+    return {"cohort": size, "seconds": seconds, "changed": len(impact.changes)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=10_000)
@@ -241,11 +267,13 @@ def main() -> int:
     parser.add_argument("--memory", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--cli-memory", type=int, default=0, help="CLI batch lines (0 skips)")
+    parser.add_argument("--diff", type=int, default=100_000, help="rules diff cohort (0 skips)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args()
     if args.quick:
         args.profiles, args.batch, args.memory, args.repeat = 2000, 5000, 20_000, 3
+        args.diff = 5000
 
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -270,6 +298,9 @@ def main() -> int:
         print(f"memory over {args.memory} profiles ...", file=sys.stderr)
         results["memory"] = memory(args.memory)
 
+    if args.diff:
+        print(f"rules diff over a cohort of {args.diff} ...", file=sys.stderr)
+        results["rules_diff"] = rules_diff_time(args.diff)
     if args.cli_memory:
         print(f"CLI batch memory over {args.cli_memory} lines ...", file=sys.stderr)
         results["cli_memory"] = cli_memory(args.cli_memory)
@@ -354,6 +385,9 @@ def _print(r: dict[str, Any]) -> None:
         mem = r["memory"]
         row(f"RSS growth over {mem['profiles']:,} (parent, KiB)", mem["parent_growth_kib"], ",d")
         row(f"RSS growth over {mem['profiles']:,} (workers, KiB)", mem["workers_growth_kib"], ",d")
+    if "rules_diff" in r:
+        diff = r["rules_diff"]
+        row(f"rules diff over a {diff['cohort']:,} cohort, all CPUs (s)", diff["seconds"], ".1f")
     Console().print(table)
 
 

@@ -50,6 +50,8 @@ def test_retiring_a_rule_changes_exactly_the_decisions_it_made(tmp_path: Path) -
     assert impact.evaluated["cohort"] == 400 and impact.evaluated["published"] == 10
     assert {c.patient for c in impact.changes if c.source == "literature"} == {"no-access"}
     assert all("car_t not_eligible" in c.lost for c in impact.changes)
+    forked = rules_diff(old, new, size=400, seed=3, processes=2)
+    assert forked.changes == impact.changes and forked.evaluated == impact.evaluated
 
 
 def test_a_reweighted_argument_is_reported_with_its_strengths(tmp_path: Path) -> None:

@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     rules.add_argument("--seed", type=int, default=2020, help="cohort seed (default 2020)")
     rules.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="with diff: worker processes for the cohort (default 0: one per CPU)",
+    )
+    rules.add_argument(
         "--require-bump",
         action="store_true",
         help="with diff: exit 1 when decisions change but NEW keeps OLD's version",

@@ -30,7 +30,7 @@ from sequencer.model.fields import FIELDS, flatten
 from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import PatientProfile
 
-__all__ = ["Coverage", "RuleCoverage", "cohort", "coverage"]
+__all__ = ["Coverage", "RuleCoverage", "cohort", "cohort_slice", "coverage"]
 
 _TRIES = 8
 
@@ -87,20 +87,33 @@ def cohort(
     negative size."""
     if size < 0:
         raise ValueError("size must be 0 or more")
-    rng = random.Random(seed)
     choices = _choices([book, *also])
     for index in range(size):
-        flat = {field: rng.choice(values) for field, values in choices.items()}
-        for _ in range(_TRIES):
-            try:
-                yield parse_profile({"id": f"cohort-{seed}-{index}", **_nest(flat)})
-                break
-            except ProfileError as error:
-                for problem in error.problems:  # leave what contradicts unknown
-                    if problem.field in flat:
-                        flat[problem.field] = None
-        else:  # pragma: no cover - every field unknown is always valid
-            yield parse_profile({"id": f"cohort-{seed}-{index}"})
+        yield _patient(choices, seed, index)
+
+
+def cohort_slice(
+    book: Rulebook, indices: range, seed: int = 2020, also: Sequence[Rulebook] = ()
+) -> Iterator[PatientProfile]:
+    """Yield the patients of ``indices`` of the cohort ``cohort(book, ..., seed, also)``
+    would give: each patient is drawn from its own seeded generator, so that workers
+    can each make a slice of one cohort."""
+    choices = _choices([book, *also])
+    for index in indices:
+        yield _patient(choices, seed, index)
+
+
+def _patient(choices: dict[str, list[Any]], seed: int, index: int) -> PatientProfile:
+    rng = random.Random(seed * 1_000_003 + index)
+    flat = {field: rng.choice(values) for field, values in choices.items()}
+    for _ in range(_TRIES):
+        try:
+            return parse_profile({"id": f"cohort-{seed}-{index}", **_nest(flat)})
+        except ProfileError as error:
+            for problem in error.problems:  # leave what contradicts unknown
+                if problem.field in flat:
+                    flat[problem.field] = None
+    return parse_profile({"id": f"cohort-{seed}-{index}"})  # pragma: no cover
 
 
 @dataclass(frozen=True)

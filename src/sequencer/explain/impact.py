@@ -11,10 +11,13 @@ and standings that moved.
 from __future__ import annotations
 
 import importlib.resources
+import multiprocessing
+import os
 import subprocess
 import tarfile
 import tempfile
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -22,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from sequencer.api import recommend
+from sequencer.api import engine_for, recommend
 from sequencer.errors import CaseFileError, UsageError
-from sequencer.explain.cohort import cohort
+from sequencer.explain.cohort import cohort_slice
 from sequencer.explain.published import load_cases
 from sequencer.knowledge.rulebook import Rulebook, load_rulebook
 from sequencer.model.parsing import parse_profile
@@ -200,6 +203,27 @@ def _compare(
         )
 
 
+_FORKED: dict[str, Any] = {}
+"""What a forked worker compares (set just before the workers are forked, so that the
+rule bases are inherited rather than pickled)."""
+
+
+def _forked_part(indices: range) -> tuple[int, list[DecisionChange]]:
+    """Compare the cohort patients of ``indices`` in a forked worker."""
+    w = _FORKED
+    return _cohort_part(w["old"], w["new"], indices, w["seed"], w["context"])
+
+
+def _cohort_part(
+    old: Rulebook, new: Rulebook, indices: range, seed: int, context: str | None
+) -> tuple[int, list[DecisionChange]]:
+    """Compare the cohort patients of ``indices``."""
+    part = Impact(old="", new="", rules=[])
+    for patient in cohort_slice(new, indices, seed, also=(old,)):
+        _compare(part, old, new, "cohort", patient, context)
+    return part.evaluated["cohort"], part.changes
+
+
 def rules_diff(
     old: Rulebook,
     new: Rulebook,
@@ -208,15 +232,20 @@ def rules_diff(
     seed: int = 2020,
     context: str | None = None,
     literature: Path | None = None,
+    processes: int = 1,
 ) -> Impact:
     """Return what changed from ``old`` to ``new`` and which decisions it changes.
 
     The published patients are replayed in their own context and in ``context`` (the
     new rule base's default unless named), the literature cases (``literature``,
     default: the shipped file) and a cohort of ``size`` patients drawn from both rule
-    bases' values (``seed``) in ``context``. Raises ``UnknownContextError`` when a rule
-    base lacks the context, and ``CaseFileError`` for an unreadable literature file.
+    bases' values (``seed``) in ``context``, over ``processes`` worker processes (0:
+    one per CPU). Raises ``UnknownContextError`` when a rule base lacks the context,
+    ``CaseFileError`` for an unreadable literature file and ``UsageError`` for a
+    negative number of processes.
     """
+    if processes < 0:
+        raise UsageError("processes must be 0 (one per CPU) or more")
     impact = Impact(
         old=f"{old.name} {old.version} {old.digest[:19]}",
         new=f"{new.name} {new.version} {new.digest[:19]}",
@@ -233,6 +262,22 @@ def rules_diff(
             raise CaseFileError(f"{path}: not a literature case file ({error})") from None
         for case in cases:
             _compare(impact, old, new, "literature", parse_profile(case["profile"]), context)
-    for patient in cohort(new, size, seed, also=(old,)):
-        _compare(impact, old, new, "cohort", patient, context)
+    workers = (os.cpu_count() or 1) if processes == 0 else processes
+    if workers <= 1 or size < 2 * workers:
+        evaluated, changes = _cohort_part(old, new, range(size), seed, context)
+    else:
+        engine_for(old), engine_for(new)  # register both rulesets before forking
+        step = -(-size // workers)
+        parts = [range(start, min(start + step, size)) for start in range(0, size, step)]
+        fork = multiprocessing.get_context("fork")
+        _FORKED.update(old=old, new=new, seed=seed, context=context)
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
+                results = list(pool.map(_forked_part, parts))
+        finally:
+            _FORKED.clear()
+        evaluated = sum(n for n, _ in results)
+        changes = [c for _, found in results for c in found]
+    impact.evaluated["cohort"] += evaluated
+    impact.changes.extend(changes)
     return impact
