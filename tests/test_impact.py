@@ -27,16 +27,17 @@ def _changed_base(tmp_path: Path, relative: str, old: str, new: str) -> Path:
     return root
 
 
+def _retired(tmp_path: Path) -> Path:
+    """A copy of the rule base with the rule excluding CAR T cells without access retired."""
+    rule = "  - id: car-t-unavailable\n"
+    return _changed_base(tmp_path, ACCESS, rule, rule + "    status: retired\n")
+
+
 def test_retiring_a_rule_changes_exactly_the_decisions_it_made(tmp_path: Path) -> None:
     """Without the rule excluding CAR T cells when no product or trial can be had, the
     decisions that change are exactly those of patients without access whose CAR T
     option nothing else excludes."""
-    root = _changed_base(
-        tmp_path,
-        ACCESS,
-        "  - id: car-t-unavailable\n",
-        "  - id: car-t-unavailable\n    status: retired\n",
-    )
+    root = _retired(tmp_path)
     old, new = default_rulebook(), load_rulebook(root)
     impact = rules_diff(old, new, size=400, seed=3)
     assert impact.rules == [RuleChange("car-t-unavailable", "retired")]
@@ -70,12 +71,7 @@ def test_a_reweighted_argument_is_reported_with_its_strengths(tmp_path: Path) ->
 def test_rules_diff_command_prints_markdown_and_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = _changed_base(
-        tmp_path,
-        ACCESS,
-        "  - id: car-t-unavailable\n",
-        "  - id: car-t-unavailable\n    status: retired\n",
-    )
+    root = _retired(tmp_path)
     assert main(["rules", "diff", str(RULES_DIR), str(root), "--cohort", "100"]) == 0
     text = capsys.readouterr().out
     assert "- `car-t-unavailable`: retired" in text and "| cohort | 100 |" in text
@@ -95,12 +91,7 @@ def test_require_bump_fails_a_change_of_decisions_that_keeps_the_version(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The CI habit: decisions changed and the version kept is exit 1; bumped is 0."""
-    root = _changed_base(
-        tmp_path,
-        ACCESS,
-        "  - id: car-t-unavailable\n",
-        "  - id: car-t-unavailable\n    status: retired\n",
-    )
+    root = _retired(tmp_path)
     args = ["rules", "diff", str(RULES_DIR), str(root), "--cohort", "50", "--require-bump"]
     assert main(args) == 1
     assert "bump `version` in rules/rulebook.yaml" in capsys.readouterr().err
