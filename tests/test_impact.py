@@ -66,6 +66,8 @@ def test_a_reweighted_argument_is_reported_with_its_strengths(tmp_path: Path) ->
     assert impact.rules == [
         RuleChange("older-adult-blinatumomab-active", "changed", ("then",), ("moderate", "strong"))
     ]
+    assert impact.coverage is not None and impact.coverage.size == 50
+    assert "older-adult-blinatumomab-active" in {r.rule for r in impact.coverage.rules}
 
 
 def test_rules_diff_command_prints_markdown_and_json(

@@ -340,6 +340,9 @@ def impact_json(impact: Any) -> dict[str, Any]:
             }
             for c in impact.changes
         ],
+        "coverage": coverage_json(impact.coverage, 0)["rules"] if impact.coverage else [],
+        "never_fire": impact.coverage.never_fire if impact.coverage else [],
+        "never_decide": impact.coverage.never_decide if impact.coverage else [],
     }
 
 

@@ -27,7 +27,7 @@ import yaml
 
 from sequencer.api import engine_for, recommend
 from sequencer.errors import CaseFileError, UsageError
-from sequencer.explain.cohort import cohort_slice
+from sequencer.explain.cohort import Coverage, cohort_slice, coverage
 from sequencer.explain.published import load_cases
 from sequencer.knowledge.rulebook import Rulebook, load_rulebook
 from sequencer.model.parsing import parse_profile
@@ -42,6 +42,9 @@ __all__ = [
     "load_revision",
     "rules_diff",
 ]
+
+COVERAGE_SAMPLE = 10_000
+"""The diff reports the new rule base's coverage over at most this many cohort patients."""
 
 _ASPECTS = ("title", "status", "evidence", "when", "then", "rationale", "citations", "context")
 
@@ -78,6 +81,7 @@ class Impact:
     rules: list[RuleChange]
     evaluated: Counter[str] = field(default_factory=Counter)
     changes: list[DecisionChange] = field(default_factory=list)
+    coverage: Coverage | None = None  # the new rule base's, over (a sample of) the cohort
 
     @property
     def changed(self) -> Counter[str]:
@@ -280,4 +284,6 @@ def rules_diff(
         changes = [c for _, found in results for c in found]
     impact.evaluated["cohort"] += evaluated
     impact.changes.extend(changes)
+    sample = cohort_slice(new, range(min(size, COVERAGE_SAMPLE)), seed, also=(old,))
+    impact.coverage = coverage(new, sample, context)
     return impact

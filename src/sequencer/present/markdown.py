@@ -322,4 +322,19 @@ def markdown_impact(impact: Impact, examples: int = 10) -> str:
             )
     else:
         out += ["", "No decision changes."]
+    found = impact.coverage
+    if found is not None and found.size:
+        touched = {c.rule for c in impact.rules if c.kind in ("added", "changed")}
+        rows = [r for r in found.rules if r.rule in touched]
+        out += ["", f"## Coverage (new rule base, {found.size} cohort patients)", ""]
+        if rows:
+            out += ["| Changed or added rule | Fires | Decides |", "|---|---:|---:|"]
+        else:
+            out.append("No rule was added or changed in a way that leaves it active.")
+        for r in rows:
+            fires, decides = (f"{100 * n / found.size:.1f}%" for n in (r.fires, r.decides))
+            out.append(f"| `{r.rule}` | {fires} | {decides} |")
+        never = ", ".join(f"`{r}`" for r in found.never_fire) or "none"
+        out += ["", f"**Never fire:** {never}.", ""]
+        out.append(f"**Fire but never decide:** {len(found.never_decide)} rules.")
     return "\n".join(out) + "\n"
