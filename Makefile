@@ -22,7 +22,7 @@ venv: $(BIN)/python
 # A real, non-editable install: proves the rule base and the published patients ship
 # inside the package. Reinstalled every time so the tests see the working tree.
 install: venv
-	$(PIP) install '.[test]'
+	$(PIP) install '.[test,service]'
 	$(PIP) install --no-deps --force-reinstall .
 
 lint: install

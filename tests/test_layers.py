@@ -8,7 +8,18 @@ from conftest import REPO
 
 SRC = REPO / "src" / "sequencer"
 # Lower layers first; a module may import its own layer and the ones below it.
-LAYERS = ["errors", "model", "knowledge", "engine", "decide", "api", "explain", "present", "cli"]
+LAYERS = [
+    "errors",
+    "model",
+    "knowledge",
+    "engine",
+    "decide",
+    "api",
+    "explain",
+    "present",
+    "service",
+    "cli",
+]
 LAYER_OF = {"batch": "api", "testing": "explain"}  # strategies read the compiled rules
 
 

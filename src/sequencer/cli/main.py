@@ -132,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
         "--today", type=_iso_date, help="the date to judge reviews by (default: today)"
     )
     rules.add_argument("--context", help="regulatory context (default: the current one)")
+    srv = verbs.add_parser("serve", help="the HTTP API on a loopback address")
+    srv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback only)")
+    srv.add_argument("--port", type=int, default=8080, help="default 8080")
+    srv.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     return parser
 
@@ -358,6 +362,17 @@ def coverage_json(found: Any, seed: int) -> dict[str, Any]:
     }
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from sequencer.service.serve import serve
+    except ImportError:  # pragma: no cover - the extra is installed by make test
+        say("the service needs its extra: pip install 'sequencer[service]'")
+        return EXIT_INPUT
+    book = _rulebook(args.rules)
+    serve(args.host, args.port, book)
+    return EXIT_OK
+
+
 def _iso_date(text: str) -> Any:
     """argparse type: a date as YYYY-MM-DD."""
     import datetime
@@ -455,6 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sequencer.errors import EngineError, ProfileError, RuleBaseError, SequencerError
 
     handlers = {"recommend": _cmd_recommend, "replay": _cmd_replay, "rules": _cmd_rules}
+    handlers["serve"] = _cmd_serve
     handlers |= {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}
     try:
         status = handlers[args.verb](args)

@@ -1,0 +1,135 @@
+"""The plain HTTP API over the library (FastAPI).
+
+Bodies are read raw and parsed by the library's own parser, so that HTTP callers get
+exactly what the command line gets: duplicate keys and malformed JSON are refused,
+and every problem comes back with its field path in a 422. Nothing a caller sends is
+echoed unescaped: JSON out, and the report's HTML escapes every value.
+
+Endpoints: ``POST /recommend`` (a v1 profile; ``?context=``), ``POST /whatif``, ``POST
+/report`` (HTML), ``GET /rules`` (the rule base and its contexts), ``GET /health``;
+OpenAPI at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from sequencer.api import default_rulebook, recommend
+from sequencer.errors import ProfileError, SequencerError, UnknownContextError
+from sequencer.explain.whatif import what_if
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.present.report import case_report, html_report
+
+__all__ = ["MAX_BODY", "create_app"]
+
+MAX_BODY = 1_000_000
+"""The largest request body accepted, in bytes (a profile is a few hundred)."""
+
+_PROFILE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "description": "a v1 patient profile"},
+        }
+    },
+}
+
+
+def _problems(error: ProfileError) -> JSONResponse:
+    return JSONResponse(
+        status_code=422,
+        content={
+            "error": "invalid patient profile",
+            "problems": [{"field": p.field, "message": p.message} for p in error.problems],
+        },
+    )
+
+
+async def _body(request: Request) -> bytes | JSONResponse:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return JSONResponse(status_code=413, content={"error": f"body over {MAX_BODY} bytes"})
+    return body
+
+
+def create_app(rulebook: Rulebook | None = None) -> FastAPI:
+    """Return the service's application over ``rulebook`` (default: the shipped one)."""
+    book = rulebook or default_rulebook()
+    app = FastAPI(
+        title="sequencer",
+        version=book.version,
+        description=(
+            f"Cited decision support ({book.title}). {book.notice} Every answer carries the "
+            "rule base's version and digest."
+        ),
+    )
+
+    @app.exception_handler(UnknownContextError)
+    async def _unknown_context(_: Request, error: UnknownContextError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"error": str(error), "known": error.known})
+
+    @app.exception_handler(ProfileError)
+    async def _profile_error(_: Request, error: ProfileError) -> JSONResponse:
+        return _problems(error)
+
+    @app.exception_handler(SequencerError)
+    async def _other_error(_: Request, error: SequencerError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"error": str(error)})
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        """Liveness, and which rule base answers."""
+        return {"status": "ok", "rulebook": book.version, "digest": book.digest}
+
+    @app.get("/rules")
+    def rules() -> dict[str, Any]:
+        """The rule base: its version and digest, every rule, and the contexts."""
+        return {
+            "name": book.name,
+            "version": book.version,
+            "digest": book.digest,
+            "default_context": book.default_context,
+            "contexts": sorted(book.contexts),
+            "rules": [
+                {
+                    "id": r.rule.id,
+                    "title": r.rule.title,
+                    "consideration": r.consideration,
+                    "evidence": r.rule.evidence,
+                    "citations": list(r.rule.citations),
+                }
+                for r in book.rules
+                if r.rule.status == "active"
+            ],
+        }
+
+    @app.post("/recommend", openapi_extra={"requestBody": _PROFILE_BODY})
+    async def post_recommend(request: Request, context: str | None = None) -> Response:
+        """A v1 profile in, the ranked and cited recommendation out (422: every problem)."""
+        body = await _body(request)
+        if isinstance(body, Response):
+            return body
+        rec = recommend(body, rulebook=book, context=context)
+        return Response(rec.model_dump_json(), media_type="application/json")
+
+    @app.post("/whatif", openapi_extra={"requestBody": _PROFILE_BODY})
+    async def post_whatif(request: Request, context: str | None = None) -> Response:
+        """Every single-fact change that would change the recommendation."""
+        body = await _body(request)
+        if isinstance(body, Response):
+            return body
+        result = what_if(body, rulebook=book, context=context)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    @app.post("/report", response_class=HTMLResponse, openapi_extra={"requestBody": _PROFILE_BODY})
+    async def post_report(request: Request, context: str | None = None) -> Response:
+        """The one-page case report (self-contained HTML)."""
+        body = await _body(request)
+        if isinstance(body, Response):
+            return body
+        return HTMLResponse(html_report(case_report(body, rulebook=book, context=context)))
+
+    return app
