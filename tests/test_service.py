@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -10,12 +11,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import PATIENTS_DIR, patched
 
-from sequencer import recommend
+from sequencer import UsageError, recommend
+from sequencer.service.audit import AuditLog
 from sequencer.service.serve import is_loopback
 
 HOST = "127.0.0.1"
@@ -28,11 +31,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def audit_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The served module's audit database (a real SQLite file)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('audit') / 'audit.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
+def server(audit_url: str) -> Iterator[str]:
     """The real service in its own process; stopped after the module's tests."""
     port = _free_port()
+    command = ["serve", "--host", HOST, "--port", str(port), "--audit", audit_url]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sequencer.cli", "serve", "--host", HOST, "--port", str(port)],
+        [sys.executable, "-m", "sequencer.cli", *command],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -138,3 +148,47 @@ def test_only_loopback_addresses_are_served_without_authentication() -> None:
         check=False,
     )
     assert result.returncode == 2 and "refusing to listen on 0.0.0.0" in result.stderr
+
+
+def test_every_answer_is_in_the_audit_trail_without_the_profile(
+    server: str, audit_url: str
+) -> None:
+    """Time, endpoint, rule base, context, a hash of the body, the answer and the caller;
+    never the raw profile unless the site keeps them."""
+    profile = (PATIENTS_DIR / "patient-2.json").read_bytes()
+    status, _, body = _call(f"{server}/recommend?context=us-2020", profile, "POST")
+    assert status == 200
+    bad = json.dumps(patched({"age": 500})).encode()
+    assert _call(f"{server}/recommend", bad, "POST")[0] == 422
+    log = AuditLog(audit_url)
+    try:
+        rows = log.rows()
+    finally:
+        log.close()
+    mine = [r for r in rows if r.input_sha256 == hashlib.sha256(profile).hexdigest()]
+    assert mine and mine[-1].endpoint == "recommend" and mine[-1].context == "us-2020"
+    assert mine[-1].status == 200 and json.loads(mine[-1].output) == json.loads(body)
+    assert mine[-1].rulebook_digest == recommend(profile).rulebook.digest
+    assert mine[-1].caller == HOST and mine[-1].profile is None
+    refused = [r for r in rows if r.input_sha256 == hashlib.sha256(bad).hexdigest()]
+    assert refused and refused[-1].status == 422 and "problems" in refused[-1].output
+
+
+def test_a_site_may_keep_profiles_and_only_sqlite_is_accepted(tmp_path: Path) -> None:
+    log = AuditLog(f"sqlite:///{tmp_path / 'a.sqlite3'}", keep_profiles=True)
+    try:
+        log.record(
+            endpoint="recommend",
+            status=200,
+            rulebook_version="0.3.0",
+            rulebook_digest="sha256:x",
+            context="us-2026",
+            body=b'{"id": "p"}',
+            output="{}",
+            caller=None,
+        )
+        assert log.rows()[0].profile == '{"id": "p"}'
+    finally:
+        log.close()
+    with pytest.raises(UsageError, match="only sqlite"):
+        AuditLog("postgresql://db.example/audit")

@@ -136,6 +136,16 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback only)")
     srv.add_argument("--port", type=int, default=8080, help="default 8080")
     srv.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
+    srv.add_argument(
+        "--audit",
+        default="sqlite:///sequencer-audit.sqlite3",
+        help="audit database URL (default sqlite:///sequencer-audit.sqlite3)",
+    )
+    srv.add_argument(
+        "--keep-profiles",
+        action="store_true",
+        help="store raw profiles in the audit trail (default: a SHA-256 of each body only)",
+    )
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     return parser
 
@@ -369,7 +379,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         say("the service needs its extra: pip install 'sequencer[service]'")
         return EXIT_INPUT
     book = _rulebook(args.rules)
-    serve(args.host, args.port, book)
+    serve(args.host, args.port, book, audit=args.audit, keep_profiles=args.keep_profiles)
     return EXIT_OK
 
 

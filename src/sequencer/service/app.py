@@ -22,6 +22,7 @@ from sequencer.errors import ProfileError, SequencerError, UnknownContextError
 from sequencer.explain.whatif import what_if
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.present.report import case_report, html_report
+from sequencer.service.audit import AuditLog
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -55,9 +56,40 @@ async def _body(request: Request) -> bytes | JSONResponse:
     return body
 
 
-def create_app(rulebook: Rulebook | None = None) -> FastAPI:
-    """Return the service's application over ``rulebook`` (default: the shipped one)."""
+def create_app(rulebook: Rulebook | None = None, audit: AuditLog | None = None) -> FastAPI:
+    """Return the service's application over ``rulebook`` (default: the shipped one);
+    every answer to a POST is stored in ``audit`` when one is given."""
     book = rulebook or default_rulebook()
+
+    def served(
+        request: Request, endpoint: str, body: bytes, reply: Response, context: str | None
+    ) -> Response:
+        if audit is not None:
+            audit.record(
+                endpoint=endpoint,
+                status=reply.status_code,
+                rulebook_version=book.version,
+                rulebook_digest=book.digest,
+                context=context or book.default_context,
+                body=body,
+                output=bytes(reply.body).decode("utf-8", "replace"),
+                caller=request.client.host if request.client else None,
+            )
+        return reply
+
+    def answer(
+        request: Request, endpoint: str, body: bytes, context: str | None, make: Any
+    ) -> Response:
+        try:
+            reply = make()
+        except ProfileError as error:
+            reply = _problems(error)
+        except UnknownContextError as error:
+            reply = JSONResponse(
+                status_code=404, content={"error": str(error), "known": error.known}
+            )
+        return served(request, endpoint, body, reply, context)
+
     app = FastAPI(
         title="sequencer",
         version=book.version,
@@ -112,8 +144,16 @@ def create_app(rulebook: Rulebook | None = None) -> FastAPI:
         body = await _body(request)
         if isinstance(body, Response):
             return body
-        rec = recommend(body, rulebook=book, context=context)
-        return Response(rec.model_dump_json(), media_type="application/json")
+        return answer(
+            request,
+            "recommend",
+            body,
+            context,
+            lambda: Response(
+                recommend(body, rulebook=book, context=context).model_dump_json(),
+                media_type="application/json",
+            ),
+        )
 
     @app.post("/whatif", openapi_extra={"requestBody": _PROFILE_BODY})
     async def post_whatif(request: Request, context: str | None = None) -> Response:
@@ -121,8 +161,16 @@ def create_app(rulebook: Rulebook | None = None) -> FastAPI:
         body = await _body(request)
         if isinstance(body, Response):
             return body
-        result = what_if(body, rulebook=book, context=context)
-        return Response(result.model_dump_json(), media_type="application/json")
+        return answer(
+            request,
+            "whatif",
+            body,
+            context,
+            lambda: Response(
+                what_if(body, rulebook=book, context=context).model_dump_json(),
+                media_type="application/json",
+            ),
+        )
 
     @app.post("/report", response_class=HTMLResponse, openapi_extra={"requestBody": _PROFILE_BODY})
     async def post_report(request: Request, context: str | None = None) -> Response:
@@ -130,6 +178,12 @@ def create_app(rulebook: Rulebook | None = None) -> FastAPI:
         body = await _body(request)
         if isinstance(body, Response):
             return body
-        return HTMLResponse(html_report(case_report(body, rulebook=book, context=context)))
+        return answer(
+            request,
+            "report",
+            body,
+            context,
+            lambda: HTMLResponse(html_report(case_report(body, rulebook=book, context=context))),
+        )
 
     return app

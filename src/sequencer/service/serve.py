@@ -10,8 +10,12 @@ import ipaddress
 
 from sequencer.errors import UsageError
 from sequencer.knowledge.rulebook import Rulebook
+from sequencer.service.audit import AuditLog
 
-__all__ = ["is_loopback", "serve"]
+__all__ = ["DEFAULT_AUDIT", "is_loopback", "serve"]
+
+DEFAULT_AUDIT = "sqlite:///sequencer-audit.sqlite3"
+"""The audit database when none is named: a SQLite file in the working directory."""
 
 
 def is_loopback(host: str) -> bool:
@@ -24,11 +28,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(host: str, port: int, rulebook: Rulebook | None = None) -> None:
-    """Serve the HTTP API on ``host``:``port`` until interrupted.
+def serve(
+    host: str,
+    port: int,
+    rulebook: Rulebook | None = None,
+    audit: str = DEFAULT_AUDIT,
+    keep_profiles: bool = False,
+) -> None:
+    """Serve the HTTP API on ``host``:``port`` until interrupted, storing every answer
+    in the ``audit`` database (a ``sqlite:///PATH`` URL; raw profiles only with
+    ``keep_profiles``).
 
     Raises ``UsageError`` for an address that is not loopback (no authentication is
-    configured) or a port outside 1-65535.
+    configured), a port outside 1-65535 or an audit URL that is not supported.
     """
     if not is_loopback(host):
         raise UsageError(
@@ -37,8 +49,12 @@ def serve(host: str, port: int, rulebook: Rulebook | None = None) -> None:
         )
     if not 1 <= port <= 65535:
         raise UsageError("port must be between 1 and 65535")
+    log = AuditLog(audit, keep_profiles=keep_profiles)
     import uvicorn
 
     from sequencer.service.app import create_app
 
-    uvicorn.run(create_app(rulebook), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(rulebook, log), host=host, port=port, log_level="warning")
+    finally:
+        log.close()
