@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # pip must see PyPI; nothing is installed by hand.
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test venv install lint typecheck unit clean catalogue bench rules-gate
+.PHONY: demo test venv install lint typecheck unit clean catalogue bench rules-gate schemas
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable_rules does not build on 3.13)"; exit 1; }
@@ -41,6 +41,12 @@ demo: install
 	$(BIN)/sequencer replay --all
 
 # Benchmarks (not part of `make test`): prints a table, writes bench/results/latest.json.
+# The shipped JSON Schemas (src/sequencer/schemas/), regenerated from the models; a test
+# fails when they are stale.
+schemas: install
+	$(BIN)/sequencer schema profile > src/sequencer/schemas/profile-v1.schema.json
+	$(BIN)/sequencer schema recommendation > src/sequencer/schemas/recommendation-v1.schema.json
+
 # The impact of rules/ against the last released rule base (rules-release.json); fails
 # when decisions change without a version bump (CI runs it after the tests).
 rules-gate: install

@@ -132,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
         "--today", type=_iso_date, help="the date to judge reviews by (default: today)"
     )
     rules.add_argument("--context", help="regulatory context (default: the current one)")
+    sch = verbs.add_parser("schema", help="the JSON Schema of the profile or the recommendation")
+    sch.add_argument("name", choices=["profile", "recommendation"])
     srv = verbs.add_parser("serve", help="the HTTP API on a loopback address")
     srv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback only)")
     srv.add_argument("--port", type=int, default=8080, help="default 8080")
@@ -372,6 +374,13 @@ def coverage_json(found: Any, seed: int) -> dict[str, Any]:
     }
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from sequencer.model.schemas import schema
+
+    print(json.dumps(schema(args.name), indent=2))
+    return EXIT_OK
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         from sequencer.service.serve import serve
@@ -481,6 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handlers = {"recommend": _cmd_recommend, "replay": _cmd_replay, "rules": _cmd_rules}
     handlers["serve"] = _cmd_serve
+    handlers["schema"] = _cmd_schema
     handlers |= {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}
     try:
         status = handlers[args.verb](args)
