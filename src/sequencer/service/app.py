@@ -12,6 +12,7 @@ OpenAPI at ``/openapi.json``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,6 +57,24 @@ async def _body(request: Request) -> bytes | JSONResponse:
     return body
 
 
+Answer = Callable[[Request, str, bytes, "str | None", Callable[[], Response]], Response]
+
+
+def _route(
+    endpoint: str, make: Callable[[bytes, str | None], Response], answer: Answer
+) -> Callable[..., Awaitable[Response]]:
+    """The handler of one POST endpoint: read the body, answer, audit."""
+
+    async def handler(request: Request, context: str | None = None) -> Response:
+        body = await _body(request)
+        if isinstance(body, Response):
+            return body
+        return answer(request, endpoint, body, context, lambda: make(body, context))
+
+    handler.__name__ = f"post_{endpoint}"
+    return handler
+
+
 def create_app(rulebook: Rulebook | None = None, audit: AuditLog | None = None) -> FastAPI:
     """Return the service's application over ``rulebook`` (default: the shipped one);
     every answer to a POST is stored in ``audit`` when one is given."""
@@ -78,7 +97,11 @@ def create_app(rulebook: Rulebook | None = None, audit: AuditLog | None = None) 
         return reply
 
     def answer(
-        request: Request, endpoint: str, body: bytes, context: str | None, make: Any
+        request: Request,
+        endpoint: str,
+        body: bytes,
+        context: str | None,
+        make: Callable[[], Response],
     ) -> Response:
         try:
             reply = make()
@@ -138,52 +161,36 @@ def create_app(rulebook: Rulebook | None = None, audit: AuditLog | None = None) 
             ],
         }
 
-    @app.post("/recommend", openapi_extra={"requestBody": _PROFILE_BODY})
-    async def post_recommend(request: Request, context: str | None = None) -> Response:
-        """A v1 profile in, the ranked and cited recommendation out (422: every problem)."""
-        body = await _body(request)
-        if isinstance(body, Response):
-            return body
-        return answer(
-            request,
-            "recommend",
-            body,
-            context,
-            lambda: Response(
-                recommend(body, rulebook=book, context=context).model_dump_json(),
-                media_type="application/json",
-            ),
-        )
+    def json_of(model: Any) -> Response:
+        return Response(model.model_dump_json(), media_type="application/json")
 
-    @app.post("/whatif", openapi_extra={"requestBody": _PROFILE_BODY})
-    async def post_whatif(request: Request, context: str | None = None) -> Response:
-        """Every single-fact change that would change the recommendation."""
-        body = await _body(request)
-        if isinstance(body, Response):
-            return body
-        return answer(
-            request,
-            "whatif",
-            body,
-            context,
-            lambda: Response(
-                what_if(body, rulebook=book, context=context).model_dump_json(),
-                media_type="application/json",
+    makers: dict[str, tuple[str, Callable[[bytes, str | None], Response], type[Response]]] = {
+        "recommend": (
+            "A v1 profile in, the ranked and cited recommendation out (422: every problem).",
+            lambda body, ctx: json_of(recommend(body, rulebook=book, context=ctx)),
+            Response,
+        ),
+        "whatif": (
+            "Every single-fact change that would change the recommendation.",
+            lambda body, ctx: json_of(what_if(body, rulebook=book, context=ctx)),
+            Response,
+        ),
+        "report": (
+            "The one-page case report (self-contained HTML).",
+            lambda body, ctx: HTMLResponse(
+                html_report(case_report(body, rulebook=book, context=ctx))
             ),
-        )
-
-    @app.post("/report", response_class=HTMLResponse, openapi_extra={"requestBody": _PROFILE_BODY})
-    async def post_report(request: Request, context: str | None = None) -> Response:
-        """The one-page case report (self-contained HTML)."""
-        body = await _body(request)
-        if isinstance(body, Response):
-            return body
-        return answer(
-            request,
-            "report",
-            body,
-            context,
-            lambda: HTMLResponse(html_report(case_report(body, rulebook=book, context=context))),
+            HTMLResponse,
+        ),
+    }
+    for endpoint, (doc, make, response_class) in makers.items():
+        app.add_api_route(
+            f"/{endpoint}",
+            _route(endpoint, make, answer),
+            methods=["POST"],
+            summary=doc,
+            response_class=response_class,
+            openapi_extra={"requestBody": _PROFILE_BODY},
         )
 
     return app
