@@ -30,6 +30,7 @@ from typing import Any
 from sequencer import __version__
 from sequencer.cli.explain import add_verbs as add_explain_verbs
 from sequencer.cli.explain import cmd_report, cmd_teach, cmd_whatif
+from sequencer.cli.rules import add_rules_verb, cmd_rules
 from sequencer.present.terminal import read_input, say
 
 EXIT_OK, EXIT_DISAGREE, EXIT_INPUT, EXIT_RULES, EXIT_ENGINE, EXIT_OUTPUT = 0, 1, 2, 3, 4, 5
@@ -90,48 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--all", action="store_true", help="all the published patients (the default)")
     rep.add_argument("--format", **fmt)  # type: ignore[arg-type]
 
-    rules = verbs.add_parser(
-        "rules",
-        help="validate and list the rule base; `rules diff OLD NEW` shows a change's impact",
-    )
-    rules.add_argument("action", nargs="?", choices=["diff"], help="diff: compare two rule bases")
-    rules.add_argument(
-        "bases",
-        nargs="*",
-        metavar="OLD NEW",
-        help="two rule-base directories, or git revisions of this checkout's rules/",
-    )
-    rules.add_argument("--format", **fmt)  # type: ignore[arg-type]
-    rules.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
-    rules.add_argument(
-        "--coverage",
-        action="store_true",
-        help="how often each rule fires and decides over a seeded generated cohort",
-    )
-    rules.add_argument(
-        "--cohort", type=_cohort_size, default=10_000, help="cohort size (default 10000)"
-    )
-    rules.add_argument("--seed", type=int, default=2020, help="cohort seed (default 2020)")
-    rules.add_argument(
-        "--processes",
-        type=int,
-        default=0,
-        help="with diff: worker processes for the cohort (default 0: one per CPU)",
-    )
-    rules.add_argument(
-        "--require-bump",
-        action="store_true",
-        help="with diff: exit 1 when decisions change but NEW keeps OLD's version",
-    )
-    rules.add_argument(
-        "--stale",
-        action="store_true",
-        help="list the rule base and the rules never signed off or past their review date",
-    )
-    rules.add_argument(
-        "--today", type=_iso_date, help="the date to judge reviews by (default: today)"
-    )
-    rules.add_argument("--context", help="regulatory context (default: the current one)")
+    add_rules_verb(verbs, fmt)
     sch = verbs.add_parser("schema", help="the JSON Schema of the profile or the recommendation")
     sch.add_argument("name", choices=["profile", "recommendation"])
     srv = verbs.add_parser("serve", help="the HTTP API on a loopback address")
@@ -307,73 +267,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.agrees for r in results) else EXIT_DISAGREE
 
 
-def _cmd_rules_diff(args: argparse.Namespace) -> int:
-    from sequencer.explain.impact import load_revision, rules_diff
-    from sequencer.present.markdown import markdown_impact
-
-    if len(args.bases) != 2:
-        say("sequencer: rules diff takes two rule bases: OLD NEW")
-        return EXIT_INPUT
-    keep: list[Any] = []
-    books = []
-    for base in args.bases:
-        path = Path(base)
-        books.append(_rulebook(path) if path.is_dir() else load_revision(base, Path.cwd(), keep))
-    impact = rules_diff(books[0], books[1], size=args.cohort, seed=args.seed, context=args.context)
-    if args.format == "json":
-        print(json.dumps(impact_json(impact), indent=2))
-    else:
-        print(markdown_impact(impact), end="")
-    if args.require_bump and impact.changes and books[0].version == books[1].version:
-        say(
-            f"{len(impact.changes)} decisions change but the rule base keeps "
-            f"version {books[1].version}: bump `version` in rules/rulebook.yaml"
-        )
-        return EXIT_DISAGREE
-    return EXIT_OK
-
-
-def impact_json(impact: Any) -> dict[str, Any]:
-    """A rule-base change as JSON: rule changes, counts, and every changed decision."""
-    return {
-        "old": impact.old,
-        "new": impact.new,
-        "rules": [
-            {"id": c.rule, "kind": c.kind, "parts": list(c.parts), "strength": c.strength}
-            for c in impact.rules
-        ],
-        "evaluated": dict(impact.evaluated),
-        "changed": dict(impact.changed),
-        "changes": [
-            {
-                "source": c.source,
-                "patient": c.patient,
-                "context": c.context,
-                "before": c.before,
-                "after": c.after,
-                "gained": list(c.gained),
-                "lost": list(c.lost),
-            }
-            for c in impact.changes
-        ],
-        "coverage": coverage_json(impact.coverage, 0)["rules"] if impact.coverage else [],
-        "never_fire": impact.coverage.never_fire if impact.coverage else [],
-        "never_decide": impact.coverage.never_decide if impact.coverage else [],
-    }
-
-
-def coverage_json(found: Any, seed: int) -> dict[str, Any]:
-    """The coverage as JSON: the cohort, and per rule its fires and decisions."""
-    return {
-        "context": found.context,
-        "cohort": found.size,
-        "seed": seed,
-        "rules": [{"id": r.rule, "fires": r.fires, "decides": r.decides} for r in found.rules],
-        "never_fire": found.never_fire,
-        "never_decide": found.never_decide,
-    }
-
-
 def _cmd_schema(args: argparse.Namespace) -> int:
     from sequencer.model.schemas import schema
 
@@ -392,103 +285,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _iso_date(text: str) -> Any:
-    """argparse type: a date as YYYY-MM-DD."""
-    import datetime
-
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _print_stale(book: Any, args: argparse.Namespace) -> int:
-    from sequencer.knowledge.review import stale_rules, today
-
-    on = args.today or today()
-    entries = stale_rules(book, on)
-    if args.format == "json":
-        payload = {
-            "on": on.isoformat(),
-            "needs_review": [
-                {"rule": e.rule, "reason": e.reason, "due": e.due.isoformat() if e.due else None}
-                for e in entries
-            ],
-        }
-        print(json.dumps(payload, indent=2))
-        return EXIT_OK
-    print(f"Review of {book.name} {book.version} on {on}: {len(entries)} need review.")
-    for e in entries:
-        name = "the rule base" if e.rule == "*" else e.rule
-        print(f"- {name}: {e.reason}")
-    return EXIT_OK
-
-
-def _cohort_size(text: str) -> int:
-    """argparse type: a cohort size from 1 to 10,000,000."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 10_000_000:
-        raise argparse.ArgumentTypeError("between 1 and 10000000")
-    return value
-
-
-def _cmd_rules(args: argparse.Namespace) -> int:
-    from sequencer.present.console import print_rules
-    from sequencer.present.markdown import markdown_coverage, markdown_rules
-
-    if args.action == "diff":
-        return _cmd_rules_diff(args)
-    if args.bases:
-        say("sequencer: rule bases are given only with `rules diff OLD NEW`")
-        return EXIT_INPUT
-    book = _rulebook(args.rules)
-    if args.stale:
-        return _print_stale(book, args)
-    if args.coverage:
-        from sequencer.explain.cohort import cohort, coverage
-
-        found = coverage(book, cohort(book, args.cohort, args.seed), args.context)
-        if args.format == "json":
-            print(json.dumps(coverage_json(found, args.seed), indent=2))
-        else:
-            print(markdown_coverage(found, book, args.seed), end="")
-        return EXIT_OK
-    if args.format == "json":
-        payload = {
-            "name": book.name,
-            "version": book.version,
-            "digest": book.digest,
-            "rules": [
-                {
-                    "id": r.rule.id,
-                    "title": r.rule.title,
-                    "consideration": r.consideration,
-                    "status": r.rule.status,
-                    "evidence": r.rule.evidence,
-                    "file": r.path,
-                    "line": r.line,
-                    "citations": list(r.rule.citations),
-                }
-                for r in book.rules
-            ],
-        }
-        print(json.dumps(payload, indent=2))
-    elif args.format == "markdown":
-        print(markdown_rules(book), end="")
-    else:
-        print_rules(book, _console())
-    return EXIT_OK
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
     from sequencer.errors import EngineError, ProfileError, RuleBaseError, SequencerError
 
-    handlers = {"recommend": _cmd_recommend, "replay": _cmd_replay, "rules": _cmd_rules}
+    handlers = {"recommend": _cmd_recommend, "replay": _cmd_replay, "rules": cmd_rules}
     handlers["serve"] = _cmd_serve
     handlers["schema"] = _cmd_schema
     handlers |= {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}
