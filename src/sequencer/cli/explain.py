@@ -18,11 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sequencer.cli.common import EXIT_INPUT, EXIT_OK
 from sequencer.present.terminal import printable, read_input, say
 
 __all__ = ["add_verbs"]
-
-EXIT_OK, EXIT_INPUT = 0, 2
 
 
 def add_verbs(verbs: Any) -> None:

@@ -28,12 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from sequencer import __version__
+from sequencer.cli.common import (
+    EXIT_DISAGREE,
+    EXIT_ENGINE,
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_RULES,
+    console,
+    rulebook_from,
+)
 from sequencer.cli.explain import add_verbs as add_explain_verbs
 from sequencer.cli.explain import cmd_report, cmd_teach, cmd_whatif
 from sequencer.cli.rules import add_rules_verb, cmd_rules
 from sequencer.present.terminal import read_input, say
-
-EXIT_OK, EXIT_DISAGREE, EXIT_INPUT, EXIT_RULES, EXIT_ENGINE, EXIT_OUTPUT = 0, 1, 2, 3, 4, 5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,19 +120,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, soft_wrap=False, highlight=False)
-
-
-def _rulebook(directory: Path | None) -> Any:
-    from sequencer.api import default_rulebook
-    from sequencer.knowledge.rulebook import load_rulebook
-
-    return load_rulebook(directory) if directory else default_rulebook()
-
-
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from sequencer.api import recommend
     from sequencer.errors import ProfileError
@@ -141,7 +136,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     except OSError as error:
         say(f"cannot read {args.file}: {error.strerror}")
         return EXIT_INPUT
-    book = _rulebook(args.rules)
+    book = rulebook_from(args.rules)
     try:
         rec = recommend(data, rulebook=book, context=args.context)
     except ProfileError as error:
@@ -151,7 +146,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(markdown_recommendation(rec), end="")
     else:
-        print_recommendation(rec, _console())
+        print_recommendation(rec, console())
     return EXIT_OK
 
 
@@ -170,7 +165,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     except OSError as error:
         say(f"cannot read {name}: {error.strerror}")
         return EXIT_INPUT
-    book = _rulebook(args.rules)
+    book = rulebook_from(args.rules)
     tally = {"recommended": 0, "rejected": 0, "blank": 0}
     first_rejected: list[int] = []
     out = sys.stdout
@@ -227,7 +222,7 @@ def _open_lines(name: str) -> Any:
 def _progress(total: int | None) -> Any:
     from rich.progress import Progress
 
-    progress = Progress(console=_console(stderr=True), transient=True)
+    progress = Progress(console=console(stderr=True), transient=True)
     task = progress.add_task("recommending", total=total)
     progress.start()
     return progress, task
@@ -263,7 +258,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(markdown_replay(results), end="")
     else:
-        print_replay(results, _console())
+        print_replay(results, console())
     return EXIT_OK if all(r.agrees for r in results) else EXIT_DISAGREE
 
 
@@ -280,7 +275,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover - the extra is installed by make test
         say("the service needs its extra: pip install 'sequencer[service]'")
         return EXIT_INPUT
-    book = _rulebook(args.rules)
+    book = rulebook_from(args.rules)
     serve(args.host, args.port, book, audit=args.audit, keep_profiles=args.keep_profiles)
     return EXIT_OK
 

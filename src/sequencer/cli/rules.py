@@ -8,24 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sequencer.cli.common import EXIT_DISAGREE, EXIT_INPUT, EXIT_OK, console, rulebook_from
 from sequencer.present.terminal import say
 
 __all__ = ["add_rules_verb", "cmd_rules", "coverage_json", "impact_json"]
-
-EXIT_OK, EXIT_DISAGREE, EXIT_INPUT = 0, 1, 2
-
-
-def _rulebook(directory: Path | None) -> Any:
-    from sequencer.api import default_rulebook
-    from sequencer.knowledge.rulebook import load_rulebook
-
-    return load_rulebook(directory) if directory else default_rulebook()
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console()
 
 
 def add_rules_verb(verbs: Any, fmt: dict[str, Any]) -> None:
@@ -79,14 +65,23 @@ def _cmd_rules_diff(args: argparse.Namespace) -> int:
     from sequencer.present.markdown import markdown_impact
 
     if len(args.bases) != 2:
-        say("sequencer: rules diff takes two rule bases: OLD NEW")
+        say("rules diff takes two rule bases: OLD NEW")
         return EXIT_INPUT
     keep: list[Any] = []
     books = []
     for base in args.bases:
         path = Path(base)
-        books.append(_rulebook(path) if path.is_dir() else load_revision(base, Path.cwd(), keep))
-    impact = rules_diff(books[0], books[1], size=args.cohort, seed=args.seed, context=args.context)
+        books.append(
+            rulebook_from(path) if path.is_dir() else load_revision(base, Path.cwd(), keep)
+        )
+    impact = rules_diff(
+        books[0],
+        books[1],
+        size=args.cohort,
+        seed=args.seed,
+        context=args.context,
+        processes=args.processes,
+    )
     if args.format == "json":
         print(json.dumps(impact_json(impact), indent=2))
     else:
@@ -191,9 +186,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.action == "diff":
         return _cmd_rules_diff(args)
     if args.bases:
-        say("sequencer: rule bases are given only with `rules diff OLD NEW`")
+        say("rule bases are given only with `rules diff OLD NEW`")
         return EXIT_INPUT
-    book = _rulebook(args.rules)
+    book = rulebook_from(args.rules)
     if args.stale:
         return _print_stale(book, args)
     if args.coverage:
@@ -228,5 +223,5 @@ def cmd_rules(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(markdown_rules(book), end="")
     else:
-        print_rules(book, _console())
+        print_rules(book, console())
     return EXIT_OK

@@ -18,7 +18,7 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Rule
 from sequencer.model.fields import FIELDS, number_ranges
 
-__all__ = ["Value", "candidate_values", "threshold_values"]
+__all__ = ["Value", "candidate_values", "tested_items", "threshold_values"]
 
 Value = bool | int | float | str | list[str] | None
 
@@ -94,9 +94,12 @@ def _either_side(
     return sorted(values)
 
 
-def _list_candidates(book: Rulebook, field: str, current: Sequence[str] | None) -> list[Value]:
-    # rules name items in the compared form (T315I, ACTIVE_INFECTION); a list of allowed
-    # items (contraindications) is tried in its own spelling
+def tested_items(book: Rulebook, field: str) -> list[str]:
+    """The items any active rule (in any context) tests a list field for, once each.
+
+    Rules name items in the compared form (T315I, ACTIVE_INFECTION); a list of allowed
+    items (contraindications) gives them in its own spelling.
+    """
     spelled = {normalize_token(v): v for v in FIELDS[field].values}
     tokens: list[str] = []
     for rule in book.active:
@@ -104,6 +107,11 @@ def _list_candidates(book: Rulebook, field: str, current: Sequence[str] | None) 
             token = spelled.get(node.value, node.value)
             if node.op in ("contains", "not_contains") and token not in tokens:
                 tokens.append(token)
+    return tokens
+
+
+def _list_candidates(book: Rulebook, field: str, current: Sequence[str] | None) -> list[Value]:
+    tokens = tested_items(book, field)
     if current is None:
         return [[], *([t] for t in tokens)]
     out: list[Value] = [[]] if current else []

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sequencer.knowledge.review import today
+from sequencer.knowledge.review import review_of, rule_base_review, today
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import (
     AddOn,
@@ -64,21 +64,8 @@ def stamp(rulebook: Rulebook, fired: Sequence[str] = ()) -> RulebookStamp:
     known = memo.get(key)
     if known is not None:
         return known
-    stale: list[str] = []
-    unsigned: list[str] = []
-    for rule_id in fired:
-        sign_off = rulebook.rule(rule_id).sign_off
-        if sign_off is None:
-            unsigned.append(rule_id)
-        elif sign_off.due < on:
-            stale.append(rule_id)
-    own = rulebook.sign_off
-    if own is None:
-        state = "never signed off"
-    elif own.due < on:
-        state = f"past due since {own.due} (signed off by {own.by} on {own.signed})"
-    else:
-        state = f"signed off by {own.by} on {own.signed}, due {own.due}"
+    stale, unsigned = review_of(rulebook, fired, on)
+    state = rule_base_review(rulebook, on)
     built = RulebookStamp.model_construct(
         name=rulebook.name,
         version=rulebook.version,

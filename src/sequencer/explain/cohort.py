@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sequencer.api import effective_profile
-from sequencer.decide.candidates import threshold_values
+from sequencer.decide.candidates import tested_items, threshold_values
 from sequencer.decide.decision import decision_key
 from sequencer.engine.reference import chain_concepts
 from sequencer.errors import ProfileError
-from sequencer.knowledge.conditions import compile_predicate, normalize_token
+from sequencer.knowledge.conditions import compile_predicate
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.fields import FIELDS, flatten
 from sequencer.model.parsing import parse_profile
@@ -39,11 +39,6 @@ def _choices(books: Sequence[Rulebook]) -> dict[str, list[Any]]:
     """Field -> the values worth drawing for it (unknown always among them), from the
     thresholds and list items of every rule base in ``books``."""
     out: dict[str, list[Any]] = {}
-    tested: dict[str, list[str]] = {}
-    for book in books:
-        for rule in book.active:
-            for field, value in _list_tests(rule.condition.profile):
-                tested.setdefault(field, []).append(value)
     for field, spec in FIELDS.items():
         if spec.kind == "number":
             numbers = sorted({v for book in books for v in threshold_values(book, field)})
@@ -53,19 +48,9 @@ def _choices(books: Sequence[Rulebook]) -> dict[str, list[Any]]:
         elif spec.kind == "enum":
             out[field] = [None, *spec.values]
         else:
-            spelled = {normalize_token(v): v for v in spec.values}
-            items = list(dict.fromkeys(spelled.get(t, t) for t in tested.get(field, [])))
+            items = dict.fromkeys(t for book in books for t in tested_items(book, field))
             out[field] = [None, [], *([item] for item in items)]
     return out
-
-
-def _list_tests(node: Any) -> Iterator[tuple[str, str]]:
-    items = getattr(node, "items", None)
-    if items is not None:
-        for item in items:
-            yield from _list_tests(item)
-    elif node.op in ("contains", "not_contains"):
-        yield node.field, node.value
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:

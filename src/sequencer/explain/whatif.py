@@ -222,7 +222,10 @@ def outcome(rec: Recommendation, book: Rulebook) -> Outcome:
 
 
 def _words(book: Rulebook) -> OptionWords:
-    return OptionWords(names=book.option_names, short=book.option_short)
+    """The rule base's option words, built once with it."""
+    return book.compiled(
+        "option-words", lambda b: OptionWords(names=b.option_names, short=b.option_short)
+    )
 
 
 def _index(book: Rulebook) -> Callable[[Any], int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import SignOff
 
-__all__ = ["ReviewEntry", "review_of", "stale_rules", "today"]
+__all__ = ["ReviewEntry", "review_of", "rule_base_review", "stale_rules", "today"]
 
 
 def today() -> datetime.date:
@@ -60,15 +60,23 @@ def review_of(
     book: Rulebook, fired: Iterable[str], on: datetime.date | None = None
 ) -> tuple[list[str], list[str]]:
     """Return (stale, unsigned): the rules among ``fired`` whose review is past due
-    ``on`` (default: today), and those never signed off, in rule-base order."""
+    ``on`` (default: today), and those never signed off, in the order given."""
     when = on or today()
-    chosen = set(fired)
     stale, unsigned = [], []
-    for rule in book.active:
-        if rule.id not in chosen:
-            continue
-        if rule.sign_off is None:
-            unsigned.append(rule.id)
-        elif rule.sign_off.due < when:
-            stale.append(rule.id)
+    for rule_id in fired:
+        sign_off = book.rule(rule_id).sign_off
+        if sign_off is None:
+            unsigned.append(rule_id)
+        elif sign_off.due < when:
+            stale.append(rule_id)
     return stale, unsigned
+
+
+def rule_base_review(book: Rulebook, on: datetime.date | None = None) -> str:
+    """The rule base's own review state ``on`` (default: today), in words."""
+    own = book.sign_off
+    if own is None:
+        return "never signed off"
+    if own.due < (on or today()):
+        return f"past due since {own.due} (signed off by {own.by} on {own.signed})"
+    return f"signed off by {own.by} on {own.signed}, due {own.due}"
