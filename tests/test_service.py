@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import PATIENTS_DIR, patched
+from served import HOST, call, running_server
 
 from sequencer import UsageError, recommend
 from sequencer.service.audit import AuditLog
 from sequencer.service.serve import is_loopback
-
-HOST = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -39,101 +28,63 @@ def audit_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def server(audit_url: str) -> Iterator[str]:
     """The real service in its own process; stopped after the module's tests."""
-    port = _free_port()
-    command = ["serve", "--host", HOST, "--port", str(port), "--audit", audit_url]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sequencer.cli", *command],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://{HOST}:{port}"
-    try:
-        for _ in range(200):  # bounded: at most about 20 s to come up
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=1) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "") from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the service did not come up")
+    with running_server("--audit", audit_url) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def _call(
-    url: str, body: bytes | None = None, method: str = "GET"
-) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, data=body, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return reply.status, dict(reply.headers), reply.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
 
 
 def test_recommend_over_http_is_the_library_s_answer(server: str) -> None:
     profile = (PATIENTS_DIR / "patient-4.json").read_bytes()
-    status, headers, body = _call(f"{server}/recommend?context=us-2020", profile, "POST")
+    status, headers, body = call(f"{server}/recommend?context=us-2020", profile, "POST")
     assert status == 200 and headers["content-type"].startswith("application/json")
     assert json.loads(body) == recommend(profile, context="us-2020").model_dump(mode="json")
 
 
 def test_every_problem_comes_back_with_its_field_path(server: str) -> None:
     bad = patched({"age": 500, "disease.cd19": "blue"})
-    status, _, body = _call(f"{server}/recommend", json.dumps(bad).encode(), "POST")
+    status, _, body = call(f"{server}/recommend", json.dumps(bad).encode(), "POST")
     assert status == 422
     fields = {p["field"] for p in json.loads(body)["problems"]}
     assert {"age", "disease.cd19"} <= fields
     dup = b'{"id": "x", "id": "y"}'
-    status, _, body = _call(f"{server}/recommend", dup, "POST")
+    status, _, body = call(f"{server}/recommend", dup, "POST")
     assert status == 422 and "more than once" in body.decode()
-    status, _, _ = _call(f"{server}/recommend", b"{not json", "POST")
+    status, _, _ = call(f"{server}/recommend", b"{not json", "POST")
     assert status == 422
 
 
 def test_an_unknown_context_is_a_404_naming_the_known_ones(server: str) -> None:
     profile = (PATIENTS_DIR / "patient-1.json").read_bytes()
-    status, _, body = _call(f"{server}/recommend?context=eu-1999", profile, "POST")
+    status, _, body = call(f"{server}/recommend?context=eu-1999", profile, "POST")
     assert status == 404 and json.loads(body)["known"] == ["us-2020", "us-2026"]
 
 
 def test_whatif_report_and_rules(server: str) -> None:
     profile = (PATIENTS_DIR / "patient-1.json").read_bytes()
-    status, _, body = _call(f"{server}/whatif", profile, "POST")
+    status, _, body = call(f"{server}/whatif", profile, "POST")
     assert status == 200 and json.loads(body)["patient_id"] == "aldoss2020-patient-1"
-    status, headers, body = _call(f"{server}/report", profile, "POST")
+    status, headers, body = call(f"{server}/report", profile, "POST")
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert b"<h1>Patient aldoss2020-patient-1</h1>" in body
-    status, _, body = _call(f"{server}/rules")
+    status, _, body = call(f"{server}/rules")
     data: dict[str, Any] = json.loads(body)
     assert status == 200 and data["default_context"] == "us-2026" and len(data["rules"]) > 80
 
 
 def test_the_report_escapes_what_the_caller_typed(server: str) -> None:
     hostile = patched({"id": "<script>alert(1)</script>"})
-    status, _, body = _call(f"{server}/report", json.dumps(hostile).encode(), "POST")
+    status, _, body = call(f"{server}/report", json.dumps(hostile).encode(), "POST")
     assert status == 200 and b"<script>alert(1)</script>" not in body
     assert b"&lt;script&gt;" in body
 
 
 def test_openapi_describes_the_endpoints(server: str) -> None:
-    status, _, body = _call(f"{server}/openapi.json")
+    status, _, body = call(f"{server}/openapi.json")
     paths = json.loads(body)["paths"]
     assert status == 200 and {"/recommend", "/whatif", "/report", "/rules"} <= set(paths)
 
 
 def test_a_body_over_the_limit_is_refused(server: str) -> None:
-    status, _, _ = _call(f"{server}/recommend", b" " * 1_000_001, "POST")
+    status, _, _ = call(f"{server}/recommend", b" " * 1_000_001, "POST")
     assert status == 413
 
 
@@ -156,10 +107,10 @@ def test_every_answer_is_in_the_audit_trail_without_the_profile(
     """Time, endpoint, rule base, context, a hash of the body, the answer and the caller;
     never the raw profile unless the site keeps them."""
     profile = (PATIENTS_DIR / "patient-2.json").read_bytes()
-    status, _, body = _call(f"{server}/recommend?context=us-2020", profile, "POST")
+    status, _, body = call(f"{server}/recommend?context=us-2020", profile, "POST")
     assert status == 200
     bad = json.dumps(patched({"age": 500})).encode()
-    assert _call(f"{server}/recommend", bad, "POST")[0] == 422
+    assert call(f"{server}/recommend", bad, "POST")[0] == 422
     log = AuditLog(audit_url)
     try:
         rows = log.rows()

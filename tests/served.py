@@ -1,0 +1,77 @@
+"""The real service for tests: ``sequencer serve`` in its own process on 127.0.0.1,
+called over loopback. Every wait is bounded; the process is stopped on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(*args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Start ``sequencer serve --host 127.0.0.1 --port N ARGS`` and yield its base URL
+    once ``/health`` answers (at most about 20 s); stop it afterwards."""
+    port = free_port()
+    command = ["serve", "--host", HOST, "--port", str(port), *args]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sequencer.cli", *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=None if env is None else dict(env),
+    )
+    base = f"http://{HOST}:{port}"
+    try:
+        for _ in range(200):  # bounded: at most about 20 s to come up
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=1) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "") from None
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the service did not come up")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def call(
+    url: str,
+    body: bytes | None = None,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request; returns the status, the headers and the body (errors too)."""
+    request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
