@@ -10,6 +10,7 @@ Decision support for a tumor board, not an order.
 from sequencer.api import default_rulebook, fired_rules, recommend
 from sequencer.batch import BatchResult, recommend_many
 from sequencer.errors import (
+    PROBLEM_CODES,
     AnswerFileError,
     CaseFileError,
     EngineError,
@@ -22,10 +23,12 @@ from sequencer.errors import (
 )
 from sequencer.knowledge.rulebook import Rulebook, load_rulebook
 from sequencer.model.parsing import parse_profile
-from sequencer.model.profile import PatientProfile
+from sequencer.model.profile import FORMAT_VERSION, PatientProfile
 from sequencer.model.recommendation import Recommendation
 
 __all__ = [
+    "FORMAT_VERSION",
+    "PROBLEM_CODES",
     "AnswerFileError",
     "BatchResult",
     "CaseFileError",

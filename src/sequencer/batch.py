@@ -90,9 +90,9 @@ def _array(items: Iterable[BaseModel], part: Callable[[BaseModel], bytes]) -> by
 
 
 JSON_FIELDS = (
-    "patient_id", "preferred", "close_call", "summary", "provisional", "provisional_on",
-    "options", "arguments", "reasons", "warnings", "missing", "alternatives", "derived",
-    "context", "rulebook", "notice",
+    "format_version", "patient_id", "preferred", "close_call", "summary", "provisional",
+    "provisional_on", "options", "arguments", "reasons", "warnings", "missing",
+    "alternatives", "derived", "context", "rulebook", "notice",
 )  # fmt: skip
 
 
@@ -100,7 +100,8 @@ def recommendation_json(rec: Recommendation) -> str:
     """Return ``rec.model_dump_json()``, faster (shared parts are serialized once)."""
     dump = pydantic_core.to_json
     parts = [
-        b'{"patient_id":', dump(rec.patient_id),
+        b'{"format_version":', dump(rec.format_version),
+        b',"patient_id":', dump(rec.patient_id),
         b',"preferred":', dump(rec.preferred),
         b',"close_call":', dump(rec.close_call),
         b',"summary":', dump(rec.summary),
@@ -131,13 +132,13 @@ def _one(
     except ProfileError as error:
         return BatchResult(index, problems=tuple(error.problems))
     except EngineError as error:  # one line's fault; the batch answers every other line
-        return BatchResult(index, problems=(Problem("", f"engine error: {error}"),))
+        return BatchResult(index, problems=(Problem("", f"engine error: {error}", "engine_error"),))
     if as_json:
         return BatchResult(index, json=recommendation_json(rec))
     return BatchResult(index, recommendation=rec)
 
 
-_Packed = tuple[int, Any, tuple[tuple[str, str], ...], bool]
+_Packed = tuple[int, Any, tuple[tuple[str, str, str], ...], bool]
 
 
 def _chunk(items: list[tuple[int, Any]]) -> list[_Packed]:
@@ -147,7 +148,7 @@ def _chunk(items: list[tuple[int, Any]]) -> list[_Packed]:
     for index, profile in items:
         result = _one(index, profile, book, context, as_json)
         payload = result.json if as_json else result.recommendation
-        problems = tuple((p.field, p.message) for p in result.problems)
+        problems = tuple((p.field, p.message, p.code) for p in result.problems)
         out.append((index, payload, problems, result.blank))
     return out
 
@@ -157,7 +158,7 @@ def _unpack(packed: _Packed, as_json: bool) -> BatchResult:
     if blank:
         return BatchResult(index, blank=True)
     if problems:
-        return BatchResult(index, problems=tuple(Problem(f, m) for f, m in problems))
+        return BatchResult(index, problems=tuple(Problem(f, m, c) for f, m, c in problems))
     if as_json:
         return BatchResult(index, json=payload)
     return BatchResult(index, recommendation=payload)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "PROBLEM_CODES",
     "AnswerFileError",
     "CaseFileError",
     "EngineError",
@@ -40,19 +41,44 @@ class SequencerError(Exception):
     """Root of every exception sequencer raises on purpose."""
 
 
+PROBLEM_CODES: dict[str, str] = {
+    "malformed_json": "the text is not JSON (or not UTF-8)",
+    "too_large": "the input is larger than a profile can be",
+    "too_deep": "nested deeper than a profile can be",
+    "cycle": "a structure that refers to itself",
+    "duplicate_key": "a key given more than once in one object",
+    "not_an_object": "a profile or section that is not a JSON object, or a key that is not text",
+    "unknown_field": "a key that is not part of the profile format",
+    "missing_field": "a required key is absent",
+    "wrong_type": "a value of the wrong JSON type (text for a number, a number for a boolean)",
+    "out_of_range": "a number or text outside its allowed range or length",
+    "invalid_value": "a value that is not one of the allowed values or forms",
+    "contradiction": "values that cannot all be true of one patient",
+    "engine_error": "the rule engine failed on this profile (a defect, not the caller's)",
+}
+"""Every ``Problem.code``, with its meaning. The codes are a stable contract (format v1):
+new ones may be added, none is renamed or removed."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a patient profile.
 
     ``field`` is a dotted path into the profile (``"disease.cd19"``; ``""`` for the
-    profile as a whole), ``message`` says what was expected and what was found.
+    profile as a whole), ``message`` says what was expected and what was found, and
+    ``code`` is its stable kind (one of ``PROBLEM_CODES``) for software to act on.
     """
 
     field: str
     message: str
+    code: str = "invalid_value"
 
     def __str__(self) -> str:
         return f"{self.field or '<profile>'}: {self.message}"
+
+    def as_json(self) -> dict[str, str]:
+        """The problem as the JSON outputs carry it: ``field``, ``code``, ``message``."""
+        return {"field": self.field, "code": self.code, "message": self.message}
 
 
 class ProfileError(SequencerError, ValueError):

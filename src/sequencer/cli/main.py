@@ -189,7 +189,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                     first_rejected.append(number)
                     for p in result.problems:
                         say(f"{name}:{number}: {p}")
-                problems = [{"field": p.field, "message": p.message} for p in result.problems]
+                problems = [p.as_json() for p in result.problems]
                 out.write(json.dumps({"line": number, "problems": problems}) + "\n")
             if progress is not None and number % 64 == 0:
                 progress[0].update(progress[1], completed=number)

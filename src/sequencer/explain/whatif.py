@@ -174,6 +174,9 @@ class WhatIf(BaseModel):
     """Every single-fact change that matters, ordered by what it does."""
 
     model_config = _OUT
+    format_version: Literal["1"] = Field(
+        default="1", description="the interchange format of this output (CHANGELOG.md)"
+    )
     patient_id: str
     context: str
     context_title: str

@@ -72,10 +72,14 @@ def _flatten_union(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+_NOT_FACTS = ("id", "format_version")
+"""Top-level profile keys that say nothing about the patient."""
+
+
 def _catalogue(model: type[BaseModel], prefix: str = "") -> dict[str, FieldSpec]:
     out: dict[str, FieldSpec] = {}
     for name, info in model.model_fields.items():
-        if name == "id" and not prefix:
+        if name in _NOT_FACTS and not prefix:
             continue
         path = f"{prefix}{name}"
         annotation = info.annotation

@@ -37,6 +37,37 @@ def _path(loc: tuple[Any, ...]) -> str:
     return "".join(parts)
 
 
+_CODE_OF_TYPE = {
+    "missing": "missing_field",
+    "extra_forbidden": "unknown_field",
+    "contradiction": "contradiction",
+    "literal_error": "invalid_value",
+    "enum": "invalid_value",
+    "string_pattern_mismatch": "invalid_value",
+    "model_type": "not_an_object",
+    "model_attributes_type": "not_an_object",
+    "dict_type": "not_an_object",
+    "greater_than": "out_of_range",
+    "greater_than_equal": "out_of_range",
+    "less_than": "out_of_range",
+    "less_than_equal": "out_of_range",
+    "finite_number": "out_of_range",
+    "string_too_short": "out_of_range",
+    "string_too_long": "out_of_range",
+    "too_short": "out_of_range",
+    "too_long": "out_of_range",
+}
+
+
+def _code_of(error_type: str) -> str:
+    """The stable problem code of a pydantic error type (``PROBLEM_CODES``)."""
+    if error_type in _CODE_OF_TYPE:
+        return _CODE_OF_TYPE[error_type]
+    if error_type.endswith(("_type", "_parsing")) or error_type.startswith("int_from"):
+        return "wrong_type"
+    return "invalid_value"
+
+
 def problems_from(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[Problem]:
     """Translate a pydantic ``ValidationError`` into ``Problem``s with dotted paths."""
     problems: list[Problem] = []
@@ -51,7 +82,7 @@ def problems_from(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[
             message = "unknown key (not part of the profile format)"
         elif item["type"] != "contradiction" and "input" in item:
             message = f"{message}; got {_show(item['input'])}"
-        problems.append(Problem(_path((*prefix, *loc)), message))
+        problems.append(Problem(_path((*prefix, *loc)), message, _code_of(item["type"])))
     return problems
 
 
@@ -105,21 +136,35 @@ def _load_json(text: str | bytes) -> Any:
     nested, or holds a number Python will not read (more than 4,300 digits).
     """
     if len(text) > MAX_TEXT:
-        raise ProfileError([Problem("", f"profile text is larger than {MAX_TEXT:,} bytes")])
+        raise ProfileError(
+            [Problem("", f"profile text is larger than {MAX_TEXT:,} bytes", "too_large")]
+        )
     try:
         raw = text.decode("utf-8") if isinstance(text, bytes) else text
     except UnicodeDecodeError as error:
-        raise ProfileError([Problem("", f"not UTF-8 text ({error.reason})")]) from None
+        raise ProfileError(
+            [Problem("", f"not UTF-8 text ({error.reason})", "malformed_json")]
+        ) from None
     try:
         return json.loads(raw, object_pairs_hook=_pairs)
     except json.JSONDecodeError as error:
         raise ProfileError(
-            [Problem("", f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}")]
+            [
+                Problem(
+                    "",
+                    f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
+                    "malformed_json",
+                )
+            ]
         ) from None
     except RecursionError:
-        raise ProfileError([Problem("", f"nested more than {MAX_DEPTH} levels deep")]) from None
+        raise ProfileError(
+            [Problem("", f"nested more than {MAX_DEPTH} levels deep", "too_deep")]
+        ) from None
     except ValueError as error:  # e.g. an integer of more than 4,300 digits
-        raise ProfileError([Problem("", f"not a JSON profile Python can read: {error}")]) from None
+        raise ProfileError(
+            [Problem("", f"not a JSON profile Python can read: {error}", "too_large")]
+        ) from None
 
 
 def _shape_problems(data: Any) -> list[Problem]:
@@ -133,21 +178,29 @@ def _shape_problems(data: Any) -> list[Problem]:
         value, path, depth = stack.pop()
         nodes += 1
         if nodes > MAX_NODES:
-            return [Problem("", f"holds more than {MAX_NODES:,} values; not a profile")]
+            return [
+                Problem("", f"holds more than {MAX_NODES:,} values; not a profile", "too_large")
+            ]
         if not isinstance(value, Mapping | list | tuple):
             continue
         if depth >= MAX_DEPTH:
-            return [Problem(path, f"nested more than {MAX_DEPTH} levels deep")]
+            return [Problem(path, f"nested more than {MAX_DEPTH} levels deep", "too_deep")]
         if id(value) in seen:
-            return [Problem(path, "refers to itself (a cycle); not a JSON profile")]
+            return [Problem(path, "refers to itself (a cycle); not a JSON profile", "cycle")]
         seen.add(id(value))
         if isinstance(value, Mapping):
             for key in getattr(value, "duplicates", ()):
                 field = f"{path}.{key}" if path else key
-                problems.append(Problem(field, "key given more than once (which value is meant?)"))
+                problems.append(
+                    Problem(
+                        field, "key given more than once (which value is meant?)", "duplicate_key"
+                    )
+                )
             for key, child in value.items():
                 if not isinstance(key, str):
-                    problems.append(Problem(path, f"keys must be text; got {_show(key)}"))
+                    problems.append(
+                        Problem(path, f"keys must be text; got {_show(key)}", "not_an_object")
+                    )
                     continue
                 stack.append((child, f"{path}.{key}" if path else key, depth + 1))
         else:
@@ -217,7 +270,13 @@ def parse_profile(data: PatientProfile | Mapping[str, Any] | str | bytes) -> Pat
             data = _load_json(data)
         if not isinstance(data, Mapping):
             raise ProfileError(
-                [Problem("", f"a profile must be a JSON object; got {_json_type(data)}")]
+                [
+                    Problem(
+                        "",
+                        f"a profile must be a JSON object; got {_json_type(data)}",
+                        "not_an_object",
+                    )
+                ]
             )
         # JSON text is walked first (repeated keys, depth); other data only when it
         # fails validation, to name its shape fault (a valid profile is small and flat)

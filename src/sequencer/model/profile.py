@@ -30,7 +30,19 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-__all__ = ["Access", "Disease", "Immune", "PatientProfile", "PriorTherapy", "Transplant"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Access",
+    "Disease",
+    "Immune",
+    "PatientProfile",
+    "PriorTherapy",
+    "Transplant",
+]
+
+FORMAT_VERSION = "1"
+"""The interchange format's version: profiles, recommendations and what-if answers say
+it; a change is recorded in CHANGELOG.md."""
 
 
 Status = Literal["relapsed", "refractory", "mrd_positive"]
@@ -277,6 +289,11 @@ class PatientProfile(BaseModel):
     """One patient, as the tumor board knows them now (interchange format v1)."""
 
     model_config = _STRICT
+
+    format_version: Literal["1"] | None = Field(
+        default=None,
+        description="the interchange format the profile is written in; absent means 1",
+    )
 
     id: Annotated[
         str,

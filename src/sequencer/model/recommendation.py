@@ -282,6 +282,9 @@ class Recommendation(BaseModel):
     """A ranked recommendation with its cited rationale."""
 
     model_config = _OUT
+    format_version: Literal["1"] = Field(
+        default="1", description="the interchange format of this output (CHANGELOG.md)"
+    )
     patient_id: str
     preferred: Therapy | None
     close_call: bool

@@ -14,14 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sequencer.model.profile import PatientProfile
+from sequencer.model.profile import FORMAT_VERSION, PatientProfile
 from sequencer.model.recommendation import Recommendation
 
 __all__ = ["FORMAT_VERSION", "SCHEMA_NAMES", "schema"]
-
-FORMAT_VERSION = "1"
-"""The interchange format's version, carried in each schema's ``$id`` and
-``x-format-version``; a change is recorded in CHANGELOG.md."""
 
 SCHEMA_NAMES = ("profile", "recommendation")
 

@@ -45,7 +45,7 @@ def _problems(error: ProfileError) -> JSONResponse:
         status_code=422,
         content={
             "error": "invalid patient profile",
-            "problems": [{"field": p.field, "message": p.message} for p in error.problems],
+            "problems": [p.as_json() for p in error.problems],
         },
     )
 
