@@ -70,7 +70,7 @@ screenshot: install
 
 # Rewrite the rule catalogue embedded in README.md from the rule base.
 catalogue: install
-	$(BIN)/python -c 'import pathlib, re; from sequencer import default_rulebook; from sequencer.present.render import markdown_catalogue; p = pathlib.Path("README.md"); t = p.read_text(); s, e = "<!-- catalogue:start -->", "<!-- catalogue:end -->"; p.write_text(t[: t.index(s) + len(s)] + "\n" + markdown_catalogue(default_rulebook()) + t[t.index(e):])'
+	$(BIN)/python -c 'import pathlib, re; from sequencer import default_rulebook; from sequencer.present.markdown import markdown_catalogue; p = pathlib.Path("README.md"); t = p.read_text(); s, e = "<!-- catalogue:start -->", "<!-- catalogue:end -->"; p.write_text(t[: t.index(s) + len(s)] + "\n" + markdown_catalogue(default_rulebook()) + t[t.index(e):])'
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
