@@ -240,6 +240,22 @@ def test_a_draft_order_is_not_a_record_of_treatment() -> None:
     assert "draft order" in result.unused[0].reason
 
 
+def test_a_recorded_administration_beside_the_answered_response_is_listed_given() -> None:
+    given = {
+        "resourceType": "MedicationAdministration",
+        "id": "pona",
+        "status": "completed",
+        "effectiveDateTime": "2019-06-01",
+        "medicationCodeableConcept": coding("rxnorm", "1364352"),
+        "subject": SUBJECT,
+    }
+    result = mapped(given, response([answer("prior_therapy.ponatinib", "refractory")]))
+    assert result.profile["prior_therapy"]["ponatinib"] == "refractory"
+    assert [(g.field, g.source) for g in result.given] == [
+        ("prior_therapy.ponatinib", "MedicationAdministration/pona")
+    ]
+
+
 # -- contradictions -------------------------------------------------------------------------
 
 

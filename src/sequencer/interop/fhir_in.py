@@ -154,7 +154,7 @@ def _validate(path: str, resource: Mapping[str, Any]) -> list[Problem]:
         model.model_validate(dict(resource))
     except ValidationError as error:
         return [
-            Problem(f"{where}{_loc(tuple(e['loc']))}", e["msg"])
+            Problem(f"{path}{_loc(tuple(e['loc']))}".lstrip(".") or where, e["msg"])
             for e in error.errors(include_url=False)
         ]
     except (ValueError, TypeError, RecursionError) as error:
@@ -525,7 +525,7 @@ def profile_from_fhir(
     return FhirMapping(
         profile=profile,
         found=tuple(f.public() for f in found),
-        given=tuple(f.public() for f in reader.given if f.field not in values),
+        given=tuple(f.public() for f in reader.given),
         not_found=tuple(f for f in FIELDS if f not in values),
         unused=tuple(reader.unused),
     )
