@@ -17,6 +17,7 @@ LAYERS = [
     "api",
     "explain",
     "present",
+    "interop",
     "service",
     "cli",
 ]

@@ -21,6 +21,7 @@ def test_public_names_are_pinned() -> None:
         "AnswerFileError",
         "CaseFileError",
         "EngineError",
+        "FhirError",
         "PatientProfile",
         "Problem",
         "ProfileError",

@@ -12,6 +12,8 @@ integrator can catch everything with a single ``except SequencerError``::
     │                        missing or unreadable
     ├── AnswerFileError      a student's answer file is unreadable or malformed
     ├── UsageError           an argument out of its range (processes, chunk size)
+    ├── FhirError            FHIR input that cannot be read or mapped: invalid resources,
+    │                        contradicting resources (``.problems``: each with its path)
     └── EngineError          the rule engine failed while evaluating a valid profile
 
 All but ``EngineError`` also derive from ``ValueError`` (``UnknownContextError`` from
@@ -28,6 +30,7 @@ __all__ = [
     "AnswerFileError",
     "CaseFileError",
     "EngineError",
+    "FhirError",
     "Problem",
     "ProfileError",
     "RuleBaseError",
@@ -144,6 +147,24 @@ class AnswerFileError(SequencerError, ValueError):
 
 class UsageError(SequencerError, ValueError):
     """An argument is outside its allowed range."""
+
+
+class FhirError(SequencerError, ValueError):
+    """FHIR input could not be mapped to a profile. ``problems`` lists every problem.
+
+    A problem's ``field`` is a path into the FHIR input (``entry[3].resource.code``) for
+    a resource that is not valid FHIR R4, or a profile field (``disease.cd19``) for two
+    resources that contradict each other (the message names both).
+    """
+
+    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        count = len(self.problems)
+        lines = "\n".join(f"  - {p.field or '<input>'}: {p.message}" for p in self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{where}FHIR input not mapped ({count} {noun}):\n{lines}")
 
 
 class EngineError(SequencerError, RuntimeError):

@@ -8,6 +8,7 @@ Verbs::
     sequencer whatif FILE [--format text|json|markdown] [--context C]
     sequencer report FILE [--format html|markdown] [--output PATH] [--context C]
     sequencer teach [--answers FILE] [--format text|markdown] [--output DIR]
+    sequencer fhir BUNDLE.json [--as-of DATE] [--format text|json] [--guidance]
 
 Exit status: 0 success; 1 the replay disagrees with a published decision;
 2 bad input (invalid profile, unreadable file or JSON, bad arguments);
@@ -40,6 +41,7 @@ from sequencer.cli.common import (
 )
 from sequencer.cli.explain import add_verbs as add_explain_verbs
 from sequencer.cli.explain import cmd_report, cmd_teach, cmd_whatif
+from sequencer.cli.fhir import add_fhir_verb, cmd_fhir
 from sequencer.cli.rules import add_rules_verb, cmd_rules
 from sequencer.present.terminal import read_input, say
 
@@ -117,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
         help="store raw profiles in the audit trail (default: a SHA-256 of each body only)",
     )
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
+    add_fhir_verb(verbs)  # fhir (sequencer.cli.fhir)
     return parser
 
 
@@ -289,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers["serve"] = _cmd_serve
     handlers["schema"] = _cmd_schema
     handlers |= {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}
+    handlers["fhir"] = cmd_fhir
     try:
         status = handlers[args.verb](args)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit

@@ -98,6 +98,10 @@ class Vocabulary:
         """Return the plain-language name of a profile field (the path itself if unknown)."""
         return self.labels.get(field, field)
 
+    def unit(self, field: str) -> str:
+        """Return the unit words that follow a number of ``field`` ("" when none)."""
+        return self._units.get(field, "")
+
     def value_text(self, field: str, value: Any) -> str:
         """Return a profile value in plain language; ``None`` or ``"unknown"`` is 'not known'."""
         spec = FIELDS.get(field)

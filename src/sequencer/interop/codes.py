@@ -1,0 +1,154 @@
+"""The FHIR codes sequencer reads (``fhir-codes.yaml``, shipped in the package), loaded
+once into strict models: which Observation, Condition and medication codes fill which
+profile field, and where each code was verified."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sequencer.errors import RuleBaseError
+from sequencer.knowledge.yamlsource import load_yaml
+from sequencer.model.fields import FIELDS
+
+__all__ = [
+    "CODES_FILE",
+    "Code",
+    "CodeTable",
+    "ConditionMap",
+    "MedicationMap",
+    "ObservationMap",
+    "code_table",
+    "load_code_table",
+]
+
+CODES_FILE = Path(__file__).with_name("fhir-codes.yaml")
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Code(BaseModel):
+    """One code: its system (a key of ``systems``), code and display."""
+
+    model_config = _STRICT
+    system: Text
+    code: Text
+    display: Text
+
+
+class Answer(Code):
+    """A coded Observation value and the profile value it means."""
+
+    value: Text
+    verified: Text
+
+
+class ObservationMap(BaseModel):
+    """Observation.code -> a profile field."""
+
+    model_config = _STRICT
+    field: Text
+    code: Code
+    value: Literal["integer", "coded"]
+    verified: Text
+    mcode: str | None = None
+    interpretation: str | None = None
+    answers: list[Answer] = []
+
+
+class ClinicalStatus(BaseModel):
+    """Condition.clinicalStatus codes -> the profile's values."""
+
+    model_config = _STRICT
+    system: Text
+    verified: Text
+    values: dict[str, Text]
+
+
+class ConditionMap(BaseModel):
+    """Condition.code (any of ``codes``) -> a profile field, by clinical status."""
+
+    model_config = _STRICT
+    field: Text
+    codes: Annotated[list[Code], Field(min_length=1)]
+    verified: Text
+    clinical_status: ClinicalStatus
+
+
+class MedicationMap(BaseModel):
+    """Medication codes of one product -> the field it shows (given, or current)."""
+
+    model_config = _STRICT
+    name: Text
+    field: Text
+    use: Literal["given", "current"]
+    option: str | None = None
+    verified: Text
+    codes: Annotated[list[Code], Field(min_length=1)]
+
+
+class LeftOut(BaseModel):
+    """A code looked for and not verified, so not read."""
+
+    model_config = _STRICT
+    what: Text
+    why: Text
+
+
+class CodeTable(BaseModel):
+    """The whole file; every field named is a profile field, every system declared."""
+
+    model_config = _STRICT
+    systems: dict[str, Text]
+    observations: list[ObservationMap]
+    conditions: list[ConditionMap]
+    medications: list[MedicationMap]
+    standard_only: list[Text]
+    left_out: list[LeftOut]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CodeTable:
+        fields = [o.field for o in self.observations] + [c.field for c in self.conditions]
+        fields += [m.field for m in self.medications] + list(self.standard_only)
+        unknown = sorted({f for f in fields if f not in FIELDS and f != "age"})
+        if unknown:
+            raise ValueError(f"not profile fields: {', '.join(unknown)}")
+        codes: list[Code] = [o.code for o in self.observations]
+        codes += [a for o in self.observations for a in o.answers]
+        codes += [c for m in self.conditions for c in m.codes]
+        codes += [c for m in self.medications for c in m.codes]
+        systems = {c.system for c in codes} | {c.clinical_status.system for c in self.conditions}
+        undeclared = sorted(systems - set(self.systems))
+        if undeclared:
+            raise ValueError(f"code systems not declared under systems: {', '.join(undeclared)}")
+        return self
+
+    def uri(self, system: str) -> str:
+        """The system URI of a short system name (``loinc`` -> ``http://loinc.org``)."""
+        return self.systems[system]
+
+
+def load_code_table(path: Path = CODES_FILE) -> CodeTable:
+    """Load and check a code table file.
+
+    Raises ``RuleBaseError`` (file and line) when it is unreadable or malformed.
+    """
+    located = load_yaml(path)
+    try:
+        return CodeTable.model_validate(located.data)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        line = located.line_of([p for p in first["loc"] if isinstance(p, int | str)])
+        where = ".".join(str(p) for p in first["loc"])
+        raise RuleBaseError(f"{where}: {first['msg']}", path=path, line=line) from None
+
+
+@cache
+def code_table() -> CodeTable:
+    """The shipped code table, loaded once. Raises ``RuleBaseError`` if it is broken."""
+    return load_code_table()

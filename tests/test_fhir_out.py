@@ -1,0 +1,183 @@
+"""FHIR R4 out (the GuidanceResponse) and the `sequencer fhir` verb."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, patched, patient
+
+from sequencer import recommend
+from sequencer.interop.fhir_in import profile_from_fhir
+from sequencer.interop.fhir_out import OPTION_SYSTEM, guidance_response
+from sequencer.interop.questionnaire import QUESTIONNAIRE_FILE
+
+FHIR_DIR = REPO / "examples" / "fhir"
+WHEN = datetime.datetime(2020, 3, 1, tzinfo=datetime.UTC)
+
+
+def parsed(resource: dict[str, Any]) -> Any:
+    from fhir.resources.R4B.guidanceresponse import GuidanceResponse
+
+    return GuidanceResponse.model_validate(resource)
+
+
+@pytest.mark.parametrize("number", [1, 2, 3, 4, 5])
+def test_the_guidance_response_is_valid_fhir_and_asks_for_every_missing_fact(number: int) -> None:
+    rec = recommend(patient(number), context="us-2020")
+    response = guidance_response(rec, as_of=WHEN, request_id="hook-1")
+    parsed(response)
+    asked = [d["id"] for d in response.get("dataRequirement", [])]
+    assert asked == [m.field for m in rec.missing]
+    assert (
+        response["moduleUri"]
+        == f"urn:sequencer:rulebook:{rec.rulebook.name}:{rec.rulebook.version}"
+    )
+    assert any(rec.rulebook.digest in n["text"] for n in response["note"])
+    assert response["note"][0]["text"] == rec.notice
+    assert response["requestIdentifier"] == {"value": "hook-1"}
+
+
+def test_the_options_are_a_contained_request_group_in_ranked_order() -> None:
+    rec = recommend(patient(1), context="us-2020")
+    response = guidance_response(rec)
+    assert response["result"] == {"reference": "#options"}
+    (group,) = [r for r in response["contained"] if r["resourceType"] == "RequestGroup"]
+    codes = [a["code"][0]["coding"][0] for a in group["action"]]
+    assert [c["code"] for c in codes] == [o.therapy for o in rec.options]
+    assert {c["system"] for c in codes} == {OPTION_SYSTEM}
+    assert [a["prefix"] for a in group["action"]] == ["1", "2"]
+    first = group["action"][0]
+    assert first["title"] == "Blinatumomab" and "preferred" in first["description"]
+    cited = {d["label"] for d in first["documentation"]}
+    assert "aldoss2020" in cited
+
+
+def test_status_follows_what_the_missing_facts_can_do() -> None:
+    settled = recommend(patient(1), context="us-2020")
+    assert not settled.provisional and guidance_response(settled)["status"] == "success"
+    provisional = recommend(patient(2), context="us-2020")
+    assert provisional.provisional
+    assert guidance_response(provisional)["status"] == "data-requested"
+    blocked = recommend(patched({"disease.cd19": "unknown"}))
+    assert any(m.blocking for m in blocked.missing)
+    assert guidance_response(blocked)["status"] == "data-required"
+
+
+def test_a_missing_standard_fact_is_asked_as_its_observation_and_others_as_questions() -> None:
+    rec = recommend(patient(1), context="us-2020")
+    response = guidance_response(rec)
+    by_field = {d["id"]: d for d in response.get("dataRequirement", [])}
+    if "ecog" in by_field:
+        assert by_field["ecog"]["type"] == "Observation"
+        assert by_field["ecog"]["codeFilter"][0]["code"][0]["code"] == "89247-1"
+    blocked = guidance_response(recommend(patched({"disease.cd19": "unknown"})))
+    (cd19,) = [d for d in blocked["dataRequirement"] if d["id"] == "disease.cd19"]
+    assert cd19["type"] == "QuestionnaireResponse"
+    assert "linkId='disease.cd19'" in cd19["mustSupport"][0]
+
+
+def test_the_same_recommendation_gives_the_same_resource() -> None:
+    rec = recommend(patient(3), context="us-2020")
+    assert guidance_response(rec) == guidance_response(rec)
+    other = recommend(patient(4), context="us-2020")
+    assert guidance_response(rec)["id"] != guidance_response(other)["id"]
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", "fhir", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_verb_shows_the_profile_what_was_found_and_what_was_not() -> None:
+    done = run(str(FHIR_DIR / "patient-4.bundle.json"), "--as-of", "2020-03-01")
+    assert done.returncode == 0, done.stderr
+    assert '"id": "aldoss2020-patient-4"' in done.stdout
+    assert "transplant.on_immunosuppression = true  from MedicationRequest/" in done.stdout
+    assert "Not found, unknown" in done.stdout and "  disease.cns" in done.stdout
+    assert "Procedure/aldoss2020-patient-4-allo-hct: Procedure is not read" in done.stdout
+
+
+def test_the_verb_json_is_the_mapping() -> None:
+    path = FHIR_DIR / "patient-2.bundle.json"
+    done = run(str(path), "--as-of", "2020-03-01", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    expected = profile_from_fhir(json.loads(path.read_text()), as_of=datetime.date(2020, 3, 1))
+    assert json.loads(done.stdout) == expected.model_dump(mode="json")
+
+
+def test_the_verb_prints_the_guidance_response() -> None:
+    path = FHIR_DIR / "patient-1.bundle.json"
+    done = run(str(path), "--as-of", "2020-03-01", "--guidance", "--context", "us-2020")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    parsed(printed)
+    mapping = profile_from_fhir(json.loads(path.read_text()), as_of=datetime.date(2020, 3, 1))
+    assert printed == guidance_response(recommend(mapping.profile, context="us-2020"))
+
+
+def test_the_verb_prints_the_shipped_questionnaire() -> None:
+    done = run("--questionnaire")
+    assert done.returncode == 0
+    assert json.loads(done.stdout) == json.loads(QUESTIONNAIRE_FILE.read_text())
+
+
+@pytest.mark.parametrize(
+    ("stdin", "said"),
+    [
+        ("not json", "invalid JSON"),
+        ('{"resourceType": "Observation"}', "code: Field required"),
+        ('{"resourceType": "Patient", "id": "p", "birthDate": "2015-01-01"}', "age"),
+        ("42", "a FHIR resource, Bundle or list"),
+    ],
+)
+def test_bad_input_exits_2_without_a_traceback(stdin: str, said: str) -> None:
+    done = run("-", "--as-of", "2020-03-01", stdin=stdin)
+    assert done.returncode == 2
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_a_missing_file_exits_2() -> None:
+    done = run("/nonexistent/bundle.json")
+    assert done.returncode == 2 and "cannot read" in done.stderr
+
+
+def test_hostile_strings_from_a_resource_do_not_reach_the_terminal_raw(tmp_path: Path) -> None:
+    hostile = "evil\x1b[31m\x07\nline\u202e"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1960-01-01"}},
+            {"resource": {"resourceType": "Procedure", "id": "x", "status": "completed",
+                          "subject": {"reference": f"Patient/{hostile}"}}},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(bundle))
+    done = run(str(path), "--as-of", "2020-03-01")
+    assert done.returncode == 0, done.stderr
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in done.stdout
+    assert "another patient (Patient/evil\\x1b[31m\\x07\\nline\\u202e)" in done.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"resourceType": "Observation", "status": hostile}))
+    done = run(str(bad))
+    assert done.returncode == 2
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in done.stderr
