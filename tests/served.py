@@ -23,10 +23,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(*args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """Start ``sequencer serve --host 127.0.0.1 --port N ARGS`` and yield its base URL
-    once ``/health`` answers (at most about 20 s); stop it afterwards."""
-    port = free_port()
+def running_server(
+    *args: str, env: Mapping[str, str] | None = None, port: int | None = None
+) -> Iterator[str]:
+    """Start ``sequencer serve --host 127.0.0.1 --port N ARGS`` (N: ``port`` or a free
+    one) and yield its base URL once ``/health`` answers (at most about 20 s); stop it
+    afterwards."""
+    port = port or free_port()
     command = ["serve", "--host", HOST, "--port", str(port), *args]
     proc = subprocess.Popen(
         [sys.executable, "-m", "sequencer.cli", *command],

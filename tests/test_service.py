@@ -128,7 +128,7 @@ def test_every_answer_is_in_the_audit_trail_without_the_profile(
     assert refused and refused[-1].status == 422 and "problems" in refused[-1].output
 
 
-def test_a_site_may_keep_profiles_and_only_sqlite_is_accepted(tmp_path: Path) -> None:
+def test_a_site_may_keep_profiles_and_other_databases_are_refused(tmp_path: Path) -> None:
     log = AuditLog(f"sqlite:///{tmp_path / 'a.sqlite3'}", keep_profiles=True)
     try:
         log.record(
@@ -144,5 +144,5 @@ def test_a_site_may_keep_profiles_and_only_sqlite_is_accepted(tmp_path: Path) ->
         assert log.rows()[0].profile == '{"id": "p"}'
     finally:
         log.close()
-    with pytest.raises(UsageError, match="only sqlite"):
-        AuditLog("postgresql://db.example/audit")
+    with pytest.raises(UsageError, match="only sqlite:///PATH and postgresql"):
+        AuditLog("mysql://db.example/audit")

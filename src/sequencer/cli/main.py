@@ -104,8 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     add_rules_verb(verbs, fmt)
     sch = verbs.add_parser("schema", help="the JSON Schema of the profile or the recommendation")
     sch.add_argument("name", choices=["profile", "recommendation"])
-    srv = verbs.add_parser("serve", help="the HTTP API on a loopback address")
-    srv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback only)")
+    srv = verbs.add_parser("serve", help="the HTTP API and CDS Hooks service")
+    srv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="default 127.0.0.1; any other address needs --auth and --tls-cert/--tls-key",
+    )
     srv.add_argument("--port", type=int, default=8080, help="default 8080")
     srv.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
     srv.add_argument(
@@ -118,6 +122,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="store raw profiles in the audit trail (default: a SHA-256 of each body only)",
     )
+    srv.add_argument(
+        "--auth",
+        type=Path,
+        help="JSON file of trusted CDS clients (issuers, JWK Sets, public URL): "
+        "every call then needs a signed JWT",
+    )
+    srv.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM) to serve HTTPS")
+    srv.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     add_fhir_verb(verbs)  # fhir (sequencer.cli.fhir)
     return parser
@@ -279,7 +291,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         say("the service needs its extra: pip install 'sequencer[service]'")
         return EXIT_INPUT
     book = rulebook_from(args.rules)
-    serve(args.host, args.port, book, audit=args.audit, keep_profiles=args.keep_profiles)
+    serve(
+        args.host,
+        args.port,
+        book,
+        audit=args.audit,
+        keep_profiles=args.keep_profiles,
+        auth=args.auth,
+        tls=(args.tls_cert, args.tls_key) if args.tls_cert or args.tls_key else None,
+    )
     return EXIT_OK
 
 

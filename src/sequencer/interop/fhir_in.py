@@ -404,7 +404,7 @@ def _resolve(
                         )
                 continue
         said = "; ".join(f"{f.source} says {f.value!r}" for f in group)
-        problems.append(Problem(field, f"sources disagree: {said}"))
+        problems.append(Problem(field, f"sources disagree: {said}", "contradiction"))
     return chosen
 
 
@@ -502,6 +502,7 @@ def profile_from_fhir(
                     fact.field,
                     f"sources disagree: {first.source} says 'none' (not given); "
                     f"{fact.source} shows it given",
+                    "contradiction",
                 )
             )
     if problems:
@@ -513,7 +514,7 @@ def profile_from_fhir(
     except ProfileError as error:
         raise FhirError(
             [
-                Problem(p.field, f"{p.message} (mapped from {_sources(chosen, p.field)})")
+                Problem(p.field, f"{p.message} (mapped from {_sources(chosen, p.field)})", p.code)
                 for p in error.problems
             ]
         ) from None

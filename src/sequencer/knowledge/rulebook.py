@@ -375,7 +375,7 @@ def _load_vocabulary(path: Path, shown: str) -> Vocabulary:
             path=shown,
             line=doc.line_of(("labels",)),
         )
-    for section in ("labels", "values", "in_conditions", "units"):
+    for section in ("labels", "values", "in_conditions", "units", "establish"):
         for name in getattr(data, section):
             if name not in FIELDS:
                 raise RuleBaseError(

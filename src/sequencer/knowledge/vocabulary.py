@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the rule base is built from this module's layer; only its t
     from sequencer.knowledge.rulebook import Rulebook
 
 __all__ = [
+    "Establish",
     "MootRule",
     "VignetteWords",
     "Vocabulary",
@@ -65,6 +66,15 @@ class VignetteWords(BaseModel):
     mention_only_when_given: list[str] = []
 
 
+class Establish(BaseModel):
+    """How a board establishes an unknown fact: the work-up, and whether it is an order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    how: Annotated[str, Field(min_length=5)]
+    order: bool = False
+
+
 class VocabularyFile(BaseModel):
     """``rules/vocabulary.yaml``: words for the profile's fields and values."""
 
@@ -76,6 +86,11 @@ class VocabularyFile(BaseModel):
     units: dict[str, str] = {}
     moot: list[MootRule] = []
     vignette: VignetteWords
+    establish: dict[str, Establish] = {}
+    override_reasons: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")],
+        Annotated[str, Field(min_length=5)],
+    ] = {}
 
 
 class Vocabulary:
@@ -88,6 +103,8 @@ class Vocabulary:
         self._units = data.units
         self._moot = [(parse_condition(m.when).profile, tuple(m.fields)) for m in data.moot]
         self._vignette = data.vignette
+        self.establish: Mapping[str, Establish] = data.establish
+        self.override_reasons: Mapping[str, str] = data.override_reasons
 
     def _phrase(self, field: str, value: Any, default: str | None = None) -> str | None:
         """The vignette's words for a field's value (booleans as ``true``/``false``)."""

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from sequencer.explain.impact import Impact
 
 __all__ = [
+    "escape_markdown",
     "markdown_arguments",
+    "markdown_brief",
     "markdown_catalogue",
     "markdown_cautions",
     "markdown_coverage",
@@ -46,9 +48,13 @@ __all__ = [
 ]
 
 
-def _md(text: str) -> str:
-    """Escape Markdown's inline specials in caller-supplied text (patient ids)."""
+def escape_markdown(text: str) -> str:
+    """Escape Markdown's inline specials in caller-supplied text (patient ids, messages
+    quoting a record)."""
     return "".join(f"\\{ch}" if ch in "\\`*_[]<>#|!" else ch for ch in text)
+
+
+_md = escape_markdown
 
 
 def markdown_reasons(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
@@ -140,6 +146,35 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
     out.append(
         f"_Rule base {rec.rulebook.name} {rec.rulebook.version}, {rec.rulebook.digest}. "
         f"{review_note(rec.rulebook)} {rec.notice}_"
+    )
+    return "\n".join(out) + "\n"
+
+
+def markdown_brief(rec: Recommendation, book: Rulebook) -> str:
+    """Return a short Markdown account of a recommendation for a decision-support card:
+    the choice, each option's arguments, the cautions, the unknown facts that could
+    change it (with how to establish them), the references and the rule base."""
+    refs = Refs()
+
+    def cite(citations: Sequence[Citation]) -> str:
+        return " " + refs.cite(citations)
+
+    out = [f"**{_md(rec.summary)}**", "", *markdown_arguments(rec, cite)]
+    if rec.warnings:
+        out += ["", "**Cautions**", "", *markdown_cautions(rec, cite)]
+    flips = [m for m in rec.missing if m.could_flip or m.blocking]
+    if flips:
+        out += ["", "**Unknown, and could change the choice**", ""]
+        for fact in flips:
+            how = book.vocabulary.establish.get(fact.field)
+            out.append(
+                f"- {book.vocabulary.label(fact.field)}: {fact.text}"
+                + (f" (establish: {how.how})" if how else "")
+            )
+    out += ["", "**References**", "", *refs.lines(), ""]
+    out.append(
+        f"_Rule base {rec.rulebook.name} {rec.rulebook.version} ({rec.rulebook.digest}), "
+        f"context {rec.context.name}. {rec.notice}_"
     )
     return "\n".join(out) + "\n"
 

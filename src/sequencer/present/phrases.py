@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sequencer.explain.published import Replay
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.vocabulary import lower_label
 from sequencer.model.recommendation import (
     Argument,
     Caution,
@@ -23,9 +24,11 @@ from sequencer.model.recommendation import (
 
 __all__ = [
     "STATUS_WORDS",
+    "SUMMARY_LIMIT",
     "ArgumentLine",
     "Refs",
     "ages_text",
+    "card_summary",
     "context_products",
     "grouped_warnings",
     "html_text",
@@ -236,3 +239,46 @@ def review_note(stamp: RulebookStamp) -> str:
         rules = "1 rule that fired here has" if n == 1 else f"{n} rules that fired here have"
         parts.append(f"{rules} no recorded sign-off")
     return "; ".join(parts) + "."
+
+
+SUMMARY_LIMIT = 139
+"""The longest one-line summary a decision-support card may carry (CDS Hooks: under 140
+characters)."""
+
+
+def card_summary(rec: Recommendation, book: Rulebook) -> str:
+    """The choice in one line of at most ``SUMMARY_LIMIT`` characters, for a card.
+
+    ``Prefer blinatumomab over CAR T cells``; ``Close call, leaning to ...``; a deferred or
+    excluded option is named; a provisional choice says how many unknown facts could
+    change it; with nothing preferred, what is needed first or that neither can be given.
+    """
+    words = {o.id: o.in_sentence for o in book.options}
+    standing = {o.therapy: o.status for o in rec.options}
+    if rec.preferred is None:
+        blocking = [m for m in rec.missing if m.blocking]
+        if blocking:
+            first = lower_label(book.vocabulary.label(blocking[0].field))
+            line = f"No choice yet: establish {first} first"
+        elif all(s == "not_eligible" for s in standing.values()):
+            line = f"Neither {book.option_kind} option can be given now; see the alternatives"
+        else:
+            line = "No preference between " + " and ".join(words[t] for t in standing)
+    else:
+        others = [t for t in standing if t != rec.preferred]
+        lead = "Close call, leaning to" if rec.close_call else "Prefer"
+        line = f"{lead} {words[rec.preferred]}"
+        held = [t for t in others if standing[t] in ("deferred", "not_eligible")]
+        open_ = [t for t in others if t not in held]
+        if open_ and not rec.close_call:
+            line += " over " + " and ".join(words[t] for t in open_)
+        for t in held:
+            state = "deferred" if standing[t] == "deferred" else "not eligible"
+            line += f"; {words[t]} {state}"
+        if rec.provisional:
+            count = len(rec.provisional_on)
+            line += (
+                f" (provisional: {count} unknown fact{'s' if count != 1 else ''} could change it)"
+            )
+    line = line[:1].upper() + line[1:]
+    return line if len(line) <= SUMMARY_LIMIT else line[: SUMMARY_LIMIT - 1].rstrip() + "\u2026"

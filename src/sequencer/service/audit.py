@@ -1,43 +1,83 @@
-"""The audit trail: every served answer, stored in a database.
+"""The audit trail: every served answer, every card issued and every feedback, stored in
+a database.
 
-Each row keeps when, which endpoint, the rule base's version and digest, the context,
-a SHA-256 of the request body, the answer itself and the caller's address. The raw
-profile is stored only when the site asks for it (``keep_profiles``): a profile's
-``id`` is often a record number. The database is named by a URL; ``sqlite:///PATH`` is
-supported (the standard library's sqlite3), other schemes are refused with a clear
-error rather than ignored.
+Each served answer keeps when, which endpoint, the rule base's version and digest, the
+context, a SHA-256 of the request body, the answer itself and the caller (the verified
+token's issuer when authentication is on, else the address). The raw profile is stored
+only when the site asks for it (``keep_profiles``): a profile's ``id`` is often a record
+number. Each CDS Hooks card issued is kept by its uuid (with its suggestions), so that
+feedback can be checked against what was shown; each feedback (accepted or overridden,
+the suggestions accepted, the override reason and comment) is stored beside it.
 
-What is logged and for how long is documented in the README ("Audit trail").
+The database is named by a SQLAlchemy URL: ``sqlite:///PATH`` (a file) or
+``postgresql://USER@HOST/DB`` (PostgreSQL through psycopg 3). SQLAlchemy Core keeps
+one code path for both; the tables are created when missing. What is logged and for
+how long is documented in the README ("Audit trail").
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-import sqlite3
-import threading
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from sequencer.errors import UsageError
 
-__all__ = ["AuditLog", "AuditRow"]
+__all__ = ["AuditLog", "AuditRow", "CardRow", "FeedbackRow", "IssuedCard"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS served (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    rulebook_version TEXT NOT NULL,
-    rulebook_digest TEXT NOT NULL,
-    context TEXT,
-    input_sha256 TEXT NOT NULL,
-    output TEXT NOT NULL,
-    caller TEXT,
-    profile TEXT
+_META = sa.MetaData()
+
+_SERVED = sa.Table(
+    "served",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("endpoint", sa.String(200), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("rulebook_version", sa.String(40), nullable=False),
+    sa.Column("rulebook_digest", sa.String(80), nullable=False),
+    sa.Column("context", sa.String(80)),
+    sa.Column("input_sha256", sa.String(64), nullable=False),
+    sa.Column("output", sa.Text, nullable=False),
+    sa.Column("caller", sa.String(400)),
+    sa.Column("profile", sa.Text),
 )
-"""
+
+_CARDS = sa.Table(
+    "cards",
+    _META,
+    sa.Column("uuid", sa.String(64), primary_key=True),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("service", sa.String(200), nullable=False),
+    sa.Column("hook_instance", sa.String(200), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("indicator", sa.String(20), nullable=False),
+    sa.Column("suggestions", sa.Text, nullable=False),
+    sa.Column("input_sha256", sa.String(64), nullable=False),
+)
+
+_FEEDBACK = sa.Table(
+    "feedback",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("service", sa.String(200), nullable=False),
+    sa.Column("card", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("accepted_suggestions", sa.Text, nullable=False),
+    sa.Column("reason_system", sa.Text),
+    sa.Column("reason_code", sa.Text),
+    sa.Column("reason_display", sa.Text),
+    sa.Column("user_comment", sa.Text),
+    sa.Column("outcome_at", sa.String(40), nullable=False),
+    sa.Column("caller", sa.String(400)),
+)
 
 
 @dataclass(frozen=True)
@@ -56,23 +96,87 @@ class AuditRow:
     profile: str | None
 
 
+@dataclass(frozen=True)
+class IssuedCard:
+    """A CDS Hooks card as issued: its uuid, summary, indicator and suggestion uuids."""
+
+    uuid: str
+    summary: str
+    indicator: str
+    suggestions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """A card issued, as stored."""
+
+    uuid: str
+    at: str
+    service: str
+    hook_instance: str
+    summary: str
+    indicator: str
+    suggestions: tuple[str, ...]
+    input_sha256: str
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """What a clinician did with a card, as the CDS client reported it."""
+
+    at: str
+    service: str
+    card: str
+    outcome: str
+    accepted_suggestions: tuple[str, ...]
+    reason_system: str | None
+    reason_code: str | None
+    reason_display: str | None
+    user_comment: str | None
+    outcome_at: str
+    caller: str | None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def _engine(url: str) -> sa.Engine:
+    """The engine for ``url``: SQLite files and PostgreSQL; anything else refused."""
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(connection: Any, _: Any) -> None:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA busy_timeout=5000")
+
+        return engine
+    if url.startswith(("postgresql://", "postgresql+psycopg://")):
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        return sa.create_engine(url, pool_pre_ping=True)
+    raise UsageError(
+        "audit: only sqlite:///PATH and postgresql://... databases are supported; "
+        f"got {url.split('://')[0]!r}"
+    )
+
+
 class AuditLog:
-    """An append-only log of served answers in one database."""
+    """An append-only log of served answers, issued cards and feedback in one database."""
 
     def __init__(self, url: str, keep_profiles: bool = False) -> None:
-        """Open (and create) the database ``url`` names.
+        """Open the database ``url`` names and create the tables that are missing.
 
-        Raises ``UsageError`` for a URL that is not ``sqlite:///PATH``.
+        Raises ``UsageError`` for a URL that is neither ``sqlite:///PATH`` nor
+        ``postgresql://...``, or a database that cannot be reached.
         """
-        prefix = "sqlite:///"
-        if not url.startswith(prefix) or len(url) == len(prefix):
-            raise UsageError(f"audit: only sqlite:///PATH databases are supported; got {url!r}")
-        self.path = Path(url[len(prefix) :])
         self.keep_profiles = keep_profiles
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        try:
+            self._engine = _engine(url)
+            _META.create_all(self._engine)
+        except (ArgumentError, NoSuchModuleError, SQLAlchemyError) as error:
+            where = url.split("@")[-1]  # never print a password
+            raise UsageError(f"audit: cannot open {where} ({type(error).__name__})") from None
 
     def record(
         self,
@@ -85,39 +189,121 @@ class AuditLog:
         body: bytes,
         output: str,
         caller: str | None,
+        cards: Iterable[tuple[str, str, IssuedCard]] = (),
     ) -> None:
-        """Store one served answer (the body only as a hash unless profiles are kept)."""
-        at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        """Store one served answer (the body only as a hash unless profiles are kept),
+        with the CDS cards it issued as ``(service, hook_instance, card)``."""
+        at = _now()
+        digest = hashlib.sha256(body).hexdigest()
         profile = body.decode("utf-8", "replace") if self.keep_profiles else None
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO served (at, endpoint, status, rulebook_version, rulebook_digest,"
-                " context, input_sha256, output, caller, profile)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    at,
-                    endpoint,
-                    status,
-                    rulebook_version,
-                    rulebook_digest,
-                    context,
-                    hashlib.sha256(body).hexdigest(),
-                    output,
-                    caller,
-                    profile,
-                ),
+        with self._engine.begin() as db:
+            db.execute(
+                _SERVED.insert().values(
+                    at=at,
+                    endpoint=endpoint,
+                    status=status,
+                    rulebook_version=rulebook_version,
+                    rulebook_digest=rulebook_digest,
+                    context=context,
+                    input_sha256=digest,
+                    output=output,
+                    caller=caller,
+                    profile=profile,
+                )
             )
+            for service, hook_instance, card in cards:
+                db.execute(
+                    _CARDS.insert().values(
+                        uuid=card.uuid,
+                        at=at,
+                        service=service,
+                        hook_instance=hook_instance,
+                        summary=card.summary,
+                        indicator=card.indicator,
+                        suggestions=json.dumps(list(card.suggestions)),
+                        input_sha256=digest,
+                    )
+                )
+
+    def cards(self, uuids: Iterable[str]) -> dict[str, CardRow]:
+        """The issued cards among ``uuids``, by uuid."""
+        wanted = sorted(set(uuids))
+        if not wanted:
+            return {}
+        with self._engine.connect() as db:
+            found = db.execute(sa.select(_CARDS).where(_CARDS.c.uuid.in_(wanted))).mappings()
+            return {row["uuid"]: _card(dict(row)) for row in found}
+
+    def record_feedback(
+        self, service: str, items: Iterable[Mapping[str, Any]], caller: str | None
+    ) -> int:
+        """Store feedback items (already checked against the issued cards); returns how
+        many were stored. All are stored or none."""
+        rows = []
+        for item in items:
+            reason = (item.get("overrideReason") or {}).get("reason") or {}
+            rows.append(
+                {
+                    "at": _now(),
+                    "service": service,
+                    "card": item["card"],
+                    "outcome": item["outcome"],
+                    "accepted_suggestions": json.dumps(
+                        [s["id"] for s in item.get("acceptedSuggestions") or []]
+                    ),
+                    "reason_system": reason.get("system"),
+                    "reason_code": reason.get("code"),
+                    "reason_display": reason.get("display"),
+                    "user_comment": (item.get("overrideReason") or {}).get("userComment"),
+                    "outcome_at": item["outcomeTimestamp"],
+                    "caller": caller,
+                }
+            )
+        if rows:
+            with self._engine.begin() as db:
+                db.execute(_FEEDBACK.insert(), rows)
+        return len(rows)
 
     def rows(self) -> list[AuditRow]:
         """Every stored answer, oldest first."""
-        with self._lock:
-            found = self._db.execute(
-                "SELECT at, endpoint, status, rulebook_version, rulebook_digest, context,"
-                " input_sha256, output, caller, profile FROM served ORDER BY id"
-            ).fetchall()
-        return [AuditRow(*row) for row in found]
+        with self._engine.connect() as db:
+            found = db.execute(sa.select(_SERVED).order_by(_SERVED.c.id)).mappings()
+            return [AuditRow(**{str(k): v for k, v in row.items() if k != "id"}) for row in found]
+
+    def feedback(self) -> list[FeedbackRow]:
+        """Every feedback stored, oldest first."""
+        with self._engine.connect() as db:
+            found = db.execute(sa.select(_FEEDBACK).order_by(_FEEDBACK.c.id)).mappings()
+            return [
+                FeedbackRow(
+                    at=row["at"],
+                    service=row["service"],
+                    card=row["card"],
+                    outcome=row["outcome"],
+                    accepted_suggestions=tuple(json.loads(row["accepted_suggestions"])),
+                    reason_system=row["reason_system"],
+                    reason_code=row["reason_code"],
+                    reason_display=row["reason_display"],
+                    user_comment=row["user_comment"],
+                    outcome_at=row["outcome_at"],
+                    caller=row["caller"],
+                )
+                for row in found
+            ]
 
     def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
+        """Close every connection to the database."""
+        self._engine.dispose()
+
+
+def _card(row: Mapping[str, Any]) -> CardRow:
+    return CardRow(
+        uuid=row["uuid"],
+        at=row["at"],
+        service=row["service"],
+        hook_instance=row["hook_instance"],
+        summary=row["summary"],
+        indicator=row["indicator"],
+        suggestions=tuple(json.loads(row["suggestions"])),
+        input_sha256=row["input_sha256"],
+    )

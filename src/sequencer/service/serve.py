@@ -1,18 +1,22 @@
-"""Running the service: uvicorn on a loopback address.
+"""Running the service: uvicorn, on a loopback address unless it is protected.
 
-The service has no authentication yet, so it refuses to listen anywhere but on this
-machine's loopback interface (127.0.0.1, ::1, localhost).
+Without authentication the service listens only on this machine's loopback interface
+(127.0.0.1, ::1, localhost): a reverse proxy on the same host can still publish it.
+Any other address needs both authentication (``--auth``: signed CDS Hooks client
+tokens) and TLS (``--tls-cert`` and ``--tls-key``), as CDS Hooks requires HTTPS.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from sequencer.errors import UsageError
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.service.audit import AuditLog
+from sequencer.service.auth import load_auth
 
-__all__ = ["DEFAULT_AUDIT", "is_loopback", "serve"]
+__all__ = ["DEFAULT_AUDIT", "check_binding", "is_loopback", "serve"]
 
 DEFAULT_AUDIT = "sqlite:///sequencer-audit.sqlite3"
 """The audit database when none is named: a SQLite file in the working directory."""
@@ -28,33 +32,63 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_binding(host: str, port: int, authenticated: bool, tls: bool) -> None:
+    """Refuse an address the service may not listen on.
+
+    Raises ``UsageError`` for a port outside 1-65535, or an address that is not
+    loopback while authentication or TLS is missing.
+    """
+    if not 1 <= port <= 65535:
+        raise UsageError("port must be between 1 and 65535")
+    if is_loopback(host):
+        return
+    if not authenticated:
+        raise UsageError(
+            f"refusing to listen on {host}: no authentication is configured (--auth), so the "
+            "service binds only a loopback address (127.0.0.1, ::1 or localhost)"
+        )
+    if not tls:
+        raise UsageError(
+            f"refusing to listen on {host} without TLS (--tls-cert and --tls-key): CDS "
+            "Hooks calls carry patient data and must use HTTPS; or bind a loopback address "
+            "behind a TLS proxy"
+        )
+
+
 def serve(
     host: str,
     port: int,
     rulebook: Rulebook | None = None,
     audit: str = DEFAULT_AUDIT,
     keep_profiles: bool = False,
+    auth: Path | None = None,
+    tls: tuple[Path | None, Path | None] | None = None,
 ) -> None:
-    """Serve the HTTP API on ``host``:``port`` until interrupted, storing every answer
-    in the ``audit`` database (a ``sqlite:///PATH`` URL; raw profiles only with
-    ``keep_profiles``).
+    """Serve the HTTP API and the CDS Hooks services on ``host``:``port`` until
+    interrupted, storing every answer in the ``audit`` database (a SQLAlchemy URL;
+    raw profiles only with ``keep_profiles``); with ``auth`` (a JSON file of trusted
+    issuers), every call needs a signed token; ``tls`` is (certificate, key).
 
-    Raises ``UsageError`` for an address that is not loopback (no authentication is
-    configured), a port outside 1-65535 or an audit URL that is not supported.
+    Raises ``UsageError`` for an address, port, authentication file, TLS pair or audit
+    URL that cannot be used.
     """
-    if not is_loopback(host):
-        raise UsageError(
-            f"refusing to listen on {host}: no authentication is configured, so the "
-            "service binds only a loopback address (127.0.0.1, ::1 or localhost)"
-        )
-    if not 1 <= port <= 65535:
-        raise UsageError("port must be between 1 and 65535")
+    if tls is not None and (tls[0] is None or tls[1] is None):
+        raise UsageError("TLS needs both --tls-cert and --tls-key")
+    config = load_auth(auth) if auth is not None else None
+    check_binding(host, port, config is not None, tls is not None)
     log = AuditLog(audit, keep_profiles=keep_profiles)
     import uvicorn
 
     from sequencer.service.app import create_app
 
     try:
-        uvicorn.run(create_app(rulebook, log), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(rulebook, log, auth=config),
+            host=host,
+            port=port,
+            log_level="warning",
+            ssl_certfile=str(tls[0]) if tls else None,
+            ssl_keyfile=str(tls[1]) if tls else None,
+        )
     finally:
         log.close()

@@ -1,0 +1,148 @@
+"""The audit trail in a real PostgreSQL: a throwaway server on 127.0.0.1 started for
+this module (Debian's postgresql package; CI installs it, and fails rather than skips
+without it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from served import HOST, call, free_port, running_server
+from test_cds import hook_call, without_answer
+
+from sequencer.service.audit import AuditLog, IssuedCard
+
+
+def _bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """Run as the postgres user when we are root (PostgreSQL refuses to run as root)."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A URL of an empty database in a PostgreSQL server of our own, stopped afterwards."""
+    binaries = _bin()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is required in CI (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql)")
+    folder = Path(tempfile.mkdtemp(prefix="sequencer-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    data, port = folder / "data", free_port()
+    subprocess.run(
+        _as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "sequencer", "-A", "trust"]),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses={HOST}"
+    pg_ctl = str(binaries / "pg_ctl")
+    log = str(folder / "server.log")
+    subprocess.run(
+        _as_postgres(
+            [pg_ctl, "-D", str(data), "-o", options, "-l", log, "-w", "-t", "60", "start"]
+        ),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        yield f"postgresql://sequencer@{HOST}:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_answers_cards_and_feedback_round_trip_through_postgresql(postgres: str) -> None:
+    log = AuditLog(postgres)
+    card = IssuedCard(str(uuid.uuid4()), "Prefer blinatumomab", "info", ("s-1",))
+    try:
+        log.record(
+            endpoint="cds-services/sequencer-choice",
+            status=200,
+            rulebook_version="0.3.0",
+            rulebook_digest="sha256:x",
+            context="us-2026",
+            body=b'{"hook": "patient-view"}',
+            output='{"cards": []}',
+            caller="https://ehr.example.org/",
+            cards=[("sequencer-choice", "hook-1", card)],
+        )
+        stored = log.record_feedback(
+            "sequencer-choice",
+            [
+                {
+                    "card": card.uuid,
+                    "outcome": "accepted",
+                    "acceptedSuggestions": [{"id": "s-1"}],
+                    "outcomeTimestamp": "2026-11-29T10:00:00Z",
+                }
+            ],
+            "https://ehr.example.org/",
+        )
+        assert stored == 1
+        [row] = [r for r in log.rows() if r.caller == "https://ehr.example.org/"]
+        assert row.status == 200 and row.profile is None and row.context == "us-2026"
+        assert log.cards([card.uuid])[card.uuid].suggestions == ("s-1",)
+        [feedback] = [f for f in log.feedback() if f.card == card.uuid]
+        assert feedback.accepted_suggestions == ("s-1",) and feedback.outcome == "accepted"
+    finally:
+        log.close()
+
+
+def test_the_service_audits_into_postgresql(postgres: str) -> None:
+    with running_server("--audit", postgres) as base:
+        body = without_answer(hook_call(1), "disease.cd19")
+        status, _, raw = call(
+            f"{base}/cds-services/sequencer-choice", json.dumps(body).encode(), "POST"
+        )
+        assert status == 200
+        cards = json.loads(raw)["cards"]
+        feedback = {
+            "feedback": [
+                {
+                    "card": cards[0]["uuid"],
+                    "outcome": "overridden",
+                    "overrideReason": {"userComment": "went to a trial"},
+                    "outcomeTimestamp": "2026-11-29T11:00:00Z",
+                }
+            ]
+        }
+        reply = call(
+            f"{base}/cds-services/sequencer-choice/feedback", json.dumps(feedback).encode(), "POST"
+        )
+        assert reply[0] == 200
+    log = AuditLog(postgres)
+    try:
+        assert set(log.cards(c["uuid"] for c in cards)) == {c["uuid"] for c in cards}
+        [stored] = [f for f in log.feedback() if f.card == cards[0]["uuid"]]
+        assert stored.user_comment == "went to a trial" and stored.caller == HOST
+    finally:
+        log.close()
+
+
+def test_an_unreachable_database_is_a_usage_error_without_the_password() -> None:
+    from sequencer import UsageError
+
+    port = free_port()  # nothing listens there
+    with pytest.raises(UsageError) as caught:
+        AuditLog(f"postgresql://someone:secret@{HOST}:{port}/audit")
+    assert "secret" not in str(caught.value)

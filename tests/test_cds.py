@@ -1,0 +1,494 @@
+"""CDS Hooks, served for real on 127.0.0.1: discovery, a call for each published patient
+from its FHIR record, 412, the client's FHIR server, order-select, feedback stored in
+the audit database, and signed client tokens."""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from conftest import PATIENTS_DIR, REPO
+from cryptography.hazmat.primitives.asymmetric import ec
+from served import HOST, call, free_port, running_server
+
+from sequencer import UsageError, recommend
+from sequencer.interop.codes import code_table
+from sequencer.service.audit import AuditLog
+from sequencer.service.cds import PREFETCH
+from sequencer.service.serve import check_binding
+
+FHIR_DIR = REPO / "examples" / "fhir"
+AS_OF = "2020-03-01"  # the day the example records are written as of
+KEY_OF_TYPE = {
+    "Patient": "patient",
+    "Condition": "conditions",
+    "Observation": "observations",
+    "MedicationRequest": "medicationRequests",
+    "MedicationAdministration": "medicationAdministrations",
+    "Procedure": "procedures",
+    "QuestionnaireResponse": "questionnaireResponses",
+}
+
+
+def prefetch_of(number: int) -> dict[str, Any]:
+    """Published patient ``number``'s FHIR record as a CDS client would prefetch it: the
+    Patient, and a searchset Bundle (or null) for every other template."""
+    bundle = json.loads((FHIR_DIR / f"patient-{number}.bundle.json").read_text())
+    out: dict[str, Any] = dict.fromkeys(PREFETCH)
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        key = KEY_OF_TYPE[resource["resourceType"]]
+        if key == "patient":
+            out[key] = resource
+            continue
+        out[key] = out[key] or {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        out[key]["entry"].append({"fullUrl": entry.get("fullUrl"), "resource": resource})
+    return out
+
+
+def hook_call(number: int, hook: str = "patient-view", **extra: Any) -> dict[str, Any]:
+    prefetch = prefetch_of(number)
+    body: dict[str, Any] = {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/board", "patientId": prefetch["patient"]["id"]},
+        "prefetch": prefetch,
+        "extension": {"sequencer.as_of": AS_OF},
+    }
+    body.update(extra)
+    return body
+
+
+def without_answer(body: dict[str, Any], field: str) -> dict[str, Any]:
+    """The call with the board's answer for ``field`` taken out of its questionnaire."""
+    for entry in body["prefetch"]["questionnaireResponses"]["entry"]:
+        items = entry["resource"]["item"]
+        entry["resource"]["item"] = [i for i in items if i["linkId"] != field]
+    return body
+
+
+def post(url: str, body: Any, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    status, _, raw = call(url, json.dumps(body).encode(), "POST", headers)
+    return status, json.loads(raw) if raw else None
+
+
+@pytest.fixture(scope="module")
+def audit_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('cds') / 'audit.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
+def server(audit_url: str) -> Iterator[str]:
+    with running_server("--audit", audit_url) as base:
+        yield base
+
+
+def test_discovery_lists_both_hooks_with_their_prefetch(server: str) -> None:
+    status, _, raw = call(f"{server}/cds-services")
+    services = {s["id"]: s for s in json.loads(raw)["services"]}
+    assert status == 200
+    assert services["sequencer-choice"]["hook"] == "patient-view"
+    assert services["sequencer-order-check"]["hook"] == "order-select"
+    for service in services.values():
+        assert service["description"] and service["prefetch"] == PREFETCH
+        assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+
+
+@pytest.mark.parametrize("number", [1, 2, 3, 4, 5])
+def test_each_published_patient_s_record_gives_the_library_s_choice(
+    server: str, number: int
+) -> None:
+    status, answer = post(f"{server}/cds-services/sequencer-choice", hook_call(number))
+    assert status == 200
+    card = answer["cards"][0]
+    library = recommend((PATIENTS_DIR / f"patient-{number}.json").read_bytes())
+    choice = card["extension"]["sequencer.choice"]
+    assert choice["preferred"] == library.preferred
+    assert choice["options"] == {o.therapy: o.status for o in library.options}
+    assert card["extension"]["sequencer.rulebook"]["digest"] == library.rulebook.digest
+    for card in answer["cards"]:
+        uuid.UUID(card["uuid"])
+        assert 0 < len(card["summary"]) < 140
+        assert card["indicator"] in ("info", "warning", "critical")
+        assert card["source"]["label"].startswith("sequencer: ")
+        assert card["source"]["url"].endswith("/about")
+        assert all(r["display"] for r in card["overrideReasons"])
+        if "suggestions" in card:
+            assert card["selectionBehavior"] in ("any", "at-most-one")
+
+
+def test_a_card_links_to_the_case_report_of_its_answer(server: str) -> None:
+    _, answer = post(f"{server}/cds-services/sequencer-choice", hook_call(4))
+    links = {link["label"]: link for link in answer["cards"][0]["links"]}
+    assert links["Case report"]["type"] == "absolute"
+    status, headers, page = call(links["Case report"]["url"])
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert b"aldoss2020-patient-4" in page
+    status, _, _ = call(f"{server}/reports/{uuid.uuid4()}")
+    assert status == 404
+
+
+def test_a_missing_test_that_could_change_the_choice_is_offered_as_a_draft_order(
+    server: str,
+) -> None:
+    body = without_answer(hook_call(1), "disease.cd19")
+    status, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    assert status == 200
+    offered = [s for card in answer["cards"] for s in card.get("suggestions", [])]
+    orders = [a["resource"] for s in offered for a in s["actions"]]
+    assert any("CD19" in o["code"]["text"] for o in orders)
+    for order in orders:
+        assert order["resourceType"] == "ServiceRequest" and order["status"] == "draft"
+        assert order["subject"]["reference"] == "Patient/aldoss2020-patient-1"
+
+
+def test_absent_prefetch_without_a_fhir_server_is_a_412_naming_the_keys(server: str) -> None:
+    body = hook_call(2)
+    del body["prefetch"]["observations"], body["prefetch"]["procedures"]
+    status, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    assert status == 412 and answer["missing"] == ["observations", "procedures"]
+
+
+def test_a_malformed_call_is_a_422_with_every_problem(server: str) -> None:
+    body = hook_call(2)
+    del body["hookInstance"]
+    body["context"]["patientId"] = "has spaces"
+    status, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    fields = {(p["field"], p["code"]) for p in answer["problems"]}
+    assert status == 422
+    assert {("hookInstance", "missing_field"), ("context.patientId", "invalid_value")} <= fields
+    status, answer = post(f"{server}/cds-services/sequencer-choice", hook_call(2, "order-select"))
+    assert status == 422 and {p["field"] for p in answer["problems"]} >= {"hook"}
+    assert post(f"{server}/cds-services/no-such-service", hook_call(2))[0] == 404
+
+
+class _FhirServer(http.server.ThreadingHTTPServer):
+    """A FHIR server on loopback answering the prefetch templates from one record."""
+
+    def __init__(self, prefetch: dict[str, Any]) -> None:
+        self.prefetch = prefetch
+        self.tokens: list[str | None] = []
+        super().__init__((HOST, 0), _FhirHandler)
+
+
+class _FhirHandler(http.server.BaseHTTPRequestHandler):
+    server: _FhirServer
+
+    def do_GET(self) -> None:
+        self.server.tokens.append(self.headers.get("Authorization"))
+        path = urllib.parse.unquote(self.path.lstrip("/"))
+        for key, template in PREFETCH.items():
+            if path.split("?")[0] == template.split("?")[0].replace(
+                "{{context.patientId}}", self.server.prefetch["patient"]["id"]
+            ):
+                empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+                found = self.server.prefetch[key] or empty
+                payload = json.dumps(found).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+        self.send_error(404)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_data_not_prefetched_is_read_from_the_client_s_fhir_server(server: str) -> None:
+    fhir = _FhirServer(prefetch_of(3))
+    thread = threading.Thread(target=fhir.serve_forever, daemon=True)
+    thread.start()
+    try:
+        body = hook_call(3)
+        del body["prefetch"]
+        body["fhirServer"] = f"http://{HOST}:{fhir.server_address[1]}"
+        body["fhirAuthorization"] = {
+            "access_token": "lent-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "user/*.read",
+            "subject": "sequencer",
+        }
+        status, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    finally:
+        fhir.shutdown()
+        thread.join(timeout=10)
+    library = recommend((PATIENTS_DIR / "patient-3.json").read_bytes())
+    assert status == 200
+    assert answer["cards"][0]["extension"]["sequencer.choice"]["preferred"] == library.preferred
+    assert len(fhir.tokens) == len(PREFETCH)
+    assert set(fhir.tokens) == {"Bearer lent-token"}
+
+
+def _draft_order(option: str, patient: str) -> dict[str, Any]:
+    med = next(m for m in code_table().medications if m.option == option)
+    system = code_table().systems[med.codes[0].system]
+    return {
+        "resourceType": "MedicationRequest",
+        "id": f"draft-{option}",
+        "status": "draft",
+        "intent": "proposal",
+        "subject": {"reference": f"Patient/{patient}"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": system, "code": med.codes[0].code}],
+        },
+    }
+
+
+def _order_select(number: int, option: str) -> dict[str, Any]:
+    body = hook_call(number, "order-select")
+    patient = body["context"]["patientId"]
+    order = _draft_order(option, patient)
+    body["context"]["selections"] = [f"MedicationRequest/{order['id']}"]
+    body["context"]["draftOrders"] = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": order}],
+    }
+    return body
+
+
+def test_ordering_the_preferred_option_is_confirmed(server: str) -> None:
+    status, answer = post(
+        f"{server}/cds-services/sequencer-order-check", _order_select(1, "blinatumomab")
+    )
+    [card] = answer["cards"]
+    assert status == 200 and card["indicator"] == "info"
+    assert card["summary"].startswith("Consistent with the rule base")
+
+
+def test_ordering_an_option_that_cannot_be_given_is_critical_with_a_removal(
+    server: str,
+) -> None:
+    body = _order_select(5, "blinatumomab")  # patient 5: neither option can be given
+    status, answer = post(f"{server}/cds-services/sequencer-order-check", body)
+    [card] = answer["cards"]
+    assert status == 200 and card["indicator"] == "critical"
+    [suggestion] = card["suggestions"]
+    assert suggestion["actions"] == [
+        {
+            "type": "delete",
+            "description": suggestion["actions"][0]["description"],
+            "resourceId": "MedicationRequest/draft-blinatumomab",
+        }
+    ]
+
+
+def test_an_unrelated_order_gets_no_card(server: str) -> None:
+    body = _order_select(1, "blinatumomab")
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order["medicationCodeableConcept"] = {"text": "paracetamol"}
+    status, answer = post(f"{server}/cds-services/sequencer-order-check", body)
+    assert status == 200 and answer == {"cards": []}
+
+
+def test_feedback_is_stored_and_read_back(server: str, audit_url: str) -> None:
+    body = without_answer(hook_call(1), "disease.cd19")
+    _, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    main, workup = answer["cards"][0], answer["cards"][-1]
+    suggestion = workup["suggestions"][0]["uuid"]
+    feedback = {
+        "feedback": [
+            {
+                "card": main["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {
+                    "reason": main["overrideReasons"][1],
+                    "userComment": "Board chose the other option; see minutes.",
+                },
+                "outcomeTimestamp": "2026-11-29T10:05:31Z",
+            },
+            {
+                "card": workup["uuid"],
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": suggestion}],
+                "outcomeTimestamp": "2026-11-29T10:06:00Z",
+            },
+        ]
+    }
+    status, reply = post(f"{server}/cds-services/sequencer-choice/feedback", feedback)
+    assert status == 200 and reply == {"stored": 2}
+    log = AuditLog(audit_url)
+    try:
+        stored = {row.card: row for row in log.feedback()}
+        issued = log.cards([main["uuid"], workup["uuid"]])
+    finally:
+        log.close()
+    overridden = stored[main["uuid"]]
+    assert overridden.outcome == "overridden"
+    assert overridden.reason_code == main["overrideReasons"][1]["code"]
+    assert overridden.user_comment == "Board chose the other option; see minutes."
+    assert stored[workup["uuid"]].accepted_suggestions == (suggestion,)
+    assert issued[main["uuid"]].summary == main["summary"]
+    assert issued[workup["uuid"]].suggestions == tuple(s["uuid"] for s in workup["suggestions"])
+
+
+def test_feedback_on_a_card_never_issued_is_refused_and_not_stored(
+    server: str, audit_url: str
+) -> None:
+    unknown = str(uuid.uuid4())
+    feedback = {
+        "feedback": [
+            {"card": unknown, "outcome": "accepted", "outcomeTimestamp": "yesterday"},
+        ]
+    }
+    status, reply = post(f"{server}/cds-services/sequencer-choice/feedback", feedback)
+    assert status == 422
+    fields = {p["field"] for p in reply["problems"]}
+    assert "feedback[0].outcomeTimestamp" in fields
+    feedback["feedback"][0]["outcomeTimestamp"] = "2026-11-29T10:00:00Z"
+    status, reply = post(f"{server}/cds-services/sequencer-choice/feedback", feedback)
+    assert status == 422 and reply["problems"][0]["field"] == "feedback[0].card"
+    log = AuditLog(audit_url)
+    try:
+        assert unknown not in {row.card for row in log.feedback()}
+    finally:
+        log.close()
+
+
+def test_every_cds_answer_is_audited_with_its_cards(server: str, audit_url: str) -> None:
+    body = hook_call(2)
+    _, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    log = AuditLog(audit_url)
+    try:
+        cards = log.cards(c["uuid"] for c in answer["cards"])
+        served = [r for r in log.rows() if r.endpoint == "cds-services/sequencer-choice"]
+    finally:
+        log.close()
+    assert set(cards) == {c["uuid"] for c in answer["cards"]}
+    assert {c.hook_instance for c in cards.values()} == {body["hookInstance"]}
+    assert any(json.loads(r.output) == answer for r in served)
+    assert all(r.profile is None for r in served)
+
+
+# --- signed client tokens -----------------------------------------------------------
+
+ISSUER = "https://ehr.example.org/"
+
+
+@pytest.fixture(scope="module")
+def client_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP384R1())
+
+
+@pytest.fixture(scope="module")
+def secured(
+    tmp_path_factory: pytest.TempPathFactory, client_key: ec.EllipticCurvePrivateKey
+) -> Iterator[str]:
+    """The service with authentication on: one trusted issuer, its key given out of band."""
+    folder = tmp_path_factory.mktemp("auth")
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(client_key.public_key()))
+    public.update({"kid": "ehr-key-1", "use": "sig", "alg": "ES384"})
+    (folder / "ehr.jwks.json").write_text(json.dumps({"keys": [public]}))
+    port = free_port()
+    config = {
+        "public_url": f"http://{HOST}:{port}",
+        "issuers": {ISSUER: {"jwks_file": "ehr.jwks.json"}},
+        "algorithms": ["ES384"],
+    }
+    (folder / "auth.json").write_text(json.dumps(config))
+    audit = f"sqlite:///{folder / 'audit.sqlite3'}"
+    with running_server("--audit", audit, "--auth", str(folder / "auth.json"), port=port) as base:
+        yield base
+
+
+def _token(
+    key: Any, audience: str, *, alg: str = "ES384", kid: str = "ehr-key-1", **claims: Any
+) -> str:
+    now = int(time.time())
+    payload = {
+        "iss": ISSUER,
+        "sub": "ehr-client",
+        "aud": audience,
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+        **claims,
+    }
+    return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid, "typ": "JWT"})
+
+
+def test_a_signed_token_for_this_endpoint_is_accepted_once(
+    secured: str, client_key: ec.EllipticCurvePrivateKey
+) -> None:
+    url = f"{secured}/cds-services/sequencer-choice"
+    token = _token(client_key, url)
+    assert post(url, hook_call(1), token)[0] == 200
+    status, reply = post(url, hook_call(1), token)
+    assert status == 401 and "already used" in reply["error"]
+    discovery = f"{secured}/cds-services"
+    status, _, _ = call(
+        discovery, headers={"Authorization": f"Bearer {_token(client_key, discovery)}"}
+    )
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["missing", "expired", "wrong audience", "unknown issuer", "unknown key", "hmac", "garbage"],
+)
+def test_a_missing_or_failing_token_is_a_401(
+    secured: str, client_key: ec.EllipticCurvePrivateKey, fault: str
+) -> None:
+    url = f"{secured}/cds-services/sequencer-choice"
+    past = int(time.time()) - 3600
+    token = {
+        "missing": None,
+        "expired": _token(client_key, url, iat=past, exp=past + 300),
+        "wrong audience": _token(client_key, f"{secured}/cds-services/other"),
+        "unknown issuer": _token(client_key, url, iss="https://elsewhere.example/"),
+        "unknown key": _token(client_key, url, kid="not-ours"),
+        "hmac": _token("a-shared-secret-of-32-bytes-or-more!", url, alg="HS256"),
+        "garbage": "not.a.jwt",
+    }[fault]
+    status, reply = post(url, hook_call(1), token)
+    assert status == 401 and reply["error"].startswith("not authenticated")
+    status, _, _ = call(f"{secured}/cds-services")  # discovery needs a token too
+    assert status == 401
+
+
+def test_health_and_about_need_no_token(secured: str) -> None:
+    assert call(f"{secured}/health")[0] == 200
+
+
+def test_a_non_loopback_address_needs_authentication_and_tls() -> None:
+    check_binding("127.0.0.1", 8080, authenticated=False, tls=False)
+    with pytest.raises(UsageError, match="no authentication"):
+        check_binding("192.0.2.10", 8080, authenticated=False, tls=True)
+    with pytest.raises(UsageError, match="without TLS"):
+        check_binding("192.0.2.10", 8080, authenticated=True, tls=False)
+    check_binding("192.0.2.10", 8080, authenticated=True, tls=True)  # allowed; not bound here
+
+
+def test_an_authentication_file_with_a_symmetric_algorithm_is_refused(tmp_path: Path) -> None:
+    from sequencer.service.auth import load_auth
+
+    config = {
+        "public_url": "https://cds.example.org",
+        "issuers": {ISSUER: {"jwks": {"keys": []}}},
+        "algorithms": ["HS256"],
+    }
+    (tmp_path / "auth.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="not allowed"):
+        load_auth(tmp_path / "auth.json")
+
+
+def test_the_as_of_extension_must_be_a_date(server: str) -> None:
+    body = hook_call(1)
+    body["extension"]["sequencer.as_of"] = "last spring"
+    status, reply = post(f"{server}/cds-services/sequencer-choice", body)
+    assert status == 422 and reply["problems"][0]["field"] == "extension.sequencer.as_of"
+    assert datetime.date.fromisoformat(AS_OF)
