@@ -492,3 +492,15 @@ def test_the_as_of_extension_must_be_a_date(server: str) -> None:
     status, reply = post(f"{server}/cds-services/sequencer-choice", body)
     assert status == 422 and reply["problems"][0]["field"] == "extension.sequencer.as_of"
     assert datetime.date.fromisoformat(AS_OF)
+
+
+def test_the_readme_s_example_call_is_patient_4_s_record(server: str) -> None:
+    example = json.loads((REPO / "examples" / "cds" / "patient-4.patient-view.json").read_text())
+    expected = hook_call(4)
+    assert {k: v for k, v in example.items() if k != "hookInstance"} == {
+        k: v for k, v in expected.items() if k != "hookInstance"
+    }
+    status, answer = post(f"{server}/cds-services/sequencer-choice", example)
+    assert status == 200 and answer["cards"][0]["summary"] == (
+        "Prefer blinatumomab; CAR T cells deferred"
+    )
