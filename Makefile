@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # pip must see PyPI; nothing is installed by hand.
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test venv install lint typecheck unit clean catalogue bench rules-gate schemas
+.PHONY: demo test venv install lint typecheck unit clean catalogue bench rules-gate schemas about
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable_rules does not build on 3.13)"; exit 1; }
@@ -46,6 +46,11 @@ demo: install
 schemas: install
 	$(BIN)/sequencer schema profile > src/sequencer/schemas/profile-v1.schema.json
 	$(BIN)/sequencer schema recommendation > src/sequencer/schemas/recommendation-v1.schema.json
+
+# The transparency document (docs/ABOUT.md), regenerated from the rule base and
+# rules/about.yaml; a test fails when it is stale.
+about: install
+	$(BIN)/sequencer about > docs/ABOUT.md
 
 # The impact of rules/ against the last released rule base (rules-release.json); fails
 # when decisions change without a version bump (CI runs it after the tests).

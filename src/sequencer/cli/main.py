@@ -8,6 +8,7 @@ Verbs::
     sequencer whatif FILE [--format text|json|markdown] [--context C]
     sequencer report FILE [--format html|markdown] [--output PATH] [--context C]
     sequencer teach [--answers FILE] [--format text|markdown] [--output DIR]
+    sequencer about [--format markdown|json] [--context C] [--rules DIR]
 
 Exit status: 0 success; 1 the replay disagrees with a published decision;
 2 bad input (invalid profile, unreadable file or JSON, bad arguments);
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sequencer import __version__
+from sequencer.cli.about import add_about_verb, cmd_about
 from sequencer.cli.common import (
     EXIT_DISAGREE,
     EXIT_ENGINE,
@@ -117,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
         help="store raw profiles in the audit trail (default: a SHA-256 of each body only)",
     )
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
+    add_about_verb(verbs)  # the transparency document (sequencer.cli.about)
     return parser
 
 
@@ -289,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers["serve"] = _cmd_serve
     handlers["schema"] = _cmd_schema
     handlers |= {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}
+    handlers["about"] = cmd_about
     try:
         status = handlers[args.verb](args)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit

@@ -141,6 +141,8 @@ def load_about(path: Path, shown: str, rulebook_version: str) -> About:
     for index, attribute in enumerate(about.attributes):
         line = doc.line_of(("attributes", index))
         if attribute.id in seen or attribute.paragraph in paragraphs:
+            twice = "id" if attribute.id in seen else "paragraph"
+            line = doc.line_of(("attributes", index, twice))
             raise RuleBaseError(
                 f"attributes[{index}]: attribute '{attribute.id}' ({attribute.paragraph}) "
                 "is given twice",
@@ -189,16 +191,20 @@ def load_about(path: Path, shown: str, rulebook_version: str) -> About:
                 line=doc.line_of(("clinical_inputs", k)),
             )
     for name in FIELDS:
-        in_category = about.category_of(name) is not None
+        category = about.category_of(name)
         clinical = any(name == s or name.startswith(s + ".") for s in sections)
-        if in_category == clinical:
-            problem = (
-                "is both a data category's and a clinical input"
-                if clinical
-                else "is neither a data category's field nor under clinical_inputs"
-            )
+        if category is not None and clinical:
+            index = about.attributes.index(category)
             raise RuleBaseError(
-                f"profile field '{name}' {problem}: every input is accounted for once",
+                f"profile field '{name}' is both a data category's ('{category.id}') and "
+                "a clinical input: every input is accounted for once",
+                path=shown,
+                line=doc.line_of(("attributes", index, "fields")),
+            )
+        if category is None and not clinical:
+            raise RuleBaseError(
+                f"profile field '{name}' is neither a data category's field nor under "
+                "clinical_inputs: every input is accounted for once",
                 path=shown,
                 line=doc.line_of(("clinical_inputs",)),
             )
