@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
 .PHONY: demo test venv install lint typecheck unit clean catalogue bench rules-gate schemas \
-	questionnaire fhir-examples
+	questionnaire fhir-examples about
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable_rules does not build on 3.13)"; exit 1; }
@@ -56,6 +56,10 @@ questionnaire: install
 # The five published patients as FHIR Bundles (examples/fhir/); a test fails when stale.
 fhir-examples: install
 	$(BIN)/python examples/fhir/make_bundles.py
+# The transparency document (docs/ABOUT.md), regenerated from the rule base and
+# rules/about.yaml; a test fails when it is stale.
+about: install
+	$(BIN)/sequencer about > docs/ABOUT.md
 
 # The impact of rules/ against the last released rule base (rules-release.json); fails
 # when decisions change without a version bump (CI runs it after the tests).

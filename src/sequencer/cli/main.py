@@ -9,6 +9,7 @@ Verbs::
     sequencer report FILE [--format html|markdown] [--output PATH] [--context C]
     sequencer teach [--answers FILE] [--format text|markdown] [--output DIR]
     sequencer fhir BUNDLE.json [--as-of DATE] [--format text|json] [--guidance]
+    sequencer about [--format markdown|json] [--context C] [--rules DIR]
 
 Exit status: 0 success; 1 the replay disagrees with a published decision;
 2 bad input (invalid profile, unreadable file or JSON, bad arguments);
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sequencer import __version__
+from sequencer.cli.about import add_about_verb, cmd_about
 from sequencer.cli.common import (
     EXIT_DISAGREE,
     EXIT_ENGINE,
@@ -132,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     add_fhir_verb(verbs)  # fhir (sequencer.cli.fhir)
+    add_about_verb(verbs)  # the transparency document (sequencer.cli.about)
     return parser
 
 
@@ -313,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers["schema"] = _cmd_schema
     handlers |= {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}
     handlers["fhir"] = cmd_fhir
+    handlers["about"] = cmd_about
     try:
         status = handlers[args.verb](args)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit

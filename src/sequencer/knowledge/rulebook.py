@@ -3,6 +3,7 @@
 Layout of a rule base directory::
 
     rulebook.yaml          name, version, the decision-support notice
+    about.yaml             (optional) intended use, developer, releases, limitations
     bibliography.yaml      every citable source, by key
     alternatives.yaml      therapies other than the two CD19-directed options
     contexts/*.yaml        regulatory contexts (what is approved for whom), one default
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sequencer.errors import RuleBaseError, UnknownContextError
+from sequencer.knowledge.about import ABOUT_FILE, About, load_about
 from sequencer.knowledge.checks import (
     check_arguments,
     check_concepts,
@@ -92,6 +94,7 @@ class Rulebook:
     review: ReviewSpec
     sign_off: SignOff | None
     vocabulary: Vocabulary = field(compare=False, repr=False)
+    about: About | None = field(default=None, compare=False, repr=False)
     _compiled: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def compiled(self, part: str, build: Callable[[Rulebook], T]) -> T:
@@ -340,6 +343,11 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         )
     vocabulary = _load_vocabulary(vocabulary_path, shown(vocabulary_path))
     files = [manifest_path, bib_path, alt_path, vocabulary_path, *context_paths, *rule_paths]
+    about_path = base / ABOUT_FILE
+    about = None
+    if about_path.is_file():  # optional: older rule bases have none
+        about = load_about(about_path, shown(about_path), manifest.version)
+        files.append(about_path)
     return Rulebook(
         name=manifest.name,
         version=manifest.version,
@@ -360,6 +368,7 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         review=manifest.review,
         sign_off=manifest.sign_off,
         vocabulary=vocabulary,
+        about=about,
     )
 
 

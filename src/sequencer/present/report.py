@@ -52,7 +52,9 @@ from sequencer.present.whatif_views import (
 )
 
 __all__ = [
+    "ABOUT_WHAT",
     "CaseReport",
+    "about_note",
     "case_report",
     "html_report",
     "markdown_report",
@@ -163,8 +165,36 @@ def _html_change(change: Change, w: WhatIf) -> str:
     return "<li>" + "".join(lines) + "</li>"
 
 
-def html_report(report: CaseReport) -> str:
-    """Return the case report as one self-contained HTML page."""
+ABOUT_WHAT = "intended use, inputs, evidence, developer, funding, validation, limitations"
+"""What the transparency document holds, as the reports' footers say it."""
+
+
+def about_note(about_url: str | None = None) -> str:
+    """Where to read the transparency document, in words (Markdown code marks): at
+    ``about_url`` when the report is served, else by ``sequencer about`` or in the
+    project's docs/ABOUT.md (a report written to a file cannot rely on a server)."""
+    if about_url is not None:
+        return f"About this decision support ({ABOUT_WHAT}): {about_url}."
+    return (
+        f"About this decision support ({ABOUT_WHAT}): `sequencer about` prints it for "
+        "this rule base; the sequencer project keeps it as docs/ABOUT.md."
+    )
+
+
+def _html_about_note(about_url: str | None) -> str:
+    """``about_note`` as an HTML paragraph, the address a link."""
+    where = (
+        f'<a href="{_e(about_url)}">{_e(about_url)}</a>.'
+        if about_url is not None
+        else "<code>sequencer about</code> prints it for this rule base; the sequencer "
+        "project keeps it as docs/ABOUT.md."
+    )
+    return f'<p class="about">About this decision support ({_e(ABOUT_WHAT)}): {where}</p>'
+
+
+def html_report(report: CaseReport, about_url: str | None = None) -> str:
+    """Return the case report as one self-contained HTML page; its footer links the
+    transparency document at ``about_url`` (when served) or says where to read it."""
     rec, w = report.recommendation, report.whatif
     voc = report.vocabulary
     refs = _number_references(rec)
@@ -406,6 +436,7 @@ def html_report(report: CaseReport) -> str:
         f"Regulatory context <code>{_e(rec.context.name)}</code>: {_e(rec.context.title)} "
         f"(as of {_e(rec.context.as_of)}).</p>",
         f'<p class="review">{_e(review_note(rec.rulebook))}</p>',
+        _html_about_note(about_url),
         "</footer>",
         "</body>",
         "</html>",
@@ -494,6 +525,8 @@ def markdown_report(report: CaseReport) -> str:
         "",
         f"_Rule base {rec.rulebook.name} {rec.rulebook.version}, {rec.rulebook.digest}; "
         f"context {rec.context.name}. {review_note(rec.rulebook)} {rec.notice}_",
+        "",
+        about_note(),
         "",
     ]
     return "\n".join(out)

@@ -6,7 +6,8 @@ and every problem comes back with its field path in a 422. Nothing a caller send
 echoed unescaped: JSON out, and the report's HTML escapes every value.
 
 Endpoints: ``POST /recommend`` (a v1 profile; ``?context=``), ``POST /whatif``, ``POST
-/report`` (HTML), ``GET /rules`` (the rule base and its contexts), ``GET /health``;
+/report`` (HTML), ``GET /rules`` (the rule base and its contexts), ``GET /about`` (the
+transparency document, HTML or JSON), ``GET /health``;
 CDS Hooks at ``GET /cds-services`` (discovery), ``POST /cds-services/{id}`` and ``POST
 /cds-services/{id}/feedback``, with the case report behind a card's link at ``GET
 /reports/{key}``; OpenAPI at ``/openapi.json``.
@@ -219,6 +220,27 @@ def create_app(
             ],
         }
 
+    @app.get("/about", response_class=HTMLResponse)
+    def about(
+        request: Request,
+        format: str | None = None,
+        context: str | None = None,
+    ) -> Response:
+        """The transparency document (intended use, inputs, evidence, developer, funding,
+        dates, validation, limitations: the ONC HTI-1 source attributes) as a
+        self-contained HTML page, or as JSON with ``?format=json`` or ``Accept:
+        application/json``; ``?context=`` names the regulatory context (404 if unknown)."""
+        from sequencer.present.about import about_document
+        from sequencer.present.about_views import html_about
+
+        if format not in (None, "html", "json"):
+            return JSONResponse(status_code=422, content={"error": "format is html or json"})
+        doc = about_document(book, context)
+        accept = request.headers.get("accept", "")
+        if format == "json" or (format is None and "application/json" in accept):
+            return Response(doc.model_dump_json(), media_type="application/json")
+        return HTMLResponse(html_about(doc))
+
     def json_of(model: Any) -> Response:
         return Response(model.model_dump_json(), media_type="application/json")
 
@@ -236,7 +258,7 @@ def create_app(
         "report": (
             "The one-page case report (self-contained HTML).",
             lambda body, ctx: HTMLResponse(
-                html_report(case_report(body, rulebook=book, context=ctx))
+                html_report(case_report(body, rulebook=book, context=ctx), about_url="/about")
             ),
             HTMLResponse,
         ),
