@@ -130,7 +130,7 @@ def test_the_verb_prints_the_guidance_response() -> None:
     assert printed == guidance_response(recommend(mapping.profile, context="us-2020"))
 
 
-def test_the_verb_prints_the_shipped_questionnaire() -> None:
+def test_the_verb_prints_the_questionnaire_as_shipped() -> None:
     done = run("--questionnaire")
     assert done.returncode == 0
     assert json.loads(done.stdout) == json.loads(QUESTIONNAIRE_FILE.read_text())

@@ -40,7 +40,9 @@ def add_fhir_verb(verbs: Any) -> None:
     fhir.add_argument("--format", choices=["text", "json"], default="text", help="default text")
     fhir.add_argument("--guidance", action="store_true", help="print the GuidanceResponse (JSON)")
     fhir.add_argument(
-        "--questionnaire", action="store_true", help="print the shipped Questionnaire (JSON)"
+        "--questionnaire",
+        action="store_true",
+        help="print the Questionnaire for facts FHIR has no place for (JSON)",
     )
     fhir.add_argument("--context", help="regulatory context for --guidance")
     fhir.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
@@ -98,12 +100,12 @@ def cmd_fhir(args: argparse.Namespace) -> int:
     try:
         from sequencer.interop.fhir_in import profile_from_fhir
         from sequencer.interop.fhir_out import guidance_response
-        from sequencer.interop.questionnaire import shipped
+        from sequencer.interop.questionnaire import questionnaire
     except ImportError:  # pragma: no cover - the extra is installed by make test
         say("FHIR needs its extra: pip install 'sequencer[fhir]'")
         return EXIT_INPUT
-    if args.questionnaire:
-        print(json.dumps(shipped(), indent=2, ensure_ascii=False))
+    if args.questionnaire:  # generated now: `make questionnaire` writes the shipped file
+        print(json.dumps(questionnaire(rulebook_from(args.rules)), indent=2, ensure_ascii=False))
         return EXIT_OK
     if args.file is None:
         say("give a FHIR JSON FILE (or - for standard input), or --questionnaire")

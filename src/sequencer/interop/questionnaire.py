@@ -10,7 +10,6 @@ questionnaire`` rewrites it and a test fails when it is stale.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -117,12 +116,6 @@ def questionnaire(book: Rulebook) -> dict[str, Any]:
         ),
         "item": [*items, *top],
     }
-
-
-def shipped() -> dict[str, Any]:
-    """The questionnaire file shipped in the package."""
-    data: dict[str, Any] = json.loads(QUESTIONNAIRE_FILE.read_text(encoding="utf-8"))
-    return data
 
 
 def is_ours(response: Mapping[str, Any]) -> bool:
