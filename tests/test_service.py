@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PATIENTS_DIR, patched
+from conftest import PATIENTS_DIR, REPO, patched
 from served import HOST, call, running_server
 
-from sequencer import UsageError, recommend
+from sequencer import UsageError, parse_profile, recommend
 from sequencer.service.audit import AuditLog
 from sequencer.service.serve import is_loopback
 
@@ -146,3 +146,33 @@ def test_a_site_may_keep_profiles_and_other_databases_are_refused(tmp_path: Path
         log.close()
     with pytest.raises(UsageError, match="only sqlite:///PATH and postgresql"):
         AuditLog("mysql://db.example/audit")
+
+
+def test_a_fhir_bundle_maps_to_its_profile_and_its_guidance(server: str) -> None:
+    bundle = (REPO / "examples" / "fhir" / "patient-2.bundle.json").read_bytes()
+    status, _, body = call(f"{server}/fhir/profile?as_of=2020-03-01", bundle, "POST")
+    mapping = json.loads(body)
+    assert status == 200
+    published = (PATIENTS_DIR / "patient-2.json").read_bytes()
+    assert parse_profile(mapping["profile"]) == parse_profile(published)
+    status, headers, body = call(f"{server}/fhir/guidance?as_of=2020-03-01", bundle, "POST")
+    guidance = json.loads(body)
+    library = recommend((PATIENTS_DIR / "patient-2.json").read_bytes())
+    assert status == 200 and headers["content-type"].startswith("application/fhir+json")
+    assert guidance["resourceType"] == "GuidanceResponse"
+    assert len(guidance["dataRequirement"]) == len(library.missing)
+
+
+def test_fhir_input_that_cannot_be_mapped_is_a_422_with_paths(server: str) -> None:
+    bad = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "p", "birthDate": "soon"}}],
+    }
+    status, _, body = call(f"{server}/fhir/profile", json.dumps(bad).encode(), "POST")
+    problems = json.loads(body)["problems"]
+    assert status == 422 and any(p["field"].startswith("entry[0]") for p in problems)
+    status, _, body = call(
+        f"{server}/fhir/guidance?as_of=yesterday", json.dumps(bad).encode(), "POST"
+    )
+    assert status == 422 and json.loads(body)["problems"][0]["field"] == "as_of"

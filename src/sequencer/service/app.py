@@ -9,7 +9,9 @@ Endpoints: ``POST /recommend`` (a v1 profile; ``?context=``), ``POST /whatif``, 
 /report`` (HTML), ``GET /rules`` (the rule base and its contexts), ``GET /about`` (the
 transparency document, HTML or JSON), ``GET /health``;
 CDS Hooks at ``GET /cds-services`` (discovery), ``POST /cds-services/{id}`` and ``POST
-/cds-services/{id}/feedback``, with the case report behind a card's link at ``GET
+/cds-services/{id}/feedback``; FHIR R4 without CDS Hooks at ``POST /fhir/profile`` (a
+Bundle's v1 profile, found and not found) and ``POST /fhir/guidance`` (a
+GuidanceResponse), with the case report behind a card's link at ``GET
 /reports/{key}``; OpenAPI at ``/openapi.json``.
 
 With an ``AuthConfig``, every call of a POST endpoint and of ``/cds-services`` must
@@ -18,6 +20,7 @@ carry a CDS Hooks client JWT (``service.auth``); a missing or failing token is a
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,8 +30,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from sequencer.api import default_rulebook, recommend
-from sequencer.errors import Problem, ProfileError, SequencerError, UnknownContextError
+from sequencer.errors import FhirError, Problem, ProfileError, SequencerError, UnknownContextError
 from sequencer.explain.whatif import what_if
+from sequencer.interop.fhir_in import profile_from_fhir
+from sequencer.interop.fhir_out import guidance_response
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.parsing import problems_from
 from sequencer.model.recommendation import Recommendation
@@ -274,7 +279,75 @@ def create_app(
         )
 
     _cds_routes(app, book, served, public_url, reports, audit, reader)
+    _fhir_routes(app, book, served)
     return app
+
+
+def _fhir_routes(app: FastAPI, book: Rulebook, served: Callable[..., Response]) -> None:
+    """FHIR R4 in and out without CDS Hooks: a Bundle (or a list of resources) mapped to
+    a profile, or answered with a GuidanceResponse."""
+    body_doc = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    }
+
+    def mapped(body: bytes, as_of: str | None) -> Any:
+        day = None
+        if as_of is not None:
+            try:
+                day = datetime.date.fromisoformat(as_of)
+            except ValueError:
+                raise ProfileError(
+                    [Problem("as_of", "an ISO date (YYYY-MM-DD)", "invalid_value")]
+                ) from None
+        data = _json(body)
+        if not isinstance(data, dict | list):
+            raise ProfileError([Problem("", "a FHIR resource or a list of them", "not_an_object")])
+        try:
+            return profile_from_fhir(data, as_of=day)
+        except FhirError as error:
+            raise ProfileError(error.problems) from None
+
+    @app.post(
+        "/fhir/profile",
+        summary="FHIR R4 in: the v1 profile a Bundle maps to, what was found where and "
+        "what was not found (422: every problem)",
+        openapi_extra=body_doc,
+    )
+    async def fhir_profile(request: Request, as_of: str | None = None) -> Response:
+        body = await _body(request, MAX_CDS_BODY)
+        if isinstance(body, Response):
+            return body
+        try:
+            reply: Response = Response(
+                mapped(body, as_of).model_dump_json(), media_type="application/json"
+            )
+        except ProfileError as error:
+            reply = _problems(error, "FHIR input that cannot be mapped")
+        return served(request, "fhir/profile", body, reply, None)
+
+    @app.post(
+        "/fhir/guidance",
+        summary="FHIR R4 in and out: a Bundle answered with a GuidanceResponse (the options "
+        "as a RequestGroup, missing facts as dataRequirement)",
+        openapi_extra=body_doc,
+    )
+    async def fhir_guidance(
+        request: Request, as_of: str | None = None, context: str | None = None
+    ) -> Response:
+        body = await _body(request, MAX_CDS_BODY)
+        if isinstance(body, Response):
+            return body
+        try:
+            rec = recommend(mapped(body, as_of).profile, rulebook=book, context=context)
+            reply: Response = JSONResponse(
+                guidance_response(rec), media_type="application/fhir+json"
+            )
+        except ProfileError as error:
+            reply = _problems(error, "FHIR input that cannot be mapped")
+        return served(request, "fhir/guidance", body, reply, context)
 
 
 def _require_tokens(app: FastAPI, verifier: Verifier) -> None:
