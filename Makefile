@@ -56,6 +56,10 @@ questionnaire: install
 # The five published patients as FHIR Bundles (examples/fhir/); a test fails when stale.
 fhir-examples: install
 	$(BIN)/python examples/fhir/make_bundles.py
+	PYTHONPATH=tests $(BIN)/python -c 'import json; from test_cds import hook_call; \
+		b = hook_call(4); b["hookInstance"] = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"; \
+		open("examples/cds/patient-4.patient-view.json", "w").write(json.dumps(b, indent=2) + "\n")'
+
 # The transparency document (docs/ABOUT.md), regenerated from the rule base and
 # rules/about.yaml; a test fails when it is stale.
 about: install

@@ -35,7 +35,6 @@ KEY_OF_TYPE = {
     "Observation": "observations",
     "MedicationRequest": "medicationRequests",
     "MedicationAdministration": "medicationAdministrations",
-    "Procedure": "procedures",
     "QuestionnaireResponse": "questionnaireResponses",
 }
 
@@ -47,7 +46,9 @@ def prefetch_of(number: int) -> dict[str, Any]:
     out: dict[str, Any] = dict.fromkeys(PREFETCH)
     for entry in bundle["entry"]:
         resource = entry["resource"]
-        key = KEY_OF_TYPE[resource["resourceType"]]
+        key = KEY_OF_TYPE.get(resource["resourceType"])
+        if key is None:  # a kind of resource the service does not ask for
+            continue
         if key == "patient":
             out[key] = resource
             continue
@@ -88,9 +89,76 @@ def audit_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('cds') / 'audit.sqlite3'}"
 
 
+class _FhirServer(http.server.ThreadingHTTPServer):
+    """A FHIR server on loopback holding the five published patients' records; it
+    answers the prefetch templates, and redirects ``/moved/...`` elsewhere."""
+
+    def __init__(self) -> None:
+        self.records = {prefetch_of(n)["patient"]["id"]: prefetch_of(n) for n in range(1, 6)}
+        self.tokens: list[str | None] = []
+        self.redirect_to = ""
+        super().__init__((HOST, 0), _FhirHandler)
+
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.server_address[1]}"
+
+
+class _FhirHandler(http.server.BaseHTTPRequestHandler):
+    server: _FhirServer
+
+    def _send(self, status: int, payload: Any = None, location: str | None = None) -> None:
+        data = json.dumps(payload).encode() if payload is not None else b""
+        self.send_response(status)
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self.server.tokens.append(self.headers.get("Authorization"))
+        parts = urllib.parse.urlsplit(self.path)
+        if parts.path.startswith("/moved/"):
+            self._send(302, location=self.server.redirect_to + parts.path[len("/moved") :])
+            return
+        kind = parts.path.strip("/")
+        query = urllib.parse.parse_qs(parts.query)
+        if kind.startswith("Patient/"):
+            record = self.server.records.get(kind.split("/", 1)[1])
+            self._send(200, record["patient"]) if record else self._send(404)
+            return
+        patient = (query.get("patient") or query.get("subject") or [""])[0]
+        record = self.server.records.get(patient)
+        key = next((k for k, v in KEY_OF_TYPE.items() if k == kind), None)
+        if record is None or key is None:
+            self._send(404)
+            return
+        empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        self._send(200, record[KEY_OF_TYPE[key]] or empty)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def server(audit_url: str) -> Iterator[str]:
-    with running_server("--audit", audit_url) as base:
+def fhir_server() -> Iterator[_FhirServer]:
+    fhir = _FhirServer()
+    thread = threading.Thread(target=fhir.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fhir
+    finally:
+        fhir.shutdown()
+        thread.join(timeout=10)
+        fhir.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(audit_url: str, fhir_server: _FhirServer) -> Iterator[str]:
+    allowed = ("--fhir-server", fhir_server.base, "--fhir-server", f"{fhir_server.base}/moved")
+    with running_server("--audit", audit_url, *allowed) as base:
         yield base
 
 
@@ -155,9 +223,9 @@ def test_a_missing_test_that_could_change_the_choice_is_offered_as_a_draft_order
 
 def test_absent_prefetch_without_a_fhir_server_is_a_412_naming_the_keys(server: str) -> None:
     body = hook_call(2)
-    del body["prefetch"]["observations"], body["prefetch"]["procedures"]
+    del body["prefetch"]["observations"], body["prefetch"]["medicationRequests"]
     status, answer = post(f"{server}/cds-services/sequencer-choice", body)
-    assert status == 412 and answer["missing"] == ["observations", "procedures"]
+    assert status == 412 and answer["missing"] == ["observations", "medicationRequests"]
 
 
 def test_a_malformed_call_is_a_422_with_every_problem(server: str) -> None:
@@ -173,64 +241,67 @@ def test_a_malformed_call_is_a_422_with_every_problem(server: str) -> None:
     assert post(f"{server}/cds-services/no-such-service", hook_call(2))[0] == 404
 
 
-class _FhirServer(http.server.ThreadingHTTPServer):
-    """A FHIR server on loopback answering the prefetch templates from one record."""
-
-    def __init__(self, prefetch: dict[str, Any]) -> None:
-        self.prefetch = prefetch
-        self.tokens: list[str | None] = []
-        super().__init__((HOST, 0), _FhirHandler)
-
-
-class _FhirHandler(http.server.BaseHTTPRequestHandler):
-    server: _FhirServer
-
-    def do_GET(self) -> None:
-        self.server.tokens.append(self.headers.get("Authorization"))
-        path = urllib.parse.unquote(self.path.lstrip("/"))
-        for key, template in PREFETCH.items():
-            if path.split("?")[0] == template.split("?")[0].replace(
-                "{{context.patientId}}", self.server.prefetch["patient"]["id"]
-            ):
-                empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
-                found = self.server.prefetch[key] or empty
-                payload = json.dumps(found).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-                return
-        self.send_error(404)
-
-    def log_message(self, *_: Any) -> None:
-        pass
+LENT = {
+    "access_token": "lent-token",
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "user/*.read",
+    "subject": "sequencer",
+}
 
 
-def test_data_not_prefetched_is_read_from_the_client_s_fhir_server(server: str) -> None:
-    fhir = _FhirServer(prefetch_of(3))
-    thread = threading.Thread(target=fhir.serve_forever, daemon=True)
-    thread.start()
-    try:
-        body = hook_call(3)
-        del body["prefetch"]
-        body["fhirServer"] = f"http://{HOST}:{fhir.server_address[1]}"
-        body["fhirAuthorization"] = {
-            "access_token": "lent-token",
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "user/*.read",
-            "subject": "sequencer",
-        }
-        status, answer = post(f"{server}/cds-services/sequencer-choice", body)
-    finally:
-        fhir.shutdown()
-        thread.join(timeout=10)
+def test_data_not_prefetched_is_read_from_the_client_s_fhir_server(
+    server: str, fhir_server: _FhirServer
+) -> None:
+    body = hook_call(3)
+    del body["prefetch"]
+    body["fhirServer"] = fhir_server.base
+    body["fhirAuthorization"] = LENT
+    before = len(fhir_server.tokens)
+    status, answer = post(f"{server}/cds-services/sequencer-choice", body)
     library = recommend((PATIENTS_DIR / "patient-3.json").read_bytes())
     assert status == 200
     assert answer["cards"][0]["extension"]["sequencer.choice"]["preferred"] == library.preferred
-    assert len(fhir.tokens) == len(PREFETCH)
-    assert set(fhir.tokens) == {"Bearer lent-token"}
+    assert fhir_server.tokens[before:] == ["Bearer lent-token"] * len(PREFETCH)
+
+
+def test_a_fhir_server_the_site_did_not_allow_is_not_read(
+    server: str, fhir_server: _FhirServer
+) -> None:
+    body = hook_call(3)
+    del body["prefetch"]
+    body["fhirServer"] = f"http://{HOST}:{free_port()}"
+    status, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    assert status == 412 and "not one the service may read" in answer["error"]
+
+
+def test_a_redirect_is_not_followed_so_the_token_stays_home(
+    server: str, fhir_server: _FhirServer
+) -> None:
+    thief = _FhirServer()
+    thread = threading.Thread(target=thief.serve_forever, daemon=True)
+    thread.start()
+    try:
+        fhir_server.redirect_to = thief.base
+        body = hook_call(3)
+        del body["prefetch"]
+        body["fhirServer"] = f"{fhir_server.base}/moved"
+        body["fhirAuthorization"] = LENT
+        status, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    finally:
+        thief.shutdown()
+        thread.join(timeout=10)
+        thief.server_close()
+    assert status == 412 and "answered 302" in answer["error"]
+    assert thief.tokens == []
+
+
+def test_a_token_travels_to_another_machine_only_over_https() -> None:
+    from sequencer.service.fhirclient import FhirFetchError, FhirReader
+
+    reader = FhirReader(("http://192.0.2.7/fhir",))  # a documentation address: never dialled
+    with pytest.raises(FhirFetchError, match="only over HTTPS"):
+        reader.for_call()("http://192.0.2.7/fhir", "Patient/p", "secret")
 
 
 def _draft_order(option: str, patient: str) -> dict[str, Any]:
@@ -385,8 +456,15 @@ def client_key() -> ec.EllipticCurvePrivateKey:
 
 
 @pytest.fixture(scope="module")
+def secured_audit(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('secured') / 'audit.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
 def secured(
-    tmp_path_factory: pytest.TempPathFactory, client_key: ec.EllipticCurvePrivateKey
+    tmp_path_factory: pytest.TempPathFactory,
+    client_key: ec.EllipticCurvePrivateKey,
+    secured_audit: str,
 ) -> Iterator[str]:
     """The service with authentication on: one trusted issuer, its key given out of band."""
     folder = tmp_path_factory.mktemp("auth")
@@ -400,13 +478,20 @@ def secured(
         "algorithms": ["ES384"],
     }
     (folder / "auth.json").write_text(json.dumps(config))
-    audit = f"sqlite:///{folder / 'audit.sqlite3'}"
-    with running_server("--audit", audit, "--auth", str(folder / "auth.json"), port=port) as base:
+    with running_server(
+        "--audit", secured_audit, "--auth", str(folder / "auth.json"), port=port
+    ) as base:
         yield base
 
 
 def _token(
-    key: Any, audience: str, *, alg: str = "ES384", kid: str = "ehr-key-1", **claims: Any
+    key: Any,
+    audience: str,
+    *,
+    alg: str = "ES384",
+    kid: str = "ehr-key-1",
+    typ: str | None = "JWT",
+    **claims: Any,
 ) -> str:
     now = int(time.time())
     payload = {
@@ -418,7 +503,8 @@ def _token(
         "jti": str(uuid.uuid4()),
         **claims,
     }
-    return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid, "typ": "JWT"})
+    headers = {"kid": kid, "typ": typ}
+    return jwt.encode(payload, key, algorithm=alg, headers=headers)
 
 
 def test_a_signed_token_for_this_endpoint_is_accepted_once(
@@ -438,16 +524,31 @@ def test_a_signed_token_for_this_endpoint_is_accepted_once(
 
 @pytest.mark.parametrize(
     "fault",
-    ["missing", "expired", "wrong audience", "unknown issuer", "unknown key", "hmac", "garbage"],
+    [
+        "missing",
+        "expired",
+        "issued long ago",
+        "lives too long",
+        "no typ",
+        "wrong audience",
+        "unknown issuer",
+        "unknown key",
+        "hmac",
+        "garbage",
+    ],
 )
 def test_a_missing_or_failing_token_is_a_401(
     secured: str, client_key: ec.EllipticCurvePrivateKey, fault: str
 ) -> None:
     url = f"{secured}/cds-services/sequencer-choice"
-    past = int(time.time()) - 3600
+    now = int(time.time())
+    past = now - 3600
     token = {
         "missing": None,
-        "expired": _token(client_key, url, iat=past, exp=past + 300),
+        "expired": _token(client_key, url, iat=now - 200, exp=now - 100),
+        "issued long ago": _token(client_key, url, iat=past, exp=now + 60),
+        "lives too long": _token(client_key, url, exp=now + 86_400 * 365),
+        "no typ": _token(client_key, url, typ=None),
         "wrong audience": _token(client_key, f"{secured}/cds-services/other"),
         "unknown issuer": _token(client_key, url, iss="https://elsewhere.example/"),
         "unknown key": _token(client_key, url, kid="not-ours"),
@@ -462,6 +563,8 @@ def test_a_missing_or_failing_token_is_a_401(
 
 def test_health_and_about_need_no_token(secured: str) -> None:
     assert call(f"{secured}/health")[0] == 200
+    status, headers, _ = call(f"{secured}/about")
+    assert status == 200 and headers["content-type"].startswith("text/html")
 
 
 def test_a_non_loopback_address_needs_authentication_and_tls() -> None:
@@ -504,3 +607,108 @@ def test_the_readme_s_example_call_is_patient_4_s_record(server: str) -> None:
     assert status == 200 and answer["cards"][0]["summary"] == (
         "Prefer blinatumomab; CAR T cells deferred"
     )
+
+
+def test_feedback_must_say_when_and_what_exactly(server: str) -> None:
+    _, answer = post(f"{server}/cds-services/sequencer-choice", hook_call(2))
+    card = answer["cards"][0]["uuid"]
+    url = f"{server}/cds-services/sequencer-choice/feedback"
+    faults = {
+        "a date without a time": {"outcomeTimestamp": "2026-11-29"},
+        "a time without an offset": {"outcomeTimestamp": "2026-11-29T10:00:00"},
+        "an empty override reason": {"overrideReason": {}},
+        "suggestions on an overridden card": {"acceptedSuggestions": [{"id": "x"}]},
+    }
+    for what, fault in faults.items():
+        item = {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-29T10:00:00Z"}
+        status, reply = post(url, {"feedback": [{**item, **fault}]})
+        assert status == 422, what
+        assert reply["problems"][0]["field"].startswith("feedback[0]"), what
+
+
+def test_repeated_keys_are_refused_in_calls_and_feedback(server: str) -> None:
+    raw = json.dumps(hook_call(1))[:-1] + ', "hook": "order-select"}'
+    status, _, body = call(f"{server}/cds-services/sequencer-choice", raw.encode(), "POST")
+    assert status == 422 and json.loads(body)["problems"][0]["code"] == "duplicate_key"
+    raw = '{"feedback": [], "feedback": []}'
+    status, _, body = call(f"{server}/cds-services/sequencer-choice/feedback", raw.encode(), "POST")
+    assert status == 422 and json.loads(body)["problems"][0]["code"] == "duplicate_key"
+
+
+@pytest.mark.parametrize(
+    "drafts",
+    [
+        {"entry": 5},
+        {"entry": [5]},
+        {
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "MedicationRequest",
+                        "id": "draft-blinatumomab",
+                        "medicationCodeableConcept": {"coding": 7},
+                    }
+                }
+            ]
+        },
+    ],
+)
+def test_malformed_draft_orders_are_a_422_not_a_crash(server: str, drafts: Any) -> None:
+    body = _order_select(1, "blinatumomab")
+    body["context"]["draftOrders"] = drafts
+    status, reply = post(f"{server}/cds-services/sequencer-order-check", body)
+    assert status == 422
+    assert reply["problems"][0]["field"] == "context.draftOrders"
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(server: str) -> None:
+    import http.client
+
+    host, port = urllib.parse.urlsplit(server).netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.putrequest("POST", "/recommend")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(400 * 1024 * 1024))
+        connection.endheaders()
+        connection.send(b"{")  # nothing near the declared size is ever sent
+        reply = connection.getresponse()
+        assert reply.status == 413
+    finally:
+        connection.close()
+
+
+def test_refused_calls_are_in_the_audit_trail_and_tokens_never_are(
+    server: str, audit_url: str
+) -> None:
+    body = hook_call(1)
+    body["fhirAuthorization"] = {**LENT, "access_token": "SECRET-TOKEN-123"}
+    del body["fhirAuthorization"]["subject"]
+    status, reply = post(f"{server}/cds-services/sequencer-choice", body)
+    assert status == 422 and "SECRET-TOKEN-123" not in json.dumps(reply)
+    assert post(f"{server}/cds-services/no-such-service", hook_call(1))[0] == 404
+    log = AuditLog(audit_url)
+    try:
+        rows = log.rows()
+    finally:
+        log.close()
+    assert any(r.endpoint == "cds-services/no-such-service" and r.status == 404 for r in rows)
+    assert not any("SECRET-TOKEN-123" in (r.output + (r.profile or "")) for r in rows)
+
+
+def test_a_stored_call_keeps_no_lent_token() -> None:
+    from sequencer.service.cds import without_token
+
+    call_body = {"hook": "patient-view", "fhirAuthorization": dict(LENT)}
+    assert without_token(call_body)["fhirAuthorization"]["access_token"] == "***"
+    assert call_body["fhirAuthorization"]["access_token"] == "lent-token"
+
+
+def test_a_refused_token_is_in_the_audit_trail(secured_audit: str, secured: str) -> None:
+    assert post(f"{secured}/cds-services/sequencer-choice", hook_call(1))[0] == 401
+    log = AuditLog(secured_audit)
+    try:
+        rows = log.rows()
+    finally:
+        log.close()
+    assert any(r.status == 401 and r.endpoint == "cds-services/sequencer-choice" for r in rows)

@@ -132,6 +132,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     srv.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM) to serve HTTPS")
     srv.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
+    srv.add_argument(
+        "--fhir-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a FHIR base URL a CDS call may have the service read (repeat; none by default)",
+    )
+    srv.add_argument(
+        "--public-url", help="where clients reach the service (card links; default: the address)"
+    )
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     add_fhir_verb(verbs)  # fhir (sequencer.cli.fhir)
     add_about_verb(verbs)  # the transparency document (sequencer.cli.about)
@@ -302,6 +312,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         keep_profiles=args.keep_profiles,
         auth=args.auth,
         tls=(args.tls_cert, args.tls_key) if args.tls_cert or args.tls_key else None,
+        fhir_servers=tuple(args.fhir_server),
+        public_url=args.public_url,
     )
     return EXIT_OK
 

@@ -1,58 +1,45 @@
-"""The plain HTTP API over the library (FastAPI).
+"""The HTTP service (FastAPI): the plain API over the library, assembled with the CDS
+Hooks and FHIR routes.
 
-Bodies are read raw and parsed by the library's own parser, so that HTTP callers get
-exactly what the command line gets: duplicate keys and malformed JSON are refused,
-and every problem comes back with its field path in a 422. Nothing a caller sends is
-echoed unescaped: JSON out, and the report's HTML escapes every value.
+Bodies are read raw (bounded) and parsed by the library's own parser, so that HTTP
+callers get exactly what the command line gets: duplicate keys and malformed JSON are
+refused, and every problem comes back with its field path and code in a 422. Nothing a
+caller sends is echoed unescaped: JSON out, and the report's HTML escapes every value.
 
 Endpoints: ``POST /recommend`` (a v1 profile; ``?context=``), ``POST /whatif``, ``POST
 /report`` (HTML), ``GET /rules`` (the rule base and its contexts), ``GET /about`` (the
-transparency document, HTML or JSON), ``GET /health``;
-CDS Hooks at ``GET /cds-services`` (discovery), ``POST /cds-services/{id}`` and ``POST
-/cds-services/{id}/feedback``; FHIR R4 without CDS Hooks at ``POST /fhir/profile`` (a
-Bundle's v1 profile, found and not found) and ``POST /fhir/guidance`` (a
-GuidanceResponse), with the case report behind a card's link at ``GET
-/reports/{key}``; OpenAPI at ``/openapi.json``.
+transparency document, HTML or JSON), ``GET /health``; the CDS Hooks services
+(``service.cds_routes``) and FHIR R4 without CDS Hooks (``service.fhir_routes``); OpenAPI
+at ``/openapi.json``.
 
-With an ``AuthConfig``, every call of a POST endpoint and of ``/cds-services`` must
-carry a CDS Hooks client JWT (``service.auth``); a missing or failing token is a 401.
+With an ``AuthConfig``, every call outside ``OPEN`` must carry a CDS Hooks client JWT
+(``service.auth``); a missing or failing token is a 401, stored in the audit trail like
+every answer.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import ValidationError
 
 from sequencer.api import default_rulebook, recommend
-from sequencer.errors import FhirError, Problem, ProfileError, SequencerError, UnknownContextError
+from sequencer.errors import ProfileError, SequencerError, UnknownContextError
 from sequencer.explain.whatif import what_if
-from sequencer.interop.fhir_in import profile_from_fhir
-from sequencer.interop.fhir_out import guidance_response
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.model.parsing import problems_from
-from sequencer.model.recommendation import Recommendation
 from sequencer.present.report import case_report, html_report
-from sequencer.service import cds
-from sequencer.service.audit import AuditLog, IssuedCard
+from sequencer.service.audit import AuditLog
 from sequencer.service.auth import AuthConfig, TokenRejected, Verifier
-from sequencer.service.fhirclient import fetch
-from sequencer.service.reports import ReportStore
+from sequencer.service.cds_routes import add_cds_routes
+from sequencer.service.common import MAX_BODY, Served, problems_response, read_body
+from sequencer.service.fhir_routes import add_fhir_routes
+from sequencer.service.fhirclient import FhirReader
 
-__all__ = ["MAX_BODY", "create_app"]
+__all__ = ["MAX_BODY", "OPEN", "create_app"]
 
-MAX_BODY = 1_000_000
-"""The largest request body accepted, in bytes (a profile is a few hundred)."""
-
-MAX_CDS_BODY = 10_000_000
-"""The largest CDS Hooks call accepted, in bytes (prefetched bundles can be large)."""
-
-_OPEN = ("/health", "/about", "/rules", "/openapi.json", "/docs", "/redoc", "/reports/")
+OPEN = ("/health", "/about", "/rules", "/openapi.json", "/docs", "/redoc", "/reports/")
 """Paths that never need a token: liveness, the transparency page, the rule base, the
 API's description, and report links (whose random key is the credential)."""
 
@@ -66,114 +53,24 @@ _PROFILE_BODY = {
 }
 
 
-def _problems(error: ProfileError, what: str = "invalid patient profile") -> JSONResponse:
-    return JSONResponse(
-        status_code=422,
-        content={"error": what, "problems": [p.as_json() for p in error.problems]},
-    )
-
-
-async def _body(request: Request, limit: int = MAX_BODY) -> bytes | JSONResponse:
-    body = await request.body()
-    if len(body) > limit:
-        return JSONResponse(status_code=413, content={"error": f"body over {limit} bytes"})
-    return body
-
-
-def _json(body: bytes) -> Any:
-    """A request body as JSON; raises ``ProfileError`` (``malformed_json``) when it is not."""
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as error:
-        raise ProfileError([Problem("", f"not JSON ({error})", "malformed_json")]) from None
-
-
-def _caller(request: Request) -> str | None:
-    """Who called: the verified token's issuer when authenticated, else the address."""
-    verified = getattr(request.state, "caller", None)
-    if verified is not None:
-        return str(verified)
-    return request.client.host if request.client else None
-
-
-Answer = Callable[[Request, str, bytes, "str | None", Callable[[], Response]], Response]
-
-
-def _route(
-    endpoint: str, make: Callable[[bytes, str | None], Response], answer: Answer
-) -> Callable[..., Awaitable[Response]]:
-    """The handler of one POST endpoint: read the body, answer, audit."""
-
-    async def handler(request: Request, context: str | None = None) -> Response:
-        body = await _body(request)
-        if isinstance(body, Response):
-            return body
-        return answer(request, endpoint, body, context, lambda: make(body, context))
-
-    handler.__name__ = f"post_{endpoint}"
-    return handler
-
-
 def create_app(
     rulebook: Rulebook | None = None,
     audit: AuditLog | None = None,
     auth: AuthConfig | None = None,
-    reader: Callable[[str, str, str | None], dict[str, Any]] = fetch,
+    reader: FhirReader | None = None,
+    public_url: str | None = None,
 ) -> FastAPI:
     """Return the service's application over ``rulebook`` (default: the shipped one).
 
-    Every answer to a POST (and every card and feedback) is stored in ``audit`` when one
-    is given; with ``auth``, calls must carry a verified CDS Hooks client JWT;
-    ``reader`` reads from a CDS client's FHIR server (``fhirclient.fetch``).
+    Every answer (and every card, feedback and refused call) is stored in ``audit`` when
+    one is given; with ``auth``, calls must carry a verified CDS Hooks client JWT;
+    ``reader`` reads from the FHIR servers a site allows (default: none);
+    ``public_url`` is where clients reach the service (card links; with ``auth``, its
+    ``public_url``).
     """
     book = rulebook or default_rulebook()
-    verifier = Verifier(auth) if auth is not None else None
-    reports = ReportStore()
-
-    def served(
-        request: Request,
-        endpoint: str,
-        body: bytes,
-        reply: Response,
-        context: str | None,
-        cards: tuple[tuple[str, str, IssuedCard], ...] = (),
-    ) -> Response:
-        if audit is not None:
-            audit.record(
-                endpoint=endpoint,
-                status=reply.status_code,
-                rulebook_version=book.version,
-                rulebook_digest=book.digest,
-                context=context or book.default_context,
-                body=body,
-                output=bytes(reply.body).decode("utf-8", "replace"),
-                caller=_caller(request),
-                cards=cards,
-            )
-        return reply
-
-    def public_url(request: Request) -> str:
-        if auth is not None:
-            return auth.public_url.rstrip("/")
-        return str(request.base_url).rstrip("/")
-
-    def answer(
-        request: Request,
-        endpoint: str,
-        body: bytes,
-        context: str | None,
-        make: Callable[[], Response],
-    ) -> Response:
-        try:
-            reply = make()
-        except ProfileError as error:
-            reply = _problems(error)
-        except UnknownContextError as error:
-            reply = JSONResponse(
-                status_code=404, content={"error": str(error), "known": error.known}
-            )
-        return served(request, endpoint, body, reply, context)
-
+    served = Served(book, audit)
+    base = (auth.public_url if auth is not None else public_url or "").rstrip("/")
     app = FastAPI(
         title="sequencer",
         version=book.version,
@@ -182,21 +79,62 @@ def create_app(
             "rule base's version and digest."
         ),
     )
+    if auth is not None:
+        _require_tokens(app, Verifier(auth), served)
+    _error_handlers(app, served)
+    _plain_routes(app, book, served)
+    add_cds_routes(app, book, served, base, audit, reader or FhirReader())
+    add_fhir_routes(app, book, served)
+    return app
 
-    if verifier is not None:
-        _require_tokens(app, verifier)
 
+def _error_handlers(app: FastAPI, served: Served) -> None:
     @app.exception_handler(UnknownContextError)
     async def _unknown_context(_: Request, error: UnknownContextError) -> JSONResponse:
         return JSONResponse(status_code=404, content={"error": str(error), "known": error.known})
 
     @app.exception_handler(ProfileError)
     async def _profile_error(_: Request, error: ProfileError) -> JSONResponse:
-        return _problems(error)
+        return problems_response(error)
 
     @app.exception_handler(SequencerError)
     async def _other_error(_: Request, error: SequencerError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"error": str(error)})
+
+    @app.exception_handler(Exception)
+    async def _defect(request: Request, error: Exception) -> Response:
+        reply = JSONResponse(
+            status_code=500,
+            content={"error": f"internal error ({type(error).__name__}); it has been logged"},
+        )
+        return served(request, request.url.path.lstrip("/"), b"", reply)
+
+
+def _require_tokens(app: FastAPI, verifier: Verifier, served: Served) -> None:
+    """Every call outside ``OPEN`` must carry a verified CDS Hooks client JWT (else a 401,
+    stored in the audit trail)."""
+
+    @app.middleware("http")
+    async def _authenticate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        path = request.url.path
+        if path.startswith(OPEN) or request.method == "OPTIONS":
+            return await call_next(request)
+        try:
+            request.state.caller = verifier.verify(request.headers.get("authorization"), path)
+        except TokenRejected as error:
+            reply = JSONResponse(
+                status_code=401,
+                content={"error": f"not authenticated: {error}"},
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+            return served(request, path.lstrip("/"), b"", reply)
+        return await call_next(request)
+
+
+def _plain_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
+    """The plain API: health, rules, about, and the three POSTs from one table."""
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -271,222 +209,32 @@ def create_app(
     for endpoint, (doc, make, response_class) in makers.items():
         app.add_api_route(
             f"/{endpoint}",
-            _route(endpoint, make, answer),
+            _route(endpoint, make, served),
             methods=["POST"],
             summary=doc,
             response_class=response_class,
             openapi_extra={"requestBody": _PROFILE_BODY},
         )
 
-    _cds_routes(app, book, served, public_url, reports, audit, reader)
-    _fhir_routes(app, book, served)
-    return app
 
+def _route(
+    endpoint: str, make: Callable[[bytes, str | None], Response], served: Served
+) -> Callable[..., Awaitable[Response]]:
+    """The handler of one POST endpoint: read the body, answer, audit."""
 
-def _fhir_routes(app: FastAPI, book: Rulebook, served: Callable[..., Response]) -> None:
-    """FHIR R4 in and out without CDS Hooks: a Bundle (or a list of resources) mapped to
-    a profile, or answered with a GuidanceResponse."""
-    body_doc = {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
-    }
-
-    def mapped(body: bytes, as_of: str | None) -> Any:
-        day = None
-        if as_of is not None:
-            try:
-                day = datetime.date.fromisoformat(as_of)
-            except ValueError:
-                raise ProfileError(
-                    [Problem("as_of", "an ISO date (YYYY-MM-DD)", "invalid_value")]
-                ) from None
-        data = _json(body)
-        if not isinstance(data, dict | list):
-            raise ProfileError([Problem("", "a FHIR resource or a list of them", "not_an_object")])
-        try:
-            return profile_from_fhir(data, as_of=day)
-        except FhirError as error:
-            raise ProfileError(error.problems) from None
-
-    @app.post(
-        "/fhir/profile",
-        summary="FHIR R4 in: the v1 profile a Bundle maps to, what was found where and "
-        "what was not found (422: every problem)",
-        openapi_extra=body_doc,
-    )
-    async def fhir_profile(request: Request, as_of: str | None = None) -> Response:
-        body = await _body(request, MAX_CDS_BODY)
+    async def handler(request: Request, context: str | None = None) -> Response:
+        body = await read_body(request)
         if isinstance(body, Response):
-            return body
+            return served(request, endpoint, b"", body, context)
         try:
-            reply: Response = Response(
-                mapped(body, as_of).model_dump_json(), media_type="application/json"
-            )
+            reply = make(body, context)
         except ProfileError as error:
-            reply = _problems(error, "FHIR input that cannot be mapped")
-        return served(request, "fhir/profile", body, reply, None)
-
-    @app.post(
-        "/fhir/guidance",
-        summary="FHIR R4 in and out: a Bundle answered with a GuidanceResponse (the options "
-        "as a RequestGroup, missing facts as dataRequirement)",
-        openapi_extra=body_doc,
-    )
-    async def fhir_guidance(
-        request: Request, as_of: str | None = None, context: str | None = None
-    ) -> Response:
-        body = await _body(request, MAX_CDS_BODY)
-        if isinstance(body, Response):
-            return body
-        try:
-            rec = recommend(mapped(body, as_of).profile, rulebook=book, context=context)
-            reply: Response = JSONResponse(
-                guidance_response(rec), media_type="application/fhir+json"
-            )
-        except ProfileError as error:
-            reply = _problems(error, "FHIR input that cannot be mapped")
-        return served(request, "fhir/guidance", body, reply, context)
-
-
-def _require_tokens(app: FastAPI, verifier: Verifier) -> None:
-    """Every call outside ``_OPEN`` must carry a verified CDS Hooks client JWT (else 401)."""
-
-    @app.middleware("http")
-    async def _authenticate(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = request.url.path
-        if path.startswith(_OPEN) or request.method == "OPTIONS":
-            return await call_next(request)
-        try:
-            request.state.caller = verifier.verify(request.headers.get("authorization"), path)
-        except TokenRejected as error:
-            return JSONResponse(
-                status_code=401,
-                content={"error": f"not authenticated: {error}"},
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        return await call_next(request)
-
-
-def _cds_routes(
-    app: FastAPI,
-    book: Rulebook,
-    served: Callable[..., Response],
-    public_url: Callable[[Request], str],
-    reports: ReportStore,
-    audit: AuditLog | None,
-    reader: Callable[[str, str, str | None], dict[str, Any]],
-) -> None:
-    """The CDS Hooks endpoints and the report links of their cards."""
-    services = {s["id"]: s for s in cds.discovery(book)["services"]}
-
-    @app.get("/cds-services", summary="CDS Hooks discovery: the services and their prefetch")
-    def discovery() -> dict[str, Any]:
-        return cds.discovery(book)
-
-    @app.post(
-        "/cds-services/{service_id}",
-        summary="A CDS Hooks call: FHIR data in, cards out (412: data missing)",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            }
-        },
-    )
-    async def call(request: Request, service_id: str) -> Response:
-        body = await _body(request, MAX_CDS_BODY)
-        if isinstance(body, Response):
-            return body
-        if service_id not in services:
-            return JSONResponse(
-                status_code=404,
-                content={"error": f"no CDS service {service_id}", "known": sorted(services)},
-            )
-        base = public_url(request)
-        kept: dict[str, str] = {}
-
-        def links(rec: Recommendation | None) -> cds.Links:
-            about = f"{base}/about"
-            if rec is None:
-                return cds.Links(None, about)
-            key = kept.get("key")
-            return cds.Links(f"{base}/reports/{key}" if key else None, about)
-
-        def recommend_kept(profile: dict[str, Any]) -> Recommendation:
-            rec = recommend(profile, rulebook=book)
-            kept["key"] = reports.keep(profile, rec.context.name)
-            return rec
-
-        try:
-            found = cds.answer(service_id, _json(body), book, recommend_kept, links, reader)
-        except ProfileError as error:
-            return served(
-                request,
-                f"cds-services/{service_id}",
-                body,
-                _problems(error, "invalid CDS Hooks call"),
-                None,
-            )
-        except cds.PrefetchMissing as error:
+            reply = problems_response(error)
+        except UnknownContextError as error:
             reply = JSONResponse(
-                status_code=412, content={"error": str(error), "missing": error.keys}
+                status_code=404, content={"error": str(error), "known": error.known}
             )
-            return served(request, f"cds-services/{service_id}", body, reply, None)
-        hook = found.body
-        instance = str(_json(body).get("hookInstance"))
-        context = found.recommendation.context.name if found.recommendation else None
-        return served(
-            request,
-            f"cds-services/{service_id}",
-            body,
-            JSONResponse(hook),
-            context,
-            tuple((service_id, instance, card) for card in found.issued),
-        )
+        return served(request, endpoint, body, reply, context)
 
-    @app.post(
-        "/cds-services/{service_id}/feedback",
-        summary="CDS Hooks feedback: cards accepted or overridden, with reasons",
-    )
-    async def feedback(request: Request, service_id: str) -> Response:
-        body = await _body(request)
-        if isinstance(body, Response):
-            return body
-        if service_id not in services:
-            return JSONResponse(status_code=404, content={"error": f"no CDS service {service_id}"})
-        if audit is None:
-            return JSONResponse(status_code=503, content={"error": "no audit database"})
-        try:
-            parsed = cds.FeedbackRequest.model_validate(_json(body))
-        except ProfileError as error:
-            return _problems(error, "invalid feedback")
-        except ValidationError as error:
-            return _problems(ProfileError(problems_from(error)), "invalid feedback")
-        cards = audit.cards(item.card for item in parsed.feedback)
-        issued = {uuid: (c.service, c.suggestions) for uuid, c in cards.items()}
-        problems = cds.feedback_problems(
-            parsed, service_id, issued, book.vocabulary.override_reasons
-        )
-        if problems:
-            return _problems(ProfileError(problems), "invalid feedback")
-        stored = audit.record_feedback(
-            service_id,
-            [item.model_dump(exclude_none=True) for item in parsed.feedback],
-            _caller(request),
-        )
-        return JSONResponse({"stored": stored})
-
-    @app.get("/reports/{key}", response_class=HTMLResponse, summary="A card's case report")
-    def report(key: str) -> Response:
-        kept = reports.get(key)
-        if kept is None:
-            return JSONResponse(
-                status_code=404, content={"error": "no such report (links last an hour)"}
-            )
-        return HTMLResponse(
-            html_report(case_report(kept.profile, rulebook=book, context=kept.context))
-        )
+    handler.__name__ = f"post_{endpoint}"
+    return handler

@@ -37,15 +37,15 @@ _SERVED = sa.Table(
     "served",
     _META,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("endpoint", sa.String(200), nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("endpoint", sa.Text, nullable=False),
     sa.Column("status", sa.Integer, nullable=False),
-    sa.Column("rulebook_version", sa.String(40), nullable=False),
-    sa.Column("rulebook_digest", sa.String(80), nullable=False),
-    sa.Column("context", sa.String(80)),
-    sa.Column("input_sha256", sa.String(64), nullable=False),
+    sa.Column("rulebook_version", sa.Text, nullable=False),
+    sa.Column("rulebook_digest", sa.Text, nullable=False),
+    sa.Column("context", sa.Text),
+    sa.Column("input_sha256", sa.Text, nullable=False),
     sa.Column("output", sa.Text, nullable=False),
-    sa.Column("caller", sa.String(400)),
+    sa.Column("caller", sa.Text),
     sa.Column("profile", sa.Text),
 )
 
@@ -53,30 +53,30 @@ _CARDS = sa.Table(
     "cards",
     _META,
     sa.Column("uuid", sa.String(64), primary_key=True),
-    sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("service", sa.String(200), nullable=False),
-    sa.Column("hook_instance", sa.String(200), nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("service", sa.Text, nullable=False),
+    sa.Column("hook_instance", sa.Text, nullable=False),
     sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("indicator", sa.String(20), nullable=False),
+    sa.Column("indicator", sa.Text, nullable=False),
     sa.Column("suggestions", sa.Text, nullable=False),
-    sa.Column("input_sha256", sa.String(64), nullable=False),
+    sa.Column("input_sha256", sa.Text, nullable=False),
 )
 
 _FEEDBACK = sa.Table(
     "feedback",
     _META,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("service", sa.String(200), nullable=False),
-    sa.Column("card", sa.String(64), nullable=False),
-    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("service", sa.Text, nullable=False),
+    sa.Column("card", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
     sa.Column("accepted_suggestions", sa.Text, nullable=False),
     sa.Column("reason_system", sa.Text),
     sa.Column("reason_code", sa.Text),
     sa.Column("reason_display", sa.Text),
     sa.Column("user_comment", sa.Text),
-    sa.Column("outcome_at", sa.String(40), nullable=False),
-    sa.Column("caller", sa.String(400)),
+    sa.Column("outcome_at", sa.Text, nullable=False),
+    sa.Column("caller", sa.Text),
 )
 
 
@@ -190,12 +190,15 @@ class AuditLog:
         output: str,
         caller: str | None,
         cards: Iterable[tuple[str, str, IssuedCard]] = (),
+        kept: bytes | None = None,
     ) -> None:
-        """Store one served answer (the body only as a hash unless profiles are kept),
-        with the CDS cards it issued as ``(service, hook_instance, card)``."""
+        """Store one served answer (the body only as a hash unless profiles are kept;
+        ``kept`` is what may be stored of it then, e.g. without a lent token), with the
+        CDS cards it issued as ``(service, hook_instance, card)``."""
         at = _now()
         digest = hashlib.sha256(body).hexdigest()
-        profile = body.decode("utf-8", "replace") if self.keep_profiles else None
+        stored = kept if kept is not None else body
+        profile = stored.decode("utf-8", "replace") if self.keep_profiles else None
         with self._engine.begin() as db:
             db.execute(
                 _SERVED.insert().values(

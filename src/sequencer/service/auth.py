@@ -132,15 +132,19 @@ def load_auth(path: Path | str) -> AuthConfig:
 
 
 def _keys(issuer: str, jwks: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
-    try:
-        found = jwt.PyJWKSet.from_dict(dict(jwks))
-    except jwt.PyJWTError as error:
-        raise UsageError(f"the JWK Set of {issuer} is not usable ({error})") from None
+    """The issuer's public keys by ``kid``. Raises ``UsageError`` for a key without a
+    ``kid`` or an ``alg`` (without one, PyJWT would assume RS256 for an RSA key)."""
+    listed = jwks.get("keys")
+    if not isinstance(listed, list):
+        raise UsageError(f"the JWK Set of {issuer} has no keys list")
     keys: dict[str, jwt.PyJWK] = {}
-    for key in found.keys:
-        if not key.key_id:
-            raise UsageError(f"a key of {issuer} has no kid; CDS Hooks tokens name theirs")
-        keys[key.key_id] = key
+    for raw in listed:
+        if not isinstance(raw, Mapping) or not raw.get("kid") or not raw.get("alg"):
+            raise UsageError(f"every key of {issuer} needs a kid and an alg (ES384, RS384, ...)")
+        try:
+            keys[str(raw["kid"])] = jwt.PyJWK.from_dict(dict(raw))
+        except jwt.PyJWTError as error:
+            raise UsageError(f"the key {raw['kid']} of {issuer} is not usable ({error})") from None
     return keys
 
 
@@ -178,8 +182,8 @@ class Verifier:
         algorithm = header.get("alg")
         if algorithm not in self.config.algorithms:
             raise TokenRejected(f"algorithm {algorithm!r} is not accepted")
-        if header.get("typ", "JWT") != "JWT":
-            raise TokenRejected("the token type must be JWT")
+        if header.get("typ") != "JWT":
+            raise TokenRejected("the header must say typ JWT")
         issuer = unverified.get("iss")
         if not isinstance(issuer, str) or issuer not in self._keys:
             raise TokenRejected("the issuer is not trusted here")
@@ -206,8 +210,11 @@ class Verifier:
         except jwt.PyJWTError as error:
             raise TokenRejected(f"the token does not verify ({error})") from None
         now = time.time()
-        if float(claims["iat"]) < now - self.config.max_age_seconds - self.config.leeway_seconds:
+        longest = self.config.max_age_seconds + self.config.leeway_seconds
+        if float(claims["iat"]) < now - longest:
             raise TokenRejected("the token was issued too long ago")
+        if float(claims["exp"]) > float(claims["iat"]) + longest:
+            raise TokenRejected(f"the token lives longer than {self.config.max_age_seconds} s")
         self._once(issuer, str(claims["jti"]), float(claims["exp"]), now)
         subject = claims.get("sub")
         tenant = claims.get("tenant")

@@ -2,7 +2,8 @@
 the feedback a client sends back.
 
 Two services share the prefetch templates (the patient, the conditions, observations,
-medications, procedures and the board's questionnaire answers):
+medications and the board's questionnaire answers: only what the mapping reads, the
+"minimum necessary"):
 
 * ``sequencer-choice`` on ``patient-view``: the ranked choice between the CD19-directed
   options, with a card for the work-up that could change it (draft orders offered as
@@ -18,12 +19,20 @@ the keys. What the record cannot tell stays unknown and is shown as such on the 
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sequencer.errors import FhirError, Problem, ProfileError
 from sequencer.interop.fhir_in import profile_from_fhir, therapy_ordered
@@ -35,7 +44,7 @@ from sequencer.present.markdown import escape_markdown as _md
 from sequencer.present.markdown import markdown_brief
 from sequencer.present.phrases import SUMMARY_LIMIT, card_summary
 from sequencer.service.audit import IssuedCard
-from sequencer.service.fhirclient import FhirFetchError, fetch, render_template
+from sequencer.service.fhirclient import FhirFetchError, render_template
 
 __all__ = [
     "AS_OF",
@@ -50,6 +59,7 @@ __all__ = [
     "answer",
     "discovery",
     "feedback_problems",
+    "without_token",
 ]
 
 CHOICE = "sequencer-choice"
@@ -70,7 +80,6 @@ PREFETCH: dict[str, str] = {
     "observations": "Observation?patient={{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
     "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}",
-    "procedures": "Procedure?patient={{context.patientId}}",
     "questionnaireResponses": (
         "QuestionnaireResponse?subject={{context.patientId}}&questionnaire=" + QUESTIONNAIRE_URL
     ),
@@ -169,6 +178,23 @@ class PrefetchMissing(Exception):
         super().__init__(why)
 
 
+def _without_secrets(problem: Problem) -> Problem:
+    """A problem of the lent FHIR authorization, without the value it quotes (a token)."""
+    if not problem.field.startswith("fhirAuthorization"):
+        return problem
+    return Problem(problem.field, problem.message.split("; got ")[0], problem.code)
+
+
+def without_token(body: Any) -> Any:
+    """The call as it may be stored: the lent access token replaced by ``***``."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("fhirAuthorization"), Mapping):
+        return body
+    lent = dict(body["fhirAuthorization"])
+    if "access_token" in lent:
+        lent["access_token"] = "***"
+    return {**body, "fhirAuthorization": lent}
+
+
 def parse_request(service: str, body: Any) -> CdsRequest:
     """Return the validated call of ``service``; raises ``ProfileError`` listing every
     problem (with its path) when the body is not a call of that service's hook."""
@@ -177,7 +203,7 @@ def parse_request(service: str, body: Any) -> CdsRequest:
     try:
         request = CdsRequest.model_validate(dict(body))
     except ValidationError as error:
-        raise ProfileError(problems_from(error)) from None
+        raise ProfileError([_without_secrets(p) for p in problems_from(error)]) from None
     problems = []
     if request.hook != _HOOKS[service]:
         problems.append(
@@ -390,21 +416,45 @@ def _problems_card(book: Rulebook, problems: list[Problem], links: Links) -> dic
     )
 
 
+def _upper_first(text: str) -> str:
+    """The text with its first letter upper case (``CAR T`` stays ``CAR T``)."""
+    return text[:1].upper() + text[1:]
+
+
+def _selected_orders(request: CdsRequest) -> list[tuple[str, str]]:
+    """(reference, option id) of each selected draft order that orders an option.
+
+    Raises ``ProfileError`` when ``draftOrders`` is not a Bundle of resources."""
+    selected = set(request.context.selections or [])
+    entries = (request.context.draftOrders or {}).get("entry") or []
+    bad = Problem("context.draftOrders", "not a Bundle of FHIR resources", "not_an_object")
+    if not isinstance(entries, list):
+        raise ProfileError([bad])
+    found = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        if not isinstance(resource, Mapping):
+            raise ProfileError([bad])
+        ref = f"{resource.get('resourceType')}/{resource.get('id')}"
+        if ref not in selected:
+            continue
+        try:
+            ordered = therapy_ordered(resource)
+        except (TypeError, AttributeError, KeyError, ValueError):
+            raise ProfileError([bad]) from None
+        if ordered is not None:
+            found.append((ref, ordered))
+    return found
+
+
 def _order_cards(
     book: Rulebook, request: CdsRequest, rec: Recommendation, links: Links
 ) -> list[dict[str, Any]]:
-    selected = set(request.context.selections or [])
-    drafts = request.context.draftOrders or {}
     cards = []
     standing = {o.therapy: o for o in rec.options}
     words = {o.id: o.in_sentence for o in book.options}
-    for entry in drafts.get("entry") or []:
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        if not isinstance(resource, Mapping):
-            continue
-        ref = f"{resource.get('resourceType')}/{resource.get('id')}"
-        ordered = therapy_ordered(resource) if ref in selected else None
-        if ordered is None or ordered not in standing:
+    for ref, ordered in _selected_orders(request):
+        if ordered not in standing:
             continue
         option = standing[ordered]
         suggestions = None
@@ -422,7 +472,7 @@ def _order_cards(
                 ),
                 "",
             )
-            summary = f"{words[ordered].capitalize()} is not eligible now: {why}".rstrip(": ")
+            summary = _upper_first(f"{words[ordered]} is not eligible now: {why}".rstrip(": "))
             indicator = "critical"
             suggestions = [
                 {
@@ -438,7 +488,8 @@ def _order_cards(
                 }
             ]
         elif option.status == "deferred":
-            summary = f"{words[ordered].capitalize()} deferred: {option.deferred_until or ''}"
+            until = f" until {option.deferred_until}" if option.deferred_until else ""
+            summary = _upper_first(f"{words[ordered]} deferred{until}")
             indicator = "warning"
         else:
             preferred = words[rec.preferred] if rec.preferred else "neither option"
@@ -456,7 +507,7 @@ def answer(
     book: Rulebook,
     recommend: Callable[[dict[str, Any]], Recommendation],
     links: Callable[[Recommendation | None], Links],
-    reader: Callable[[str, str, str | None], dict[str, Any]] = fetch,
+    reader: Callable[[str, str, str | None], dict[str, Any]],
     today: datetime.date | None = None,
 ) -> CdsAnswer:
     """Answer one call of ``service`` with its cards.
@@ -543,7 +594,13 @@ class OverrideReason(BaseModel):
 
     model_config = _STRICT
     reason: Coding | None = None
-    userComment: Annotated[str, Field(max_length=4000)] | None = None
+    userComment: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> OverrideReason:
+        if self.reason is None and self.userComment is None:
+            raise ValueError("give a reason, a comment or both (empty objects are not sent)")
+        return self
 
 
 class AcceptedSuggestion(BaseModel):
@@ -565,12 +622,23 @@ class FeedbackItem(BaseModel):
 
     @field_validator("outcomeTimestamp")
     @classmethod
-    def _iso(cls, value: str) -> str:
+    def _rfc3339(cls, value: str) -> str:
         try:
-            datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError("an ISO 8601 date and time (RFC 3339), in UTC") from None
+            when = None
+        if not _RFC3339.match(value) or when is None:
+            raise ValueError("an RFC 3339 date and time with its offset (2026-11-29T10:05:31Z)")
         return value
+
+    @model_validator(mode="after")
+    def _suggestions_only_when_accepted(self) -> FeedbackItem:
+        if self.outcome == "overridden" and self.acceptedSuggestions:
+            raise ValueError("an overridden card has no accepted suggestions")
+        return self
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 class FeedbackRequest(BaseModel):

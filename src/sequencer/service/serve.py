@@ -63,11 +63,16 @@ def serve(
     keep_profiles: bool = False,
     auth: Path | None = None,
     tls: tuple[Path | None, Path | None] | None = None,
+    fhir_servers: tuple[str, ...] = (),
+    public_url: str | None = None,
 ) -> None:
     """Serve the HTTP API and the CDS Hooks services on ``host``:``port`` until
     interrupted, storing every answer in the ``audit`` database (a SQLAlchemy URL;
     raw profiles only with ``keep_profiles``); with ``auth`` (a JSON file of trusted
-    issuers), every call needs a signed token; ``tls`` is (certificate, key).
+    issuers), every call needs a signed token; ``tls`` is (certificate, key);
+    ``fhir_servers`` are the FHIR base URLs a CDS call may have read (none by default);
+    ``public_url`` is where clients reach the service (default: the address bound, or
+    the authentication file's ``public_url``). Forwarded headers are not trusted.
 
     Raises ``UsageError`` for an address, port, authentication file, TLS pair or audit
     URL that cannot be used.
@@ -80,13 +85,23 @@ def serve(
     import uvicorn
 
     from sequencer.service.app import create_app
+    from sequencer.service.fhirclient import FhirReader
 
+    shown = f"[{host}]" if ":" in host else host
+    app = create_app(
+        rulebook,
+        log,
+        auth=config,
+        reader=FhirReader(fhir_servers),
+        public_url=public_url or f"{'https' if tls else 'http'}://{shown}:{port}",
+    )
     try:
         uvicorn.run(
-            create_app(rulebook, log, auth=config),
+            app,
             host=host,
             port=port,
             log_level="warning",
+            proxy_headers=False,
             ssl_certfile=str(tls[0]) if tls else None,
             ssl_keyfile=str(tls[1]) if tls else None,
         )

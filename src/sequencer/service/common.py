@@ -1,0 +1,131 @@
+"""What every endpoint shares: reading a bounded body, JSON without repeated keys,
+422 bodies with every problem, who called, and storing the answer in the audit trail."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from sequencer.errors import Problem, ProfileError
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.service.audit import AuditLog, IssuedCard
+
+__all__ = [
+    "MAX_BODY",
+    "MAX_CDS_BODY",
+    "Served",
+    "caller_of",
+    "json_body",
+    "problems_response",
+    "read_body",
+]
+
+MAX_BODY = 1_000_000
+"""The largest request body accepted, in bytes (a profile is a few hundred)."""
+
+MAX_CDS_BODY = 10_000_000
+"""The largest CDS Hooks call or FHIR Bundle accepted, in bytes (prefetched bundles can
+be large)."""
+
+
+def problems_response(error: ProfileError, what: str = "invalid patient profile") -> JSONResponse:
+    """A 422 listing every problem with its field path, code and message."""
+    return JSONResponse(
+        status_code=422,
+        content={"error": what, "problems": [p.as_json() for p in error.problems]},
+    )
+
+
+def too_large(limit: int) -> JSONResponse:
+    """A 413 naming the limit."""
+    return JSONResponse(status_code=413, content={"error": f"body over {limit} bytes"})
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes | JSONResponse:
+    """The request body, or a 413 as soon as it is known to exceed ``limit`` bytes (a
+    declared length is refused before anything is read; a body is read in chunks and
+    dropped the moment it passes the limit)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            return JSONResponse(status_code=400, content={"error": "bad Content-Length"})
+        if int(declared) > limit:
+            return too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in items:
+        if key in seen:
+            raise ValueError(f"key {key!r} given more than once (which value is meant?)")
+        seen[key] = value
+    return seen
+
+
+def json_body(body: bytes) -> Any:
+    """A request body as JSON, refusing repeated keys in any object.
+
+    Raises ``ProfileError`` (``malformed_json`` or ``duplicate_key``) when it is not.
+    """
+    try:
+        return json.loads(body, object_pairs_hook=_pairs)
+    except RecursionError:
+        raise ProfileError([Problem("", "nested too deeply", "too_deep")]) from None
+    except ValueError as error:
+        code = "duplicate_key" if "more than once" in str(error) else "malformed_json"
+        raise ProfileError([Problem("", f"not usable JSON ({error})", code)]) from None
+
+
+def caller_of(request: Request) -> str | None:
+    """Who called: the verified token's issuer when authenticated, else the address."""
+    verified = getattr(request.state, "caller", None)
+    if verified is not None:
+        return str(verified)
+    return request.client.host if request.client else None
+
+
+@dataclass(frozen=True)
+class Served:
+    """Stores an answer in the audit trail (when there is one) and returns it."""
+
+    book: Rulebook
+    audit: AuditLog | None
+
+    def __call__(
+        self,
+        request: Request,
+        endpoint: str,
+        body: bytes,
+        reply: Response,
+        context: str | None = None,
+        cards: tuple[tuple[str, str, IssuedCard], ...] = (),
+        kept: bytes | None = None,
+    ) -> Response:
+        """Store ``reply`` to ``body`` at ``endpoint`` (``kept``: what may be stored of
+        the body when profiles are kept, if not the body itself) and return it."""
+        if self.audit is not None:
+            self.audit.record(
+                endpoint=endpoint,
+                status=reply.status_code,
+                rulebook_version=self.book.version,
+                rulebook_digest=self.book.digest,
+                context=context or self.book.default_context,
+                body=body,
+                output=bytes(reply.body).decode("utf-8", "replace"),
+                caller=caller_of(request),
+                cards=cards,
+                kept=kept,
+            )
+        return reply

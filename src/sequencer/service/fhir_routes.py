@@ -1,0 +1,92 @@
+"""FHIR R4 over HTTP without CDS Hooks: a Bundle (or a list of resources) mapped to a v1
+profile, or answered with a GuidanceResponse."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from sequencer.api import recommend
+from sequencer.errors import FhirError, Problem, ProfileError, UnknownContextError
+from sequencer.interop.fhir_in import FhirMapping, profile_from_fhir
+from sequencer.interop.fhir_out import guidance_response
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.service.common import MAX_CDS_BODY, Served, json_body, problems_response, read_body
+
+__all__ = ["add_fhir_routes"]
+
+_OBJECT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def _mapped(body: bytes, as_of: str | None) -> FhirMapping:
+    """The profile ``body`` maps to; raises ``ProfileError`` with every problem."""
+    day = None
+    if as_of is not None:
+        try:
+            day = datetime.date.fromisoformat(as_of)
+        except ValueError:
+            raise ProfileError(
+                [Problem("as_of", "an ISO date (YYYY-MM-DD)", "invalid_value")]
+            ) from None
+    data = json_body(body)
+    if not isinstance(data, dict | list):
+        raise ProfileError([Problem("", "a FHIR resource or a list of them", "not_an_object")])
+    try:
+        return profile_from_fhir(data, as_of=day)
+    except FhirError as error:
+        raise ProfileError(error.problems) from None
+
+
+def add_fhir_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
+    """Add ``POST /fhir/profile`` and ``POST /fhir/guidance`` to ``app``."""
+
+    async def answer(request: Request, endpoint: str, context: str | None, make: Any) -> Response:
+        body = await read_body(request, MAX_CDS_BODY)
+        if isinstance(body, Response):
+            return served(request, endpoint, b"", body, context)
+        try:
+            reply: Response = await run_in_threadpool(make, body)
+        except ProfileError as error:
+            reply = problems_response(error, "FHIR input that cannot be mapped")
+        except UnknownContextError as error:
+            reply = JSONResponse(
+                status_code=404, content={"error": str(error), "known": error.known}
+            )
+        return served(request, endpoint, body, reply, context)
+
+    @app.post(
+        "/fhir/profile",
+        summary="FHIR R4 in: the v1 profile a Bundle maps to, what was found where and "
+        "what was not found (422: every problem)",
+        openapi_extra=_OBJECT_BODY,
+    )
+    async def fhir_profile(request: Request, as_of: str | None = None) -> Response:
+        def make(body: bytes) -> Response:
+            mapping = _mapped(body, as_of)
+            return Response(mapping.model_dump_json(), media_type="application/json")
+
+        return await answer(request, "fhir/profile", None, make)
+
+    @app.post(
+        "/fhir/guidance",
+        summary="FHIR R4 in and out: a Bundle answered with a GuidanceResponse (the options "
+        "as a RequestGroup, missing facts as dataRequirement)",
+        openapi_extra=_OBJECT_BODY,
+    )
+    async def fhir_guidance(
+        request: Request, as_of: str | None = None, context: str | None = None
+    ) -> Response:
+        def make(body: bytes) -> Response:
+            rec = recommend(_mapped(body, as_of).profile, rulebook=book, context=context)
+            return JSONResponse(guidance_response(rec), media_type="application/fhir+json")
+
+        return await answer(request, "fhir/guidance", context, make)
