@@ -24,20 +24,12 @@ from sequencer.explain.whatif import what_if
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.present.report import case_report, html_report
 from sequencer.service.audit import AuditLog
+from sequencer.service.openapi import document_contracts, operation
 
 __all__ = ["MAX_BODY", "create_app"]
 
 MAX_BODY = 1_000_000
 """The largest request body accepted, in bytes (a profile is a few hundred)."""
-
-_PROFILE_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {"type": "object", "description": "a v1 patient profile"},
-        }
-    },
-}
 
 
 def _problems(error: ProfileError) -> JSONResponse:
@@ -190,7 +182,8 @@ def create_app(rulebook: Rulebook | None = None, audit: AuditLog | None = None) 
             methods=["POST"],
             summary=doc,
             response_class=response_class,
-            openapi_extra={"requestBody": _PROFILE_BODY},
+            openapi_extra=operation(endpoint),
         )
+    document_contracts(app)
 
     return app
