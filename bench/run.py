@@ -7,10 +7,14 @@ Prints a table and writes bench/results/latest.json with:
     included in both), with their ratio;
   - the rule-evaluation step alone (durable_rules vs reference);
   - batch throughput with 1 and 2 processes;
-  - memory over a long batch (resident set of the parent and of the workers).
+  - memory over a long batch (resident set of the parent and of the workers);
+  - the HTTP service, served for real (bench/service.py): POST /recommend latency and
+    throughput at concurrency 1 and 16, the server's memory and the audit database
+    along a long run of requests.
 
 Options: --profiles N (latency sample, default 10000), --batch N (throughput, default
-50000), --memory N (long batch, default 1000000; 0 skips), --quick (small numbers).
+50000), --memory N (long batch, default 1000000; 0 skips), --service N (requests in the
+service's long run, default 100000; 0 skips), --quick (small numbers).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import service  # noqa: E402
 from profiles import profiles  # noqa: E402
 
 from sequencer import default_rulebook, parse_profile, recommend  # noqa: E402
@@ -268,12 +273,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--cli-memory", type=int, default=0, help="CLI batch lines (0 skips)")
     parser.add_argument("--diff", type=int, default=100_000, help="rules diff cohort (0 skips)")
+    parser.add_argument("--service", type=int, default=100_000, help="service requests (0 skips)")
+    parser.add_argument(
+        "--service-latency", type=int, default=5_000, help="service requests at concurrency 1"
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args()
     if args.quick:
         args.profiles, args.batch, args.memory, args.repeat = 2000, 5000, 20_000, 3
-        args.diff = 5000
+        args.diff, args.service, args.service_latency = 5000, 5000, 500
 
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -301,6 +310,9 @@ def main() -> int:
     if args.diff:
         print(f"rules diff over a cohort of {args.diff} ...", file=sys.stderr)
         results["rules_diff"] = rules_diff_time(args.diff)
+    if args.service:
+        print(f"service over loopback, {args.service} requests ...", file=sys.stderr)
+        results["service"] = service.measure(args.service, args.service_latency)
     if args.cli_memory:
         print(f"CLI batch memory over {args.cli_memory} lines ...", file=sys.stderr)
         results["cli_memory"] = cli_memory(args.cli_memory)
@@ -388,6 +400,9 @@ def _print(r: dict[str, Any]) -> None:
     if "rules_diff" in r:
         diff = r["rules_diff"]
         row(f"rules diff over a {diff['cohort']:,} cohort, all CPUs (s)", diff["seconds"], ".1f")
+    if "service" in r:
+        for name, value in service.rows(r["service"]):
+            table.add_row(name, value, "")
     Console().print(table)
 
 

@@ -74,6 +74,29 @@ def test_a_profile_the_schema_rejects_the_library_rejects(patch: dict[str, Any])
         parse_profile(data)
 
 
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"disease": None},
+        {"transplant": None},
+        {"prior_therapy": None},
+        {"access": None},
+        {"immune": None},
+        {"disease.cd19": None},
+        {"disease.ph": None, "disease.abl1_mutations": None},
+        {"disease.cns": None},
+        {"disease.extramedullary": None},
+        {"transplant.donor": None},
+    ],
+)
+def test_a_null_section_or_null_unknown_is_accepted_by_both(patch: dict[str, Any]) -> None:
+    """Null means unknown for a whole section and for the spelled-out "unknown" values;
+    the schema once refused what the library accepts (found by fuzzing the service)."""
+    data = patched(patch)
+    PROFILE.validate(data)
+    parse_profile(data)
+
+
 def test_an_unknown_key_is_refused_by_both() -> None:
     data = {**patched({}), "colour": "blue"}
     assert not PROFILE.is_valid(data)

@@ -125,12 +125,11 @@ def number_ranges() -> dict[str, tuple[float, float, bool]]:
 
     def walk(properties: Mapping[str, Any], prefix: str) -> None:
         for name, prop in properties.items():
-            ref = prop.get("$ref")
-            if ref:
-                walk(defs[ref.split("/")[-1]]["properties"], f"{prefix}{name}.")
-                continue
-            for option in prop.get("anyOf", [prop]):
-                if option.get("type") in ("number", "integer"):
+            for option in prop.get("anyOf", [prop]):  # a section may be null: anyOf
+                ref = option.get("$ref")
+                if ref:
+                    walk(defs[ref.split("/")[-1]]["properties"], f"{prefix}{name}.")
+                elif option.get("type") in ("number", "integer"):
                     out[f"{prefix}{name}"] = (
                         float(option.get("minimum", -math.inf)),
                         float(option.get("maximum", math.inf)),

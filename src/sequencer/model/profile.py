@@ -18,7 +18,7 @@ Conventions that every consumer can rely on:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -91,23 +91,33 @@ def _null_is_unknown(value: object) -> object:
     return "unknown" if value is None else value
 
 
+def _or_null(field: dict[str, Any]) -> None:
+    """The field's JSON Schema admits null too, as its before-validator does (which
+    JSON Schema generation cannot see)."""
+    kept = {key: field.pop(key) for key in ("$ref", "enum", "type") if key in field}
+    field["anyOf"] = [kept, {"type": "null"}]
+
+
+_NullInSchema = Field(json_schema_extra=_or_null)
+
+
 # Enumerations with an explicit "unknown" value that also take ``null`` for it.
 _NullIsUnknown = BeforeValidator(_null_is_unknown)
 
 
-CD19Field = Annotated[CD19, _NullIsUnknown]
+CD19Field = Annotated[CD19, _NullIsUnknown, _NullInSchema]
 
 
-PhField = Annotated[Ph, _NullIsUnknown]
+PhField = Annotated[Ph, _NullIsUnknown, _NullInSchema]
 
 
-CNSField = Annotated[CNS, _NullIsUnknown]
+CNSField = Annotated[CNS, _NullIsUnknown, _NullInSchema]
 
 
-ExtramedullaryField = Annotated[Extramedullary, _NullIsUnknown]
+ExtramedullaryField = Annotated[Extramedullary, _NullIsUnknown, _NullInSchema]
 
 
-DonorField = Annotated[Donor, _NullIsUnknown]
+DonorField = Annotated[Donor, _NullIsUnknown, _NullInSchema]
 
 
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
@@ -306,11 +316,11 @@ class PatientProfile(BaseModel):
     ]
     age: Annotated[int, Field(ge=18, le=120)] | None = None
     ecog: Annotated[int, Field(ge=0, le=4)] | None = None
-    disease: Annotated[Disease, _Section] = Disease()
-    transplant: Annotated[Transplant, _Section] = Transplant()
-    prior_therapy: Annotated[PriorTherapy, _Section] = PriorTherapy()
-    access: Annotated[Access, _Section] = Access()
-    immune: Annotated[Immune, _Section] = Immune()
+    disease: Annotated[Disease, _Section, _NullInSchema] = Disease()
+    transplant: Annotated[Transplant, _Section, _NullInSchema] = Transplant()
+    prior_therapy: Annotated[PriorTherapy, _Section, _NullInSchema] = PriorTherapy()
+    access: Annotated[Access, _Section, _NullInSchema] = Access()
+    immune: Annotated[Immune, _Section, _NullInSchema] = Immune()
     contraindications: Annotated[list[Contraindication], Field(max_length=5)] | None = Field(
         default=None,
         description="conditions bearing on giving either option now; [] assessed, none; "

@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from sequencer.api import default_rulebook, recommend
-from sequencer.errors import ProfileError, SequencerError, UnknownContextError
+from sequencer.errors import Problem, ProfileError, SequencerError, UnknownContextError
 from sequencer.explain.whatif import what_if
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.present.report import case_report, html_report
@@ -36,21 +36,13 @@ from sequencer.service.cds_routes import add_cds_routes
 from sequencer.service.common import MAX_BODY, Served, problems_response, read_body
 from sequencer.service.fhir_routes import add_fhir_routes
 from sequencer.service.fhirclient import FhirReader
+from sequencer.service.openapi import answers, document_contracts, operation
 
 __all__ = ["MAX_BODY", "OPEN", "create_app"]
 
 OPEN = ("/health", "/about", "/rules", "/openapi.json", "/docs", "/redoc", "/reports/")
 """Paths that never need a token: liveness, the transparency page, the rule base, the
 API's description, and report links (whose random key is the credential)."""
-
-_PROFILE_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {"type": "object", "description": "a v1 patient profile"},
-        }
-    },
-}
 
 
 def create_app(
@@ -163,7 +155,11 @@ def _plain_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
             ],
         }
 
-    @app.get("/about", response_class=HTMLResponse)
+    @app.get(
+        "/about",
+        response_class=HTMLResponse,
+        openapi_extra=answers(None, 404, 422, body=False, html=True),
+    )
     def about(
         request: Request,
         format: str | None = None,
@@ -177,7 +173,8 @@ def _plain_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
         from sequencer.present.about_views import html_about
 
         if format not in (None, "html", "json"):
-            return JSONResponse(status_code=422, content={"error": "format is html or json"})
+            problem = Problem("format", "html or json", "invalid_value")
+            return problems_response(ProfileError([problem]), "invalid query")
         doc = about_document(book, context)
         accept = request.headers.get("accept", "")
         if format == "json" or (format is None and "application/json" in accept):
@@ -213,8 +210,9 @@ def _plain_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
             methods=["POST"],
             summary=doc,
             response_class=response_class,
-            openapi_extra={"requestBody": _PROFILE_BODY},
+            openapi_extra=operation(endpoint),
         )
+    document_contracts(app)
 
 
 def _route(

@@ -33,16 +33,10 @@ from sequencer.service.common import (
     read_body,
 )
 from sequencer.service.fhirclient import FhirReader
+from sequencer.service.openapi import answers
 from sequencer.service.reports import ReportStore
 
 __all__ = ["add_cds_routes"]
-
-_OBJECT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
 
 
 def add_cds_routes(
@@ -87,7 +81,7 @@ def add_cds_routes(
     @app.post(
         "/cds-services/{service_id}",
         summary="A CDS Hooks call: FHIR data in, cards out (412: data missing)",
-        openapi_extra=_OBJECT_BODY,
+        openapi_extra=answers("Cards", 401, 404, 412, 413, 422),
     )
     async def call(request: Request, service_id: str) -> Response:
         endpoint = f"cds-services/{service_id}"
@@ -124,7 +118,7 @@ def add_cds_routes(
     @app.post(
         "/cds-services/{service_id}/feedback",
         summary="CDS Hooks feedback: cards accepted or overridden, with reasons",
-        openapi_extra=_OBJECT_BODY,
+        openapi_extra=answers("Stored", 401, 404, 413, 422, 503),
     )
     async def feedback(request: Request, service_id: str) -> Response:
         endpoint = f"cds-services/{service_id}/feedback"
@@ -156,7 +150,12 @@ def add_cds_routes(
         )
         return JSONResponse({"stored": stored})
 
-    @app.get("/reports/{key}", response_class=HTMLResponse, summary="A card's case report")
+    @app.get(
+        "/reports/{key}",
+        response_class=HTMLResponse,
+        summary="A card's case report",
+        openapi_extra=answers(None, 404, body=False, html=True, plain_404=True),
+    )
     def report(key: str) -> Response:
         kept = reports.get(key)
         if kept is None:

@@ -16,15 +16,9 @@ from sequencer.interop.fhir_in import FhirMapping, profile_from_fhir
 from sequencer.interop.fhir_out import guidance_response
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.service.common import MAX_CDS_BODY, Served, json_body, problems_response, read_body
+from sequencer.service.openapi import answers
 
 __all__ = ["add_fhir_routes"]
-
-_OBJECT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
 
 
 def _mapped(body: bytes, as_of: str | None) -> FhirMapping:
@@ -67,7 +61,7 @@ def add_fhir_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
         "/fhir/profile",
         summary="FHIR R4 in: the v1 profile a Bundle maps to, what was found where and "
         "what was not found (422: every problem)",
-        openapi_extra=_OBJECT_BODY,
+        openapi_extra=answers(None, 401, 413, 422),
     )
     async def fhir_profile(request: Request, as_of: str | None = None) -> Response:
         def make(body: bytes) -> Response:
@@ -80,7 +74,7 @@ def add_fhir_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
         "/fhir/guidance",
         summary="FHIR R4 in and out: a Bundle answered with a GuidanceResponse (the options "
         "as a RequestGroup, missing facts as dataRequirement)",
-        openapi_extra=_OBJECT_BODY,
+        openapi_extra=answers(None, 401, 404, 413, 422),
     )
     async def fhir_guidance(
         request: Request, as_of: str | None = None, context: str | None = None
