@@ -528,3 +528,302 @@ def test_every_code_records_where_it_was_verified() -> None:
         assert rule.verified.startswith("https://")
     assert all(a.verified.startswith("https://") for o in TABLE.observations for a in o.answers)
     assert "left_out" in text and TABLE.left_out
+
+
+# -- review findings: how readings combine ---------------------------------------------------
+
+
+def gvhd_condition(cid: str, code: str, status: str, day: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": cid,
+        "code": coding("snomed", code),
+        "clinicalStatus": coding("condition-clinical", status),
+        "recordedDate": day,
+        "subject": SUBJECT,
+        **extra,
+    }
+
+
+def ph(oid: str, answer_code: str, day: str) -> dict[str, Any]:
+    return observation(
+        oid, "loinc", "21821-4", valueCodeableConcept=coding("snomed", answer_code),
+        effectiveDateTime=day,
+    )  # fmt: skip
+
+
+def test_a_newer_answer_unknown_supersedes_an_older_answer() -> None:
+    old = response([answer("disease.cd19", "positive")], rid="old", authored="2020-01-01")
+    new = response([answer("disease.cd19", "unknown")], rid="new", authored="2020-02-01")
+    result = mapped(old, new)
+    assert "cd19" not in result.profile.get("disease", {})
+    assert "disease.cd19" in result.not_found
+    assert not [f for f in result.found if f.field == "disease.cd19"]
+    reasons = {u.source: u.reason for u in result.unused}
+    assert "superseded by QuestionnaireResponse/new" in reasons["QuestionnaireResponse/old"]
+    assert parse_profile(result.profile).disease.cd19 == "unknown"
+
+
+def test_an_older_answer_unknown_is_superseded_by_a_newer_value() -> None:
+    old = response([answer("disease.cd19", "unknown")], rid="old", authored="2020-01-01")
+    new = response([answer("disease.cd19", "dim")], rid="new", authored="2020-02-01")
+    assert mapped(old, new).profile["disease"]["cd19"] == "dim"
+
+
+def test_undated_answers_unknown_and_known_are_a_contradiction() -> None:
+    one = response([answer("disease.cd19", "positive")], rid="a")
+    other = response([answer("disease.cd19", "unknown")], rid="b")
+    with pytest.raises(FhirError) as caught:
+        mapped(one, other)
+    (problem,) = caught.value.problems
+    assert problem.code == "contradiction" and "says unknown" in problem.message
+
+
+def test_an_answer_unknown_does_not_contradict_a_value_from_another_resource_type() -> None:
+    condition = gvhd_condition("g", "234646005", "active", "2020-01-01")
+    late = response([answer("transplant.gvhd", "unknown")], authored="2020-02-01")
+    result = mapped(condition, late)
+    assert result.profile["transplant"]["gvhd"] == "active"
+    assert any("answered unknown" in u.reason for u in result.unused)
+
+
+def test_any_active_gvhd_condition_makes_gvhd_active_whatever_is_newer() -> None:
+    acute = gvhd_condition("acute", "402355000", "active", "2020-01-10")
+    chronic = gvhd_condition("chronic", "402356004", "resolved", "2020-02-10")
+    result = mapped(acute, chronic)
+    assert result.profile["transplant"]["gvhd"] == "active"
+    (unused,) = result.unused
+    assert unused.source == "Condition/chronic" and "Condition/acute is active" in unused.reason
+
+
+def test_gvhd_conditions_all_resolved_give_resolved() -> None:
+    one = gvhd_condition("a", "402355000", "resolved", "2020-01-10")
+    two = gvhd_condition("b", "402356004", "inactive", "2020-02-10")
+    assert mapped(one, two).profile["transplant"]["gvhd"] == "resolved"
+
+
+def test_a_later_negative_bcr_abl1_does_not_make_the_disease_ph_negative() -> None:
+    with pytest.raises(FhirError) as caught:
+        mapped(ph("dx", "10828004", "2019-06-01"), ph("on-tki", "260385009", "2020-02-01"))
+    (problem,) = caught.value.problems
+    assert (problem.field, problem.code) == ("disease.ph", "contradiction")
+    assert "Observation/dx" in problem.message and "Observation/on-tki" in problem.message
+
+
+def test_the_code_table_says_for_each_observation_whether_newest_wins() -> None:
+    rules = {o.field: o for o in TABLE.observations}
+    assert rules["ecog"].newest_wins is True and rules["disease.ph"].newest_wins is False
+    assert all(o.why for o in TABLE.observations)
+    assert {c.combine for c in TABLE.conditions} == {"any-active"}
+
+
+# -- review findings: medication statuses ----------------------------------------------------
+
+
+def med_request(mid: str, code: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": mid,
+        "status": "active",
+        "intent": "order",
+        "authoredOn": "2020-01-01",
+        "medicationCodeableConcept": coding("rxnorm", code),
+        "subject": SUBJECT,
+        **extra,
+    }
+
+
+def med_administration(mid: str, code: str, status: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": mid,
+        "status": status,
+        "effectiveDateTime": "2020-01-01",
+        "medicationCodeableConcept": coding("rxnorm", code),
+        "subject": SUBJECT,
+    }
+
+
+@pytest.mark.parametrize("code", ["1597262", "2387347", "2700168", "1364352"])
+def test_a_signed_request_for_a_therapy_does_not_show_it_given(code: str) -> None:
+    result = mapped(med_request("m", code))
+    assert result.given == ()
+    assert "only a MedicationAdministration" in result.unused[0].reason
+
+
+def test_a_signed_blinatumomab_order_beside_an_answer_not_given_is_no_contradiction() -> None:
+    result = mapped(
+        med_request("m", "1597262"), response([answer("prior_therapy.blinatumomab", "none")])
+    )
+    assert result.profile["prior_therapy"]["blinatumomab"] == "none"
+    assert result.given == ()
+
+
+@pytest.mark.parametrize("status", ["completed", "in-progress", "stopped"])
+def test_an_administration_completed_in_progress_or_stopped_shows_it_given(status: str) -> None:
+    result = mapped(med_administration("a", "1597262", status))
+    assert [g.source for g in result.given] == ["MedicationAdministration/a"]
+
+
+@pytest.mark.parametrize("status", ["on-hold", "not-done", "entered-in-error", "unknown"])
+def test_an_administration_in_another_status_does_not_show_it_given(status: str) -> None:
+    result = mapped(med_administration("a", "1597262", status))
+    assert result.given == () and "not shown given" in result.unused[0].reason
+
+
+@pytest.mark.parametrize("intent", ["order", "original-order", "instance-order", "filler-order"])
+def test_an_active_immunosuppressant_prescription_means_on_immunosuppression(intent: str) -> None:
+    result = mapped(med_request("c", "202817", intent=intent))
+    assert result.profile["transplant"]["on_immunosuppression"] is True
+
+
+@pytest.mark.parametrize("intent", ["proposal", "plan", "directive", "option", "reflex-order"])
+def test_an_immunosuppressant_request_that_is_no_order_sets_nothing(intent: str) -> None:
+    result = mapped(med_request("c", "202817", intent=intent))
+    assert "transplant.on_immunosuppression" in result.not_found
+    assert f"intent {intent!r}" in result.unused[0].reason
+
+
+@pytest.mark.parametrize("code", ["202817", "1597262"])
+def test_a_do_not_perform_request_sets_nothing(code: str) -> None:
+    result = mapped(med_request("c", code, doNotPerform=True))
+    assert result.given == () and "transplant" not in result.profile
+    assert "doNotPerform" in result.unused[0].reason
+
+
+@pytest.mark.parametrize("status", ["stopped", "completed", "on-hold", "cancelled"])
+def test_an_immunosuppressant_request_no_longer_active_sets_nothing(status: str) -> None:
+    result = mapped(med_request("c", "202817", status=status))
+    assert "transplant.on_immunosuppression" in result.not_found
+
+
+# -- review findings: unconfirmed conditions ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "status", ["provisional", "differential", "unconfirmed", "refuted", "entered-in-error"]
+)
+def test_an_unconfirmed_condition_sets_nothing_and_says_why(status: str) -> None:
+    verification = {
+        "coding": [
+            {"system": TABLE.uri("condition-ver-status"), "code": status},
+        ]
+    }
+    extra: dict[str, Any] = {"verificationStatus": verification}
+    if status == "entered-in-error":
+        extra["clinicalStatus"] = None  # con-3: no clinical status when entered in error
+    condition = gvhd_condition("g", "402355000", "active", "2020-01-10", **extra)
+    condition = {k: v for k, v in condition.items() if v is not None}
+    result = mapped(condition)
+    assert "transplant.gvhd" in result.not_found
+    (unused,) = result.unused
+    assert unused.source == "Condition/g" and f"verification status {status}" in unused.reason
+
+
+def test_a_confirmed_condition_is_read() -> None:
+    verification = {"coding": [{"system": TABLE.uri("condition-ver-status"), "code": "confirmed"}]}
+    condition = gvhd_condition("g", "402355000", "active", "2020-01-10")
+    result = mapped({**condition, "verificationStatus": verification})
+    assert result.profile["transplant"]["gvhd"] == "active"
+
+
+# -- review findings: whose resource, and when ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "said"),
+    [
+        ({"reference": "Group/p1"}, "not a Patient"),
+        ({"reference": "https://other.example/fhir/Patient/p1"}, "absolute reference"),
+        ({"reference": "urn:uuid:0f3c"}, "absolute reference"),
+        ({"reference": "Patient/p10"}, "another patient"),
+        ({"display": "p1"}, "no subject"),
+        (None, "no subject"),
+    ],
+)
+def test_only_a_relative_reference_to_this_patient_counts(subject: Any, said: str) -> None:
+    obs = ecog("e", 1, "2020-01-01")
+    obs = {**obs, "subject": subject} if subject is not None else {
+        k: v for k, v in obs.items() if k != "subject"
+    }  # fmt: skip
+    result = mapped(obs)
+    assert "ecog" in result.not_found
+    (unused,) = result.unused
+    assert unused.source == "Observation/e" and said in unused.reason
+
+
+@pytest.mark.parametrize(
+    ("resource", "element"),
+    [
+        (ecog("e", 1, "2020-03-02"), "effectiveDateTime"),
+        ({**ecog("e", 1, None), "issued": "2021-01-01T00:00:00Z"}, "issued"),
+        (response([answer("disease.cd19", "negative")], authored="2020-06-01"), "authored"),
+        (gvhd_condition("g", "402355000", "active", "2020-04-01"), "recordedDate"),
+        ({**med_request("c", "202817"), "authoredOn": "2020-05-01"}, "authoredOn"),
+        ({**med_administration("a", "1597262", "completed"), "effectiveDateTime": "2021"},
+         "effectiveDateTime"),
+    ],
+)  # fmt: skip
+def test_a_resource_dated_after_the_as_of_date_is_not_used(
+    resource: dict[str, Any], element: str
+) -> None:
+    result = mapped(resource)
+    assert result.profile == {"id": "p1", "age": 59} and result.given == ()
+    (unused,) = result.unused
+    assert "after the as-of date 2020-03-01" in unused.reason and element in unused.reason
+
+
+def test_a_resource_dated_on_the_as_of_date_is_used() -> None:
+    assert mapped(ecog("e", 2, "2020-03-01T23:00:00-05:00")).profile["ecog"] == 2
+
+
+# -- review findings: problem codes and paths -----------------------------------------------
+
+
+def test_invalid_resources_get_the_code_of_their_problem() -> None:
+    wrong = ecog("w", 1, None)
+    wrong["status"] = 5
+    missing = {k: v for k, v in ecog("m", 1, None).items() if k != "code"}
+    unknown = {**ecog("u", 1, None), "bogus": 1}
+    with pytest.raises(FhirError) as caught:
+        mapped(wrong, missing, unknown)
+    codes = {p.field: p.code for p in caught.value.problems}
+    assert codes["entry[1].resource.status"] == "wrong_type"
+    assert codes["entry[2].resource.code"] == "missing_field"
+    assert codes["entry[3].resource.bogus"] == "unknown_field"
+
+
+def test_named_inputs_give_problem_paths_by_name() -> None:
+    bad = {**ecog("e", 1, None), "status": 5}
+    prefetch = {
+        "patient": PATIENT,
+        "observations": {"resourceType": "Bundle", "type": "searchset",
+                         "entry": [{"resource": bad}]},
+        "procedures": None,
+    }  # fmt: skip
+    with pytest.raises(FhirError) as caught:
+        profile_from_fhir(prefetch, as_of=AS_OF)
+    assert [p.field for p in caught.value.problems] == ["observations.entry[0].resource.status"]
+    with pytest.raises(FhirError) as caught:
+        profile_from_fhir({"prefetch": prefetch}, as_of=AS_OF)
+    assert [p.field for p in caught.value.problems] == [
+        "prefetch.observations.entry[0].resource.status"
+    ]
+
+
+def test_named_inputs_are_read_like_a_list_of_them() -> None:
+    searchset = {"resourceType": "Bundle", "type": "searchset",
+                 "entry": [{"resource": ecog("e", 2, None)}]}  # fmt: skip
+    named = profile_from_fhir({"patient": PATIENT, "observations": searchset}, as_of=AS_OF)
+    listed = profile_from_fhir([PATIENT, searchset], as_of=AS_OF)
+    assert named == listed and named.profile["ecog"] == 2
+
+
+def test_the_existing_call_forms_still_work() -> None:
+    assert profile_from_fhir(PATIENT, as_of=AS_OF).profile["age"] == 59
+    assert profile_from_fhir(bundle(), as_of=AS_OF).profile["age"] == 59
+    assert profile_from_fhir((PATIENT,), as_of=AS_OF).profile["age"] == 59
+    with pytest.raises(FhirError) as caught:
+        profile_from_fhir([PATIENT, ecog("e", 1, None), {**ecog("x", 1, None), "status": 5}],
+                          as_of=AS_OF)  # fmt: skip
+    assert [p.field for p in caught.value.problems] == ["[2].status"]

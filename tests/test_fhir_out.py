@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 from conftest import REPO, patched, patient
 
 from sequencer import recommend
+from sequencer.interop.codes import code_table
 from sequencer.interop.fhir_in import profile_from_fhir
 from sequencer.interop.fhir_out import OPTION_SYSTEM, guidance_response
-from sequencer.interop.questionnaire import QUESTIONNAIRE_FILE
+from sequencer.interop.questionnaire import QUESTIONNAIRE_FILE, QUESTIONNAIRE_URL
 
 FHIR_DIR = REPO / "examples" / "fhir"
 WHEN = datetime.datetime(2020, 3, 1, tzinfo=datetime.UTC)
@@ -79,7 +81,9 @@ def test_a_missing_standard_fact_is_asked_as_its_observation_and_others_as_quest
     blocked = guidance_response(recommend(patched({"disease.cd19": "unknown"})))
     (cd19,) = [d for d in blocked["dataRequirement"] if d["id"] == "disease.cd19"]
     assert cd19["type"] == "QuestionnaireResponse"
-    assert "linkId='disease.cd19'" in cd19["mustSupport"][0]
+    assert cd19["mustSupport"] == ["questionnaire", "item.item.linkId", "item.item.answer"]
+    assert "codeFilter" not in cd19
+    assert any(QUESTIONNAIRE_URL in n["text"] and "linkId" in n["text"] for n in blocked["note"])
 
 
 def test_the_same_recommendation_gives_the_same_resource() -> None:
@@ -87,6 +91,67 @@ def test_the_same_recommendation_gives_the_same_resource() -> None:
     assert guidance_response(rec) == guidance_response(rec)
     other = recommend(patient(4), context="us-2020")
     assert guidance_response(rec)["id"] != guidance_response(other)["id"]
+
+
+def _actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for action in actions:
+        out.append(action)
+        out += _actions(action.get("action", []))
+    return out
+
+
+def _responses() -> list[dict[str, Any]]:
+    recs = [recommend(patient(n), context="us-2020") for n in range(1, 6)]
+    recs += [recommend(patched({"disease.cd19": "negative"}))]  # alternatives, no option
+    recs += [recommend(patched({"disease.cd19": "unknown"}))]
+    assert any(r.alternatives for r in recs) and any(r.missing for r in recs)
+    return [guidance_response(r) for r in recs]
+
+
+def test_every_request_group_action_has_a_resource_or_sub_actions_not_both() -> None:
+    for response in _responses():
+        parsed(response)
+        contained = {r["id"]: r for r in response["contained"]}
+        (group,) = [r for r in response["contained"] if r["resourceType"] == "RequestGroup"]
+        actions = _actions(group.get("action", []))
+        assert actions
+        for action in actions:  # rqg-1: resource.exists() != action.exists()
+            assert ("resource" in action) != ("action" in action), action.get("title")
+            if "resource" in action:
+                target = action["resource"]["reference"]
+                assert target.startswith("#") and target[1:] in contained
+        for resource in response["contained"]:  # dom-2 and dom-3
+            assert "contained" not in resource
+            assert f'"#{resource["id"]}"' in json.dumps(response)
+
+
+def test_an_option_action_points_at_a_draft_medication_request_with_the_verified_code() -> None:
+    response = guidance_response(recommend(patient(1), context="us-2020"))
+    contained = {r["id"]: r for r in response["contained"]}
+    (group,) = [r for r in response["contained"] if r["resourceType"] == "RequestGroup"]
+    requests = [contained[a["resource"]["reference"][1:]] for a in group["action"]]
+    assert [r["resourceType"] for r in requests] == ["MedicationRequest", "MedicationRequest"]
+    assert {(r["status"], r["intent"]) for r in requests} == {("draft", "option")}
+    blin, car_t = requests
+    assert blin["medicationCodeableConcept"]["text"] == "Blinatumomab"
+    table = code_table()
+    (product,) = [m for m in table.medications if m.option == "blinatumomab"]
+    assert blin["medicationCodeableConcept"]["coding"][0]["code"] == product.codes[0].code
+    # two CAR T products in the table: no single code is right, so the name alone
+    assert "coding" not in car_t["medicationCodeableConcept"]
+    assert car_t["medicationCodeableConcept"]["text"]
+
+
+def test_data_requirements_use_only_simple_paths_and_no_value_set() -> None:
+    simple = re.compile(r"^[A-Za-z]+(\[[0-9]+\])?(\.([A-Za-z]+(\[[0-9]+\])?|resolve\(\)))*$")
+    for response in _responses():
+        for requirement in response.get("dataRequirement", []):
+            for path in requirement.get("mustSupport", []):
+                assert simple.match(path), path
+            for code_filter in requirement.get("codeFilter", []):
+                assert "valueSet" not in code_filter
+                assert simple.match(code_filter["path"])
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -181,3 +246,27 @@ def test_hostile_strings_from_a_resource_do_not_reach_the_terminal_raw(tmp_path:
     assert done.returncode == 2
     for raw in ("\x1b", "\x07", "\u202e"):
         assert raw not in done.stderr
+
+
+def test_a_key_given_twice_is_refused_with_its_path(tmp_path: Path) -> None:
+    text = (FHIR_DIR / "patient-4.bundle.json").read_text()
+    twice = text.replace('"status": "active",', '"status": "active", "status": "stopped",', 1)
+    assert twice != text
+    path = tmp_path / "twice.json"
+    path.write_text(twice)
+    done = run(str(path), "--as-of", "2020-03-01")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert re.search(r"entry\[\d+\]\.resource\.status: key given more than once", done.stderr)
+
+
+def test_load_json_strict_names_every_repeated_key_and_reads_the_rest() -> None:
+    from sequencer.errors import ProfileError
+    from sequencer.model.parsing import load_json_strict
+
+    with pytest.raises(ProfileError) as caught:
+        load_json_strict('{"entry": [{"resource": {"id": "a", "id": "b"}}], "type": 1, "type": 2}')
+    found = [(p.field, p.code) for p in caught.value.problems]
+    assert found == [("entry[0].resource.id", "duplicate_key"), ("type", "duplicate_key")]
+    assert load_json_strict(b'[{"a": 1}, 2]') == [{"a": 1}, 2]
+    with pytest.raises(ProfileError, match="invalid JSON"):
+        load_json_strict("{")

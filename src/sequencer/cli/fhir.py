@@ -49,23 +49,19 @@ def add_fhir_verb(verbs: Any) -> None:
 
 
 def _load(name: str) -> Any:
-    """The JSON in ``name``; raises ``FhirError`` for text that is not JSON."""
-    from sequencer.errors import FhirError, Problem
+    """The JSON in ``name``; raises ``FhirError`` for text that is not JSON, too large, or
+    holds a key more than once in one object (each with its path: which value would be
+    meant is not guessed)."""
+    from sequencer.errors import FhirError, Problem, ProfileError
+    from sequencer.model.parsing import load_json_strict
 
     data = read_input(name)
     if len(data) > MAX_BYTES:
-        raise FhirError([Problem("", f"larger than {MAX_BYTES:,} bytes")], source=name)
+        raise FhirError([Problem("", f"larger than {MAX_BYTES:,} bytes", "too_large")], source=name)
     try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise FhirError([Problem("", f"not UTF-8 text ({error.reason})")], source=name) from None
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno} column {error.colno}"
-        raise FhirError(
-            [Problem("", f"invalid JSON at {where}: {error.msg}")], source=name
-        ) from None
-    except RecursionError:
-        raise FhirError([Problem("", "nested too deeply")], source=name) from None
+        return load_json_strict(data)
+    except ProfileError as error:
+        raise FhirError(error.problems, source=name) from None
 
 
 def _line(text: str) -> str:

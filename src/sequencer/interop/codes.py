@@ -21,6 +21,7 @@ __all__ = [
     "ConditionMap",
     "MedicationMap",
     "ObservationMap",
+    "VerificationStatus",
     "code_table",
     "load_code_table",
 ]
@@ -56,6 +57,8 @@ class ObservationMap(BaseModel):
     code: Code
     value: Literal["integer", "coded"]
     verified: Text
+    newest_wins: bool
+    why: Text
     mcode: str | None = None
     interpretation: str | None = None
     answers: list[Answer] = []
@@ -70,13 +73,25 @@ class ClinicalStatus(BaseModel):
     values: dict[str, Text]
 
 
+class VerificationStatus(BaseModel):
+    """Condition.verificationStatus codes under which a Condition is read."""
+
+    model_config = _STRICT
+    system: Text
+    verified: Text
+    accepted: Annotated[list[Text], Field(min_length=1)]
+
+
 class ConditionMap(BaseModel):
-    """Condition.code (any of ``codes``) -> a profile field, by clinical status."""
+    """Condition.code (any of ``codes``) -> a profile field, by clinical status; several
+    Conditions combine as ``combine`` says (``any-active``: one active one makes it active)."""
 
     model_config = _STRICT
     field: Text
     codes: Annotated[list[Code], Field(min_length=1)]
     verified: Text
+    combine: Literal["any-active"]
+    verification_status: VerificationStatus
     clinical_status: ClinicalStatus
 
 
@@ -123,6 +138,7 @@ class CodeTable(BaseModel):
         codes += [c for m in self.conditions for c in m.codes]
         codes += [c for m in self.medications for c in m.codes]
         systems = {c.system for c in codes} | {c.clinical_status.system for c in self.conditions}
+        systems |= {c.verification_status.system for c in self.conditions}
         undeclared = sorted(systems - set(self.systems))
         if undeclared:
             raise ValueError(f"code systems not declared under systems: {', '.join(undeclared)}")

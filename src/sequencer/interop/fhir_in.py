@@ -7,13 +7,23 @@ models (R4B parses R4). Nothing is guessed: a field nothing maps stays unknown a
 listed in ``not_found``; a resource read but not used is listed in ``unused`` with the
 reason.
 
+**Whose, and when.** Only resources whose ``subject`` (or ``patient``) is the relative
+reference ``Patient/{id}`` of the patient in hand are read; another patient, a Group, an
+absolute URL and a resource with no subject at all are listed in ``unused``. A resource
+dated after ``as_of`` (effective, issued, authored, recorded or onset date) is listed in
+``unused`` too, so a replay reads the record as it stood that day.
+
 **Contradictions.** Two resources giving one field different values are an error
-naming the field and both sources, with one exception: among resources of the same type
-that all carry a date, the newest is the current value when it is strictly the newest
-(a newer ECOG or a newer questionnaire answer replaces the older), and the older ones
-are listed in ``unused`` as superseded. Between resource types (an Observation and a
-questionnaire answer, a recorded administration and an answer "not given") there is no
-such rule: it is an error.
+naming the field and every source, except where the code table says how readings of
+one type combine (``fhir-codes.yaml``): among dated Observations of a field whose
+``newest_wins`` is true (ECOG), and among dated QuestionnaireResponses, the strictly
+newest is the current value and the older ones are listed in ``unused`` as superseded
+(an answer ``unknown`` supersedes too, leaving the field unknown); among Conditions of a
+field combined ``any-active``, one active Condition makes the field active. A field
+whose ``newest_wins`` is false (Ph status) is never superseded. Between resource types
+(an Observation and a questionnaire answer, a recorded administration and an answer
+"not given") there is no such rule: it is an error; an answer ``unknown`` beside a value
+from another type of resource does not contradict it (the value stands).
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from sequencer.errors import FhirError, Problem, ProfileError
 from sequencer.interop.codes import CodeTable, MedicationMap, code_table
 from sequencer.interop.questionnaire import QUESTIONNAIRE_URL, answers_of, is_ours
 from sequencer.model.fields import FIELDS
-from sequencer.model.parsing import parse_profile
+from sequencer.model.parsing import code_of, parse_profile
 
 __all__ = ["FhirMapping", "MappedFact", "UnusedResource", "profile_from_fhir", "therapy_ordered"]
 
@@ -77,22 +87,48 @@ class FhirMapping(BaseModel):
     unused: tuple[UnusedResource, ...]
 
 
+# How the readings of one field from resources of one type combine (see the docstring).
+_NEWEST, _NEVER, _ANY_ACTIVE = "newest", "never", "any-active"
+
+# MedicationRequest intents that make an active request a current prescription (FHIR R4
+# MedicationRequest.intent); proposal, plan, directive, option and the rest do not.
+_ORDER_INTENTS = ("order", "original-order", "instance-order", "filler-order")
+
+# Elements whose date says when a resource's content happened or was stated.
+_WHEN = (
+    ("effectiveDateTime",),
+    ("effectivePeriod", "start"),
+    ("effectiveInstant",),
+    ("issued",),
+    ("authoredOn",),
+    ("authored",),
+    ("recordedDate",),
+    ("onsetDateTime",),
+    ("onsetPeriod", "start"),
+)
+
+
 @dataclass(frozen=True)
 class _Fact:
     field: str
-    value: Any
+    value: Any  # None: answered "unknown"
     source: str
     kind: str
     date: datetime.date | None
     system: str | None = None
     code: str | None = None
+    policy: str = _NEVER
 
     def public(self) -> MappedFact:
         day = self.date.isoformat() if self.date else None
         return MappedFact(
-            field=self.field, value=self.value, source=self.source, system=self.system,
-            code=self.code, date=day,
-        )  # fmt: skip
+            field=self.field,
+            value=self.value,
+            source=self.source,
+            system=self.system,
+            code=self.code,
+            date=day,
+        )
 
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -109,9 +145,43 @@ def _date(*values: Any) -> datetime.date | None:
     return None
 
 
-def _flatten(data: Any, prefix: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Every resource in ``data`` (Bundles opened, lists walked) with its path."""
+_PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+
+
+def _earliest(value: Any) -> datetime.date | None:
+    """The first day a FHIR date or dateTime (``2020``, ``2020-03``, ``2020-03-05T...``)
+    can mean, or None when it is not one."""
+    if not isinstance(value, str) or not (m := _PARTIAL.match(value)):
+        return None
+    try:
+        return datetime.date(int(m[1]), int(m[2] or 1), int(m[3] or 1))
+    except ValueError:
+        return None
+
+
+def _after(res: Mapping[str, Any], day: datetime.date) -> str | None:
+    """The first date of ``res`` (see ``_WHEN``) later than ``day``, named, or None."""
+    for path in _WHEN:
+        value: Any = res
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        when = _earliest(value)
+        if when is not None and when > day:
+            return f"{'.'.join(path)} {value}"
+    return None
+
+
+def _flatten(
+    data: Any, prefix: str, *, named: bool = False
+) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
+    """Every resource in ``data`` (Bundles opened, lists walked, named inputs opened when
+    ``named``) with its path; None where something that is no resource stands."""
     if isinstance(data, Mapping):
+        if named and "resourceType" not in data:
+            for key, value in data.items():
+                if value is not None:  # a prefetch key the client could not fill
+                    yield from _flatten(value, f"{prefix}{key}.", named=True)
+            return
         if data.get("resourceType") == "Bundle":
             for i, entry in enumerate(data.get("entry") or []):
                 where = f"{prefix}entry[{i}]"
@@ -119,14 +189,14 @@ def _flatten(data: Any, prefix: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
                 if isinstance(resource, Mapping):
                     yield from _flatten(resource, f"{where}.resource.")
                 else:
-                    yield where, {}
+                    yield where, None
             return
         yield prefix.rstrip("."), data
     elif isinstance(data, list | tuple):
         for i, item in enumerate(data):
             yield from _flatten(item, f"{prefix}[{i}].")
     else:
-        yield prefix.rstrip("."), {}
+        yield prefix.rstrip("."), None
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -144,7 +214,11 @@ def _validate(path: str, resource: Mapping[str, Any]) -> list[Problem]:
     kind = resource.get("resourceType")
     if not isinstance(kind, str):
         return [
-            Problem(f"{path}.resourceType".lstrip("."), "not a FHIR resource (no resourceType)")
+            Problem(
+                f"{path}.resourceType".lstrip("."),
+                "not a FHIR resource (no resourceType)",
+                "missing_field" if "resourceType" not in resource else "wrong_type",
+            )
         ]
     try:
         model = get_fhir_model_class(kind)
@@ -154,7 +228,9 @@ def _validate(path: str, resource: Mapping[str, Any]) -> list[Problem]:
         model.model_validate(dict(resource))
     except ValidationError as error:
         return [
-            Problem(f"{path}{_loc(tuple(e['loc']))}".lstrip(".") or where, e["msg"])
+            Problem(
+                f"{path}{_loc(tuple(e['loc']))}".lstrip(".") or where, e["msg"], code_of(e["type"])
+            )
             for e in error.errors(include_url=False)
         ]
     except (ValueError, TypeError, RecursionError) as error:
@@ -272,11 +348,12 @@ class _Reader:
         when = _date(res.get("effectiveDateTime"), (res.get("effectivePeriod") or {}).get("start"),
                      res.get("issued"))  # fmt: skip
         system, code = self.table.uri(rule.code.system), rule.code.code
+        policy = _NEWEST if rule.newest_wins else _NEVER
         if rule.value == "integer":
             value = res.get("valueInteger")
             if isinstance(value, int) and not isinstance(value, bool):
                 self.facts.append(
-                    _Fact(rule.field, value, source, "Observation", when, system, code)
+                    _Fact(rule.field, value, source, "Observation", when, system, code, policy)
                 )
             else:
                 self.skip(source, "no valueInteger")
@@ -285,7 +362,16 @@ class _Reader:
         for answer in rule.answers:
             if (self.table.uri(answer.system), answer.code) in values:
                 self.facts.append(
-                    _Fact(rule.field, answer.value, source, "Observation", when, system, code)
+                    _Fact(
+                        rule.field,
+                        answer.value,
+                        source,
+                        "Observation",
+                        when,
+                        system,
+                        code,
+                        policy,
+                    )
                 )
                 return
         self.skip(source, "its value is not a coded answer in the mapping")
@@ -295,10 +381,16 @@ class _Reader:
         for rule in self.table.conditions:
             if not codes & {(self.table.uri(c.system), c.code) for c in rule.codes}:
                 continue
-            verification = {c for _, c in _codings(res.get("verificationStatus"))}
-            if verification & {"refuted", "entered-in-error"}:
-                self.skip(source, "verification status refuted or entered in error")
-                return
+            checked = rule.verification_status
+            if res.get("verificationStatus") is not None:
+                ver_system = self.table.uri(checked.system)
+                verification = [
+                    c for s, c in _codings(res.get("verificationStatus")) if s == ver_system
+                ]
+                if not set(verification) & set(checked.accepted):
+                    said = ", ".join(verification) or "not coded in HL7 condition-ver-status"
+                    self.skip(source, f"verification status {said}: not a confirmed diagnosis")
+                    return
             status_system = self.table.uri(rule.clinical_status.system)
             statuses = [c for s, c in _codings(res.get("clinicalStatus")) if s == status_system]
             value = next(
@@ -313,7 +405,9 @@ class _Reader:
                 self.skip(source, "no clinical status in the mapping")
                 return
             when = _date(res.get("recordedDate"), res.get("onsetDateTime"))
-            self.facts.append(_Fact(rule.field, value, source, "Condition", when))
+            self.facts.append(
+                _Fact(rule.field, value, source, "Condition", when, policy=rule.combine)
+            )
             return
         self.skip(source, "no code in the mapping")
 
@@ -326,24 +420,38 @@ class _Reader:
             self.skip(source, "no medication code in the mapping")
             return
         status = res.get("status")
-        if kind == "MedicationRequest" and status == "draft":
-            self.skip(source, "a draft order, not a record of treatment (therapy_ordered reads it)")
-            return
         when = _date(res.get("authoredOn"), res.get("effectiveDateTime"),
                      (res.get("effectivePeriod") or {}).get("start"))  # fmt: skip
-        coding = next(c for c in med.codes)
-        system = self.table.uri(coding.system)
-        current = (kind, status) in (
-            ("MedicationRequest", "active"),
-            ("MedicationAdministration", "in-progress"),
-        )
-        given = status in ("active", "completed", "in-progress")
+        system = self.table.uri(med.codes[0].system)
+        if kind == "MedicationRequest":
+            intent = res.get("intent")
+            if status == "draft":
+                self.skip(
+                    source, "a draft order, not a record of treatment (therapy_ordered reads it)"
+                )
+            elif res.get("doNotPerform") is True:
+                self.skip(source, f"{med.name}: doNotPerform, an order not to give it")
+            elif med.use == "given":
+                self.skip(
+                    source,
+                    f"{med.name}: an order is not a record that it was given "
+                    "(only a MedicationAdministration shows that)",
+                )
+            elif status == "active" and intent in _ORDER_INTENTS:
+                self.facts.append(_Fact(med.field, True, source, kind, when, system, None))
+            else:
+                self.skip(
+                    source,
+                    f"{med.name} request with status {status!r} and intent {intent!r}: "
+                    "not a current prescription",
+                )
+            return
         if med.use == "current":
-            if current:
+            if status == "in-progress":
                 self.facts.append(_Fact(med.field, True, source, kind, when, system, None))
             else:
                 self.skip(source, f"{med.name} with status {status!r}: not a current treatment")
-        elif given:
+        elif status in ("completed", "in-progress", "stopped"):  # stopped: partly given
             self.given.append(_Fact(med.field, "given", source, kind, when, system, None))
         else:
             self.skip(source, f"{med.name} with status {status!r}: not shown given")
@@ -355,15 +463,26 @@ class _Reader:
         if res.get("status") not in ("completed", "amended"):
             self.skip(source, f"status {res.get('status')!r} is not completed")
             return
-        answers, problems = answers_of(res, path)
+        answers, problems = answers_of(res, path, keep_unknown=True)
         self.problems += problems
         when = _date(res.get("authored"))
         for field, (value, _where) in answers.items():
             self.facts.append(
-                _Fact(field, value, source, "QuestionnaireResponse", when, QUESTIONNAIRE_URL, field)
+                _Fact(
+                    field,
+                    value,
+                    source,
+                    "QuestionnaireResponse",
+                    when,
+                    QUESTIONNAIRE_URL,
+                    field,
+                    _NEWEST,
+                )
             )
-        if not answers and not problems:
-            self.skip(source, "no answer that is known")
+        unknown = [f for f, (v, _) in answers.items() if v is None]
+        if len(unknown) == len(answers) and not problems:
+            said = f" ({', '.join(unknown)} answered unknown: they stay unknown)" if unknown else ""
+            self.skip(source, f"no answer that is known{said}")
 
 
 def _subject(res: Mapping[str, Any]) -> str | None:
@@ -374,36 +493,78 @@ def _subject(res: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _not_ours(res: Mapping[str, Any], pid: str) -> str | None:
+    """Why ``res`` is not about patient ``pid``, or None when its subject (or patient) is
+    the relative reference ``Patient/{pid}``: the only form read (an absolute URL may name
+    another server's patient with the same id)."""
+    subject = _subject(res)
+    if subject == f"Patient/{pid}":
+        return None
+    if subject is None:
+        return "no subject (a Patient reference): whose is it?"
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", subject):
+        return f"its subject is an absolute reference ({subject}); only Patient/{pid} is read"
+    if subject.startswith("Patient/"):
+        return f"about another patient ({subject})"
+    return f"its subject is not a Patient ({subject})"
+
+
+def _said(value: Any) -> str:
+    return "unknown" if value is None else repr(value)
+
+
+def _combine(field: str, group: list[_Fact], unused: list[UnusedResource]) -> list[_Fact]:
+    """The facts of one field from one resource type that stand, by their policy; those
+    set aside are listed in ``unused`` with the reason."""
+    if len({repr(f.value) for f in group}) == 1:
+        return group
+    policy, kind = group[0].policy, group[0].kind
+    if policy == _ANY_ACTIVE:
+        active = [f for f in group if f.value == "active"]
+        for f in group:
+            if f.value != "active" and active:
+                reason = f"{field}: {active[0].source} is active (one active {kind} is enough)"
+                unused.append(UnusedResource(source=f.source, reason=reason))
+        return active or group
+    dates = [f.date for f in group]
+    if policy == _NEWEST and all(d is not None for d in dates):
+        newest = max(d for d in dates if d is not None)
+        winners = [f for f in group if f.date == newest]
+        if len({repr(f.value) for f in winners}) == 1:
+            for f in group:
+                if f.date != newest:
+                    reason = f"{field}: superseded by {winners[0].source} of {newest}"
+                    if winners[0].value is None:
+                        reason += " (answered unknown)"
+                    unused.append(UnusedResource(source=f.source, reason=reason))
+            return winners
+    return group
+
+
 def _resolve(
     facts: list[_Fact], unused: list[UnusedResource], problems: list[Problem]
 ) -> dict[str, list[_Fact]]:
-    """One value per field, or a contradiction problem (see the module's docstring)."""
-    by_field: dict[str, list[_Fact]] = {}
+    """One value per field (None: answered unknown), or a contradiction problem (see the
+    module's docstring)."""
+    by_field: dict[str, dict[str, list[_Fact]]] = {}
     for fact in facts:
-        by_field.setdefault(fact.field, []).append(fact)
+        by_field.setdefault(fact.field, {}).setdefault(fact.kind, []).append(fact)
     chosen: dict[str, list[_Fact]] = {}
-    for field, group in by_field.items():
-        values = {repr(f.value) for f in group}
-        if len(values) == 1:
+    for field, kinds in by_field.items():
+        group = [f for kind in kinds.values() for f in _combine(field, kind, unused)]
+        known = [f for f in group if f.value is not None]
+        if known and len(known) < len(group):
+            known_kinds = {f.kind for f in known}
+            if not {f.kind for f in group if f.value is None} & known_kinds:
+                for f in group:
+                    if f.value is None:
+                        reason = f"{field}: answered unknown; {known[0].source} gives its value"
+                        unused.append(UnusedResource(source=f.source, reason=reason))
+                group = known
+        if len({repr(f.value) for f in group}) == 1:
             chosen[field] = group
             continue
-        kinds = {f.kind for f in group}
-        dates = [f.date for f in group]
-        if len(kinds) == 1 and all(d is not None for d in dates):
-            newest = max(d for d in dates if d is not None)
-            winners = [f for f in group if f.date == newest]
-            if len({repr(f.value) for f in winners}) == 1:
-                chosen[field] = winners
-                for f in group:
-                    if f.date != newest:
-                        unused.append(
-                            UnusedResource(
-                                source=f.source,
-                                reason=f"{field}: superseded by {winners[0].source} of {newest}",
-                            )
-                        )
-                continue
-        said = "; ".join(f"{f.source} says {f.value!r}" for f in group)
+        said = "; ".join(f"{f.source} says {_said(f.value)}" for f in group)
         problems.append(Problem(field, f"sources disagree: {said}", "contradiction"))
     return chosen
 
@@ -427,58 +588,88 @@ def profile_from_fhir(
 ) -> FhirMapping:
     """Map FHIR R4 resources to a v1 profile.
 
-    ``resources`` is a Bundle (any type; ``entry[].resource`` is read), one resource, or
-    an iterable of resources and Bundles (a CDS Hooks prefetch: a Patient and several
-    searchset Bundles). ``as_of`` is the date ages are computed against (default today);
-    ``patient_id`` the profile's id (default the Patient's id).
+    ``resources`` is a Bundle (any type; ``entry[].resource`` is read), one resource, an
+    iterable of resources and Bundles, or named inputs: a mapping without
+    ``resourceType`` whose values are any of these (a CDS Hooks prefetch, ``{"patient":
+    ..., "procedures": <searchset Bundle>}``; null values, prefetch keys the client could
+    not fill, are skipped). Problem paths start with the name
+    (``procedures.entry[0].resource.status``; nest the mapping, ``{"prefetch":
+    prefetch}``, for ``prefetch.procedures...``), or with the position in a list
+    (``[4].entry[0].resource.status``). ``as_of`` is the day the record is read as of
+    (default today): ages are computed on it, and resources dated after it are not used.
+    ``patient_id`` is the profile's id (default the Patient's id).
 
     Returns a ``FhirMapping``. Raises ``FhirError`` listing every problem: resources that
-    are not valid FHIR R4 (each with its path, e.g. ``entry[3].resource.code``), answers
-    that are not values of the field, sources that contradict each other (naming the
-    field and both sources), more than one patient, no patient id at all, or a mapped
-    profile the library rejects.
+    are not valid FHIR R4 (each with its path and code: ``missing_field``,
+    ``unknown_field``, ``wrong_type``, ``invalid_value``), answers that are not values of
+    the field, sources that contradict each other (``contradiction``, naming the field
+    and every source), more than one patient, no patient id at all, or a mapped profile
+    the library rejects.
     """
     table = code_table()
     day = as_of or datetime.date.today()
-    flat = list(_flatten(resources if isinstance(resources, Mapping) else list(resources), ""))
+    if isinstance(resources, Mapping):
+        flat = list(_flatten(resources, "", named=True))
+    else:
+        flat = list(_flatten(list(resources), ""))
     if len(flat) > MAX_RESOURCES:
-        raise FhirError([Problem("", f"more than {MAX_RESOURCES:,} resources")])
+        raise FhirError([Problem("", f"more than {MAX_RESOURCES:,} resources", "too_large")])
     problems: list[Problem] = []
+    found: list[tuple[str, Mapping[str, Any]]] = []
     for path, res in flat:
-        problems += _validate(path, res) if res else [Problem(path, "entry without a resource")]
+        if res is None:
+            problems.append(
+                Problem(path, "no FHIR resource here (a resource, Bundle or list)", "not_an_object")
+            )
+        else:
+            problems += _validate(path, res)
+            found.append((path, res))
     if problems:
         raise FhirError(problems)
     patients = {
-        str(r.get("id")) for _, r in flat if r.get("resourceType") == "Patient" and r.get("id")
+        str(r.get("id")) for _, r in found if r.get("resourceType") == "Patient" and r.get("id")
     }
     pid = patient_id or (next(iter(patients)) if len(patients) == 1 else None)
     if len(patients) > 1 or (patient_id and patients and patients != {patient_id}):
         named = sorted((patients | {pid or ""}) - {""})
         problems.append(Problem("", f"more than one patient: {', '.join(named)}"))
     if pid is None:
-        problems.append(Problem("", "no Patient resource and no patient_id: whose profile is it?"))
+        problems.append(
+            Problem(
+                "", "no Patient resource and no patient_id: whose profile is it?", "missing_field"
+            )
+        )
     if problems:
         raise FhirError(problems)
     assert pid is not None
     meds = {
         f"Medication/{r['id']}": r
-        for _, r in flat
+        for _, r in found
         if r.get("resourceType") == "Medication" and r.get("id")
     }
     reader = _Reader(table, day)
     referenced = set()
-    for _, res in flat:
-        for key in ("medicationReference",):
-            ref = res.get(key)
-            if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
-                referenced.add(ref["reference"])
-    for path, res in flat:
+    for _, res in found:
+        ref = res.get("medicationReference")
+        if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
+            referenced.add(ref["reference"])
+    for path, res in found:
         kind = res["resourceType"]
         source = _name(res, path)
-        subject = _subject(res)
-        if kind != "Patient" and subject is not None and subject.rsplit("/", 1)[-1] != pid:
-            reader.skip(source, f"about another patient ({subject})")
-        elif kind == "Patient":
+        if kind == "Medication":
+            if source not in referenced:
+                reader.skip(
+                    source, "Medication is not read (no request or administration names it)"
+                )
+            continue
+        if kind != "Patient":
+            if (why := _not_ours(res, pid)) is not None:
+                reader.skip(source, why)
+                continue
+            if (late := _after(res, day)) is not None:
+                reader.skip(source, f"dated after the as-of date {day} ({late})")
+                continue
+        if kind == "Patient":
             reader.patient(res, source)
         elif kind == "Observation":
             reader.observation(res, source)
@@ -488,8 +679,6 @@ def profile_from_fhir(
             reader.medication(res, source, meds)
         elif kind == "QuestionnaireResponse":
             reader.response(res, source, path)
-        elif kind == "Medication" and source in referenced:
-            continue
         else:
             reader.skip(source, f"{kind} is not read")
     problems += reader.problems
@@ -507,7 +696,9 @@ def profile_from_fhir(
             )
     if problems:
         raise FhirError(problems)
-    values = {field: group[0].value for field, group in chosen.items()}
+    values = {
+        field: group[0].value for field, group in chosen.items() if group[0].value is not None
+    }
     profile = _nest(values, pid)
     try:
         parse_profile(profile)
@@ -519,13 +710,13 @@ def profile_from_fhir(
             ]
         ) from None
     order = {f: i for i, f in enumerate(FIELDS)}
-    found = sorted(
-        (f for group in chosen.values() for f in group),
+    facts = sorted(
+        (f for group in chosen.values() for f in group if f.value is not None),
         key=lambda f: (order.get(f.field, -1), f.source),
     )
     return FhirMapping(
         profile=profile,
-        found=tuple(f.public() for f in found),
+        found=tuple(f.public() for f in facts),
         given=tuple(f.public() for f in reader.given),
         not_found=tuple(f for f in FIELDS if f not in values),
         unused=tuple(reader.unused),

@@ -8,12 +8,19 @@
   its digest, the regulatory context and the review state are in ``note`` and in the
   contained ``Parameters`` (``outputParameters``).
 * ``dataRequirement``: one per missing fact, in the recommendation's order (those that
-  could change the choice first): an Observation with its code where the code table has
-  one, the Patient's birth date for the age, else the Questionnaire item (``linkId`` = the
-  field).
+  could change the choice first), its ``id`` the profile field: an Observation with its
+  code where the code table has one, the Patient's birth date for the age, else a
+  QuestionnaireResponse to our Questionnaire, the item whose ``linkId`` is the
+  requirement's ``id`` (``mustSupport`` names the answer's element path; a note says so,
+  since DataRequirement has no element for a Questionnaire item).
 * ``result`` references a contained RequestGroup whose actions are the options in their
   ranked order (``prefix`` 1, 2...), each with its standing, score and the cited reasons,
-  then the alternatives outside the two options.
+  then the alternatives outside the two options. Every action's ``resource`` references
+  a contained request (RequestGroup rqg-1: an action has a resource or sub-actions): a
+  MedicationRequest (status ``draft``, intent ``option``: "a component or option for a
+  RequestGroup") for an option, coded with the verified RxNorm code where
+  ``fhir-codes.yaml`` has exactly one product for it and named in ``text`` always; a
+  ServiceRequest (same status and intent, ``code.text``) for an alternative.
 * ``note``: the decision-support notice, the summary and the rule base stamp.
 
 Ids are derived from the recommendation's content, so the same recommendation gives
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 from typing import Any
 
 from sequencer.interop.codes import code_table
@@ -60,11 +68,49 @@ def _requirement(field: str) -> dict[str, Any]:
             if rule.mcode:
                 found["profile"] = [rule.mcode]
             return found
+    # Our Questionnaire nests a sectioned field's item in its section's group.
+    item = "item.item" if "." in field else "item"
     return {
         "id": field,
         "type": "QuestionnaireResponse",
-        "codeFilter": [{"path": "questionnaire", "valueSet": QUESTIONNAIRE_URL}],
-        "mustSupport": [f"item.where(linkId='{field}').answer"],
+        "mustSupport": ["questionnaire", f"{item}.linkId", f"{item}.answer"],
+    }
+
+
+def _fhir_id(text: str) -> str:
+    """``text`` as a FHIR id ([A-Za-z0-9-.]{1,64})."""
+    return re.sub(r"[^A-Za-z0-9.-]", "-", text)[:64] or "x"
+
+
+def _option_request(therapy: str, name: str, subject: dict[str, Any]) -> dict[str, Any]:
+    """The contained MedicationRequest an option's action points at."""
+    table = code_table()
+    products = [m for m in table.medications if m.option == therapy]
+    concept: dict[str, Any] = {"text": name}
+    if len({m.name for m in products}) == 1:
+        code = products[0].codes[0]
+        concept["coding"] = [
+            {"system": table.uri(code.system), "code": code.code, "display": code.display}
+        ]
+    return {
+        "resourceType": "MedicationRequest",
+        "id": _fhir_id(f"option-{therapy}"),
+        "status": "draft",
+        "intent": "option",
+        "medicationCodeableConcept": concept,
+        "subject": subject,
+    }
+
+
+def _alternative_request(key: str, name: str, subject: dict[str, Any]) -> dict[str, Any]:
+    """The contained ServiceRequest an alternative's action points at."""
+    return {
+        "resourceType": "ServiceRequest",
+        "id": _fhir_id(f"alternative-{key}"),
+        "status": "draft",
+        "intent": "option",
+        "code": {"text": name},
+        "subject": subject,
     }
 
 
@@ -122,14 +168,22 @@ def guidance_response(
     """
     digest = hashlib.sha256(rec.model_dump_json().encode()).hexdigest()[:16]
     subject = {"reference": f"Patient/{rec.patient_id}"}
-    actions = [_option_action(rec, option, i) for i, option in enumerate(rec.options, start=1)]
+    requests: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    for i, option in enumerate(rec.options, start=1):
+        requests.append(_option_request(option.therapy, option.name, subject))
+        action = _option_action(rec, option, i)
+        action["resource"] = {"reference": f"#{requests[-1]['id']}"}
+        actions.append(action)
     for j, alternative in enumerate(rec.alternatives, start=len(actions) + 1):
+        requests.append(_alternative_request(alternative.id, alternative.name, subject))
         actions.append(
             {
                 "prefix": str(j),
                 "title": f"Alternative: {alternative.name}",
                 "description": alternative.text,
                 "documentation": [_artifact(c) for c in alternative.citations],
+                "resource": {"reference": f"#{requests[-1]['id']}"},
             }
         )
     stamp = rec.rulebook
@@ -158,7 +212,7 @@ def guidance_response(
     response: dict[str, Any] = {
         "resourceType": "GuidanceResponse",
         "id": f"sequencer-{digest}",
-        "contained": [group, parameters],
+        "contained": [group, *requests, parameters],
         "identifier": [
             {"system": "urn:ietf:rfc:3986", "value": f"urn:sequencer:guidance:{digest}"}
         ],
@@ -182,4 +236,12 @@ def guidance_response(
         response["occurrenceDateTime"] = as_of.isoformat()
     if rec.missing:
         response["dataRequirement"] = [_requirement(m.field) for m in rec.missing]
+        if any(d["type"] == "QuestionnaireResponse" for d in response["dataRequirement"]):
+            response["note"].append(
+                {
+                    "text": "A dataRequirement of type QuestionnaireResponse asks for the "
+                    f"answer to the item of Questionnaire {QUESTIONNAIRE_URL} whose linkId "
+                    "is the requirement's id."
+                }
+            )
     return response

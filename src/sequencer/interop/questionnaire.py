@@ -171,14 +171,15 @@ def _value(spec: FieldSpec, answer: Mapping[str, Any]) -> tuple[bool, Any, str |
 
 
 def answers_of(
-    response: Mapping[str, Any], path: str
+    response: Mapping[str, Any], path: str, *, keep_unknown: bool = False
 ) -> tuple[dict[str, tuple[Any, str]], list[Problem]]:
     """Read a QuestionnaireResponse to this questionnaire.
 
     Returns ``({field: (value, item path)}, problems)``: answered fields with their
-    profile values (unknown answers are left out), and every answer that is not an item
-    of the questionnaire or not a value the field can take, each with its path under
-    ``path``.
+    profile values (fields answered only ``unknown`` are left out, or with
+    ``keep_unknown`` given the value None: an explicit "not known" that a reader may
+    let replace an older answer), and every answer that is not an item of the
+    questionnaire or not a value the field can take, each with its path under ``path``.
     """
     asked = set(asked_fields())
     found: dict[str, tuple[Any, str]] = {}
@@ -189,17 +190,24 @@ def answers_of(
         if not answers:
             continue  # a group, or an item left unanswered
         if not isinstance(link, str) or link not in asked:
-            problems.append(Problem(f"{where}.linkId", f"{link!r} is not an item we ask"))
+            problems.append(
+                Problem(f"{where}.linkId", f"{link!r} is not an item we ask", "unknown_field")
+            )
             continue
         spec = FIELDS[link]
         values: list[Any] = []
+        said_unknown = False
         for j, answer in enumerate(answers):
             ok, value, problem = _value(spec, answer)
             if not ok:
                 problems.append(Problem(f"{where}.answer[{j}]", f"{link}: {problem}"))
             elif value is not None:
                 values.append(value)
+            else:
+                said_unknown = True
         if not values:
+            if said_unknown and keep_unknown:
+                found[link] = (None, where)
             continue
         if spec.kind == "list":
             merged = [v for value in values for v in value]

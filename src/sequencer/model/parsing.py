@@ -15,7 +15,15 @@ from pydantic import (
 from sequencer.errors import Problem, ProfileError
 from sequencer.model.profile import Disease, PatientProfile, Transplant
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "MAX_TEXT", "parse_profile", "problems_from"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "MAX_TEXT",
+    "code_of",
+    "load_json_strict",
+    "parse_profile",
+    "problems_from",
+]
 
 
 MAX_DEPTH = 16
@@ -59,8 +67,11 @@ _CODE_OF_TYPE = {
 }
 
 
-def _code_of(error_type: str) -> str:
-    """The stable problem code of a pydantic error type (``PROBLEM_CODES``)."""
+def code_of(error_type: str) -> str:
+    """Return the stable problem code (a key of ``PROBLEM_CODES``) of a pydantic error
+    type: ``missing`` -> ``missing_field``, ``extra_forbidden`` -> ``unknown_field``,
+    ``*_type``/``*_parsing`` -> ``wrong_type``, bounds -> ``out_of_range``, else
+    ``invalid_value``."""
     if error_type in _CODE_OF_TYPE:
         return _CODE_OF_TYPE[error_type]
     if error_type.endswith(("_type", "_parsing")) or error_type.startswith("int_from"):
@@ -82,7 +93,7 @@ def problems_from(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[
             message = "unknown key (not part of the profile format)"
         elif item["type"] != "contradiction" and "input" in item:
             message = f"{message}; got {_show(item['input'])}"
-        problems.append(Problem(_path((*prefix, *loc)), message, _code_of(item["type"])))
+        problems.append(Problem(_path((*prefix, *loc)), message, code_of(item["type"])))
     return problems
 
 
@@ -129,16 +140,17 @@ def _pairs(items: list[tuple[str, Any]]) -> _Pairs:
     return out
 
 
-def _load_json(text: str | bytes) -> Any:
+def _load_json(
+    text: str | bytes, max_bytes: int | None = MAX_TEXT, what: str = "profile text"
+) -> Any:
     """Parse JSON text; duplicate keys are remembered (json.loads keeps the last silently).
 
-    Raises ``ProfileError`` for text that is not UTF-8, not JSON, too large, too deeply
-    nested, or holds a number Python will not read (more than 4,300 digits).
+    Raises ``ProfileError`` for text that is not UTF-8, not JSON, larger than
+    ``max_bytes`` (None: no limit), too deeply nested, or holds a number Python will not
+    read (more than 4,300 digits).
     """
-    if len(text) > MAX_TEXT:
-        raise ProfileError(
-            [Problem("", f"profile text is larger than {MAX_TEXT:,} bytes", "too_large")]
-        )
+    if max_bytes is not None and len(text) > max_bytes:
+        raise ProfileError([Problem("", f"{what} is larger than {max_bytes:,} bytes", "too_large")])
     try:
         raw = text.decode("utf-8") if isinstance(text, bytes) else text
     except UnicodeDecodeError as error:
@@ -160,11 +172,57 @@ def _load_json(text: str | bytes) -> Any:
     except RecursionError:
         raise ProfileError(
             [Problem("", f"nested more than {MAX_DEPTH} levels deep", "too_deep")]
+            if what == "profile text"
+            else [Problem("", "nested too deeply to read", "too_deep")]
         ) from None
     except ValueError as error:  # e.g. an integer of more than 4,300 digits
         raise ProfileError(
             [Problem("", f"not a JSON profile Python can read: {error}", "too_large")]
+            if what == "profile text"
+            else [Problem("", f"not JSON Python can read: {error}", "too_large")]
         ) from None
+
+
+def _duplicates(data: Any) -> list[Problem]:
+    """A ``duplicate_key`` problem, with its path, for every key given more than once in
+    one object of ``data`` (as parsed by ``_load_json``); walked without recursion."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, Mapping):
+            for key in getattr(value, "duplicates", ()):
+                field = f"{path}.{key}" if path else key
+                problems.append(
+                    Problem(
+                        field, "key given more than once (which value is meant?)", "duplicate_key"
+                    )
+                )
+            stack.extend(
+                (child, f"{path}.{key}" if path else str(key)) for key, child in value.items()
+            )
+        elif isinstance(value, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(value))
+    return sorted(problems, key=lambda p: p.field)
+
+
+def load_json_strict(text: str | bytes, *, max_bytes: int | None = None) -> Any:
+    """Return the JSON value in ``text``, refusing keys given more than once.
+
+    ``json.loads`` keeps the last of two equal keys silently; this reads every object
+    and raises ``ProfileError`` with a ``duplicate_key`` problem (and its path, e.g.
+    ``entry[2].resource.status``) for each, so no value is chosen for the caller. Also
+    raises ``ProfileError`` for text that is not UTF-8 (``malformed_json``), not JSON
+    (``malformed_json``, with line and column), larger than ``max_bytes`` when given
+    (``too_large``), or nested too deeply for Python to read (``too_deep``). No profile
+    limits apply: any JSON document may be read this way. Objects come back as ``dict``
+    (a subclass that also lists its repeated keys, here always none).
+    """
+    data = _load_json(text, max_bytes, "the text")
+    problems = _duplicates(data)
+    if problems:
+        raise ProfileError(problems)
+    return data
 
 
 def _shape_problems(data: Any) -> list[Problem]:
