@@ -712,3 +712,13 @@ def test_a_refused_token_is_in_the_audit_trail(secured_audit: str, secured: str)
     finally:
         log.close()
     assert any(r.status == 401 and r.endpoint == "cds-services/sequencer-choice" for r in rows)
+
+
+def test_a_bad_prefetched_resource_is_named_by_its_prefetch_key(server: str) -> None:
+    body = hook_call(1)
+    body["prefetch"]["observations"]["entry"][0]["resource"]["status"] = 17
+    status, reply = post(f"{server}/cds-services/sequencer-choice", body)
+    assert status == 422
+    fields = [p["field"] for p in reply["problems"]]
+    assert any(f.startswith("prefetch.observations.entry[0].resource.status") for f in fields)
+    assert {p["code"] for p in reply["problems"]} == {"wrong_type"}

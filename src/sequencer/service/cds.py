@@ -226,9 +226,10 @@ def parse_request(service: str, body: Any) -> CdsRequest:
 
 def _resources(
     request: CdsRequest, reader: Callable[[str, str, str | None], dict[str, Any]]
-) -> list[Any]:
-    """The FHIR data for the call: prefetched, or read from the client's server."""
-    found: list[Any] = []
+) -> dict[str, Any]:
+    """The FHIR data for the call by prefetch key: prefetched, or read from the client's
+    server (a key whose value is null, the record holding nothing, is left out)."""
+    found: dict[str, Any] = {}
     absent: list[str] = []
     sent = request.prefetch or {}
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
@@ -245,7 +246,7 @@ def _resources(
             except FhirFetchError as error:
                 raise PrefetchMissing([key], f"{key}: {error}") from None
         if value is not None:
-            found.append(value)
+            found[key] = value
     if absent:
         raise PrefetchMissing(
             absent, f"not prefetched and no fhirServer to read them from: {', '.join(absent)}"
@@ -522,7 +523,9 @@ def answer(
     resources = _resources(request, reader)
     try:
         mapped = profile_from_fhir(
-            resources, as_of=_as_of(request) or today, patient_id=request.context.patientId
+            {"prefetch": resources},
+            as_of=_as_of(request) or today,
+            patient_id=request.context.patientId,
         )
         rec = recommend(mapped.profile)
     except (FhirError, ProfileError) as error:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sequencer.api import recommend
 from sequencer.errors import ProfileError
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.model.parsing import problems_from
+from sequencer.model.parsing import load_json_strict, problems_from
 from sequencer.model.recommendation import Recommendation
 from sequencer.present.report import case_report, html_report
 from sequencer.service import cds
@@ -28,7 +28,6 @@ from sequencer.service.common import (
     MAX_CDS_BODY,
     Served,
     caller_of,
-    json_body,
     problems_response,
     read_body,
 )
@@ -92,7 +91,7 @@ def add_cds_routes(
             return served(request, endpoint, body, unknown(service_id))
         url = base or str(request.base_url).rstrip("/")
         try:
-            data = json_body(body)
+            data = load_json_strict(body)
             kept = json.dumps(cds.without_token(data)).encode()
             found = await run_in_threadpool(answer, service_id, data, url)
         except ProfileError as error:
@@ -130,7 +129,7 @@ def add_cds_routes(
         if audit is None:
             return JSONResponse(status_code=503, content={"error": "no audit database"})
         try:
-            parsed = cds.FeedbackRequest.model_validate(json_body(body))
+            parsed = cds.FeedbackRequest.model_validate(load_json_strict(body))
             cards = audit.cards(item.card for item in parsed.feedback)
             issued = {uuid: (c.service, c.suggestions) for uuid, c in cards.items()}
             problems = cds.feedback_problems(

@@ -1,16 +1,15 @@
-"""What every endpoint shares: reading a bounded body, JSON without repeated keys,
-422 bodies with every problem, who called, and storing the answer in the audit trail."""
+"""What every endpoint shares: reading a bounded body, 422 bodies with every problem,
+who called, and storing the answer in the audit trail. (JSON bodies other than profiles
+are read with ``sequencer.model.parsing.load_json_strict``: repeated keys refused.)"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from sequencer.errors import Problem, ProfileError
+from sequencer.errors import ProfileError
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.service.audit import AuditLog, IssuedCard
 
@@ -19,7 +18,6 @@ __all__ = [
     "MAX_CDS_BODY",
     "Served",
     "caller_of",
-    "json_body",
     "problems_response",
     "read_body",
 ]
@@ -63,29 +61,6 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes | JSONResp
             return too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in items:
-        if key in seen:
-            raise ValueError(f"key {key!r} given more than once (which value is meant?)")
-        seen[key] = value
-    return seen
-
-
-def json_body(body: bytes) -> Any:
-    """A request body as JSON, refusing repeated keys in any object.
-
-    Raises ``ProfileError`` (``malformed_json`` or ``duplicate_key``) when it is not.
-    """
-    try:
-        return json.loads(body, object_pairs_hook=_pairs)
-    except RecursionError:
-        raise ProfileError([Problem("", "nested too deeply", "too_deep")]) from None
-    except ValueError as error:
-        code = "duplicate_key" if "more than once" in str(error) else "malformed_json"
-        raise ProfileError([Problem("", f"not usable JSON ({error})", code)]) from None
 
 
 def caller_of(request: Request) -> str | None:

@@ -15,7 +15,8 @@ from sequencer.errors import FhirError, Problem, ProfileError, UnknownContextErr
 from sequencer.interop.fhir_in import FhirMapping, profile_from_fhir
 from sequencer.interop.fhir_out import guidance_response
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.service.common import MAX_CDS_BODY, Served, json_body, problems_response, read_body
+from sequencer.model.parsing import load_json_strict
+from sequencer.service.common import MAX_CDS_BODY, Served, problems_response, read_body
 from sequencer.service.openapi import answers
 
 __all__ = ["add_fhir_routes"]
@@ -31,7 +32,7 @@ def _mapped(body: bytes, as_of: str | None) -> FhirMapping:
             raise ProfileError(
                 [Problem("as_of", "an ISO date (YYYY-MM-DD)", "invalid_value")]
             ) from None
-    data = json_body(body)
+    data = load_json_strict(body)
     if not isinstance(data, dict | list):
         raise ProfileError([Problem("", "a FHIR resource or a list of them", "not_an_object")])
     try:
