@@ -7,6 +7,9 @@ temporary directory (the audit is on, as it always is when served) and measures:
   - the server's resident memory (VmRSS from /proc) before any request, after a
     warm-up, and every 10,000 requests along a long run at concurrency 16, with the
     audit database's size and row count after it;
+  - a CDS Hooks call (POST /cds-services/sequencer-choice with one of the five
+    published patients' FHIR records as prefetch: mapping, recommendation, cards):
+    p50/p99 at concurrency 1 and 16;
   - for comparison, the same latencies from the same application served by uvicorn
     without an audit log (the CLI has no switch to turn the audit off).
 
@@ -47,6 +50,17 @@ from profiles import profiles  # noqa: E402
 
 HOST = "127.0.0.1"
 PATIENTS = HERE.parent / "examples" / "patients"
+BUNDLES = HERE.parent / "examples" / "fhir"
+CDS_PATH = "/cds-services/sequencer-choice"
+# A CDS client's prefetch keys, by the resource type each holds.
+_PREFETCH_KEY = {
+    "Patient": "patient",
+    "Condition": "conditions",
+    "Observation": "observations",
+    "MedicationRequest": "medicationRequests",
+    "MedicationAdministration": "medicationAdministrations",
+    "QuestionnaireResponse": "questionnaireResponses",
+}
 SAMPLE_EVERY = 10_000
 CONCURRENCY = (1, 16)
 # uvicorn without the audit: the same application, the same server, no AuditLog.
@@ -137,13 +151,42 @@ def bodies(count: int, seed: int) -> list[bytes]:
     return out
 
 
+def cds_bodies(count: int) -> list[bytes]:
+    """``count`` CDS Hooks patient-view calls, cycling through the five published
+    patients' records (examples/fhir) as a client would prefetch them, read as of the
+    day the records are written for."""
+    calls = []
+    for number in range(1, 6):
+        bundle = json.loads((BUNDLES / f"patient-{number}.bundle.json").read_text())
+        prefetch: dict[str, Any] = dict.fromkeys(_PREFETCH_KEY.values())
+        for entry in bundle["entry"]:
+            key = _PREFETCH_KEY.get(entry["resource"]["resourceType"])
+            if key == "patient":
+                prefetch[key] = entry["resource"]
+            elif key is not None:
+                prefetch[key] = prefetch[key] or {"resourceType": "Bundle", "type": "searchset"}
+                prefetch[key].setdefault("entry", []).append({"resource": entry["resource"]})
+        calls.append(
+            {
+                "hook": "patient-view",
+                "hookInstance": f"bench-{number}",
+                "context": {"userId": "Practitioner/bench", "patientId": prefetch["patient"]["id"]},
+                "prefetch": prefetch,
+                "extension": {"sequencer.as_of": bundle["timestamp"][:10]},
+            }
+        )
+    return [json.dumps(calls[i % len(calls)]).encode() for i in range(count)]
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def drive(server: Server, payloads: list[bytes], concurrency: int) -> dict[str, Any]:
-    """POST every payload to /recommend from ``concurrency`` threads, each with its own
+def drive(
+    server: Server, payloads: list[bytes], concurrency: int, path: str = "/recommend"
+) -> dict[str, Any]:
+    """POST every payload to ``path`` from ``concurrency`` threads, each with its own
     keep-alive connection; return latency percentiles (ms), throughput, the statuses
     and the server's CPU time per request."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
@@ -159,7 +202,7 @@ def drive(server: Server, payloads: list[bytes], concurrency: int) -> dict[str, 
         try:
             for body in islice(payloads, index, None, concurrency):
                 began = time.perf_counter_ns()
-                conn.request("POST", "/recommend", body, headers)
+                conn.request("POST", path, body, headers)
                 reply = conn.getresponse()
                 reply.read()
                 mine.append((time.perf_counter_ns() - began) / 1e6)
@@ -233,6 +276,11 @@ def measure(requests: int = 100_000, latency: int = 5_000, no_audit: bool = True
             drive(server, bodies(warmup, seed=100), 4)  # warm-up: imports, caches, pages
             rss_warm = _rss_kib(server.pid)
             out["latency"] = _latencies(server, latency, seed=200)
+            calls = max(latency // 5, 5)
+            out["cds"] = {
+                f"c{n}": drive(server, cds_bodies(calls if n == 1 else calls * 4), n, CDS_PATH)
+                for n in CONCURRENCY
+            }
             samples: list[dict[str, Any]] = []
             done, seed, chunks = 0, 1000, []
             rss_before_long = _rss_kib(server.pid)
@@ -248,7 +296,10 @@ def measure(requests: int = 100_000, latency: int = 5_000, no_audit: bool = True
                 )
             db_bytes, rows = _audit_size(db)
             out["served_total"] = (
-                warmup + done + sum(lat["requests"] for lat in out["latency"].values())
+                warmup
+                + done
+                + sum(lat["requests"] for lat in out["latency"].values())
+                + sum(lat["requests"] for lat in out["cds"].values())
             )
             long_seconds = sum(c["seconds"] for c in chunks)
             statuses: Counter[str] = Counter()
@@ -293,6 +344,13 @@ def rows(service: dict[str, Any]) -> list[tuple[str, str]]:
             (
                 f"  server CPU per request, concurrency {n} (ms)",
                 f"{lat['server_cpu_ms_per_request']:.2f}",
+            )
+        )
+    for lat in service.get("cds", {}).values():
+        out.append(
+            (
+                f"CDS Hooks call, concurrency {lat['concurrency']}: p50 / p99, throughput",
+                f"{lat['p50_ms']:.2f} / {lat['p99_ms']:.2f} ms, {lat['per_s']:,.0f}/s",
             )
         )
     mem = service["memory"]

@@ -40,6 +40,9 @@ def test_the_service_bench_serves_for_real_and_reports_every_figure(tmp_path: Pa
     assert memory["growth_kib"] == memory["rss_after_kib"] - memory["rss_before_kib"]
     # Every answer the audited server gave is in its audit database: warm-up, both
     # latency runs and the long run.
-    assert figures["served_total"] == 6 + 6 + 24 + 40 == memory["audit_rows"]
+    cds = figures["cds"]
+    assert cds["c1"]["requests"] == 5 and cds["c16"]["requests"] == 20
+    assert cds["c1"]["statuses"] == {"200": 5} and cds["c16"]["statuses"] == {"200": 20}
+    assert figures["served_total"] == 6 + 6 + 24 + 5 + 20 + 40 == memory["audit_rows"]
     assert memory["audit_bytes"] > 0
     assert "POST /recommend, concurrency 16" in result.stdout

@@ -2,7 +2,8 @@
 a database.
 
 Each served answer keeps when, which endpoint, the rule base's version and digest, the
-context, a SHA-256 of the request body, the answer itself and the caller (the verified
+context, a SHA-256 of the request body, the answer itself (zlib-compressed: an answer is
+some 30 KB of JSON) and the caller (the verified
 token's issuer when authentication is on, else the address). The raw profile is stored
 only when the site asks for it (``keep_profiles``): a profile's ``id`` is often a record
 number. Each CDS Hooks card issued is kept by its uuid (with its suggestions), so that
@@ -20,6 +21,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +46,7 @@ _SERVED = sa.Table(
     sa.Column("rulebook_digest", sa.Text, nullable=False),
     sa.Column("context", sa.Text),
     sa.Column("input_sha256", sa.Text, nullable=False),
-    sa.Column("output", sa.Text, nullable=False),
+    sa.Column("output_zlib", sa.LargeBinary, nullable=False),
     sa.Column("caller", sa.Text),
     sa.Column("profile", sa.Text),
 )
@@ -209,7 +211,7 @@ class AuditLog:
                     rulebook_digest=rulebook_digest,
                     context=context,
                     input_sha256=digest,
-                    output=output,
+                    output_zlib=zlib.compress(output.encode("utf-8"), 6),
                     caller=caller,
                     profile=profile,
                 )
@@ -271,7 +273,13 @@ class AuditLog:
         """Every stored answer, oldest first."""
         with self._engine.connect() as db:
             found = db.execute(sa.select(_SERVED).order_by(_SERVED.c.id)).mappings()
-            return [AuditRow(**{str(k): v for k, v in row.items() if k != "id"}) for row in found]
+            return [
+                AuditRow(
+                    **{str(k): v for k, v in row.items() if k not in ("id", "output_zlib")},
+                    output=zlib.decompress(row["output_zlib"]).decode("utf-8"),
+                )
+                for row in found
+            ]
 
     def feedback(self) -> list[FeedbackRow]:
         """Every feedback stored, oldest first."""
