@@ -73,7 +73,7 @@ bench: install
 # Debian's chromium: apt-get install chromium).
 .PHONY: teaching screenshot
 teaching: install
-	$(BIN)/sequencer teach --output examples/teaching
+	$(BIN)/sequencer teach --cases published --cases literature --output examples/teaching
 
 screenshot: install
 	$(BIN)/sequencer report examples/patients/patient-4.json --context us-2020 --output $(VENV)/report-patient-4.html
