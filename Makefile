@@ -69,7 +69,7 @@ rules-gate: install
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# The teaching sheets in examples/teaching/, and the report screenshot in docs/ (needs
+# The teaching sheets in examples/teaching/, and the report and sheet screenshots in docs/ (needs
 # Debian's chromium: apt-get install chromium).
 .PHONY: teaching screenshot
 teaching: install
@@ -81,6 +81,10 @@ screenshot: install
 		--no-first-run --disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir=$$profile --screenshot=docs/report-patient-4.png --window-size=1280,2000 \
 		file://$(CURDIR)/$(VENV)/report-patient-4.html; rm -rf $$profile
+	profile=$$(mktemp -d) && chromium --headless --no-sandbox --disable-gpu --disable-quic \
+		--no-first-run --disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir=$$profile --screenshot=docs/teaching-patient-4.png --window-size=1000,1100 \
+		file://$(CURDIR)/examples/teaching/patient-4.html; rm -rf $$profile
 
 # Rewrite the rule catalogue embedded in README.md from the rule base.
 catalogue: install

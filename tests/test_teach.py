@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import struct
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +21,7 @@ from sequencer.cli import main
 from sequencer.decide.decision import quick_key
 from sequencer.decide.plans import plans_of
 from sequencer.explain.casebook import gather, literature_cases
-from sequencer.explain.deciding import NEITHER, NO_PREFERENCE
+from sequencer.explain.deciding import NEITHER, NO_PREFERENCE, NOT_YET
 from sequencer.explain.teach import (
     CHOICE_POINTS,
     Answer,
@@ -219,6 +223,24 @@ def test_teacher_cases_without_a_published_decision(tmp_path: Path) -> None:
     file.write_text(yaml.safe_dump({"cases": other}))
     differs = exercises(literature_cases(file, source="teacher"))[0]
     assert differs.kind == "discussion" and differs.discussion == "differs"
+
+
+def test_a_case_waiting_for_a_fact_is_a_not_yet_quiz(tmp_path: Path) -> None:
+    """CD19 not reported: the rules make no choice yet; 'not yet' is the right answer,
+    the missing fact decided it, and the feedback says how to establish it."""
+    profile = json.loads((REPO / "examples" / "patients" / "patient-1.json").read_text())
+    profile["disease"]["cd19"] = None
+    (tmp_path / "cd19.json").write_text(json.dumps(profile))
+    ex = exercises(gather([tmp_path / "cd19.json"], context="us-2020"))[0]
+    assert ex.kind == "quiz" and ex.answer == NOT_YET
+    assert [f.ref for f in ex.deciding] == ["cd19-unknown"]
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(f"cd19: {{choice: not yet, factors: [{ex.deciding[0].key}]}}\n")
+    marked = mark(ex, answers_from_file(answers, [ex])[1])
+    assert marked.choice_correct and marked.points == ex.max_points
+    text = " ".join(feedback([marked]).split())
+    assert "Before choosing: - Establish CD19 on the current blasts: CD19 expression" in text
+    assert "Before choosing" in html_answer_key([ex])
 
 
 def test_a_directory_with_a_published_file_keeps_its_decisions(tmp_path: Path) -> None:
@@ -465,3 +487,50 @@ def test_a_malformed_answer_file_raises_its_own_error(tmp_path: Path) -> None:
     path.write_text("[1, 2, 3]")
     with pytest.raises(AnswerFileError, match="case number"):
         answers_from_file(path, exercises())
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="needs Debian's chromium at /usr/bin/chromium (CI installs it, and fails without it)",
+)
+def test_a_printable_sheet_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """A real browser renders patient 4's sheet offline to a non-blank screenshot."""
+    shot = tmp_path / "sheet.png"
+    with tempfile.TemporaryDirectory() as profile_dir:
+        subprocess.run(
+            [
+                str(CHROMIUM),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile_dir}",
+                f"--screenshot={shot}",
+                "--window-size=1000,1100",
+                (TEACHING_DIR / "patient-4.html").as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    assert _png_size(shot) == (1000, 1100)
+    assert shot.stat().st_size > 40_000  # a blank page compresses to a few kilobytes
+
+
+def test_docs_screenshot_of_a_sheet_is_in_the_repository() -> None:
+    """docs/teaching-patient-4.png is the README's picture of a printable sheet."""
+    assert _png_size(REPO / "docs" / "teaching-patient-4.png") == (1000, 1100)

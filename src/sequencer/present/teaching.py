@@ -29,6 +29,7 @@ from sequencer.explain.teach import (
 )
 from sequencer.explain.whatif import Change, WhatIf, choice_words, scores_text
 from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.vocabulary import lower_label
 from sequencer.model.recommendation import Citation
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "interactive",
     "letters",
     "md",
+    "not_yet_lines",
     "role_words",
     "sheet_name",
     "statement_words",
@@ -234,6 +236,21 @@ def _establish(ex: Exercise) -> list[str]:
     return out
 
 
+def not_yet_lines(ex: Exercise) -> list[str]:
+    """What must be established, or must pass, before an option can be chosen."""
+    book, rec = ex.rulebook, ex.recommendation
+    out = []
+    for fact in rec.missing:
+        if fact.blocking:
+            how = book.vocabulary.establish.get(fact.field)
+            label = book.vocabulary.label(fact.field)
+            out.append(f"Establish {lower_label(label)}" + (f": {how.how}." if how else "."))
+    for option in rec.options:
+        if option.status == "deferred" and option.deferred_until:
+            out.append(f"{option.name} can follow once {option.deferred_until}.")
+    return out
+
+
 def curious_line(ex: Exercise) -> str:
     rules = list(dict.fromkeys(r for f in ex.factors for r in f.rules))
     arguments = [f"{f.key} {f.ref}" for f in ex.factors if f.kind == "argument"]
@@ -315,6 +332,8 @@ def feedback_parts(m: Marked) -> list[Part]:
                     "were not set aside.",
                 )
             )
+    if ex.answer == NOT_YET and ex.kind == "quiz":
+        parts.append(Part("Before choosing", "", tuple(not_yet_lines(ex))))
     parts.append(
         Part(
             "Each statement",
@@ -497,6 +516,8 @@ def answer_key(sheets: Sequence[Exercise]) -> str:
                 f"{ex.max_points} points.",
                 "",
             ]
+        if ex.answer == NOT_YET and ex.kind == "quiz":
+            out += ["**Before choosing:**", ""] + [f"- {md(x)}" for x in not_yet_lines(ex)] + [""]
         for f in ex.factors:
             out.append(
                 f"- **{f.key}.** {md(f.text)}: _{role_words(f)}._ {md(statement_words(ex, f))}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from sequencer.explain.deciding import NOT_YET
 from sequencer.explain.teach import Exercise
 from sequencer.present.teaching import (
     DISCUSSION,
@@ -26,6 +27,7 @@ from sequencer.present.teaching import (
     discussion_words,
     hindsight_words,
     letters,
+    not_yet_lines,
     role_words,
     statement_words,
     whatif_lines,
@@ -85,6 +87,7 @@ def _entry(ex: Exercise) -> dict[str, Any]:
         "set_aside": letters(ex.set_aside),
         "max_points": ex.max_points,
         "discussion": discussion_words(ex) if ex.kind == "discussion" else "",
+        "before": not_yet_lines(ex) if ex.answer == NOT_YET and ex.kind == "quiz" else [],
         "statements": [
             {"key": f.key, "text": f.text, "role": role_words(f), "words": statement_words(ex, f)}
             for f in ex.factors
