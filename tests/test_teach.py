@@ -10,6 +10,7 @@ import struct
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -97,28 +98,45 @@ def test_deciding_statements_are_the_hand_worked_ones(sheets: list[Exercise]) ->
         assert ex.max_points == CHOICE_POINTS + len(ex.deciding) + len(ex.set_aside)
 
 
-def test_a_necessary_argument_flips_the_choice_when_its_rules_do_not_fire(
+def _answer(preferred: str | None, statuses: tuple[str, ...]) -> str:
+    """The learner's choice from a quick decision key (no blocking facts in these cases)."""
+    if preferred is not None:
+        return preferred
+    if set(statuses) <= {"not_eligible"}:
+        return NEITHER
+    return NO_PREFERENCE if "alternative" in statuses else NOT_YET
+
+
+def test_deciding_statements_change_the_choice_when_their_rules_do_not_fire(
     everything: list[Exercise],
 ) -> None:
-    """Cross-check by another path: dropping the rules that make an argument said to be
-    necessary gives the choice it names (the rule base's quick decision key)."""
+    """Cross-check by another path (the rule base's quick decision key on fewer fired
+    rules): a deciding argument, taken away alone or with its witnesses, changes the choice
+    to the one named; with the witnesses alone gone the choice holds."""
     book = default_rulebook()
     plans = plans_of(book)
     checked = 0
     for ex in everything:
+        if ex.kind != "quiz":
+            continue
         fired = fired_rules(ex.case.profile, rulebook=book, context=ex.case.context)
-        for f in ex.factors:
-            if f.kind != "argument" or f.without is None or f.role != "deciding":
-                continue
-            if any(plans[r].changes_standing for r in f.rules):
-                continue  # the rule also changes a standing: not the argument alone
-            preferred, statuses = quick_key(book, fired - set(f.rules))
-            if preferred is not None:
-                assert preferred == f.without, (ex.case.key, f.ref)
-            elif set(statuses) == {"alternative"}:
-                assert f.without == NO_PREFERENCE, (ex.case.key, f.ref)
+        letters = {f.key: f for f in ex.factors}
+        for f in ex.deciding:
+            assert (f.without is not None) or (f.together and f.then is not None), f.ref
+            group = [f, *(letters[k] for k in f.together)]
+            if any(g.kind != "argument" or plans_of_any(plans, g.rules) for g in group):
+                continue  # a rule that also changes a standing: not the argument alone
+            others = {r for g in group[1:] for r in g.rules}
+            assert _answer(*quick_key(book, fired - others)) == ex.answer, (ex.case.key, f.ref)
+            after = _answer(*quick_key(book, fired - others - set(f.rules)))
+            assert after == (f.then if f.together else f.without), (ex.case.key, f.ref)
             checked += 1
-    assert checked >= 8
+    assert checked >= 20
+
+
+def plans_of_any(plans: dict[str, Any], rules: tuple[str, ...]) -> bool:
+    """Whether any of ``rules`` changes a standing."""
+    return any(plans[r].changes_standing for r in rules)
 
 
 def test_no_exercise_gives_full_marks_for_ticking_every_true_statement(

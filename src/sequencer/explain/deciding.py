@@ -10,7 +10,9 @@ own ``tally``/``decide`` (``sequencer.decide.decision``) shows what each one doe
   well changes it (a counted argument for the chosen option is pivotal once enough of
   its companions are gone; an argument for the other option never is);
 - an item is **necessary** when taking it away on its own changes the choice (the
-  answer it would then be is kept, for feedback: "without it, ...").
+  answer it would then be is kept, for feedback: "without it, ..."); for any deciding
+  item the smallest such set of companions is kept as its witness ("taken away with
+  these, the choice becomes ...").
 
 Arguments that were set aside weigh nothing, so they never decide; they are listed as
 set aside. Nothing here is written by hand for a case: the rule base decides.
@@ -65,6 +67,11 @@ class Item:
     deciding: bool
     without: str | None
     """The choice without this item alone, when that differs (it is then necessary)."""
+    together: tuple[str, ...] = ()
+    """For a deciding item that is not necessary: the fewest other items (ids) whose
+    removal leaves the choice as it is, but with this one removed too changes it."""
+    then: str | None = None
+    """The choice once this item and ``together`` are taken away (deciding items)."""
 
 
 @dataclass(frozen=True)
@@ -128,12 +135,21 @@ def weigh(book: Rulebook, fired: Iterable[str]) -> Weighing:
     n = len(items)
     largest = n if n <= FULL_SEARCH else 3
     subsets = [frozenset(c) for size in range(largest + 1) for c in combinations(range(n), size)]
-    holding = [s for s in subsets if outcome(s) == answer]
+    holding = [s for s in subsets if outcome(s) == answer]  # smallest first
     weighed = []
     for index, (kind, key) in enumerate(items):
-        pivotal = any(
-            index not in s and outcome(s | {index}) != answer for s in holding if len(s) < n
+        witness = next(
+            (s for s in holding if index not in s and outcome(s | {index}) != answer), None
         )
         alone = outcome(frozenset({index}))
-        weighed.append(Item(kind, key, pivotal, alone if alone != answer else None))
+        weighed.append(
+            Item(
+                kind,
+                key,
+                witness is not None,
+                alone if alone != answer else None,
+                tuple(items[i][1] for i in sorted(witness or ())),
+                outcome(witness | {index}) if witness is not None else None,
+            )
+        )
     return Weighing(answer, tuple(weighed), tuple(sorted(base.defeated)))

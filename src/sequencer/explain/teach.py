@@ -120,6 +120,11 @@ class Factor:
     citations: tuple[Citation, ...]
     set_aside_by: tuple[SetAsideBy, ...]
     hindsight: Hindsight | None
+    together: tuple[str, ...] = ()
+    """For a deciding statement no single removal of which changes the choice: the
+    letters of the fewest others that, taken away with it, change it."""
+    then: str | None = None
+    """The choice once this statement (and ``together``) are taken away."""
 
     @property
     def deciding(self) -> bool:
@@ -224,6 +229,9 @@ class _Draft:
     why: str
     citations: tuple[Citation, ...]
     set_aside_by: tuple[SetAsideBy, ...] = ()
+    together: tuple[str, ...] = ()  # item ids
+    then: str | None = None
+    also: tuple[str, ...] = ()  # ids of the argument merged into a standing statement
 
 
 def _weighing_drafts(book: Rulebook, rec: Recommendation, weighing: Weighing) -> list[_Draft]:
@@ -250,6 +258,8 @@ def _weighing_drafts(book: Rulebook, rec: Recommendation, weighing: Weighing) ->
             without=item.without,
             why=why or plan.rationale,
             citations=plan.citations,
+            together=item.together,
+            then=item.then,
         )
         standing_of[item.id] = item.id
     for argument in rec.arguments:
@@ -257,10 +267,14 @@ def _weighing_drafts(book: Rulebook, rec: Recommendation, weighing: Weighing) ->
         if argument.status == "set_aside":
             role: Role = "set_aside"
             without = None
+            together: tuple[str, ...] = ()
+            then: str | None = None
         else:
             found = weighing.item("argument", argument.id)
             role = "deciding" if found is not None and found.deciding else "not_deciding"
             without = found.without if found is not None else None
+            together = found.together if found is not None else ()
+            then = found.then if found is not None else None
         merged = next((standing_of[r] for r in argument.rules if r in standing_of), None)
         if merged is not None and role != "set_aside":
             # one finding (a failure, say) both argues and changes a standing: one statement
@@ -270,9 +284,10 @@ def _weighing_drafts(book: Rulebook, rec: Recommendation, weighing: Weighing) ->
             draft.favors = argument.favors
             draft.rules = tuple(dict.fromkeys([*draft.rules, *argument.rules]))
             draft.why = " ".join(dict.fromkeys([argument.text, draft.why]))
-            if role == "deciding":
+            draft.also = (*draft.also, argument.id)
+            if role == "deciding" and draft.role != "deciding":
                 draft.role = "deciding"
-                draft.without = draft.without or without
+                draft.without, draft.together, draft.then = without, together, then
             continue
         drafts[f"argument:{argument.id}"] = _Draft(
             text=spec.title,
@@ -285,6 +300,8 @@ def _weighing_drafts(book: Rulebook, rec: Recommendation, weighing: Weighing) ->
             why=argument.text,
             citations=tuple(argument.citations),
             set_aside_by=tuple(argument.set_aside_by),
+            together=together,
+            then=then,
         )
     return list(drafts.values())
 
@@ -370,6 +387,17 @@ def _factors(
     for draft in drafts:
         unique.setdefault(draft.text, draft)
     ordered = sorted(unique.values(), key=lambda d: _seeded(f"order:{case.key}:{d.text}"))
+    letter_of: dict[str, str] = {}
+    for index, d in enumerate(ordered):
+        for name in (d.ref, *d.also, *d.rules):
+            letter_of.setdefault(name, _letter(index))
+    together: dict[str, tuple[str, ...]] = {}
+    for index, d in enumerate(ordered):
+        own = _letter(index)
+        found = {letter_of[t] for t in d.together if t in letter_of} - {own}
+        together[own] = tuple(sorted(found, key=lambda k: (len(k), k)))
+        if not found and d.then is not None and d.without is None:
+            d.without = d.then  # its witnesses are this statement's own parts
     return tuple(
         Factor(
             key=_letter(index),
@@ -384,6 +412,8 @@ def _factors(
             citations=d.citations,
             set_aside_by=d.set_aside_by,
             hindsight=_hindsight_for(d, case.hindsight),
+            together=together[_letter(index)],
+            then=d.then,
         )
         for index, d in enumerate(ordered)
     )

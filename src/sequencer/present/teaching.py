@@ -162,8 +162,12 @@ def statement_words(ex: Exercise, f: Factor) -> str:
             out += (
                 f" Take it away on its own and the choice becomes: {answer_name(f.without, book)}."
             )
-        else:
-            out += " Others point the same way, so no single one of them is indispensable."
+        elif f.together and f.then is not None:
+            out += (
+                f" Others point the same way, so it is not indispensable alone: taken away "
+                f"together with {', '.join(f.together)}, the choice becomes: "
+                f"{answer_name(f.then, book)}."
+            )
     elif f.role == "set_aside":
         by = " ".join(s.text for s in f.set_aside_by)
         out = f"True, but set aside, so it weighs nothing here: {by}".strip()
