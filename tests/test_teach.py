@@ -32,7 +32,14 @@ from sequencer.explain.teach import (
     mark,
 )
 from sequencer.model.fields import FIELDS, flatten
-from sequencer.present.teaching import feedback, interactive, statement_words, write_sheets
+from sequencer.present.teaching import (
+    feedback,
+    interactive,
+    key_view,
+    sheet_view,
+    statement_words,
+    write_sheets,
+)
 from sequencer.present.teaching_html import html_answer_key, html_sheet
 
 TEACHING_DIR = REPO / "examples" / "teaching"
@@ -446,6 +453,12 @@ def test_exercise_sheets_hide_the_answers(everything: list[Exercise], tmp_path: 
             assert ex.case.published_rationale[:60] not in sheet
     key = (tmp_path / "answer-key.md").read_text()
     assert all(rule in key for rules in DECIDING.values() for rule in rules if "-" in rule)
+    for ex in everything:  # the views a web page would serve: the student's has no answers
+        student = json.dumps(sheet_view(ex, len(everything)))
+        assert not any(re.search(rf"(?<![\w-]){re.escape(r)}(?![\w-])", student) for r in ids)
+        roles = [x["role"] for x in key_view(ex)["statements"]]
+        assert roles.count("decided it") == len(ex.deciding)
+        assert json.loads(json.dumps(key_view(ex)))["max_points"] == ex.max_points
 
 
 def test_html_pages_are_self_contained_and_escape_everything(

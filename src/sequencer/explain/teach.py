@@ -125,6 +125,8 @@ class Factor:
     letters of the fewest others that, taken away with it, change it."""
     then: str | None = None
     """The choice once this statement (and ``together``) are taken away."""
+    arguments: tuple[str, ...] = ()
+    """The ids of the arguments it states (a standing that also argues states one)."""
 
     @property
     def deciding(self) -> bool:
@@ -413,6 +415,7 @@ def _factors(
             set_aside_by=d.set_aside_by,
             hindsight=_hindsight_for(d, case.hindsight),
             together=together[_letter(index)],
+            arguments=(d.ref, *d.also) if d.kind == "argument" and not d.also else d.also,
             then=d.then,
         )
         for index, d in enumerate(ordered)
@@ -501,7 +504,7 @@ def parse_factors(exercise: Exercise, items: Sequence[str]) -> tuple[str, ...]:
     letters = {f.key for f in exercise.factors}
     by_id: dict[str, str] = {}
     for f in exercise.factors:
-        for name in (*f.rules, f.ref):
+        for name in (*f.rules, f.ref, *f.arguments):
             by_id.setdefault(name, f.key)
     out: list[str] = []
     for item in items:

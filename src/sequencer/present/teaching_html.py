@@ -13,25 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from sequencer.explain.deciding import NOT_YET
 from sequencer.explain.teach import Exercise
-from sequencer.present.teaching import (
-    DISCUSSION,
-    INSTRUCTIONS,
-    SCORING,
-    answer_name,
-    case_source,
-    case_title,
-    choices,
-    curious_line,
-    discussion_words,
-    hindsight_words,
-    letters,
-    not_yet_lines,
-    role_words,
-    statement_words,
-    whatif_lines,
-)
+from sequencer.present.teaching import KEY_INTRO, key_view, sheet_view
 
 __all__ = ["html_answer_key", "html_sheet"]
 
@@ -54,57 +37,7 @@ def _render(template: str, **values: Any) -> str:
 
 def html_sheet(ex: Exercise, total: int = 5) -> str:
     """Return one exercise sheet (no answers) as a self-contained HTML page."""
-    book = ex.rulebook
-    question = ", ".join(o.in_sentence for o in book.options) + ", or neither?"
-    title = (
-        f"Exercise {ex.case.number} of {total}: {question}"
-        if ex.kind == "quiz"
-        else f"Discussion case {ex.case.number} of {total}"
-    )
-    return _render(
-        "sheet.html.j2",
-        title=title,
-        setting=ex.setting,
-        source=case_source(ex),
-        vignette=ex.vignette,
-        choices=choices(book),
-        quiz=ex.kind == "quiz",
-        instructions=INSTRUCTIONS,
-        scoring=SCORING,
-        discussion=DISCUSSION,
-        statements=[{"key": f.key, "text": f.text} for f in ex.factors],
-    )
-
-
-def _entry(ex: Exercise) -> dict[str, Any]:
-    book, case, rec = ex.rulebook, ex.case, ex.recommendation
-    today = case.source == "published" and ex.today.context.name != rec.context.name
-    return {
-        "title": case_title(ex),
-        "quiz": ex.kind == "quiz",
-        "answer": answer_name(ex.answer, book),
-        "deciding": letters(ex.deciding),
-        "set_aside": letters(ex.set_aside),
-        "max_points": ex.max_points,
-        "discussion": discussion_words(ex) if ex.kind == "discussion" else "",
-        "before": not_yet_lines(ex) if ex.answer == NOT_YET and ex.kind == "quiz" else [],
-        "statements": [
-            {"key": f.key, "text": f.text, "role": role_words(f), "words": statement_words(ex, f)}
-            for f in ex.factors
-        ],
-        "published": (
-            f"{answer_name(case.published_choice, book)}. {case.published_rationale}".strip()
-            if case.published_choice is not None
-            else ""
-        ),
-        "hindsight": hindsight_words(ex) or "",
-        "context": rec.context.title,
-        "summary": rec.summary,
-        "whatif": whatif_lines(ex.whatif),
-        "today": ex.today.summary if today else "",
-        "today_context": ex.today.context.title,
-        "curious": curious_line(ex),
-    }
+    return _render("sheet.html.j2", **sheet_view(ex, total))
 
 
 def html_answer_key(sheets: Sequence[Exercise]) -> str:
@@ -112,10 +45,6 @@ def html_answer_key(sheets: Sequence[Exercise]) -> str:
     return _render(
         "key.html.j2",
         title=f"Answer key: {len(sheets)} cases",
-        intro=(
-            "For the teacher. Each case in its regulatory context. A statement decides the "
-            "choice when, with the rule base's own weighing, taking it away (alone or once "
-            "some of its companions are gone) changes the choice."
-        ),
-        cases=[_entry(ex) for ex in sheets],
+        intro=KEY_INTRO,
+        cases=[key_view(ex) for ex in sheets],
     )
