@@ -227,7 +227,8 @@ def whatif_lines(w: WhatIf, flips: int = 4) -> list[str]:
     lines = [_change_line(w, c) for c in found[:flips]]
     if len(found) > flips:
         lines.append(
-            f"... and {len(found) - flips} more single changes that would flip it "
+            f"... and {len(found) - flips} more single "
+            f"{'change' if len(found) - flips == 1 else 'changes'} that would flip it "
             "(`sequencer whatif` lists them all)."
         )
     return lines or ["No single change of fact would change the decision."]
