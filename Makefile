@@ -73,11 +73,11 @@ rules-gate: install
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# The teaching sheets in examples/teaching/, and the report screenshot in docs/ (needs
+# The teaching sheets in examples/teaching/, and the report and sheet screenshots in docs/ (needs
 # Debian's chromium: apt-get install chromium).
 .PHONY: teaching screenshot
 teaching: install
-	$(BIN)/sequencer teach --output examples/teaching
+	$(BIN)/sequencer teach --cases published --cases literature --output examples/teaching
 
 screenshot: install
 	$(BIN)/sequencer report examples/patients/patient-4.json --context us-2020 --output $(VENV)/report-patient-4.html
@@ -85,6 +85,10 @@ screenshot: install
 		--no-first-run --disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir=$$profile --screenshot=docs/report-patient-4.png --window-size=1280,2000 \
 		file://$(CURDIR)/$(VENV)/report-patient-4.html; rm -rf $$profile
+	profile=$$(mktemp -d) && chromium --headless --no-sandbox --disable-gpu --disable-quic \
+		--no-first-run --disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir=$$profile --screenshot=docs/teaching-patient-4.png --window-size=1000,1100 \
+		file://$(CURDIR)/examples/teaching/patient-4.html; rm -rf $$profile
 
 # Rewrite the rule catalogue embedded in README.md from the rule base.
 catalogue: install

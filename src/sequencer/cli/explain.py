@@ -4,7 +4,8 @@ Verbs::
 
     sequencer whatif FILE [--format text|json|markdown] [--context C]
     sequencer report FILE [--format html|markdown] [--output PATH] [--context C]
-    sequencer teach [--answers FILE] [--format text|markdown] [--output DIR]
+    sequencer teach [--cases published|literature|PATH ...] [--answers FILE]
+                    [--format text|markdown] [--output DIR] [--context C]
 
 They follow ``sequencer.cli.main``'s conventions (exit 2 for bad input, no tracebacks):
 ``cli.main`` registers them and turns the library's exceptions into exit statuses.
@@ -47,21 +48,31 @@ def add_verbs(verbs: Any) -> None:
     report.add_argument("--context", help=context_help)
 
     teach = verbs.add_parser(
-        "teach", help="the review's published patients as exercises, with feedback and a score"
+        "teach", help="published, literature or your own cases as exercises, with feedback"
+    )
+    teach.add_argument(
+        "--cases",
+        action="append",
+        metavar="SOURCE",
+        help="published (the review's patients, the default), literature (the literature "
+        "cases), or a path: a v1 profile (.json), a directory of profiles, a directory with "
+        "a published.yaml, or a YAML case file; repeat to combine",
     )
     teach.add_argument(
         "--answers",
         type=Path,
-        help="JSON or YAML answers (patient number -> {choice, factors}); "
+        help="JSON or YAML answers (case number or key -> {choice, factors, set_aside}); "
         "without it, asks on the terminal",
     )
+    teach.add_argument("--context", help=context_help + "; for cases that do not name one")
     teach.add_argument(
         "--format", choices=["text", "markdown"], default="text", help="feedback format"
     )
     teach.add_argument(
         "--output",
         type=Path,
-        help="write printable exercise sheets and the answer key (Markdown) into this directory",
+        help="write printable exercise sheets and the answer key (Markdown and HTML) into "
+        "this directory",
     )
 
 
@@ -128,10 +139,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_teach(args: argparse.Namespace) -> int:
     """``sequencer teach``."""
+    from sequencer.explain.casebook import gather
     from sequencer.explain.teach import answers_from_file, exercises, mark
     from sequencer.present.teaching import feedback, interactive, write_sheets
 
-    sheets = exercises()
+    sheets = exercises(gather(args.cases or ["published"], context=args.context))
     if args.output is not None:
         try:
             written = write_sheets(sheets, args.output)

@@ -24,6 +24,7 @@ from sequencer.model.recommendation import Recommendation
 
 __all__ = [
     "Choice",
+    "Hindsight",
     "PublishedCase",
     "Replay",
     "default_cases_dir",
@@ -47,6 +48,19 @@ def choice_name(choice: str, rulebook: Rulebook) -> str:
     return "No preference (the options tie)"
 
 
+class Hindsight(BaseModel):
+    """What the authors said in hindsight about a published patient (our paraphrase):
+    the arguments or rules it concerns (ids), the note, and its sources (bibliography
+    keys)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    about: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")], ...], Field(min_length=1)
+    ]
+    text: Annotated[str, Field(min_length=20)]
+    citations: Annotated[tuple[str, ...], Field(min_length=1)]
+
+
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     number: Annotated[int, Field(ge=1)]
@@ -55,6 +69,7 @@ class _Entry(BaseModel):
     vignette: str
     published_rationale: str
     encoding: str
+    hindsight: Hindsight | None = None
 
 
 class _File(BaseModel):
@@ -76,6 +91,9 @@ class PublishedCase:
     encoding: str
     context: str
     path: Path
+    hindsight: Hindsight | None = None
+    source: str = ""
+    """The bibliography key of the publication the patient comes from."""
 
 
 def default_cases_dir() -> Path:
@@ -87,6 +105,13 @@ def default_cases_dir() -> Path:
     if checkout.is_dir():
         return checkout
     raise CaseFileError("the published patients were not installed with the package")
+
+
+def _tidy(note: Hindsight | None) -> Hindsight | None:
+    """The note with its folded YAML text on one line."""
+    if note is None:
+        return None
+    return note.model_copy(update={"text": " ".join(note.text.split())})
 
 
 def load_cases(directory: Path | None = None) -> list[PublishedCase]:
@@ -120,6 +145,8 @@ def load_cases(directory: Path | None = None) -> list[PublishedCase]:
                 encoding=" ".join(entry.encoding.split()),
                 context=parsed.context,
                 path=path,
+                hindsight=_tidy(entry.hindsight),
+                source=parsed.source,
             )
         )
     return sorted(cases, key=lambda c: c.number)

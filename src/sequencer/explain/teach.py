@@ -1,21 +1,34 @@
-"""Teaching mode: the review's published patients as exercises, with feedback and a score.
+"""Teaching mode: any case as an exercise (a quiz or a discussion), answers and marking.
 
-Each published patient becomes an ``Exercise``: a vignette written from the profile's
-fields (``sequencer.knowledge.vocabulary.vignette``, not the review's sentences), the three choices
-(blinatumomab, CAR T cells, neither) and a lettered list of candidate deciding factors.
-The factors are the conditions of rules, in words: those that fired for the patient
-(the ones that back the published choice are the *deciding* factors; the others fired
-but pull the other way or do not decide) and a few distractors from rules that did not
-fire. The lists are shuffled by a fixed seed, so sheets and answer keys are stable.
+A case (``sequencer.explain.casebook``: the review's patients, the literature cases,
+a teacher's profiles) becomes an ``Exercise``: a vignette written from the profile's
+fields (``Vocabulary.vignette``), the choices (each option, ``neither``, ``not yet``),
+and a lettered list of **statements, every one true of the patient**:
 
-After answering, the learner sees the published decision, the library's reasoning in
-the case's regulatory context (as ``replay`` uses it), the what-if list and the score.
+- the arguments and standings that **decided** the choice, computed from the rule base
+  by taking them away and deciding again (``sequencer.explain.deciding``);
+- arguments that counted but did not decide (they pull toward the other option, or the
+  choice stands without them), standings that changed nothing, cautions (which never
+  move a choice) and plain facts of the profile that no rule weighs;
+- arguments that were **set aside** (by a treatment failure, or a fact that contradicts
+  their premise).
 
-Scoring, per patient: ``CHOICE_POINTS`` for the published choice; one point for each
-deciding factor picked, minus one for each other factor picked (never below zero).
+A case the rules do not decide is a **discussion** case, not a quiz: the options tie,
+the rules do not reach the published choice, or (for a case without a published
+decision) the choice is provisional on a fact not known. A provisional case with a
+published decision that the rules reach stays a quiz: the clinicians decided with what
+they knew, and the feedback says which unknown could have changed it.
 
-Answers for ``--answers`` are JSON or YAML: ``{1: {choice: blinatumomab, factors: [a,
-c]}, ...}``; a factor is its letter or a rule id.
+Scoring a quiz: ``CHOICE_POINTS`` for the right choice (the published one; the rules'
+when there is none); one point for each deciding statement ticked, minus one for each
+other statement ticked (never below zero); one point for each set-aside argument named
+as set aside, minus one for each other statement named so (never below zero). A
+statement carrying the authors' hindsight that did not decide costs nothing when
+ticked: the feedback teaches it instead. Ticking every statement never earns full
+marks: each quiz has true statements that did not decide (a test pins it).
+
+Answers (JSON or YAML) map a case number or key to ``{choice, factors, set_aside}``;
+a statement is its letter or a rule or argument id.
 """
 
 from __future__ import annotations
@@ -26,24 +39,27 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sequencer.api import default_rulebook, effective_profile
+from sequencer.api import default_rulebook, effective_profile, fired_rules, recommend
+from sequencer.decide.plans import plans_of
+from sequencer.decide.unknowns import fields_read
 from sequencer.errors import AnswerFileError
-from sequencer.explain.published import (
-    PublishedCase,
-    load_cases,
-    replay,
-)
+from sequencer.explain.casebook import TeachingCase, gather
+from sequencer.explain.deciding import NEITHER, NO_PREFERENCE, NOT_YET, Weighing, weigh
+from sequencer.explain.published import Hindsight
 from sequencer.explain.whatif import WhatIf, what_if
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.knowledge.schema import Favors, NotEligible
-from sequencer.model.recommendation import Recommendation
+from sequencer.model.fields import flatten, is_unknown
+from sequencer.model.recommendation import Citation, Recommendation, SetAsideBy
 
 __all__ = [
     "CHOICE_POINTS",
+    "NEITHER",
+    "NOT_YET",
     "Answer",
     "Exercise",
     "Factor",
@@ -51,69 +67,144 @@ __all__ = [
     "answers_from_file",
     "exercises",
     "mark",
+    "parse_choice",
+    "parse_factors",
 ]
 
 CHOICE_POINTS = 2
-DISTRACTORS = 3
+CAUTIONS = 2
+"""At most this many cautions join a list."""
+OTHER_TRUE = 3
+"""Plain facts are added until this many statements are true, not deciding, not set aside."""
+PLAIN_FACTS = (1, 3)
+"""At least one plain fact, at most three."""
 LearnerChoice = str
-"""An option's id, or ``neither``."""
-_NEITHER_ALIASES = {"n": "neither", "neither": "neither"}
+"""An option's id, ``neither`` or ``not_yet``."""
+_OTHER_CHOICES = {
+    "n": NEITHER,
+    "neither": NEITHER,
+    "none": NEITHER,
+    "y": NOT_YET,
+    "not_yet": NOT_YET,
+    "not yet": NOT_YET,
+    "notyet": NOT_YET,
+    "wait": NOT_YET,
+}
+_ABSENT: tuple[object, ...] = ("none", False, [], ())
+"""Values that say a finding is absent: not offered as plain facts (``There is no GVHD``
+reads oddly where there was no transplant)."""
+Role = Literal["deciding", "not_deciding", "set_aside"]
+Kind = Literal["argument", "standing", "caution", "fact"]
 
 
 @dataclass(frozen=True)
 class Factor:
-    """A candidate deciding factor: a rule's condition in words, under a letter."""
+    """One statement true of the patient, under a letter, with its role in the choice."""
 
     key: str
     text: str
+    role: Role
+    kind: Kind
+    """An argument, a standing (eligibility, deferral, failure, defeat), a caution or a
+    plain fact of the profile."""
+    ref: str
+    """The argument's or rule's id, or the profile field of a plain fact."""
     rules: tuple[str, ...]
-    fired: bool
-    deciding: bool
+    """The rules behind it (for the curious); none for a plain fact."""
+    favors: str | None
+    """For an argument: the option it pushes toward."""
+    without: str | None
+    """When the choice changes if this alone is taken away: what it would be."""
+    why: str
+    """The rule base's words for it (its figures), or the fact in words."""
+    citations: tuple[Citation, ...]
+    set_aside_by: tuple[SetAsideBy, ...]
+    hindsight: Hindsight | None
+    together: tuple[str, ...] = ()
+    """For a deciding statement no single removal of which changes the choice: the
+    letters of the fewest others that, taken away with it, change it."""
+    then: str | None = None
+    """The choice once this statement (and ``together``) are taken away."""
+    arguments: tuple[str, ...] = ()
+    """The ids of the arguments it states (a standing that also argues states one)."""
+
+    @property
+    def deciding(self) -> bool:
+        """Whether it decided the choice."""
+        return self.role == "deciding"
+
+    @property
+    def neutral(self) -> bool:
+        """Ticking it as deciding costs nothing: it carries the authors' hindsight."""
+        return self.hindsight is not None and self.role == "not_deciding"
 
 
 @dataclass(frozen=True)
 class Exercise:
-    """One published patient as an exercise."""
+    """One case as an exercise: a quiz, or a discussion case the rules do not decide."""
 
-    case: PublishedCase
+    case: TeachingCase
+    kind: Literal["quiz", "discussion"]
+    discussion: Literal["tie", "differs", "provisional"] | None
+    """Why it is a discussion case."""
+    answer: str
+    """The right choice of a quiz; for a discussion case, what the rules say."""
     setting: str
     vignette: str
     factors: tuple[Factor, ...]
     recommendation: Recommendation
     today: Recommendation
     whatif: WhatIf
+    weighing: Weighing
     rulebook: Rulebook
 
     @property
     def deciding(self) -> tuple[Factor, ...]:
-        """The factors that back the published choice."""
+        """The statements that decided the choice."""
         return tuple(f for f in self.factors if f.deciding)
 
     @property
+    def set_aside(self) -> tuple[Factor, ...]:
+        """The arguments that were set aside."""
+        return tuple(f for f in self.factors if f.role == "set_aside")
+
+    @property
     def max_points(self) -> int:
-        """Full marks: the choice plus every deciding factor."""
-        return CHOICE_POINTS + len(self.deciding)
+        """Full marks: the choice, every deciding statement, every set-aside one (0 for a
+        discussion case)."""
+        if self.kind == "discussion":
+            return 0
+        return CHOICE_POINTS + len(self.deciding) + len(self.set_aside)
 
 
 class Answer(BaseModel):
-    """A learner's answer for one patient (factors as letters)."""
+    """A learner's answer for one case (statements as letters)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     choice: LearnerChoice
     factors: tuple[str, ...] = ()
+    set_aside: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Marked:
-    """An answer marked against the published decision."""
+    """An answer marked against the exercise."""
 
     exercise: Exercise
     answer: Answer | None
     choice_correct: bool
     right: tuple[Factor, ...]
+    """Deciding statements ticked."""
     wrong: tuple[Factor, ...]
+    """Other statements ticked as deciding (each costs a point)."""
     missed: tuple[Factor, ...]
+    """Deciding statements not ticked."""
     points: int
+    spared: tuple[Factor, ...] = ()
+    """Statements with a hindsight note ticked as deciding: no point lost."""
+    aside_right: tuple[Factor, ...] = ()
+    aside_wrong: tuple[Factor, ...] = ()
+    aside_missed: tuple[Factor, ...] = ()
 
     @property
     def max_points(self) -> int:
@@ -128,76 +219,266 @@ def _seeded(seed: str) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()
 
 
-def _factors(book: Rulebook, case: PublishedCase, rec: Recommendation) -> tuple[Factor, ...]:
-    published = case.published_choice
-    fired = list(dict.fromkeys(r.rule for r in rec.reasons))
-    deciding = {
-        r.rule
-        for r in rec.reasons
-        if (published == "neither" and r.effect == "not_eligible")
-        or (
-            published != "neither"
-            and r.effect == "favors"
-            and r.therapy == published
-            and r.status == "counted"
+@dataclass
+class _Draft:
+    text: str
+    role: Role
+    kind: Kind
+    ref: str
+    rules: tuple[str, ...]
+    favors: str | None
+    without: str | None
+    why: str
+    citations: tuple[Citation, ...]
+    set_aside_by: tuple[SetAsideBy, ...] = ()
+    together: tuple[str, ...] = ()  # item ids
+    then: str | None = None
+    also: tuple[str, ...] = ()  # ids of the argument merged into a standing statement
+
+
+def _weighing_drafts(book: Rulebook, rec: Recommendation, weighing: Weighing) -> list[_Draft]:
+    """Arguments (counted or set aside) and standings, merged when one rule makes both."""
+    plans = plans_of(book)
+    drafts: dict[str, _Draft] = {}
+    standing_of: dict[str, str] = {}
+    for item in weighing.items:
+        if item.kind != "standing":
+            continue
+        rule = book.rule(item.id)
+        plan = plans[item.id]
+        own = [r.text for r in rec.reasons if r.rule == item.id and r.effect != "favors"]
+        why = " ".join(
+            dict.fromkeys([*own, *([plan.set_aside_by.text] if plan.set_aside_by else [])])
         )
-    }
-    groups: dict[str, list[str]] = {}
-    for rule_id in fired:
-        groups.setdefault(book.vocabulary.condition_text(book.rule(rule_id)), []).append(rule_id)
-    weighing = [
-        rule
-        for rule in book.active
-        if rule.id not in fired
-        and any(isinstance(e, Favors | NotEligible) for e in rule.then)
-        and book.vocabulary.condition_text(rule) not in groups
+        drafts[item.id] = _Draft(
+            text=rule.title,
+            role="deciding" if item.deciding else "not_deciding",
+            kind="standing",
+            ref=item.id,
+            rules=(item.id,),
+            favors=None,
+            without=item.without,
+            why=why or plan.rationale,
+            citations=plan.citations,
+            together=item.together,
+            then=item.then,
+        )
+        standing_of[item.id] = item.id
+    for argument in rec.arguments:
+        spec = book.arguments[argument.id]
+        if argument.status == "set_aside":
+            role: Role = "set_aside"
+            without = None
+            together: tuple[str, ...] = ()
+            then: str | None = None
+        else:
+            found = weighing.item("argument", argument.id)
+            role = "deciding" if found is not None and found.deciding else "not_deciding"
+            without = found.without if found is not None else None
+            together = found.together if found is not None else ()
+            then = found.then if found is not None else None
+        merged = next((standing_of[r] for r in argument.rules if r in standing_of), None)
+        if merged is not None and role != "set_aside":
+            # one finding (a failure, say) both argues and changes a standing: one statement
+            draft = drafts[merged]
+            draft.text = spec.title
+            draft.kind = "argument"
+            draft.favors = argument.favors
+            draft.rules = tuple(dict.fromkeys([*draft.rules, *argument.rules]))
+            draft.why = " ".join(dict.fromkeys([argument.text, draft.why]))
+            draft.also = (*draft.also, argument.id)
+            if role == "deciding" and draft.role != "deciding":
+                draft.role = "deciding"
+                draft.without, draft.together, draft.then = without, together, then
+            continue
+        drafts[f"argument:{argument.id}"] = _Draft(
+            text=spec.title,
+            role=role,
+            kind="argument",
+            ref=argument.id,
+            rules=tuple(argument.rules),
+            favors=argument.favors,
+            without=without,
+            why=argument.text,
+            citations=tuple(argument.citations),
+            set_aside_by=tuple(argument.set_aside_by),
+            together=together,
+            then=then,
+        )
+    return list(drafts.values())
+
+
+def _caution_drafts(
+    book: Rulebook, rec: Recommendation, key: str, taken: set[str], weighed: set[str]
+) -> list[_Draft]:
+    """Cautions on other findings than those weighed (a caution on the same finding as
+    an argument would read as that argument)."""
+    reads = fields_read(book.active)
+    busy = {f for r in weighed for f in reads.get(r, set())}
+    seen: dict[str, _Draft] = {}
+    for caution in rec.warnings:
+        if caution.rule in taken or caution.rule in seen or reads.get(caution.rule, set()) & busy:
+            continue
+        seen[caution.rule] = _Draft(
+            text=caution.title,
+            role="not_deciding",
+            kind="caution",
+            ref=caution.rule,
+            rules=(caution.rule,),
+            favors=None,
+            without=None,
+            why=caution.text,
+            citations=tuple(caution.citations),
+        )
+    chosen = sorted(seen.values(), key=lambda d: _seeded(f"caution:{key}:{d.ref}"))
+    return chosen[:CAUTIONS]
+
+
+def _fact_drafts(
+    book: Rulebook, case: TeachingCase, rec: Recommendation, weighing_rules: set[str], wanted: int
+) -> list[_Draft]:
+    """Known facts of the profile that no rule weighing here reads, in words."""
+    reads = fields_read(book.active)
+    used = {f for r in weighing_rules for f in reads.get(r, set())}
+    vocabulary = book.vocabulary
+    facts = [
+        (field, value)
+        for field, value in flatten(case.profile).items()
+        if field in vocabulary.labels
+        and field not in used
+        and not is_unknown(field, value)
+        and value not in _ABSENT  # a finding, not the absence of one
     ]
-    weighing.sort(key=lambda r: _seeded(f"distractor:{case.number}:{r.id}"))
-    distractors: dict[str, list[str]] = {}
-    for rule in weighing:
-        if len(distractors) == DISTRACTORS:
-            break
-        distractors.setdefault(book.vocabulary.condition_text(rule), []).append(rule.id)
-    entries = [(text, rules, True) for text, rules in groups.items()]
-    entries += [(text, rules, False) for text, rules in distractors.items()]
-    entries.sort(key=lambda e: _seeded(f"order:{case.number}:{e[0]}"))
+    facts.sort(key=lambda fv: _seeded(f"fact:{case.key}:{fv[0]}"))
+    return [
+        _Draft(
+            text=vocabulary.fact_text(field, value),
+            role="not_deciding",
+            kind="fact",
+            ref=field,
+            rules=(),
+            favors=None,
+            without=None,
+            why="",
+            citations=(),
+        )
+        for field, value in facts[:wanted]
+    ]
+
+
+def _hindsight_for(draft: _Draft, note: Hindsight | None) -> Hindsight | None:
+    if note is None:
+        return None
+    concerned = {draft.ref, *draft.rules}
+    return note if concerned & set(note.about) else None
+
+
+def _factors(
+    book: Rulebook, case: TeachingCase, rec: Recommendation, weighing: Weighing
+) -> tuple[Factor, ...]:
+    drafts = _weighing_drafts(book, rec, weighing)
+    taken = {r for d in drafts for r in d.rules}
+    weighed = {r for d in drafts if d.role != "not_deciding" for r in d.rules}
+    drafts += _caution_drafts(book, rec, case.key, taken, weighed)
+    others = sum(d.role == "not_deciding" for d in drafts)
+    low, high = PLAIN_FACTS
+    wanted = min(high, max(low, OTHER_TRUE - others))
+    weighing_rules = {r for d in drafts if d.kind in ("argument", "standing") for r in d.rules}
+    drafts += _fact_drafts(book, case, rec, weighing_rules, wanted)
+    unique: dict[str, _Draft] = {}
+    for draft in drafts:
+        unique.setdefault(draft.text, draft)
+    ordered = sorted(unique.values(), key=lambda d: _seeded(f"order:{case.key}:{d.text}"))
+    letter_of: dict[str, str] = {}
+    for index, d in enumerate(ordered):
+        for name in (d.ref, *d.also, *d.rules):
+            letter_of.setdefault(name, _letter(index))
+    together: dict[str, tuple[str, ...]] = {}
+    for index, d in enumerate(ordered):
+        own = _letter(index)
+        found = {letter_of[t] for t in d.together if t in letter_of} - {own}
+        together[own] = tuple(sorted(found, key=lambda k: (len(k), k)))
+        if not found and d.then is not None and d.without is None:
+            d.without = d.then  # its witnesses are this statement's own parts
     return tuple(
         Factor(
-            key=chr(ord("a") + index),
-            text=text,
-            rules=tuple(rules),
-            fired=was_fired,
-            deciding=was_fired and any(r in deciding for r in rules),
+            key=_letter(index),
+            text=d.text,
+            role=d.role,
+            kind=d.kind,
+            ref=d.ref,
+            rules=d.rules,
+            favors=d.favors,
+            without=d.without,
+            why=d.why,
+            citations=d.citations,
+            set_aside_by=d.set_aside_by,
+            hindsight=_hindsight_for(d, case.hindsight),
+            together=together[_letter(index)],
+            arguments=(d.ref, *d.also) if d.kind == "argument" and not d.also else d.also,
+            then=d.then,
         )
-        for index, (text, rules, was_fired) in enumerate(entries)
+        for index, d in enumerate(ordered)
+    )
+
+
+def _letter(index: int) -> str:
+    """a, b, ... z, then aa, ab, ..."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return letters
+
+
+def _kind(
+    case: TeachingCase, rec: Recommendation, weighing: Weighing, factors: Sequence[Factor]
+) -> tuple[Literal["quiz", "discussion"], Literal["tie", "differs", "provisional"] | None]:
+    if weighing.answer == NO_PREFERENCE:
+        return "discussion", "tie"
+    if case.published_choice is not None and case.published_choice != weighing.answer:
+        return "discussion", "differs"
+    if case.published_choice is None and rec.provisional:
+        return "discussion", "provisional"
+    return "quiz", None
+
+
+def exercise(case: TeachingCase, rulebook: Rulebook | None = None) -> Exercise:
+    """Return one case as an exercise, decided in the case's regulatory context.
+
+    Raises ``ProfileError``/``UnknownContextError`` for a profile or context the rules
+    cannot take.
+    """
+    book = rulebook or default_rulebook()
+    effective, ctx, _ = effective_profile(case.profile, rulebook=book, context=case.context)
+    rec = recommend(case.profile, rulebook=book, context=case.context)
+    weighing = weigh(book, fired_rules(case.profile, rulebook=book, context=case.context))
+    factors = _factors(book, case, rec, weighing)
+    kind, why = _kind(case, rec, weighing, factors)
+    return Exercise(
+        case=case,
+        kind=kind,
+        discussion=why,
+        answer=weighing.answer,
+        setting=ctx.title,
+        vignette=book.vocabulary.vignette(effective, ctx.title),
+        factors=factors,
+        recommendation=rec,
+        today=recommend(case.profile, rulebook=book),
+        whatif=what_if(case.profile, rulebook=book, context=case.context, base=rec),
+        weighing=weighing,
+        rulebook=book,
     )
 
 
 def exercises(
-    cases: Sequence[PublishedCase] | None = None, rulebook: Rulebook | None = None
+    cases: Sequence[TeachingCase] | None = None, rulebook: Rulebook | None = None
 ) -> list[Exercise]:
-    """Return the published patients as exercises, each in its own regulatory context."""
+    """Return the cases as exercises (default: the review's published patients)."""
     book = rulebook or default_rulebook()
-    chosen = list(cases) if cases is not None else load_cases()
-    out = []
-    for played in replay(chosen, book):
-        case = played.case
-        effective, ctx, _ = effective_profile(case.profile, rulebook=book, context=case.context)
-        out.append(
-            Exercise(
-                case=case,
-                setting=ctx.title,
-                vignette=book.vocabulary.vignette(effective, ctx.title),
-                factors=_factors(book, case, played.recommendation),
-                recommendation=played.recommendation,
-                today=played.today,
-                whatif=what_if(
-                    case.profile, rulebook=book, context=case.context, base=played.recommendation
-                ),
-                rulebook=book,
-            )
-        )
-    return out
+    chosen = list(cases) if cases is not None else gather()
+    return [exercise(case, book) for case in chosen]
 
 
 # --- answers and marking -----------------------------------------------------------
@@ -208,29 +489,36 @@ def _normal(token: str) -> str:
 
 
 def parse_choice(text: str, book: Rulebook) -> LearnerChoice | None:
-    """Return the choice a learner typed (``b``, ``car-t``, ``Neither``...), or None."""
+    """Return the choice a learner typed (``b``, ``car-t``, ``Neither``, ``not yet``...),
+    or None."""
     aliases = {_normal(a): o.id for o in book.options for a in (o.id, *o.aliases)}
-    return {**aliases, **_NEITHER_ALIASES}.get(_normal(text))
+    others = {_normal(k): v for k, v in _OTHER_CHOICES.items()}
+    return {**aliases, **others}.get(_normal(text))
 
 
 def parse_factors(exercise: Exercise, items: Sequence[str]) -> tuple[str, ...]:
-    """Return factor letters from letters or rule ids. Raises ``ValueError`` on others."""
+    """Return statement letters from letters or rule/argument ids.
+
+    Raises ``ValueError`` naming an item that is neither.
+    """
     letters = {f.key for f in exercise.factors}
-    by_rule = {rule: f.key for f in exercise.factors for rule in f.rules}
+    by_id: dict[str, str] = {}
+    for f in exercise.factors:
+        for name in (*f.rules, f.ref, *f.arguments):
+            by_id.setdefault(name, f.key)
     out: list[str] = []
     for item in items:
         token = str(item).strip()
-        key = token.lower() if token.lower() in letters else by_rule.get(token)
+        key = token.lower() if token.lower() in letters else by_id.get(token)
         if key is None:
-            known = ", ".join(sorted(letters))
-            raise ValueError(f"unknown factor {token!r} (use the letters {known} or rule ids)")
+            known = ", ".join(sorted(letters, key=lambda k: (len(k), k)))
+            raise ValueError(f"unknown statement {token!r} (use the letters {known} or rule ids)")
         if key not in out:
             out.append(key)
-    return tuple(sorted(out))
+    return tuple(sorted(out, key=lambda k: (len(k), k)))
 
 
-def answers_from_file(path: Path, sheets: Sequence[Exercise]) -> dict[int, Answer]:
-    """Read answers (JSON or YAML) for ``sheets``. Raises ``AnswerFileError`` naming the fault."""
+def _load(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -240,62 +528,102 @@ def answers_from_file(path: Path, sheets: Sequence[Exercise]) -> dict[int, Answe
     if len(text) > 1_000_000:
         raise AnswerFileError(f"{path}: larger than 1 MB; not an answer file")
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise AnswerFileError(f"{path}: not valid JSON or YAML ({error})") from None
     except (RecursionError, ValueError) as error:  # nested too deep, a huge number
         raise AnswerFileError(
             f"{path}: not an answer file ({type(error).__name__}: {str(error)[:80]})"
         ) from None
+
+
+def _find(sheets: Sequence[Exercise], raw_key: object) -> Exercise | None:
+    text = str(raw_key).strip()
+    for ex in sheets:
+        if text == ex.case.key or (text.isdigit() and int(text) == ex.case.number):
+            return ex
+    return None
+
+
+def _statements(where: str, ex: Exercise, raw: Mapping[object, object], name: str) -> list[str]:
+    items = raw.get(name) or []
+    if not isinstance(items, list):
+        raise AnswerFileError(f"{where}: {name} must be a list")
+    return [str(i) for i in items]
+
+
+def answers_from_file(path: Path, sheets: Sequence[Exercise]) -> dict[int, Answer]:
+    """Read answers (JSON or YAML) for ``sheets``: case number -> ``Answer``.
+
+    Raises ``AnswerFileError`` naming every fault's place.
+    """
+    data = _load(path)
     if not isinstance(data, Mapping):
-        raise AnswerFileError(f"{path}: expected a mapping of patient number -> answer")
-    by_number = {ex.case.number: ex for ex in sheets}
+        raise AnswerFileError(f"{path}: expected a mapping of case number -> answer")
     out: dict[int, Answer] = {}
     for raw_key, raw in data.items():
-        try:
-            number = int(raw_key)
-        except (TypeError, ValueError):
-            raise AnswerFileError(f"{path}: {raw_key!r} is not a patient number") from None
-        if number not in by_number:
-            known = ", ".join(str(n) for n in sorted(by_number))
-            raise AnswerFileError(f"{path}: no patient {number} (patients: {known})")
+        ex = _find(sheets, raw_key)
+        if ex is None:
+            if not str(raw_key).strip().isdigit() and not isinstance(raw_key, int):
+                raise AnswerFileError(f"{path}: {raw_key!r} is not a patient number or case key")
+            known = ", ".join(str(e.case.number) for e in sheets)
+            raise AnswerFileError(f"{path}: no patient {raw_key} (patients: {known})")
+        number = ex.case.number
         where = f"{path}: patient {number}"
         if not isinstance(raw, Mapping):
-            raise AnswerFileError(f"{where}: expected {{choice, factors}}")
-        extra = set(raw) - {"choice", "factors"}
+            raise AnswerFileError(f"{where}: expected {{choice, factors, set_aside}}")
+        extra = set(raw) - {"choice", "factors", "set_aside"}
         if extra:
             raise AnswerFileError(f"{where}: unknown keys {sorted(str(k) for k in extra)}")
-        book = by_number[number].rulebook
+        book = ex.rulebook
         choice = parse_choice(str(raw.get("choice", "")), book)
         if choice is None:
-            ids = [*book.option_ids, "neither"]
+            ids = [*book.option_ids, NEITHER, NOT_YET]
             wanted = ", ".join(ids[:-1]) + f" or {ids[-1]}"
             raise AnswerFileError(f"{where}: choice must be {wanted}; got {raw.get('choice')!r}")
-        factors = raw.get("factors") or []
-        if not isinstance(factors, list):
-            raise AnswerFileError(f"{where}: factors must be a list")
         try:
-            keys = parse_factors(by_number[number], [str(f) for f in factors])
-            out[number] = Answer(choice=choice, factors=keys)
+            factors = parse_factors(ex, _statements(where, ex, raw, "factors"))
+            aside = parse_factors(ex, _statements(where, ex, raw, "set_aside"))
+            both = sorted(set(factors) & set(aside))
+            if both:
+                raise ValueError(f"{', '.join(both)} both deciding and set aside; choose one")
+            out[number] = Answer(choice=choice, factors=factors, set_aside=aside)
         except (ValueError, ValidationError) as error:
             raise AnswerFileError(f"{where}: {error}") from None
     return out
 
 
 def mark(exercise: Exercise, answer: Answer | None) -> Marked:
-    """Mark one answer (None: not answered, no points)."""
-    if answer is None:
-        return Marked(exercise, None, False, (), (), exercise.deciding, 0)
+    """Mark one answer (None: not answered, no points). A discussion case scores nothing."""
+    if answer is None or exercise.kind == "discussion":
+        return Marked(
+            exercise, answer, False, (), (), exercise.deciding, 0, aside_missed=exercise.set_aside
+        )
     picked = [f for f in exercise.factors if f.key in answer.factors]
     right = tuple(f for f in picked if f.deciding)
-    wrong = tuple(f for f in picked if not f.deciding)
+    spared = tuple(f for f in picked if f.neutral)
+    wrong = tuple(f for f in picked if not f.deciding and not f.neutral)
     missed = tuple(f for f in exercise.deciding if f not in right)
-    correct = answer.choice == exercise.case.published_choice
-    points = (CHOICE_POINTS if correct else 0) + max(0, len(right) - len(wrong))
-    return Marked(exercise, answer, correct, right, wrong, missed, points)
-
-
-# --- views ---------------------------------------------------------------------------
-
-
-# --- on a terminal -------------------------------------------------------------------
+    named = [f for f in exercise.factors if f.key in answer.set_aside]
+    aside_right = tuple(f for f in named if f.role == "set_aside")
+    aside_wrong = tuple(f for f in named if f.role != "set_aside")
+    aside_missed = tuple(f for f in exercise.set_aside if f not in aside_right)
+    correct = answer.choice == exercise.answer
+    points = (
+        (CHOICE_POINTS if correct else 0)
+        + max(0, len(right) - len(wrong))
+        + max(0, len(aside_right) - len(aside_wrong))
+    )
+    return Marked(
+        exercise,
+        answer,
+        correct,
+        right,
+        wrong,
+        missed,
+        points,
+        spared,
+        aside_right,
+        aside_wrong,
+        aside_missed,
+    )

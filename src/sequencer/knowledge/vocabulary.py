@@ -144,6 +144,15 @@ class Vocabulary:
             if not is_unknown(field, value)
         ]
 
+    def fact_text(self, field: str, value: Any) -> str:
+        """Return one known fact as a statement: the vignette's clause for the value when
+        it is a whole clause (``The blasts express CD19``, ``There is no GVHD``), else
+        ``Label: value``."""
+        phrase = self._phrase(field, value)
+        if phrase and phrase.split(" ", 1)[0] in ("the", "there"):
+            return _sentence(phrase).rstrip(".")
+        return f"{self.label(field)}: {self.value_text(field, value)}"
+
     def _word(self, field: str, value: Any) -> str:
         """A value as a condition names it: short, without commas."""
         words = self._in_conditions.get(field, {})
