@@ -81,6 +81,10 @@ screenshot: install
 		--no-first-run --disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir=$$profile --screenshot=docs/report-patient-4.png --window-size=1280,2000 \
 		file://$(CURDIR)/$(VENV)/report-patient-4.html; rm -rf $$profile
+	$(BIN)/sequencer report examples/patients/patient-4.json --context us-2020 --paper A4 \
+		--output $(VENV)/report-patient-4-a4.html
+	$(BIN)/python docs/screenshots.py printed $(VENV)/report-patient-4-a4.html \
+		docs/report-printed-patient-4.png
 
 # Rewrite the rule catalogue embedded in README.md from the rule base.
 catalogue: install

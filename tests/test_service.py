@@ -67,7 +67,7 @@ def test_whatif_report_and_rules(server: str) -> None:
     assert status == 200 and json.loads(body)["patient_id"] == "aldoss2020-patient-1"
     status, headers, body = call(f"{server}/report", profile, "POST")
     assert status == 200 and headers["content-type"].startswith("text/html")
-    assert b"<h1>Patient aldoss2020-patient-1</h1>" in body
+    assert b'Patient id: <strong class="patient-id">aldoss2020-patient-1</strong>' in body
     status, _, body = call(f"{server}/rules")
     data: dict[str, Any] = json.loads(body)
     assert status == 200 and data["default_context"] == "us-2026" and len(data["rules"]) > 80
