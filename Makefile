@@ -69,8 +69,9 @@ rules-gate: install
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# The teaching sheets in examples/teaching/, and the report screenshot in docs/ (needs
-# Debian's chromium: apt-get install chromium).
+# The teaching sheets in examples/teaching/, and the screenshots in docs/ (the report, its
+# printed first page, the case page at 1920x1080; needs Debian's chromium and
+# chromium-driver: apt-get install chromium chromium-driver).
 .PHONY: teaching screenshot
 teaching: install
 	$(BIN)/sequencer teach --output examples/teaching
@@ -85,6 +86,9 @@ screenshot: install
 		--output $(VENV)/report-patient-4-a4.html
 	$(BIN)/python docs/screenshots.py printed $(VENV)/report-patient-4-a4.html \
 		docs/report-printed-patient-4.png
+	$(BIN)/sequencer serve --port 8097 --audit sqlite:///$(CURDIR)/$(VENV)/screenshot-audit.sqlite3 & \
+		pid=$$!; sleep 4; $(BIN)/python docs/screenshots.py page http://127.0.0.1:8097/ \
+		docs/page-patient-4.png; status=$$?; kill $$pid; exit $$status
 
 # Rewrite the rule catalogue embedded in README.md from the rule base.
 catalogue: install

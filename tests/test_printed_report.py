@@ -19,13 +19,14 @@ from pypdf import PdfReader
 
 from sequencer import default_rulebook
 from sequencer.model.fields import FIELDS
-from sequencer.present.case_view import NO_IDENTIFIER, WEIGHT_LEGEND
+from sequencer.present.case_view import NO_IDENTIFIER, WEIGHT_LEGEND, summary_words
 from sequencer.present.report import (
     DecisionRecord,
     case_report,
     html_report,
     markdown_report,
 )
+from sequencer.present.templating import plain_words
 
 LITERATURE = yaml.safe_load((REPO / "examples" / "literature" / "cases.yaml").read_text())["cases"]
 CASES: list[tuple[str, dict[str, Any], str | None]] = [
@@ -91,7 +92,7 @@ def test_each_case_prints_on_two_pages_decision_first_references_second(
     assert len(pages) == 2, [len(p) for p in pages]
     first, second = (" ".join(p.split()) for p in pages)
     assert "Recommendation" in first and "Arguments for, against and set aside" in first
-    assert " ".join(built.recommendation.summary.split())[:60] in first
+    assert " ".join(summary_words(built.recommendation.summary).split())[:60] in first
     assert second.startswith("What would change the decision")
     assert "References" in second and "References" not in first
     # the page size was honoured: A4 is 595 x 842 points, Letter 612 x 792
@@ -129,10 +130,25 @@ def test_no_field_is_shown_by_its_dotted_path(
 
 def test_a_choice_blocked_on_an_unknown_fact_names_it_by_its_label() -> None:
     built = case_report(patched({"disease.cd19": "unknown"}))
-    assert "disease.cd19" in built.recommendation.summary or "CD19" in built.recommendation.summary
-    text = visible_text(html_report(built))
+    assert built.recommendation.summary.startswith("No choice yet")
+    text = " ".join(visible_text(html_report(built)).split())
     assert raw_paths(text) == []
-    assert "CD19 on the current blasts" in text
+    assert "blocks the choice CD19 on the current blasts" in text
+
+
+def test_a_dotted_path_in_any_sentence_is_shown_by_its_label() -> None:
+    """The templates' safety net: a path that reaches a page in some rule's or
+    library's sentence is replaced by the field's label (lower-cased mid-sentence)."""
+    voc = default_rulebook().vocabulary
+    assert plain_words("first establish disease.cd19 now", voc) == (
+        "first establish CD19 on the current blasts now"
+    )
+    assert plain_words("disease.rapidly_progressing: unknown", voc) == (
+        "Rapidly progressing (cannot wait weeks): unknown"
+    )
+    assert plain_words("rule disease-cd19-dim and x.disease.cd19y", voc) == (
+        "rule disease-cd19-dim and x.disease.cd19y"
+    )
 
 
 def test_the_patient_id_is_a_label_that_can_be_hidden() -> None:
@@ -144,10 +160,15 @@ def test_the_patient_id_is_a_label_that_can_be_hidden() -> None:
     assert "MRN-0012345" not in hidden and "Patient id hidden" in hidden
 
 
-def test_weights_are_explained_as_weight_of_arguments_not_benefit() -> None:
-    page = html_report(case_report(patient(2), context="us-2020"))
+@pytest.mark.parametrize(("name", "profile", "context"), CASES, ids=[c[0] for c in CASES])
+def test_weights_are_explained_as_weight_of_arguments_never_as_a_score(
+    name: str, profile: dict[str, Any], context: str | None
+) -> None:
+    page = html_report(case_report(profile, context=context))
     assert ">Weight of arguments</th>" in page and WEIGHT_LEGEND in page
     assert "not its expected benefit" in WEIGHT_LEGEND
+    text = visible_text(page[: page.index('class="page2"')])
+    assert re.search(r"\bscores?\b", text) is None, text[:300]
 
 
 @pytest.mark.parametrize(("name", "profile", "context"), CASES, ids=[c[0] for c in CASES])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,7 @@ __all__ = [
     "WhatIfGroup",
     "case_view",
     "number_references",
+    "summary_words",
 ]
 
 WEIGHT_LEGEND = (
@@ -62,6 +64,22 @@ NO_IDENTIFIER = (
 )
 """Why a reference carries neither a DOI nor a PMID (the bibliography gives identifiers
 only where they were verified)."""
+
+
+_SCORE_WORDS = (
+    (re.compile(r"\bscore (\d+) vs (\d+)"), r"weight of arguments \1 vs \2"),
+    (re.compile(r"\(score (\d+)\)"), r"(weight of arguments \1)"),
+    (re.compile(r"\boptions score (\d+)"), r"options weigh \1"),
+)
+
+
+def summary_words(summary: str) -> str:
+    """The recommendation's summary as the board reads it: its points called the weight
+    of arguments (they are not expected benefit); the summary in the JSON output is
+    unchanged."""
+    for pattern, words in _SCORE_WORDS:
+        summary = pattern.sub(words, summary)
+    return summary
 
 
 @dataclass(frozen=True)
@@ -428,7 +446,7 @@ def case_view(
     ]
     return CaseView(
         patient_id=rec.patient_id,
-        summary=rec.summary,
+        summary=summary_words(rec.summary),
         close_call=rec.close_call,
         provisional=rec.provisional,
         context_name=rec.context.name,

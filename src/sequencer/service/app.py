@@ -37,6 +37,7 @@ from sequencer.service import cds
 from sequencer.service.audit import AuditLog, IssuedCard
 from sequencer.service.auth import AuthConfig, TokenRejected, Verifier
 from sequencer.service.fhirclient import fetch
+from sequencer.service.page import add_page_routes
 from sequencer.service.reports import ReportStore
 
 __all__ = ["MAX_BODY", "create_app"]
@@ -274,6 +275,7 @@ def create_app(
         )
 
     _cds_routes(app, book, served, public_url, reports, audit, reader)
+    add_page_routes(app, book, audit)  # the board's case page and decisions (service.page)
     return app
 
 
