@@ -183,6 +183,29 @@ def test_a_published_patient_shows_its_choice_and_reasons_above_the_fold(
         assert element.rect["y"] + element.rect["height"] <= height, element.text[:80]
 
 
+def test_the_printable_report_opens_from_the_page_without_the_id_when_hidden(
+    server: str, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    _load(browser, server, "published:3")
+    browser.find_element(By.ID, "f-hide-id").click()
+    page = browser.current_window_handle
+    browser.find_element(By.ID, "print-report").click()
+    _wait(browser, lambda d: len(d.window_handles) == 2)
+    browser.switch_to.window(next(h for h in browser.window_handles if h != page))
+    try:
+        _wait(browser, lambda d: d.find_elements(By.TAG_NAME, "h1"))
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Tumor board case report"
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert "Patient id hidden" in text and "aldoss2020-patient-3" not in text
+        assert "References" in text
+    finally:
+        browser.close()
+        browser.switch_to.window(page)
+        browser.find_element(By.ID, "f-hide-id").click()
+
+
 def test_applying_a_what_if_change_changes_the_choice(server: str, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 

@@ -13,6 +13,8 @@
   rendered from the report's templates, its what-if changes as buttons (facts the board
   can establish apart from facts that cannot change), and the form to record the
   decision; 422 with every problem and its field when the profile is invalid.
+* ``POST /page/report`` (``?context=``, ``?hide_id=``, ``?paper=``): the printable case
+  report of the profile in the body.
 * ``POST /decisions``: records the board's decision (the option chosen or another
   therapy, whether it follows the advice and why, the meeting date, who signed) in the
   audit database as a feedback row with its decision row; ``GET /decisions`` lists
@@ -278,6 +280,35 @@ def add_page_routes(app: FastAPI, book: Rulebook, audit: AuditLog | None) -> Non
                 caller=request.client.host if request.client else None,
             )
         return reply
+
+    @app.post(
+        "/page/report", response_class=HTMLResponse, summary="The printable report, for the page"
+    )
+    async def printable(
+        request: Request,
+        context: str | None = None,
+        hide_id: str | None = None,
+        paper: str | None = None,
+    ) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSONResponse(status_code=413, content={"error": f"body over {MAX_BODY} bytes"})
+        try:
+            built = case_report(body, rulebook=book, context=context or None)
+        except ProfileError as error:
+            return _problems(error.problems, "invalid patient profile")
+        except UnknownContextError as error:
+            return JSONResponse(
+                status_code=404, content={"error": str(error), "known": error.known}
+            )
+        return HTMLResponse(
+            html_report(
+                built,
+                about_url="/about",
+                show_id=not _truthy(hide_id),
+                paper=paper if paper in ("A4", "letter") else None,
+            )
+        )
 
     @app.post("/decisions", summary="Record the board's decision")
     async def record(request: Request) -> Response:

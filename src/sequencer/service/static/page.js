@@ -189,7 +189,18 @@
     evaluate(JSON.stringify(current));
   });
 
-  result.addEventListener("click", (event) => {
+  result.addEventListener("click", async (event) => {
+    if (event.target.closest("#print-report")) {
+      const query = new URLSearchParams({ context: context.value, hide_id: hideId.checked ? "true" : "false" });
+      const reply = await fetch("/page/report?" + query.toString(), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(current || fromForm()),
+      });
+      const page = await reply.text();
+      window.open(URL.createObjectURL(new Blob([page], { type: "text/html" })), "_blank");
+      return;
+    }
     const button = event.target.closest("button.apply");
     if (!button) return;
     const profile = current ? JSON.parse(JSON.stringify(current)) : fromForm();
