@@ -102,10 +102,15 @@ def test_each_case_prints_on_two_pages_decision_first_references_second(
     )
 
 
-def test_a_recorded_decision_is_printed_on_the_first_page(tmp_path: Path) -> None:
-    page = tmp_path / "p4.html"
-    page.write_text(html_report(case_report(patient(4), context="us-2020"), decision=DECISION))
-    pdf = tmp_path / "p4.pdf"
+@pytest.mark.parametrize("paper", ["A4", "letter"])
+@pytest.mark.parametrize("number", range(1, 6))
+def test_a_recorded_decision_is_printed_on_the_first_page(
+    tmp_path: Path, number: int, paper: str
+) -> None:
+    page = tmp_path / "case.html"
+    built = case_report(patient(number), context="us-2020")
+    page.write_text(html_report(built, decision=DECISION, paper=paper))
+    pdf = tmp_path / "case.pdf"
     print_to_pdf(page, pdf)
     pages = [" ".join(p.extract_text().split()) for p in PdfReader(pdf).pages]
     assert len(pages) == 2
@@ -199,3 +204,12 @@ def test_every_reference_is_complete_or_says_why_not(
             assert source.note and " ".join(source.note.split())[:40] in " ".join(words.split())
     if "no DOI or PMID†" in text:
         assert NO_IDENTIFIER in " ".join(text.split())
+
+
+@pytest.mark.parametrize(("name", "profile", "context"), CASES, ids=[c[0] for c in CASES])
+def test_values_are_shown_in_words_not_as_codes(
+    name: str, profile: dict[str, Any], context: str | None
+) -> None:
+    """No snake_case value code (``declines_transfusion``) reaches the reader."""
+    text = visible_text(html_report(case_report(profile, context=context)))
+    assert re.findall(r"\b[a-z0-9]+_[a-z0-9_]+\b", text) == []
