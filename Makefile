@@ -73,8 +73,9 @@ rules-gate: install
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# The teaching sheets in examples/teaching/, and the report and sheet screenshots in docs/ (needs
-# Debian's chromium: apt-get install chromium).
+# The teaching sheets in examples/teaching/, and the screenshots in docs/ (the report, its
+# printed first page, the case page at 1920x1080, a teaching sheet; needs Debian's
+# chromium and chromium-driver: apt-get install chromium chromium-driver).
 .PHONY: teaching screenshot
 teaching: install
 	$(BIN)/sequencer teach --cases published --cases literature --output examples/teaching
@@ -89,6 +90,13 @@ screenshot: install
 		--no-first-run --disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir=$$profile --screenshot=docs/teaching-patient-4.png --window-size=1000,1100 \
 		file://$(CURDIR)/examples/teaching/patient-4.html; rm -rf $$profile
+	$(BIN)/sequencer report examples/patients/patient-4.json --context us-2020 --paper A4 \
+		--output $(VENV)/report-patient-4-a4.html
+	$(BIN)/python docs/screenshots.py printed $(VENV)/report-patient-4-a4.html \
+		docs/report-printed-patient-4.png
+	$(BIN)/sequencer serve --port 8097 --audit sqlite:///$(CURDIR)/$(VENV)/screenshot-audit.sqlite3 & \
+		pid=$$!; sleep 4; $(BIN)/python docs/screenshots.py page http://127.0.0.1:8097/ \
+		docs/page-patient-4.png; status=$$?; kill $$pid; exit $$status
 
 # Rewrite the rule catalogue embedded in README.md from the rule base.
 catalogue: install

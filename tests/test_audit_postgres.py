@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from served import HOST, call, free_port, running_server
 from test_cds import hook_call, without_answer
 
-from sequencer.service.audit import AuditLog, IssuedCard
+from sequencer.service.audit import BOARD_SERVICE, AuditLog, IssuedCard
 
 
 def _bin() -> Path | None:
@@ -146,3 +147,40 @@ def test_an_unreachable_database_is_a_usage_error_without_the_password() -> None
     with pytest.raises(UsageError) as caught:
         AuditLog(f"postgresql://someone:secret@{HOST}:{port}/audit")
     assert "secret" not in str(caught.value)
+
+
+def test_a_board_decision_is_a_feedback_row_with_its_decision_in_postgresql(
+    postgres: str,
+) -> None:
+    """The case page's decision through the real service into PostgreSQL, read back
+    with its feedback row, listed, and printed on its report."""
+    profile = json.loads((REPO / "examples" / "patients" / "patient-4.json").read_text())
+    decision = {
+        "profile": profile,
+        "context": "us-2020",
+        "chosen": "other",
+        "other_therapy": "Inotuzumab ozogamicin <trial>",
+        "reason": "trial",
+        "comment": "enrolled on a trial",
+        "meeting_date": "2026-11-27",
+        "signed_by": "Dr Chair",
+    }
+    with running_server("--audit", postgres) as base:
+        status, _, raw = call(f"{base}/decisions", json.dumps(decision).encode(), "POST")
+        assert status == 200, raw
+        stored = json.loads(raw)
+        status, _, listed = call(f"{base}/decisions")
+        assert status == 200 and b"Inotuzumab ozogamicin &lt;trial&gt;" in listed
+        status, _, report = call(f"{base}{stored['report']}")
+        assert status == 200 and b"The board's decision" in report
+    log = AuditLog(postgres)
+    try:
+        [row] = log.decisions(stored["id"])
+        assert row.chosen == "other" and row.chosen_name == "Inotuzumab ozogamicin <trial>"
+        assert row.outcome == "overridden" and row.reason_code == "trial"
+        assert row.meeting_date == "2026-11-27" and row.signed_by == "Dr Chair"
+        assert json.loads(row.profile) == profile and row.caller == HOST
+        [feedback] = [f for f in log.feedback() if f.service == BOARD_SERVICE]
+        assert feedback.outcome == "overridden" and feedback.user_comment == "enrolled on a trial"
+    finally:
+        log.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PATIENTS_DIR, REPO, patched, patient
+from markupsafe import escape
 
 from sequencer.cli import main
 from sequencer.model.recommendation import Citation, Recommendation
@@ -120,7 +121,6 @@ def test_html_report_has_every_section_the_board_needs() -> None:
         "The patient",
         "Arguments for, against and set aside",
         "The rules behind them",
-        "Cautions",
         "Missing facts that matter",
         "What would change the decision",
         "References",
@@ -128,9 +128,15 @@ def test_html_report_has_every_section_the_board_needs() -> None:
         assert f">{heading}</h2>" in page, heading
     assert "<svg" in page and "@media print" in page
     assert rec.rulebook.digest in page and rec.rulebook.version in page
-    assert html.escape(rec.context.title) in page and "us-2020" in page
-    assert html.escape(rec.notice) in page
+    assert escape(rec.context.title) in page and "us-2020" in page
+    assert escape(rec.notice) in page
     assert "could flip" in page
+    # cautions stand beside the option they concern; shared ones once, below both
+    assert ">Cautions for CD19 CAR T cells</h4>" in page
+    assert ">Cautions for more than one option</h3>" in page
+    gvhd_flare = "Relapse within 12 months of transplant, CAR T-cell collection and GVHD flare"
+    car_t = page[page.index('id="opt-car_t"') : page.index('id="opt-blinatumomab"')]
+    assert gvhd_flare in car_t
 
 
 def test_svg_chart_draws_one_bar_per_rule_contribution() -> None:
@@ -157,7 +163,7 @@ def test_user_text_is_escaped_everywhere(patient_id: str) -> None:
     """A patient id is data, never markup, in the title, the heading and the what-ifs."""
     page = html_report(case_report(patched({"id": patient_id})))
     assert patient_id not in page
-    assert html.escape(patient_id) in page
+    assert escape(patient_id) in page
     parsed = _parse(page)
     assert "script" not in parsed.tags and "i" not in parsed.tags
 

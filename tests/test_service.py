@@ -67,7 +67,7 @@ def test_whatif_report_and_rules(server: str) -> None:
     assert status == 200 and json.loads(body)["patient_id"] == "aldoss2020-patient-1"
     status, headers, body = call(f"{server}/report", profile, "POST")
     assert status == 200 and headers["content-type"].startswith("text/html")
-    assert b"<h1>Patient aldoss2020-patient-1</h1>" in body
+    assert b'Patient id: <strong class="patient-id">aldoss2020-patient-1</strong>' in body
     status, _, body = call(f"{server}/rules")
     data: dict[str, Any] = json.loads(body)
     assert status == 200 and data["default_context"] == "us-2026" and len(data["rules"]) > 80
@@ -176,3 +176,10 @@ def test_fhir_input_that_cannot_be_mapped_is_a_422_with_paths(server: str) -> No
         f"{server}/fhir/guidance?as_of=yesterday", json.dumps(bad).encode(), "POST"
     )
     assert status == 422 and json.loads(body)["problems"][0]["field"] == "as_of"
+
+
+def test_a_path_parameter_out_of_range_is_a_422_naming_it(server: str) -> None:
+    status, _, body = call(f"{server}/decisions/{10**40}/report")
+    problems = json.loads(body)["problems"]
+    assert status == 422 and problems[0]["field"] == "decision_id"
+    assert problems[0]["code"] == "out_of_range"

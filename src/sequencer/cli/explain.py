@@ -38,7 +38,8 @@ def add_verbs(verbs: Any) -> None:
     whatif.add_argument("--context", help=context_help)
 
     report = verbs.add_parser(
-        "report", help="a one-page case report (HTML or Markdown) for a tumor board"
+        "report",
+        help="a case report (HTML that prints on two pages, or Markdown) for a tumor board",
     )
     report.add_argument("file", help="profile in the v1 JSON format, or - for standard input")
     report.add_argument(
@@ -46,6 +47,12 @@ def add_verbs(verbs: Any) -> None:
     )
     report.add_argument("--output", type=Path, help="write to this file (default: stdout)")
     report.add_argument("--context", help=context_help)
+    report.add_argument(
+        "--hide-id", action="store_true", help="leave the patient id out (often a record number)"
+    )
+    report.add_argument(
+        "--paper", choices=["A4", "letter"], help="lay the HTML out for this paper (default: any)"
+    )
 
     teach = verbs.add_parser(
         "teach", help="published, literature or your own cases as exercises, with feedback"
@@ -133,7 +140,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     built = _evaluate(args, lambda data: case_report(data, context=args.context))
     if built is None:
         return EXIT_INPUT
-    text = html_report(built) if args.format == "html" else markdown_report(built)
+    text = (
+        html_report(built, show_id=not args.hide_id, paper=args.paper)
+        if args.format == "html"
+        else markdown_report(built)
+    )
     return _write(args.output, text)
 
 

@@ -129,7 +129,8 @@ class Vocabulary:
         if isinstance(value, int | float):
             return _number(value) + self._units.get(field, "")
         if isinstance(value, list | tuple):
-            return ", ".join(str(v) for v in value) if value else "tested, none found"
+            words = (self.value_text(field, str(v)) for v in value)
+            return ", ".join(words) if value else "tested, none found"
         return self._values.get(field, {}).get(str(value), str(value).replace("_", " "))
 
     def _short(self, field: str, value: Any) -> str:

@@ -23,12 +23,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from sequencer.api import default_rulebook, recommend
 from sequencer.errors import Problem, ProfileError, SequencerError, UnknownContextError
 from sequencer.explain.whatif import what_if
 from sequencer.knowledge.rulebook import Rulebook
+from sequencer.model.parsing import code_of
 from sequencer.present.report import case_report, html_report
 from sequencer.service.audit import AuditLog
 from sequencer.service.auth import AuthConfig, TokenRejected, Verifier
@@ -37,6 +39,7 @@ from sequencer.service.common import MAX_BODY, Served, problems_response, read_b
 from sequencer.service.fhir_routes import add_fhir_routes
 from sequencer.service.fhirclient import FhirReader
 from sequencer.service.openapi import answers, document_contracts, operation
+from sequencer.service.page import add_page_routes
 
 __all__ = ["MAX_BODY", "OPEN", "create_app"]
 
@@ -77,6 +80,7 @@ def create_app(
     _plain_routes(app, book, served)
     add_cds_routes(app, book, served, base, audit, reader or FhirReader())
     add_fhir_routes(app, book, served)
+    add_page_routes(app, book, served, audit)  # the board's case page and decisions (service.page)
     return app
 
 
@@ -92,6 +96,18 @@ def _error_handlers(app: FastAPI, served: Served) -> None:
     @app.exception_handler(SequencerError)
     async def _other_error(_: Request, error: SequencerError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"error": str(error)})
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_parameter(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            Problem(
+                ".".join(str(part) for part in item.get("loc", ())[1:]),
+                str(item.get("msg", "invalid")),
+                code_of(str(item.get("type", ""))),
+            )
+            for item in error.errors()
+        ]
+        return problems_response(ProfileError(problems), "invalid request")
 
     @app.exception_handler(Exception)
     async def _defect(request: Request, error: Exception) -> Response:

@@ -10,6 +10,15 @@ number. Each CDS Hooks card issued is kept by its uuid (with its suggestions), s
 feedback can be checked against what was shown; each feedback (accepted or overridden,
 the suggestions accepted, the override reason and comment) is stored beside it.
 
+A tumor board's decision recorded on the case page is the same kind of record: a
+feedback row (service ``board-page``; its card is the decision's own uuid; outcome
+``accepted`` when the board follows the advice, ``overridden`` when it does not,
+``no-preference`` when no option was preferred; the override reason and comment) with a
+``decisions`` row keyed to it holding what only a board has: the meeting date, who
+signed, the option chosen (or another therapy), the advice, the rule base and context
+the advice came from, and the profile it was made from (so the report can be printed
+again with the decision on it).
+
 The database is named by a SQLAlchemy URL: ``sqlite:///PATH`` (a file) or
 ``postgresql://USER@HOST/DB`` (PostgreSQL through psycopg 3). SQLAlchemy Core keeps
 one code path for both; the tables are created when missing. What is logged and for
@@ -31,7 +40,19 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from sequencer.errors import UsageError
 
-__all__ = ["AuditLog", "AuditRow", "CardRow", "FeedbackRow", "IssuedCard"]
+__all__ = [
+    "BOARD_SERVICE",
+    "AuditLog",
+    "AuditRow",
+    "BoardDecision",
+    "CardRow",
+    "DecisionRow",
+    "FeedbackRow",
+    "IssuedCard",
+]
+
+BOARD_SERVICE = "board-page"
+"""The feedback rows' service name for decisions recorded on the board's case page."""
 
 _META = sa.MetaData()
 
@@ -80,6 +101,77 @@ _FEEDBACK = sa.Table(
     sa.Column("outcome_at", sa.Text, nullable=False),
     sa.Column("caller", sa.Text),
 )
+
+_DECISIONS = sa.Table(
+    "decisions",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feedback_id", sa.Integer, sa.ForeignKey("feedback.id"), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("meeting_date", sa.String(10), nullable=False),
+    sa.Column("signed_by", sa.String(200), nullable=False),
+    sa.Column("patient_id", sa.String(200), nullable=False),
+    sa.Column("chosen", sa.String(80), nullable=False),
+    sa.Column("chosen_name", sa.String(200), nullable=False),
+    sa.Column("advice", sa.String(80)),
+    sa.Column("advice_name", sa.String(200), nullable=False),
+    sa.Column("rulebook_version", sa.String(40), nullable=False),
+    sa.Column("rulebook_digest", sa.String(80), nullable=False),
+    sa.Column("context", sa.String(80), nullable=False),
+    sa.Column("profile", sa.Text, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class BoardDecision:
+    """A tumor board's decision, as the case page sends it to be stored.
+
+    ``chosen`` is an option id or ``other`` (then ``chosen_name`` names the therapy);
+    ``advice`` is the preferred option's id, ``None`` when none was preferred; ``outcome``
+    is ``accepted``, ``overridden`` or ``no-preference``.
+    """
+
+    uuid: str
+    outcome: str
+    reason_system: str | None
+    reason_code: str | None
+    reason_display: str | None
+    comment: str | None
+    meeting_date: str
+    signed_by: str
+    patient_id: str
+    chosen: str
+    chosen_name: str
+    advice: str | None
+    advice_name: str
+    rulebook_version: str
+    rulebook_digest: str
+    context: str
+    profile: str
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """A recorded decision with its feedback row, as stored."""
+
+    id: int
+    at: str
+    outcome: str
+    reason_code: str | None
+    reason_display: str | None
+    comment: str | None
+    meeting_date: str
+    signed_by: str
+    patient_id: str
+    chosen: str
+    chosen_name: str
+    advice: str | None
+    advice_name: str
+    rulebook_version: str
+    rulebook_digest: str
+    context: str
+    profile: str
+    caller: str | None
 
 
 @dataclass(frozen=True)
@@ -164,7 +256,8 @@ def _engine(url: str) -> sa.Engine:
 
 
 class AuditLog:
-    """An append-only log of served answers, issued cards and feedback in one database."""
+    """An append-only log of served answers, issued cards, feedback and the board's
+    decisions in one database."""
 
     def __init__(self, url: str, keep_profiles: bool = False) -> None:
         """Open the database ``url`` names and create the tables that are missing.
@@ -269,6 +362,88 @@ class AuditLog:
                 db.execute(_FEEDBACK.insert(), rows)
         return len(rows)
 
+    def record_decision(self, decision: BoardDecision, caller: str | None) -> int:
+        """Store a board's decision as a feedback row and the decision row keyed to it,
+        both or neither; returns the decision's id."""
+        at = _now()
+        with self._engine.begin() as db:
+            feedback = db.execute(
+                _FEEDBACK.insert().values(
+                    at=at,
+                    service=BOARD_SERVICE,
+                    card=decision.uuid,
+                    outcome=decision.outcome,
+                    accepted_suggestions="[]",
+                    reason_system=decision.reason_system,
+                    reason_code=decision.reason_code,
+                    reason_display=decision.reason_display,
+                    user_comment=decision.comment,
+                    outcome_at=decision.meeting_date,
+                    caller=caller,
+                )
+            )
+            feedback_id = _inserted(feedback)
+            row = db.execute(
+                _DECISIONS.insert().values(
+                    feedback_id=feedback_id,
+                    at=at,
+                    meeting_date=decision.meeting_date,
+                    signed_by=decision.signed_by,
+                    patient_id=decision.patient_id,
+                    chosen=decision.chosen,
+                    chosen_name=decision.chosen_name,
+                    advice=decision.advice,
+                    advice_name=decision.advice_name,
+                    rulebook_version=decision.rulebook_version,
+                    rulebook_digest=decision.rulebook_digest,
+                    context=decision.context,
+                    profile=decision.profile,
+                )
+            )
+            return _inserted(row)
+
+    def decisions(self, decision_id: int | None = None) -> list[DecisionRow]:
+        """The recorded decisions with their feedback, newest first (only ``decision_id``
+        when given)."""
+        query = (
+            sa.select(
+                _DECISIONS,
+                _FEEDBACK.c.outcome,
+                _FEEDBACK.c.reason_code,
+                _FEEDBACK.c.reason_display,
+                _FEEDBACK.c.user_comment,
+                _FEEDBACK.c.caller,
+            )
+            .join(_FEEDBACK, _FEEDBACK.c.id == _DECISIONS.c.feedback_id)
+            .order_by(_DECISIONS.c.id.desc())
+        )
+        if decision_id is not None:
+            query = query.where(_DECISIONS.c.id == decision_id)
+        with self._engine.connect() as db:
+            return [
+                DecisionRow(
+                    id=row["id"],
+                    at=row["at"],
+                    outcome=row["outcome"],
+                    reason_code=row["reason_code"],
+                    reason_display=row["reason_display"],
+                    comment=row["user_comment"],
+                    meeting_date=row["meeting_date"],
+                    signed_by=row["signed_by"],
+                    patient_id=row["patient_id"],
+                    chosen=row["chosen"],
+                    chosen_name=row["chosen_name"],
+                    advice=row["advice"],
+                    advice_name=row["advice_name"],
+                    rulebook_version=row["rulebook_version"],
+                    rulebook_digest=row["rulebook_digest"],
+                    context=row["context"],
+                    profile=row["profile"],
+                    caller=row["caller"],
+                )
+                for row in db.execute(query).mappings()
+            ]
+
     def rows(self) -> list[AuditRow]:
         """Every stored answer, oldest first."""
         with self._engine.connect() as db:
@@ -305,6 +480,14 @@ class AuditLog:
     def close(self) -> None:
         """Close every connection to the database."""
         self._engine.dispose()
+
+
+def _inserted(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row ``result`` inserted (both databases return it)."""
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - SQLite and PostgreSQL always return it
+        raise SQLAlchemyError("the database returned no key for the inserted row")
+    return int(key[0])
 
 
 def _card(row: Mapping[str, Any]) -> CardRow:

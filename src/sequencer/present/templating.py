@@ -1,0 +1,71 @@
+"""The Jinja2 templates the case report and the board's page share.
+
+The templates ship in the package (``sequencer/present/templates/``) and are rendered
+with autoescaping on, so nothing a user typed reaches a page as markup. Every value a
+template prints also passes through ``plain_words``: a profile field's dotted path
+(``disease.cd19``) that slipped into a sentence is shown by its label from the rule
+base's vocabulary instead, so a clinician never reads a raw field path.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import jinja2
+from markupsafe import Markup, escape
+
+from sequencer.knowledge.vocabulary import Vocabulary, lower_label
+from sequencer.model.fields import FIELDS
+
+__all__ = ["DOTTED_FIELDS", "environment", "plain_words", "render"]
+
+DOTTED_FIELDS: tuple[str, ...] = tuple(
+    sorted((f for f in FIELDS if "." in f), key=len, reverse=True)
+)
+"""The profile's dotted field paths, longest first (the ones that read as code)."""
+
+_PATH = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, DOTTED_FIELDS)) + r")(?![\w])")
+
+
+def plain_words(text: str, vocabulary: Vocabulary) -> str:
+    """Return ``text`` with every dotted field path replaced by the field's label
+    (lower-cased inside a sentence, as written at its start)."""
+
+    def label(match: re.Match[str]) -> str:
+        words = vocabulary.label(match.group(1))
+        start = match.start() == 0 or text[: match.start()].rstrip().endswith((".", ":"))
+        return words if start else lower_label(words)
+
+    return _PATH.sub(label, text)
+
+
+@functools.lru_cache(maxsize=8)
+def environment(vocabulary: Vocabulary) -> jinja2.Environment:
+    """The template environment for one rule base's ``vocabulary`` (cached): package
+    templates, autoescaping, undefined names an error, field paths finalized to labels."""
+
+    def finalize(value: Any) -> Any:
+        if isinstance(value, Markup):
+            return value  # already markup made by our own code (the SVG chart)
+        if isinstance(value, str):
+            return plain_words(value, vocabulary)
+        return value
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("sequencer.present", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["plain"] = lambda text: escape(plain_words(str(text), vocabulary))
+    return env
+
+
+def render(vocabulary: Vocabulary, template: str, **context: Any) -> str:
+    """Render the packaged ``template`` with ``context``; raises ``jinja2.TemplateError``
+    for a template that is missing or uses a name not given."""
+    return environment(vocabulary).get_template(template).render(**context)
