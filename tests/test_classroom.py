@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from served import call, running_server
+from test_audit_postgres import postgres  # noqa: F401 (a fixture)
 from test_cds import client_key, secured, secured_audit  # noqa: F401 (fixtures)
 
 from sequencer.api import default_rulebook
@@ -250,3 +251,24 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(cell: object, safe: s
     assert safe_cell(cell) == safe
     [_, row] = list(csv.reader(io.StringIO(class_csv([[cell] * len(CSV_HEADER)]))))
     assert row == [safe] * len(CSV_HEADER)
+
+
+def test_answers_are_stored_in_and_read_back_from_postgresql(
+    postgres: str,  # noqa: F811
+    sheets: list[Exercise],
+) -> None:
+    ex = by_key(sheets, "patient-5")
+    with running_server("--audit", postgres) as base:
+        fields = [("choice", ex.answer), ("student", "Bea"), ("group", "pg-class")]
+        status, page = hand_in(base, "patient-5", fields)
+        assert status == 200 and "Stored for class pg-class as Bea." in text_of(page)
+        status, _, raw = call(f"{base}/teach/class/pg-class")
+        assert status == 200 and "Class pg-class: 1 answer" in text_of(raw.decode())
+    log = AuditLog(postgres)
+    try:
+        [row] = class_answers(log, "pg-class")
+    finally:
+        log.close()
+    expected = mark(ex, Answer(choice=ex.answer))
+    assert (row.student, row.case_key, row.choice) == ("Bea", "patient-5", ex.answer)
+    assert (row.points, row.max_points) == (expected.points, expected.max_points)
