@@ -170,7 +170,7 @@ def test_the_class_view_tallies_choices_statements_and_wrong_reasons(
     counts = dict(expected.choices)
     assert counts[other] == 2 and counts[ex.answer] == 1
     assert expected.wrong[0].kind == "choice" and expected.wrong[0].count == 2
-    assert f"({expected.wrong[0].count} of 3); the answer is" in view
+    assert f"({expected.wrong[0].count} of 3); the answer:" in view
     for s in expected.statements:
         assert s.ticked_deciding == 1 + (s.factor.deciding)
 

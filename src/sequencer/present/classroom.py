@@ -153,8 +153,8 @@ def _wrong_words(t: CaseTally, w: WrongReason) -> str:
     ex, book = t.exercise, t.exercise.rulebook
     of = f"{w.count} of {t.answers}"
     if w.kind == "choice":
-        return f"Chose {answer_name(w.what, book).lower()} ({of}); the answer is " + (
-            f"{answer_name(ex.answer, book).lower()}."
+        return (
+            f"Chose {answer_name(w.what, book)} ({of}); the answer: {answer_name(ex.answer, book)}."
         )
     f = next(f for f in ex.factors if f.key == w.what)
     if w.kind == "not_deciding":
