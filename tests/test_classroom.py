@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from served import call, running_server
 from test_audit_postgres import postgres  # noqa: F401 (a fixture)
 from test_cds import client_key, secured, secured_audit  # noqa: F401 (fixtures)
@@ -272,3 +273,23 @@ def test_answers_are_stored_in_and_read_back_from_postgresql(
     expected = mark(ex, Answer(choice=ex.answer))
     assert (row.student, row.case_key, row.choice) == ("Bea", "patient-5", ex.answer)
     assert (row.points, row.max_points) == (expected.points, expected.max_points)
+
+
+def test_a_discussion_case_takes_a_view_unmarked_and_no_statements(
+    classroom: str, sheets: list[Exercise]
+) -> None:
+    ex = next(ex for ex in sheets if ex.kind == "discussion")
+    key = ex.case.key
+    status, page = hand_in(classroom, key, [("choice", "neither"), ("group", "talk")])
+    assert status == 200 and "A case for discussion" in text_of(page)
+    status, _, raw = call(f"{classroom}/teach/class/talk")
+    assert status == 200 and "Not marked (a case for discussion)." in text_of(raw.decode())
+    fields = [("choice", "neither"), ("deciding", ex.factors[0].key)]
+    status, page = hand_in(classroom, key, fields)
+    assert status == 422 and "a discussion case takes no statements" in text_of(page)
+
+
+def test_the_readme_shows_the_class_view() -> None:
+    shot = REPO / "docs" / "classroom-class-view.png"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](docs/classroom-class-view.png)" in (REPO / "README.md").read_text()

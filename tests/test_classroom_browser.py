@@ -36,6 +36,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,14 @@ def loaded_from(driver: WebDriver) -> set[str]:
     return {str(urllib.parse.urlsplit(u).hostname) for u in urls}
 
 
+def arrived(driver: WebDriver, url: str) -> None:
+    """Wait (at most 30 s) until the browser has loaded ``url``."""
+    WebDriverWait(driver, 30).until(expected_conditions.url_to_be(url))
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
 def tab_to(driver: WebDriver, element_id: str, limit: int = 200) -> None:
     """Press Tab until the element with ``element_id`` has the focus (at most ``limit``)."""
     body = driver.find_element(By.TAG_NAME, "body")
@@ -96,6 +106,7 @@ def test_a_student_answers_by_keyboard_and_the_teacher_reads_the_class(
     with running_server("--audit", f"sqlite:///{tmp_path / 'audit.sqlite3'}") as base:
         browser.get(f"{base}/teach")
         browser.find_element(By.CSS_SELECTOR, f'a[href="/teach/{CASE}"]').click()
+        arrived(browser, f"{base}/teach/{CASE}")
         assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Exercise 4 of")
         # keyboard only: Tab to each control, Space to tick, type into the text fields
         tab_to(browser, f"choice-{ex.rulebook.option_ids[0]}")  # a radio group: one Tab stop
@@ -114,8 +125,8 @@ def test_a_student_answers_by_keyboard_and_the_teacher_reads_the_class(
         browser.switch_to.active_element.send_keys("Bio-3")
         browser.switch_to.active_element.send_keys(Keys.ENTER)
         expected = mark(ex, Answer(choice=ex.answer, factors=(deciding,)))
+        arrived(browser, f"{base}/teach/{CASE}/answers")
         feedback = browser.find_element(By.TAG_NAME, "body").text
-        assert browser.current_url == f"{base}/teach/{CASE}/answers"
         assert f"{expected.points} of {expected.max_points} points" in feedback
         assert f"Stored for class bio-3 as {name}." in feedback  # shown as text, not markup
         assert not browser.find_elements(By.CSS_SELECTOR, "#stored i")
@@ -123,7 +134,7 @@ def test_a_student_answers_by_keyboard_and_the_teacher_reads_the_class(
 
         browser.get(f"{base}/teach")
         browser.find_element(By.ID, "class-group").send_keys("BIO-3", Keys.ENTER)
-        assert browser.current_url == f"{base}/teach/class/bio-3"
+        arrived(browser, f"{base}/teach/class/bio-3")
         section = browser.find_element(By.ID, f"tally-{CASE}")
         rows = section.find_elements(By.CSS_SELECTOR, "table.choices tr")
         counts = {r.text.rsplit(" ", 1)[0]: r.text.rsplit(" ", 1)[1] for r in rows[1:]}
