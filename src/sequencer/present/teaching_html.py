@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sequencer.explain.teach import Exercise
 from sequencer.present.teaching import KEY_INTRO, key_view, sheet_view
 
-__all__ = ["html_answer_key", "html_sheet"]
+__all__ = ["html_answer_key", "html_sheet", "render_teaching_page"]
 
 
 @cache
@@ -48,3 +48,9 @@ def html_answer_key(sheets: Sequence[Exercise]) -> str:
         intro=KEY_INTRO,
         cases=[key_view(ex) for ex in sheets],
     )
+
+
+def render_teaching_page(template: str, **values: Any) -> str:
+    """Return the page ``template`` (under ``present/templates/teaching/``) renders from
+    ``values``: autoescaped, undefined names an error (the classroom's pages use it)."""
+    return _render(template, **values)

@@ -35,6 +35,7 @@ from sequencer.present.report import case_report, html_report
 from sequencer.service.audit import AuditLog
 from sequencer.service.auth import AuthConfig, TokenRejected, Verifier
 from sequencer.service.cds_routes import add_cds_routes
+from sequencer.service.classroom import add_classroom_routes
 from sequencer.service.common import MAX_BODY, Served, problems_response, read_body
 from sequencer.service.fhir_routes import add_fhir_routes
 from sequencer.service.fhirclient import FhirReader
@@ -81,6 +82,7 @@ def create_app(
     add_cds_routes(app, book, served, base, audit, reader or FhirReader())
     add_fhir_routes(app, book, served)
     add_page_routes(app, book, served, audit)  # the board's case page and decisions (service.page)
+    add_classroom_routes(app, book, served, audit)
     return app
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "AuditRow",
     "BoardDecision",
     "CardRow",
+    "ClassAnswer",
     "DecisionRow",
     "FeedbackRow",
     "IssuedCard",
@@ -477,6 +478,45 @@ class AuditLog:
                 for row in found
             ]
 
+    def record_class_answer(self, answer: ClassAnswer) -> None:
+        """Store one student's answer (the classroom)."""
+        with self._engine.begin() as db:
+            db.execute(
+                _CLASS_ANSWERS.insert().values(
+                    at=answer.at,
+                    class_code=answer.class_code,
+                    student=answer.student,
+                    case_key=answer.case_key,
+                    rulebook_version=answer.rulebook_version,
+                    rulebook_digest=answer.rulebook_digest,
+                    choice=answer.choice,
+                    deciding=json.dumps(list(answer.deciding)),
+                    set_aside=json.dumps(list(answer.set_aside)),
+                    points=answer.points,
+                    max_points=answer.max_points,
+                )
+            )
+
+    def class_answers(self, class_code: str) -> list[ClassAnswer]:
+        """Every answer stored under ``class_code`` oldest first."""
+        table = _CLASS_ANSWERS
+        with self._engine.connect() as db:
+            found = db.execute(
+                sa.select(table).where(table.c.class_code == class_code).order_by(table.c.id)
+            ).mappings()
+            return [
+                ClassAnswer(
+                    **{
+                        str(k): v
+                        for k, v in row.items()
+                        if k not in ("id", "deciding", "set_aside")
+                    },
+                    deciding=tuple(json.loads(row["deciding"])),
+                    set_aside=tuple(json.loads(row["set_aside"])),
+                )
+                for row in found
+            ]
+
     def close(self) -> None:
         """Close every connection to the database."""
         self._engine.dispose()
@@ -501,3 +541,42 @@ def _card(row: Mapping[str, Any]) -> CardRow:
         suggestions=tuple(json.loads(row["suggestions"])),
         input_sha256=row["input_sha256"],
     )
+
+
+# --- the classroom's answers (sequencer.service.classroom) ------------------------
+
+_CLASS_ANSWERS = sa.Table(
+    "class_answers",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("class_code", sa.String(64), nullable=False, index=True),
+    sa.Column("student", sa.Text, nullable=False),
+    sa.Column("case_key", sa.Text, nullable=False),
+    sa.Column("rulebook_version", sa.Text, nullable=False),
+    sa.Column("rulebook_digest", sa.Text, nullable=False),
+    sa.Column("choice", sa.Text, nullable=False),
+    sa.Column("deciding", sa.Text, nullable=False),
+    sa.Column("set_aside", sa.Text, nullable=False),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("max_points", sa.Integer, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class ClassAnswer:
+    """A student's answer to one exercise, as stored for the class's teacher."""
+
+    at: str
+    class_code: str
+    student: str
+    """The name as typed (may be empty: anonymous); shown escaped."""
+    case_key: str
+    rulebook_version: str
+    rulebook_digest: str
+    choice: str
+    deciding: tuple[str, ...]
+    """The statements' letters ticked as deciding (letters of that rule base's exercise)."""
+    set_aside: tuple[str, ...]
+    points: int
+    max_points: int
