@@ -23,7 +23,7 @@ __all__ = [
 KIND_HEADINGS = {
     "flips_preferred": "Would change the preferred option",
     "flips_eligibility": "Would change whether an option can be given",
-    "changes_scores": "Would change the scores, not the choice",
+    "changes_scores": "Would change the weight of arguments, not the choice",
 }
 
 
