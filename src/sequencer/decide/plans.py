@@ -201,7 +201,10 @@ def _plan(rulebook: Rulebook, rule: Rule, index: int) -> Plan:
                     Reason(therapy=therapy, effect="not_eligible", weight=0, text=own, **common)
                 )
         elif isinstance(effect, CautionEffect):
-            cautions.extend(Caution(therapy=t, text=own, **common) for t in effect.caution)
+            cautions.extend(
+                Caution(therapy=t, text=own, severity=effect.severity, **common)
+                for t in effect.caution
+            )
         elif isinstance(effect, Missing):
             missing.append((effect.missing, own, effect.blocking))
             if effect.blocking:

@@ -289,10 +289,12 @@ class NotEligible(BaseModel):
 
 
 class Caution(BaseModel):
-    """A warning attached to options; does not change the score."""
+    """A warning attached to options; does not change the score. ``severity: serious``
+    marks a risk to life, or of never receiving the option, shown first and marked."""
 
     model_config = _STRICT
     caution: TherapySet
+    severity: Literal["serious", "standard"] = "standard"
     text: Prose | None = None
 
     _split = field_validator("caution", mode="before")(_therapies)

@@ -81,6 +81,10 @@ class Caution(BaseModel):
     rule: str
     therapy: Therapy
     effect: Literal["caution"] = "caution"
+    severity: Literal["serious", "standard"] = Field(
+        default="standard",
+        description="serious: a risk to life, or of never receiving the option",
+    )
     title: str
     text: str = Field(min_length=1)
     evidence: str

@@ -118,6 +118,7 @@ class CautionView:
     rule: str
     cites: list[int]
     concerns: str
+    serious: bool = False
 
 
 @dataclass(frozen=True)
@@ -376,7 +377,12 @@ def case_view(
     for both, warning in grouped_warnings(rec):
         concerned = [t for t in names if names[t] in both.split(" + ")]
         view = CautionView(
-            warning.title, warning.text, warning.rule, refs.numbers(warning.citations), both
+            warning.title,
+            warning.text,
+            warning.rule,
+            refs.numbers(warning.citations),
+            both,
+            warning.severity == "serious",
         )
         if len(concerned) == 1:
             cautions[concerned[0]].append(view)

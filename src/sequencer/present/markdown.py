@@ -103,7 +103,10 @@ def markdown_cautions(rec: Recommendation, cite: Callable[[Sequence[Citation]], 
     """Return Markdown bullets for every cautioning rule, once, with the options it concerns."""
     out = []
     for names, warning in grouped_warnings(rec):
-        out.append(f"- {names}: **{warning.title}** (`{warning.rule}`){cite(warning.citations)}  ")
+        serious = "**Serious:** " if warning.severity == "serious" else ""
+        out.append(
+            f"- {serious}{names}: **{warning.title}** (`{warning.rule}`){cite(warning.citations)}  "
+        )
         out.append(f"  {warning.text}")
     return out
 

@@ -154,13 +154,15 @@ def reason_effect(reason: Reason, names: Mapping[str, str]) -> str:
 
 
 def grouped_warnings(rec: Recommendation) -> list[tuple[str, Caution]]:
-    """Return each cautioning rule once, with the options it concerns (``A + B``)."""
+    """Return each cautioning rule once, with the options it concerns (``A + B``),
+    serious cautions first (otherwise in the recommendation's order)."""
     by_rule: dict[str, tuple[list[str], Caution]] = {}
     option = option_names(rec)
     for warning in rec.warnings:
         names, _ = by_rule.setdefault(warning.rule, ([], warning))
         names.append(option[warning.therapy])
-    return [(" + ".join(names), first) for names, first in by_rule.values()]
+    grouped = [(" + ".join(names), first) for names, first in by_rule.values()]
+    return sorted(grouped, key=lambda item: item[1].severity != "serious")
 
 
 def option_scores(rec: Recommendation, book: Rulebook) -> str:
