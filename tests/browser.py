@@ -5,6 +5,7 @@ browser the test is skipped here, and fails in CI (CI=1), which installs both.""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -55,3 +56,30 @@ def print_to_pdf(page: Path, pdf: Path) -> None:
             check=False,
         )
     assert pdf.is_file() and pdf.stat().st_size > 1000, done.stderr[-2000:]
+
+
+def screenshot(url: str, shot: Path, width: int, height: int) -> None:
+    """Render ``url`` with headless Chromium, offline, to the PNG ``shot`` of
+    ``width`` x ``height`` pixels (the caller checks what came out)."""
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [
+                str(CHROMIUM),
+                *NO_NETWORK,
+                f"--user-data-dir={profile}",
+                f"--screenshot={shot}",
+                f"--window-size={width},{height}",
+                url,
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """The width and height of the PNG file ``path`` (asserting it is a PNG)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height

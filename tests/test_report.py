@@ -5,14 +5,13 @@ from __future__ import annotations
 import html
 import json
 import os
-import struct
 import subprocess
 import sys
-import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, png_size, screenshot
 from conftest import PATIENTS_DIR, REPO, patched, patient
 from markupsafe import escape
 
@@ -20,7 +19,6 @@ from sequencer.cli import main
 from sequencer.model.recommendation import Citation, Recommendation
 from sequencer.present.report import case_report, html_report, markdown_report
 
-CHROMIUM = Path("/usr/bin/chromium")
 ALLOWED_LINKS = ("https://doi.org/", "https://pubmed.ncbi.nlm.nih.gov/")
 VOID = {"meta", "br", "rect", "line", "link", "img", "input", "hr", "col", "area", "source"}
 
@@ -217,13 +215,6 @@ def test_report_command_bad_input_exits_2_without_traceback(tmp_path: Path) -> N
     assert main(["report", str(good), "--output", str(tmp_path / "no" / "such" / "dir.html")]) == 2
 
 
-def _png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"),
     reason="needs Debian's chromium at /usr/bin/chromium (CI installs it, and fails without it)",
@@ -233,32 +224,12 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(html_report(case_report(patient(4), context="us-2020")))
     shot = tmp_path / "report.png"
-    with tempfile.TemporaryDirectory() as profile_dir:
-        subprocess.run(
-            [
-                str(CHROMIUM),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile_dir}",
-                f"--screenshot={shot}",
-                "--window-size=1280,2000",
-                page.as_uri(),
-            ],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
+    screenshot(page.as_uri(), shot, 1280, 2000)
     assert shot.is_file()
-    assert _png_size(shot) == (1280, 2000)
+    assert png_size(shot) == (1280, 2000)
     assert shot.stat().st_size > 50_000  # a blank page compresses to a few kilobytes
 
 
 def test_docs_screenshot_of_patient_4_is_in_the_repository() -> None:
     """docs/report-patient-4.png is the README's picture of the report."""
-    assert _png_size(REPO / "docs" / "report-patient-4.png") == (1280, 2000)
+    assert png_size(REPO / "docs" / "report-patient-4.png") == (1280, 2000)

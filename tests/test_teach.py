@@ -6,14 +6,12 @@ import json
 import os
 import re
 import shutil
-import struct
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from browser import CHROMIUM, png_size, screenshot
 from conftest import REPO
 
 from sequencer import default_rulebook
@@ -520,16 +518,6 @@ def test_a_malformed_answer_file_raises_its_own_error(tmp_path: Path) -> None:
         answers_from_file(path, exercises())
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-def _png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"),
     reason="needs Debian's chromium at /usr/bin/chromium (CI installs it, and fails without it)",
@@ -537,31 +525,11 @@ def _png_size(path: Path) -> tuple[int, int]:
 def test_a_printable_sheet_renders_in_headless_chromium(tmp_path: Path) -> None:
     """A real browser renders patient 4's sheet offline to a non-blank screenshot."""
     shot = tmp_path / "sheet.png"
-    with tempfile.TemporaryDirectory() as profile_dir:
-        subprocess.run(
-            [
-                str(CHROMIUM),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile_dir}",
-                f"--screenshot={shot}",
-                "--window-size=1000,1100",
-                (TEACHING_DIR / "patient-4.html").as_uri(),
-            ],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-    assert _png_size(shot) == (1000, 1100)
+    screenshot((TEACHING_DIR / "patient-4.html").as_uri(), shot, 1000, 1100)
+    assert png_size(shot) == (1000, 1100)
     assert shot.stat().st_size > 40_000  # a blank page compresses to a few kilobytes
 
 
 def test_docs_screenshot_of_a_sheet_is_in_the_repository() -> None:
     """docs/teaching-patient-4.png is the README's picture of a printable sheet."""
-    assert _png_size(REPO / "docs" / "teaching-patient-4.png") == (1000, 1100)
+    assert png_size(REPO / "docs" / "teaching-patient-4.png") == (1000, 1100)

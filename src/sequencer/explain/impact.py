@@ -40,6 +40,7 @@ __all__ = [
     "RuleChange",
     "default_literature_file",
     "load_revision",
+    "read_literature_cases",
     "rules_diff",
 ]
 
@@ -100,6 +101,22 @@ def default_literature_file() -> Path | None:
         return Path(str(shipped))
     checkout = Path(__file__).resolve().parents[3] / "examples" / "literature" / "cases.yaml"
     return checkout if checkout.is_file() else None
+
+
+def read_literature_cases(path: Path | None = None) -> list[dict[str, Any]]:
+    """The literature cases of ``path`` (default: the shipped file; ``[]`` when there is
+    none), as the raw mappings of its ``cases`` list.
+
+    Raises ``CaseFileError`` when the file cannot be read or has no ``cases`` list.
+    """
+    path = path or default_literature_file()
+    if path is None:
+        return []
+    try:
+        cases = yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
+        raise CaseFileError(f"{path}: not a literature case file ({error})") from None
+    return list(cases)
 
 
 def load_revision(revision: str, repo: Path, keep: list[Any]) -> Rulebook:
@@ -258,14 +275,8 @@ def rules_diff(
     for case in load_cases():
         _compare(impact, old, new, "published", case.profile, case.context)
         _compare(impact, old, new, "published", case.profile, context)
-    path = literature or default_literature_file()
-    if path is not None:
-        try:
-            cases = yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]
-        except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
-            raise CaseFileError(f"{path}: not a literature case file ({error})") from None
-        for case in cases:
-            _compare(impact, old, new, "literature", parse_profile(case["profile"]), context)
+    for reported in read_literature_cases(literature):
+        _compare(impact, old, new, "literature", parse_profile(reported["profile"]), context)
     workers = (os.cpu_count() or 1) if processes == 0 else processes
     if workers <= 1 or size < 2 * workers:
         evaluated, changes = _cohort_part(old, new, range(size), seed, context)

@@ -191,13 +191,7 @@ def _duplicates(data: Any) -> list[Problem]:
     while stack:
         value, path = stack.pop()
         if isinstance(value, Mapping):
-            for key in getattr(value, "duplicates", ()):
-                field = f"{path}.{key}" if path else key
-                problems.append(
-                    Problem(
-                        field, "key given more than once (which value is meant?)", "duplicate_key"
-                    )
-                )
+            problems += _repeated_keys(value, path)
             stack.extend(
                 (child, f"{path}.{key}" if path else str(key)) for key, child in value.items()
             )
@@ -225,6 +219,19 @@ def load_json_strict(text: str | bytes, *, max_bytes: int | None = None) -> Any:
     return data
 
 
+def _repeated_keys(value: Mapping[str, Any], path: str) -> list[Problem]:
+    """A ``duplicate_key`` problem for each key given more than once in one object (as
+    parsed by ``_load_json``), at ``path``."""
+    return [
+        Problem(
+            f"{path}.{key}" if path else key,
+            "key given more than once (which value is meant?)",
+            "duplicate_key",
+        )
+        for key in getattr(value, "duplicates", ())
+    ]
+
+
 def _shape_problems(data: Any) -> list[Problem]:
     """Problems of shape found without recursion: nesting depth, cycles, size, key types,
     and keys given more than once. Everything else is left to validation."""
@@ -247,13 +254,7 @@ def _shape_problems(data: Any) -> list[Problem]:
             return [Problem(path, "refers to itself (a cycle); not a JSON profile", "cycle")]
         seen.add(id(value))
         if isinstance(value, Mapping):
-            for key in getattr(value, "duplicates", ()):
-                field = f"{path}.{key}" if path else key
-                problems.append(
-                    Problem(
-                        field, "key given more than once (which value is meant?)", "duplicate_key"
-                    )
-                )
+            problems += _repeated_keys(value, path)
             for key, child in value.items():
                 if not isinstance(key, str):
                     problems.append(

@@ -19,13 +19,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from sequencer.api import recommend
-from sequencer.errors import CaseFileError
 from sequencer.explain.cohort import cohort, coverage
-from sequencer.explain.impact import default_literature_file
+from sequencer.explain.impact import read_literature_cases
 from sequencer.explain.published import choice_name, library_choice, load_cases, replay
 from sequencer.knowledge.about import About
 from sequencer.knowledge.conditions import fields_of
@@ -269,15 +267,8 @@ def _attributes(
 
 
 def _literature(rulebook: Rulebook, context: str) -> list[CaseResult]:
-    path = default_literature_file()
-    if path is None:
-        return []
-    try:
-        cases = yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
-        raise CaseFileError(f"{path}: not a literature case file ({error})") from None
     out = []
-    for case in cases:
+    for case in read_literature_cases():
         rec = recommend(parse_profile(case["profile"]), rulebook=rulebook, context=context)
         chose = str(case["clinicians_chose"])
         differs = case.get("library_differs")

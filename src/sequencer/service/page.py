@@ -32,15 +32,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any
 
-import yaml
 from fastapi import FastAPI, Request
 from fastapi import Path as FastApiPath
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
 from sequencer.api import recommend
-from sequencer.errors import CaseFileError, Problem, ProfileError, UnknownContextError
-from sequencer.explain.impact import default_literature_file
+from sequencer.errors import Problem, ProfileError, UnknownContextError
+from sequencer.explain.impact import read_literature_cases
 from sequencer.explain.published import load_cases
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.fields import FIELDS, number_ranges
@@ -155,14 +154,9 @@ def _packaged_cases() -> dict[str, tuple[str, dict[str, Any], str | None]]:
             profile,
             case.context,
         )
-    path = default_literature_file()
-    if path is not None:
-        try:
-            cases = yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]
-        except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
-            raise CaseFileError(f"{path}: not a literature case file ({error})") from None
-        for case in cases:
-            out[f"literature:{case['id']}"] = (str(case["id"]), dict(case["profile"]), None)
+    for reported in read_literature_cases():
+        key = str(reported["id"])
+        out[f"literature:{key}"] = (key, dict(reported["profile"]), None)
     return out
 
 
