@@ -29,6 +29,7 @@ __all__ = [
     "Refs",
     "ages_text",
     "card_summary",
+    "clip_summary",
     "context_products",
     "grouped_warnings",
     "html_text",
@@ -283,4 +284,9 @@ def card_summary(rec: Recommendation, book: Rulebook) -> str:
                 f" (provisional: {count} unknown fact{'s' if count != 1 else ''} could change it)"
             )
     line = line[:1].upper() + line[1:]
-    return line if len(line) <= SUMMARY_LIMIT else line[: SUMMARY_LIMIT - 1].rstrip() + "\u2026"
+    return clip_summary(line)
+
+
+def clip_summary(text: str) -> str:
+    """``text`` cut to at most ``SUMMARY_LIMIT`` characters, an ellipsis marking a cut."""
+    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "\u2026"

@@ -42,7 +42,7 @@ from sequencer.model.parsing import problems_from
 from sequencer.model.recommendation import Recommendation
 from sequencer.present.markdown import escape_markdown as _md
 from sequencer.present.markdown import markdown_brief
-from sequencer.present.phrases import SUMMARY_LIMIT, card_summary
+from sequencer.present.phrases import card_summary, clip_summary
 from sequencer.service.audit import IssuedCard
 from sequencer.service.fhirclient import FhirFetchError, render_template
 
@@ -295,10 +295,6 @@ def _stamp(book: Rulebook, rec: Recommendation | None) -> dict[str, Any]:
     return stamp
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "\u2026"
-
-
 def _override_reasons(book: Rulebook) -> list[dict[str, str]]:
     return [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": words}
@@ -324,7 +320,7 @@ def _card(
 ) -> dict[str, Any]:
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": _clip(summary),
+        "summary": clip_summary(summary),
         "detail": detail,
         "indicator": indicator,
         "source": _source(book, links.about),
@@ -368,7 +364,7 @@ def _workup(book: Rulebook, rec: Recommendation, patient: str, links: Links) -> 
         blocking = blocking or fact.blocking
         suggestions.append(
             {
-                "label": _clip(f"Order: {how.how}"),
+                "label": clip_summary(f"Order: {how.how}"),
                 "uuid": str(uuid.uuid4()),
                 "isRecommended": fact.blocking,
                 "actions": [
