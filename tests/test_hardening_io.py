@@ -225,6 +225,25 @@ def test_a_closed_reader_and_a_full_disk_are_output_errors(tmp_path: Path) -> No
         assert b"cannot write the output" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args", [("replay", "--all"), ("rules",), ("replay", "--all", "--format", "json")]
+)
+def test_a_reader_gone_before_the_table_is_an_output_error_not_a_disagreement(
+    args: tuple[str, ...],
+) -> None:
+    """The terminal tables (rich) meet a closed pipe as the batch does: exit 5, not
+    rich's own exit 1, which for `replay` means "the replay disagrees". The read end is
+    closed before the command writes anything, so the pipe is broken every time."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = _cli(*args, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 5, result.stderr[-300:]
+    assert b"Traceback" not in result.stderr
+
+
 def test_a_closed_standard_input_is_an_input_error() -> None:
     """`recommend -` with stdin closed says so and exits 2 (no AttributeError)."""
     result = subprocess.run(
@@ -268,13 +287,15 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
     assert caught.value.line == 2
 
 
-def test_a_yml_file_is_refused_not_ignored(tmp_path: Path) -> None:
-    """A consideration file ending in .yml would be skipped silently; it is an error."""
+@pytest.mark.parametrize("suffix", [".yml", ".YAML", ".Yml"])
+def test_a_yml_file_is_refused_not_ignored(tmp_path: Path, suffix: str) -> None:
+    """A consideration file ending in .yml (or .YAML) would be skipped silently; it is an
+    error."""
     root = _rules_copy(tmp_path)
-    (root / "considerations" / "age.yaml").rename(root / "considerations" / "age.yml")
+    (root / "considerations" / "age.yaml").rename(root / "considerations" / f"age{suffix}")
     with pytest.raises(RuleBaseError, match=r"end in \.yaml") as caught:
         load_rulebook(root)
-    assert caught.value.path == f"{root.as_posix()}/considerations/age.yml"
+    assert caught.value.path == f"{root.as_posix()}/considerations/age{suffix}"
 
 
 @pytest.mark.parametrize(
@@ -293,6 +314,44 @@ def test_a_condition_that_can_never_hold_is_refused(tmp_path: Path, old: str, ne
     with pytest.raises(RuleBaseError, match="can never hold") as caught:
         load_rulebook(root)
     assert caught.value.rule_id == "older-adult-blinatumomab-active"
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "rule"),
+    [
+        (  # several tests on one field beside a test on another field
+            "disease-burden.yaml",
+            "      disease.marrow_blasts_pct: {ge: 5, lt: 50}\n",
+            "      disease.marrow_blasts_pct: {ge: 50, lt: 50}\n",
+            "marrow-blasts-below-50",
+        ),
+        (
+            "disease-burden.yaml",
+            "      disease.marrow_blasts_pct: {ge: 5, lt: 50}\n",
+            "      disease.marrow_blasts_pct: {ge: 5, lt: 50}\n      age: {gt: 60, lt: 30}\n",
+            "marrow-blasts-below-50",
+        ),
+        (  # a branch of `any` that the tests around it rule out
+            "disease-burden.yaml",
+            "        - disease.marrow_blasts_pct: {gt: 5}\n",
+            "        - disease.marrow_blasts_pct: {gt: 5, lt: 3}\n",
+            "car-t-higher-burden-toxicity",
+        ),
+    ],
+)
+def test_a_conjunction_that_can_never_hold_is_refused_however_it_is_nested(
+    tmp_path: Path, path: str, old: str, new: str, rule: str
+) -> None:
+    """Tests on one field are combined across the whole conjunction, nested lists and
+    other fields' tests notwithstanding; a dead branch of `any` is refused too."""
+    root = _rules_copy(tmp_path)
+    file = root / "considerations" / path
+    text = file.read_text()
+    assert old in text
+    file.write_text(text.replace(old, new, 1))
+    with pytest.raises(RuleBaseError, match="can never hold") as caught:
+        load_rulebook(root)
+    assert caught.value.rule_id == rule
 
 
 def test_an_absolute_rules_directory_is_named_as_given(tmp_path: Path) -> None:

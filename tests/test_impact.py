@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,7 +98,7 @@ def test_require_bump_fails_a_change_of_decisions_that_keeps_the_version(
     root = _retired(tmp_path)
     args = ["rules", "diff", str(RULES_DIR), str(root), "--cohort", "50", "--require-bump"]
     assert main(args) == 1
-    assert "bump `version` in rules/rulebook.yaml" in capsys.readouterr().err
+    assert "raise `version` in rules/rulebook.yaml" in capsys.readouterr().err
     manifest = root / "rulebook.yaml"
     manifest.write_text(manifest.read_text().replace("version: 0.3.0", "version: 0.4.0"))
     assert main(args) == 0
@@ -104,3 +106,63 @@ def test_require_bump_fails_a_change_of_decisions_that_keeps_the_version(
         main(["rules", "diff", str(RULES_DIR), str(RULES_DIR), "--cohort", "50", "--require-bump"])
         == 0
     )
+
+
+def test_a_lower_version_is_no_bump(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Decisions changed with the version lowered (not only kept) fail the gate."""
+    version = default_rulebook().version
+    older = tmp_path / "older"
+    shutil.copytree(RULES_DIR, older / "rules")
+    manifest = older / "rules" / "rulebook.yaml"
+    manifest.write_text(manifest.read_text().replace(f"version: {version}", "version: 9.0.0"))
+    root = _retired(tmp_path)
+    args = ["rules", "diff", str(older / "rules"), str(root), "--cohort", "50", "--require-bump"]
+    assert main(args) == 1
+    assert f"goes from 9.0.0 to {version}" in capsys.readouterr().err
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_rules_diff_reads_git_revisions_from_anywhere_in_the_checkout(tmp_path: Path) -> None:
+    """The CI gate's path: `rules diff REV REV` extracts rules/ of each revision, run
+    from a subdirectory as well as from the top; an unknown revision is a clear error."""
+    repo = tmp_path / "repo"
+    shutil.copytree(RULES_DIR, repo / "rules")
+    (repo / "docs").mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "add", "rules")
+    _git(repo, "commit", "-q", "-m", "first")
+    access = repo / "rules" / ACCESS
+    rule = "  - id: car-t-unavailable\n"
+    access.write_text(access.read_text().replace(rule, rule + "    status: retired\n", 1))
+    _git(repo, "commit", "-q", "-am", "retire")
+    command = [sys.executable, "-m", "sequencer.cli", "rules", "diff", "HEAD~1", "HEAD"]
+    for where in (repo, repo / "docs"):
+        result = subprocess.run(
+            [*command, "--cohort", "50", "--format", "json", "--processes", "1"],
+            cwd=where,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-500:]
+        data = json.loads(result.stdout)
+        assert data["rules"] == [
+            {"id": "car-t-unavailable", "kind": "retired", "parts": [], "strength": None}
+        ]
+    missing = subprocess.run(
+        [*command[:-2], "no-such-revision", "HEAD"],
+        cwd=repo,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert b"no-such-revision" in missing.stderr and b"Traceback" not in missing.stderr

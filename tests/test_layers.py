@@ -64,3 +64,19 @@ def test_the_readme_map_names_every_module() -> None:
         if not m.endswith(("/__init__.py", "__main__.py")) and f"| `{m}` |" not in readme
     ]
     assert unnamed == []
+
+
+def test_only_the_adapter_imports_durable_rules() -> None:
+    """durable_rules sits behind one adapter: no other module imports it, at any depth
+    of the file (function-level imports included)."""
+    importers: list[str] = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(n.split(".")[0] in ("durable", "durable_rules_engine") for n in names):
+                importers.append(path.relative_to(SRC).as_posix())
+    assert sorted(set(importers)) == ["engine/durable.py"]

@@ -77,6 +77,18 @@ def test_every_problem_is_reported_with_its_field_path() -> None:
         ({"age": True}, "age"),
         ({"transplant.candidate": "yes"}, "transplant.candidate"),
         ({"disease.abl1_mutations": "T315I"}, "disease.abl1_mutations"),
+        # the fields added for the 2026 knowledge (issue 10)
+        ({"prior_therapy.inotuzumab": "partial"}, "prior_therapy.inotuzumab"),
+        ({"prior_therapy.inotuzumab": True}, "prior_therapy.inotuzumab"),
+        ({"prior_therapy.blinatumomab": "consolidated"}, "prior_therapy.blinatumomab"),
+        ({"transplant.original_donor": "none"}, "transplant.original_donor"),
+        ({"transplant.original_donor": "unknown"}, "transplant.original_donor"),
+        ({"contraindications": "active_infection"}, "contraindications"),
+        ({"contraindications": ["curses"]}, "contraindications[0]"),
+        (
+            {"contraindications": ["active_infection", "active_infection"]},
+            "contraindications",
+        ),
     ],
 )
 def test_out_of_range_or_mistyped_values_are_rejected(patch: dict[str, Any], field: str) -> None:
@@ -105,11 +117,31 @@ def test_out_of_range_or_mistyped_values_are_rejected(patch: dict[str, Any], fie
         ),
         ({"transplant.prior_allo_hct": False, "transplant.gvhd": "active"}, "transplant.gvhd"),
         ({"disease.ph": "negative", "disease.abl1_mutations": ["T315I"]}, "disease.abl1_mutations"),
+        (
+            {"transplant.prior_allo_hct": False, "transplant.original_donor": "cord"},
+            "transplant.original_donor",
+        ),
     ],
 )
 def test_contradictions_are_rejected_naming_the_field(patch: dict[str, Any], field: str) -> None:
     """Contradictory data is an error on the field, not a silent guess."""
     assert _fields(patched(patch)) == [field]
+
+
+def test_messages_say_what_is_wrong_in_words_not_in_patterns() -> None:
+    """An id with control characters, a malformed variant name and a number too long
+    to read are explained in words: no regular expression, no Python advice."""
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(patched({"id": "p\x1b]0;x\x07", "disease.abl1_mutations": ["T 315 I"]}))
+    messages = {p.field: p.message for p in caught.value.problems}
+    assert messages["id"].startswith("must be printable text")
+    assert messages["disease.abl1_mutations[0]"].startswith("must be a variant name")
+    assert not any("^" in m or "\\x" in m.split("; got")[0] for m in messages.values())
+    with pytest.raises(ProfileError) as caught:
+        parse_profile('{"id": "p", "age": ' + "9" * 5000 + "}")
+    (problem,) = caught.value.problems
+    assert problem.code == "too_large"
+    assert "4,300 digits" in problem.message and "sys." not in problem.message
 
 
 @pytest.mark.parametrize("data", [None, [], "not json", "[1, 2]", 42, "{", b"\xff"])

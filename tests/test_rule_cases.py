@@ -130,3 +130,18 @@ def test_rule_fires_or_stays_silent(rule_id: str, kind: str, patch: dict[str, An
     reference_fired = REFERENCE.fired(flatten(profile), context.context)
     assert engine_fired == reference_fired
     assert (rule_id in engine_fired) is (kind == "fires")
+
+
+def test_every_defeat_is_seen_setting_something_aside() -> None:
+    """Meta-test: each defeating rule has at least one firing case in which an argument
+    it defeats is really made and set aside by it, so the test above checks something
+    for every defeat (a firing case with nothing to defeat proves nothing)."""
+    seen: set[str] = set()
+    for param in DEFEATS:
+        rule_id, kind, patch = param.values
+        if kind != "fires":
+            continue
+        rec = recommend(patched(patch))
+        if any(rule_id in {s.rule for s in a.set_aside_by} for a in rec.arguments):
+            seen.add(rule_id)
+    assert sorted({p.values[0] for p in DEFEATS} - seen) == []

@@ -21,10 +21,21 @@ EXIT_OK, EXIT_DISAGREE, EXIT_INPUT, EXIT_RULES, EXIT_ENGINE, EXIT_OUTPUT = 0, 1,
 
 
 def console(stderr: bool = False) -> Any:
-    """A rich console that neither wraps nor highlights what it prints."""
+    """A rich console that neither wraps nor highlights what it prints.
+
+    A reader that goes away (``sequencer replay --all | head -1``) raises
+    ``BrokenPipeError``, which the command line turns into the exit status for
+    incomplete output, instead of rich's own ``SystemExit(1)`` (which would read as
+    "the replay disagrees").
+    """
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=False, highlight=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr, soft_wrap=False, highlight=False)
 
 
 def rulebook_from(directory: Path | None) -> Any:

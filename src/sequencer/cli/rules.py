@@ -86,13 +86,22 @@ def _cmd_rules_diff(args: argparse.Namespace) -> int:
         print(json.dumps(impact_json(impact), indent=2))
     else:
         print(markdown_impact(impact), end="")
-    if args.require_bump and impact.changes and books[0].version == books[1].version:
+    if args.require_bump and impact.changes and not _raised(books[0].version, books[1].version):
         say(
-            f"{len(impact.changes)} decisions change but the rule base keeps "
-            f"version {books[1].version}: bump `version` in rules/rulebook.yaml"
+            f"{len(impact.changes)} decisions change but the rule base's version goes from "
+            f"{books[0].version} to {books[1].version}: raise `version` in rules/rulebook.yaml"
         )
         return EXIT_DISAGREE
     return EXIT_OK
+
+
+def _raised(old: str, new: str) -> bool:
+    """Whether version ``new`` is later than ``old`` (dotted numbers compared as numbers;
+    any other spelling only has to differ)."""
+    try:
+        return tuple(map(int, new.split("."))) > tuple(map(int, old.split(".")))
+    except ValueError:
+        return new != old
 
 
 def impact_json(impact: Any) -> dict[str, Any]:

@@ -126,15 +126,22 @@ def load_revision(revision: str, repo: Path, keep: list[Any]) -> Rulebook:
     list) for as long as the rule base is used. Raises ``UsageError`` when git cannot
     give the revision's rules.
     """
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(repo), "archive", "--format=tar", revision, "rules"],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as error:
-        raise UsageError(f"cannot read the rules of git revision {revision!r}: {error}") from None
+
+    def git(*args: str, cwd: Path) -> bytes:
+        try:
+            return subprocess.run(
+                ["git", "-C", str(cwd), *args], capture_output=True, check=True, timeout=60
+            ).stdout
+        except subprocess.CalledProcessError as error:
+            said = error.stderr.decode("utf-8", "replace").strip().splitlines()
+            reason = said[-1] if said else f"git exited with status {error.returncode}"
+        except (OSError, subprocess.SubprocessError) as error:
+            reason = str(error)
+        raise UsageError(f"cannot read the rules of git revision {revision!r}: {reason}")
+
+    # the rules/ folder at the top of the checkout, from wherever in it this runs
+    top = Path(git("rev-parse", "--show-toplevel", cwd=repo).decode().strip())
+    archive = git("archive", "--format=tar", revision, "rules", cwd=top)
     folder = tempfile.TemporaryDirectory(prefix="sequencer-rules-")
     keep.append(folder)
     with tarfile.open(fileobj=BytesIO(archive)) as tar:

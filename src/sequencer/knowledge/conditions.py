@@ -161,44 +161,59 @@ def parse_condition(raw: object) -> ParsedCondition:
     return ParsedCondition(profile, tuple(concepts))
 
 
-def _check_can_hold(node: Node, loc: tuple[int | str, ...]) -> None:
+def _check_can_hold(
+    node: Node,
+    loc: tuple[int | str, ...],
+    outer: dict[str, tuple[float, float]] | None = None,
+) -> None:
     """Raise ``ConditionError`` for numeric tests no value of the field can pass.
 
-    Within one conjunction, the comparisons on each numeric field must leave a value
-    inside the field's range (``age: {gt: 500}``; ``age > 60`` and ``age < 30``).
-    Branches of ``any``/``all`` are checked the same way.
+    The comparisons a conjunction makes on each numeric field, nested ``all`` lists and
+    several tests on one field (``age: {gt: 60, lt: 30}``) included, must leave a value
+    inside the field's range (``age: {gt: 500}``; ``age > 60`` and ``age < 30``). Each
+    branch of an ``any`` list is checked together with the tests around it, so a branch
+    that can never hold there is refused too.
     """
-    items = node.items if isinstance(node, AllOf) else (node,)
-    bounds: dict[str, tuple[float, float]] = {}
+    tests: list[Compare] = []
+    alternatives: list[AnyOf] = []
+    pending: list[Node] = [node]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, AllOf):
+            pending.extend(item.items)
+        elif isinstance(item, AnyOf):
+            alternatives.append(item)
+        else:
+            tests.append(item)
+    bounds = dict(outer or {})
     ranges = number_ranges()
-    for item in items:
-        if isinstance(item, AnyOf | AllOf):
-            for branch in item.items:
-                _check_can_hold(branch, loc)
+    for test in tests:
+        if test.op not in ("lt", "le", "gt", "ge", "eq") or test.field not in ranges:
             continue
-        if item.op not in ("lt", "le", "gt", "ge", "eq") or item.field not in ranges:
-            continue
-        low, high, integer = ranges[item.field]
-        low, high = bounds.get(item.field, (low, high))
-        value = float(item.value)
-        if item.op == "gt":
+        low, high, integer = ranges[test.field]
+        low, high = bounds.get(test.field, (low, high))
+        value = float(test.value)
+        if test.op == "gt":
             low = max(low, math.floor(value) + 1 if integer else math.nextafter(value, math.inf))
-        elif item.op == "ge":
+        elif test.op == "ge":
             low = max(low, math.ceil(value) if integer else value)
-        elif item.op == "lt":
+        elif test.op == "lt":
             high = min(high, math.ceil(value) - 1 if integer else math.nextafter(value, -math.inf))
-        elif item.op == "le":
+        elif test.op == "le":
             high = min(high, math.floor(value) if integer else value)
         else:
             low, high = max(low, value), min(high, value)
         if low > high:
-            full_low, full_high, _ = ranges[item.field]
+            full_low, full_high, _ = ranges[test.field]
             raise ConditionError(
-                f"can never hold: no value of '{item.field}' (which runs from "
+                f"can never hold: no value of '{test.field}' (which runs from "
                 f"{full_low:g} to {full_high:g}) passes every test on it here",
                 loc,
             )
-        bounds[item.field] = (low, high)
+        bounds[test.field] = (low, high)
+    for alternative in alternatives:
+        for branch in alternative.items:
+            _check_can_hold(branch, loc, bounds)
 
 
 def _parse_mapping(raw: object, loc: tuple[int | str, ...]) -> Node:

@@ -231,7 +231,12 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         if not required.is_file():
             raise RuleBaseError("required file is missing", path=shown(required))
     for folder in ("considerations", "contexts"):
-        for stray in sorted((base / folder).glob("*.yml")):
+        strays = (
+            p
+            for p in sorted((base / folder).iterdir() if (base / folder).is_dir() else ())
+            if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"
+        )
+        for stray in strays:
             raise RuleBaseError(
                 "rule files end in .yaml (this one would be ignored); rename it",
                 path=shown(stray),

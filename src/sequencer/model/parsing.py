@@ -13,7 +13,13 @@ from pydantic import (
 )
 
 from sequencer.errors import Problem, ProfileError
-from sequencer.model.profile import Disease, PatientProfile, Transplant
+from sequencer.model.profile import (
+    ID_PATTERN,
+    MUTATION_PATTERN,
+    Disease,
+    PatientProfile,
+    Transplant,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -79,6 +85,12 @@ def code_of(error_type: str) -> str:
     return "invalid_value"
 
 
+_PATTERN_WORDS = {
+    ID_PATTERN: "must be printable text (no control, line-break or bidirectional characters)",
+    MUTATION_PATTERN: "must be a variant name of letters, digits and _ : / . + - only",
+}
+
+
 def problems_from(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[Problem]:
     """Translate a pydantic ``ValidationError`` into ``Problem``s with dotted paths."""
     problems: list[Problem] = []
@@ -92,6 +104,9 @@ def problems_from(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[
         if item["type"] == "extra_forbidden":
             message = "unknown key (not part of the profile format)"
         elif item["type"] != "contradiction" and "input" in item:
+            if item["type"] == "string_pattern_mismatch":
+                pattern = str(item.get("ctx", {}).get("pattern", ""))
+                message = _PATTERN_WORDS.get(pattern, message)
             message = f"{message}; got {_show(item['input'])}"
         problems.append(Problem(_path((*prefix, *loc)), message, code_of(item["type"])))
     return problems
@@ -176,10 +191,15 @@ def _load_json(
             else [Problem("", "nested too deeply to read", "too_deep")]
         ) from None
     except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        reason = (
+            "holds a number of more than 4,300 digits"
+            if "integer string conversion" in str(error)
+            else _show(str(error))
+        )
         raise ProfileError(
-            [Problem("", f"not a JSON profile Python can read: {error}", "too_large")]
+            [Problem("", f"not a JSON profile Python can read: {reason}", "too_large")]
             if what == "profile text"
-            else [Problem("", f"not JSON Python can read: {error}", "too_large")]
+            else [Problem("", f"not JSON Python can read: {reason}", "too_large")]
         ) from None
 
 

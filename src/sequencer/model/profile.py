@@ -123,7 +123,9 @@ DonorField = Annotated[Donor, _NullIsUnknown, _NullInSchema]
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
-Mutation = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_:/.+-]+$")]
+MUTATION_PATTERN = r"^[A-Za-z0-9_:/.+-]+$"
+ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+$"
+Mutation = Annotated[str, Field(min_length=1, max_length=40, pattern=MUTATION_PATTERN)]
 
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -310,7 +312,7 @@ class PatientProfile(BaseModel):
         Field(
             min_length=1,
             max_length=200,
-            pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+$",
+            pattern=ID_PATTERN,
             description="your identifier; printable text only (no control or bidi characters)",
         ),
     ]
