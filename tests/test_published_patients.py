@@ -137,3 +137,20 @@ def test_the_replay_says_why_today_differs() -> None:
     assert "immunosuppression" in row
     unchanged = next(line for line in page.splitlines() if line.startswith("| 2 |"))
     assert "because" not in unchanged
+
+
+def test_every_changed_today_row_says_what_moved_and_no_closed_option_shows_a_weight() -> None:
+    """Each replay row marked "changed" says what moved (standings or arguments), an
+    unchanged row says nothing more, a close call today is named as one, and an option
+    that cannot be given shows its standing, not a weight that decides nothing."""
+    from sequencer.explain.published import replay
+    from sequencer.present.phrases import today_cell
+
+    for r in replay(load_cases()):
+        cell = today_cell(r)
+        assert ("; because " in cell) is ("; changed)" in cell), cell
+        assert (", close call (" in cell) is r.today.close_call, cell
+        for option in r.today.options:
+            short = r.rulebook.option_short[option.therapy]
+            if option.status == "not_eligible":
+                assert f"{short} not eligible" in cell and f"{short} {option.score}" not in cell

@@ -167,26 +167,37 @@ def grouped_warnings(rec: Recommendation) -> list[tuple[str, Caution]]:
 
 
 def option_scores(rec: Recommendation, book: Rulebook) -> str:
-    """``Blinatumomab 1, CAR T 2``: each option's score, in the rule base's order."""
-    score = {o.therapy: o.score for o in rec.options}
-    return ", ".join(f"{book.option_short[x]} {score[x]}" for x in book.option_ids)
+    """``Blinatumomab 1, CAR T 2``: each option's weight of arguments, in the rule base's
+    order; an option that cannot be given now shows its standing instead
+    (``CAR T not eligible``), since its arguments decide nothing."""
+    by_id = {o.therapy: o for o in rec.options}
+
+    def cell(option_id: str) -> str:
+        option = by_id[option_id]
+        if option.status in ("not_eligible", "deferred"):
+            return f"{book.option_short[option_id]} {STATUS_WORDS[option.status]}"
+        return f"{book.option_short[option_id]} {option.score}"
+
+    return ", ".join(cell(x) for x in book.option_ids)
 
 
 def today_cell(r: Replay) -> str:
-    """Today's choice, its scores, whether anything moved, and why the choice moved."""
+    """Today's choice (a close call said so), its options' weights, whether anything
+    moved, and what moved: standings and the arguments counted in one era only."""
     book = r.rulebook
     same = r.today_choice == r.choice and option_scores(r.today, book) == option_scores(
         r.recommendation, book
     )
     mark = "unchanged" if same else "changed"
-    return f"{r.name(r.today_choice)} ({option_scores(r.today, book)}; {mark}){why_today(r)}"
+    close = ", close call" if r.today.close_call else ""
+    why = "" if same else why_today(r)
+    return f"{r.name(r.today_choice)}{close} ({option_scores(r.today, book)}; {mark}){why}"
 
 
 def why_today(r: Replay) -> str:
-    """Why today's choice differs from the published era's: the standings that changed,
-    and the arguments counted in one era and not the other."""
-    if r.today_choice == r.choice:
-        return ""
+    """What differs between the published era's recommendation and today's: the
+    standings that changed, and the arguments counted in one era and not the other
+    (empty when nothing did)."""
     then = {o.therapy: o for o in r.recommendation.options}
     parts = []
     for option in r.today.options:
