@@ -151,7 +151,7 @@ def test_svg_chart_draws_one_bar_per_rule_contribution() -> None:
         if reason.status in ("subsumed", "set_aside"):
             assert f"<title>{reason.rule}: +" not in chart
     for option in built.recommendation.options:
-        assert f"score {option.score}</text>" in chart
+        assert f"weight of arguments {option.score}</text>" in chart
 
 
 @pytest.mark.parametrize(

@@ -26,13 +26,14 @@ def bar_chart(rec: Recommendation, colours: Mapping[str, str]) -> str:
         y += 34
         rows.append(
             f'<text x="{left}" y="{y}" font-size="24" font-weight="700">'
-            f"{_e(option.name)}: {_e(STATUS_WORDS[option.status])}, score {option.score}</text>"
+            f"{_e(option.name)}: {_e(STATUS_WORDS[option.status])}, weight of arguments "
+            f"{option.score}</text>"
         )
         y += 10
         bar = max(option.score * unit, 2)
         rows.append(
             f'<rect x="{left}" y="{y}" width="{bar:.1f}" height="30" fill="{color}">'
-            f"<title>{_e(option.name)}: score {option.score}</title></rect>"
+            f"<title>{_e(option.name)}: weight of arguments {option.score}</title></rect>"
         )
         rows.append(
             f'<text x="{left + bar + 10:.1f}" y="{y + 22}" font-size="20" font-weight="700">'
@@ -78,7 +79,7 @@ def bar_chart(rec: Recommendation, colours: Mapping[str, str]) -> str:
         y += 14
     height = y + 6
     described = "; ".join(
-        f"{o.name} score {o.score} ({STATUS_WORDS[o.status]})" for o in rec.options
+        f"{o.name} weight of arguments {o.score} ({STATUS_WORDS[o.status]})" for o in rec.options
     )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
