@@ -8,31 +8,18 @@ The words are those of ``present.teaching``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from sequencer.explain.teach import Exercise
 from sequencer.present.teaching import KEY_INTRO, key_view, sheet_view
+from sequencer.present.templating import teaching_environment
 
 __all__ = ["html_answer_key", "html_sheet", "render_teaching_page"]
 
 
-@cache
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("sequencer.present", "templates/teaching"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def _render(template: str, **values: Any) -> str:
     """The page; its style sheet (``teaching.css``) is included by the base template."""
-    return _environment().get_template(template).render(**values)
+    return teaching_environment().get_template(template).render(**values)
 
 
 def html_sheet(ex: Exercise, total: int = 5) -> str:

@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 from sequencer.knowledge.vocabulary import Vocabulary, lower_label
 from sequencer.model.fields import FIELDS
 
-__all__ = ["DOTTED_FIELDS", "environment", "plain_words", "render"]
+__all__ = ["DOTTED_FIELDS", "environment", "plain_words", "render", "teaching_environment"]
 
 DOTTED_FIELDS: tuple[str, ...] = tuple(
     sorted((f for f in FIELDS if "." in f), key=len, reverse=True)
@@ -63,6 +63,20 @@ def environment(vocabulary: Vocabulary) -> jinja2.Environment:
     )
     env.filters["plain"] = lambda text: escape(plain_words(str(text), vocabulary))
     return env
+
+
+@functools.cache
+def teaching_environment() -> jinja2.Environment:
+    """The template environment of the teaching pages (``templates/teaching/``):
+    autoescaped, undefined names an error; their words come ready-made from
+    ``present.teaching``, so no field paths are translated here."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("sequencer.present", "templates/teaching"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def render(vocabulary: Vocabulary, template: str, **context: Any) -> str:
