@@ -51,7 +51,8 @@ from sequencer.errors import AnswerFileError
 from sequencer.explain.casebook import TeachingCase, gather
 from sequencer.explain.deciding import NEITHER, NO_PREFERENCE, NOT_YET, Weighing, weigh
 from sequencer.explain.published import Hindsight
-from sequencer.explain.whatif import WhatIf, what_if
+from sequencer.explain.whatif import what_if
+from sequencer.explain.whatif_model import WhatIf
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.fields import flatten, is_unknown
 from sequencer.model.recommendation import Citation, Recommendation, SetAsideBy

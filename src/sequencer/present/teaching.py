@@ -27,7 +27,8 @@ from sequencer.explain.teach import (
     parse_choice,
     parse_factors,
 )
-from sequencer.explain.whatif import Change, WhatIf, choice_words, scores_text
+from sequencer.explain.whatif_model import Change, WhatIf
+from sequencer.explain.whatif_words import choice_words, scores_text
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.vocabulary import lower_label
 from sequencer.model.recommendation import Citation
