@@ -17,11 +17,11 @@ from typing import Any
 
 from sequencer.explain.deciding import NEITHER, NO_PREFERENCE, NOT_YET
 from sequencer.explain.published import choice_name
+from sequencer.explain.statements import Factor
 from sequencer.explain.teach import (
     CHOICE_POINTS,
     Answer,
     Exercise,
-    Factor,
     Marked,
     mark,
     parse_choice,
