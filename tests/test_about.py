@@ -23,7 +23,8 @@ from sequencer import RuleBaseError, default_rulebook, load_rulebook
 from sequencer.cli.main import main
 from sequencer.explain.published import load_cases, replay
 from sequencer.model.fields import FIELDS
-from sequencer.present.about import AboutDocument, about_document
+from sequencer.present.about import about_document
+from sequencer.present.about_model import AboutDocument
 from sequencer.present.about_views import html_about, markdown_about
 from sequencer.present.report import case_report, html_report, markdown_report
 

@@ -30,15 +30,11 @@ from sequencer.explain.teach import (
     mark,
 )
 from sequencer.model.fields import FIELDS, flatten
-from sequencer.present.teaching import (
-    feedback,
-    interactive,
-    key_view,
-    sheet_view,
-    statement_words,
-    write_sheets,
-)
+from sequencer.present.teaching import key_view, sheet_view, write_sheets
+from sequencer.present.teaching_feedback import feedback
 from sequencer.present.teaching_html import html_answer_key, html_sheet
+from sequencer.present.teaching_prompt import interactive
+from sequencer.present.teaching_words import statement_words
 
 TEACHING_DIR = REPO / "examples" / "teaching"
 LITERATURE = yaml.safe_load((REPO / "examples" / "literature" / "cases.yaml").read_text())["cases"]

@@ -15,15 +15,8 @@ from sequencer import default_rulebook, load_rulebook, parse_profile, recommend
 from sequencer.api import effective_profile
 from sequencer.cli import main
 from sequencer.explain.published import load_cases
-from sequencer.explain.whatif import (
-    KIND_ORDER,
-    Change,
-    WhatIf,
-    candidate_values,
-    outcome,
-    vary,
-    what_if,
-)
+from sequencer.explain.whatif import candidate_values, outcome, vary, what_if
+from sequencer.explain.whatif_model import KIND_ORDER, Change, WhatIf
 from sequencer.model.fields import flatten
 from sequencer.testing import profiles
 

@@ -152,7 +152,9 @@ def cmd_teach(args: argparse.Namespace) -> int:
     """``sequencer teach``."""
     from sequencer.explain.casebook import gather
     from sequencer.explain.teach import answers_from_file, exercises, mark
-    from sequencer.present.teaching import feedback, interactive, write_sheets
+    from sequencer.present.teaching import write_sheets
+    from sequencer.present.teaching_feedback import feedback
+    from sequencer.present.teaching_prompt import interactive
 
     sheets = exercises(gather(args.cases or ["published"], context=args.context))
     if args.output is not None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sequencer.explain.deciding import NEITHER, NOT_YET
-from sequencer.explain.teach import Answer, Exercise, Factor, Marked, mark
+from sequencer.explain.statements import Factor
+from sequencer.explain.teach import Answer, Exercise, Marked, mark
 
 __all__ = ["WRONG_REASONS", "CaseTally", "StatementTally", "WrongReason", "tally"]
 

@@ -24,25 +24,35 @@ of an option's eligibility, then changes of the scores, then (for unknown facts 
 values that change nothing. Within each group the larger swing of the score margin
 comes first. Values of one field with the same outcome are merged into one item
 (``same_as``). Each item names the rules whose firing changed.
+
+The answer's shape is ``sequencer.explain.whatif_model``; its words (each item's line)
+are ``sequencer.explain.whatif_words``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Callable
+from typing import Any
 
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
 from sequencer.decide.candidates import Value, candidate_values
 from sequencer.decide.ranking import rank
 from sequencer.engine.reference import ReferenceEngine
 from sequencer.errors import ProfileError, UsageError
+from sequencer.explain.whatif_model import (
+    KIND_ORDER,
+    Change,
+    Choice,
+    Kind,
+    Outcome,
+    RuleShift,
+    Skipped,
+    Therapy,
+    WhatIf,
+)
+from sequencer.explain.whatif_words import change_text, option_words
 from sequencer.knowledge.contexts import apply_context
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.knowledge.schema import (
-    Favors,
-)
 from sequencer.knowledge.vocabulary import (
     effect_words,
     unknown_fields,
@@ -50,153 +60,14 @@ from sequencer.knowledge.vocabulary import (
 from sequencer.model.fields import FIELDS, flatten, is_unknown
 from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import PatientProfile
-from sequencer.model.recommendation import Recommendation, RulebookStamp
+from sequencer.model.recommendation import Recommendation
 
 __all__ = [
-    "Change",
-    "Outcome",
-    "RuleShift",
-    "Skipped",
-    "WhatIf",
     "candidate_values",
     "outcome",
-    "scores_text",
     "vary",
     "what_if",
 ]
-
-Therapy = str
-Choice = str
-"""An option's id when one is preferred; else no-preference, neither, not-now or blocked."""
-Kind = Literal["flips_preferred", "flips_eligibility", "changes_scores", "no_change"]
-
-KIND_ORDER: dict[str, int] = {
-    "flips_preferred": 0,
-    "flips_eligibility": 1,
-    "changes_scores": 2,
-    "no_change": 3,
-}
-_NO_CHOICE_WORDS: dict[str, str] = {
-    "no-preference": "no preference (the options tie)",
-    "neither": "neither option eligible",
-    "not-now": "no option can be given now (deferred)",
-    "blocked": "no choice yet (a blocking fact is missing)",
-}
-_OUT = ConfigDict(extra="forbid", frozen=True)
-
-
-class Outcome(BaseModel):
-    """A recommendation reduced to what the choice turns on. ``scores`` are in the rule
-    base's option order."""
-
-    model_config = _OUT
-    choice: Choice
-    preferred: Therapy | None
-    eligible: list[Therapy]
-    scores: dict[str, int]
-    close_call: bool
-
-
-class OptionWords(BaseModel):
-    """The rule base's words for its options, so that a what-if read back from JSON can
-    be shown as it was made."""
-
-    model_config = _OUT
-    names: dict[str, str] = Field(description="option id -> name")
-    short: dict[str, str] = Field(description="option id -> short name")
-
-
-def choice_words(result: Outcome, words: OptionWords) -> str:
-    """The outcome's choice in words: ``Blinatumomab preferred``, ``no preference ...``."""
-    if result.choice in words.names:
-        return f"{words.names[result.choice]} preferred"
-    return _NO_CHOICE_WORDS[result.choice]
-
-
-class RuleShift(BaseModel):
-    """A rule that starts (``fires``) or stops firing, and what it does."""
-
-    model_config = _OUT
-    rule: str
-    title: str
-    fires: bool
-    decisive: bool = Field(description="it changes a score, an eligibility or blocks the choice")
-    effect: str
-
-
-class Change(BaseModel):
-    """One single-fact change and what it does to the recommendation."""
-
-    model_config = _OUT
-    field: str
-    label: str
-    from_value: Value
-    to_value: Value
-    same_as: list[Value] = Field(
-        default=[], description="other values of the field with the same outcome"
-    )
-    same_as_text: list[str] = Field(default=[], description="those values in words")
-    from_text: str
-    to_text: str
-    was_unknown: bool
-    from_context: bool = Field(
-        default=False, description="the current value was derived by the regulatory context"
-    )
-    kind: Kind
-    outcome: Outcome
-    margin_change: int = Field(
-        description="change of the score gap between the rule base's first two options "
-        "(blinatumomab - CAR T)"
-    )
-    rules: list[RuleShift]
-    lead: list[str] = Field(
-        default=[],
-        description="when the choice holds: the rules that keep the preferred option ahead",
-    )
-    derived: list[str] = Field(
-        default=[], description="what the regulatory context would fill in differently"
-    )
-    text: str
-
-
-class Skipped(BaseModel):
-    """A change not evaluated because it would contradict the rest of the profile."""
-
-    model_config = _OUT
-    field: str
-    to_value: Value
-    reason: str
-    label: str = Field(default="", description="the field in words")
-    to_text: str = Field(default="", description="the value in words")
-
-
-class WhatIf(BaseModel):
-    """Every single-fact change that matters, ordered by what it does."""
-
-    model_config = _OUT
-    format_version: Literal["1"] = Field(
-        default="1", description="the interchange format of this output (CHANGELOG.md)"
-    )
-    patient_id: str
-    context: str
-    context_title: str
-    rulebook: RulebookStamp
-    summary: str
-    baseline: Outcome
-    basis: list[RuleShift] = Field(description="the rules that set the current scores")
-    changes: list[Change]
-    skipped: list[Skipped]
-    notice: str
-    options: OptionWords
-
-    def flips(self) -> list[Change]:
-        """The changes that flip the preferred option or an option's eligibility."""
-        return [c for c in self.changes if c.kind in ("flips_preferred", "flips_eligibility")]
-
-    def for_field(self, field: str) -> list[Change]:
-        """The changes of one field, in list order."""
-        return [c for c in self.changes if c.field == field]
-
 
 # --- outcomes and rule shifts -------------------------------------------------------
 
@@ -224,19 +95,8 @@ def outcome(rec: Recommendation, book: Rulebook) -> Outcome:
     )
 
 
-def _words(book: Rulebook) -> OptionWords:
-    """The rule base's option words, built once with it."""
-    return book.compiled(
-        "option-words", lambda b: OptionWords(names=b.option_names, short=b.option_short)
-    )
-
-
 def _index(book: Rulebook) -> Callable[[Any], int]:
     return lambda option: book.option_ids.index(option.therapy)
-
-
-def _names(book: Rulebook, therapies: Iterable[str]) -> str:
-    return " and ".join(book.option_names[t] for t in therapies)
 
 
 def _shift(book: Rulebook, rule_id: str, fires: bool) -> RuleShift:
@@ -397,7 +257,7 @@ def what_if(
 
     field_order = {f: i for i, f in enumerate(FIELDS)}
     found.sort(key=lambda c: (KIND_ORDER[c.kind], -_toward(baseline, c), field_order[c.field]))
-    changes = [c.model_copy(update={"text": _text(book, baseline, c)}) for c in found]
+    changes = [c.model_copy(update={"text": change_text(book, baseline, c)}) for c in found]
     return WhatIf(
         patient_id=raw.id,
         context=ctx.context,
@@ -413,7 +273,7 @@ def what_if(
         ],
         changes=changes,
         skipped=skipped,
-        options=_words(book),
+        options=option_words(book),
         notice=base_rec.notice,
     )
 
@@ -457,71 +317,3 @@ def _lead(rec: Recommendation) -> list[str]:
             if r.therapy == rec.preferred and r.effect == "favors" and r.status == "counted"
         )
     )
-
-
-def _points(book: Rulebook, rule_id: str, therapy: str) -> int:
-    return sum(
-        book.weights[e.strength]
-        for e in book.rule(rule_id).then
-        if isinstance(e, Favors) and e.favors == therapy
-    )
-
-
-def scores_text(result: Outcome, words: OptionWords) -> str:
-    """``Blinatumomab 7, CAR T 5`` (ineligible options marked)."""
-    parts = []
-    for therapy, score in result.scores.items():
-        mark = "" if therapy in result.eligible else " (not eligible)"
-        parts.append(f"{words.short.get(therapy, therapy)} {score}{mark}")
-    return ", ".join(parts)
-
-
-def _text(book: Rulebook, base: Outcome, change: Change) -> str:
-    """One line: the change, what it does, and the rules behind it."""
-    words = _words(book)
-    head = f"{change.label}: {change.from_text} → {change.to_text}"
-    if change.same_as:
-        head += " (same for " + " / ".join(change.same_as_text) + ")"
-    new = change.outcome
-    narrowed = False
-    if change.kind == "flips_preferred":
-        what = f"{choice_words(new, words)} instead of {choice_words(base, words)}"
-    elif change.kind == "flips_eligibility":
-        lost = [t for t in base.eligible if t not in new.eligible]
-        gained = [t for t in new.eligible if t not in base.eligible]
-        bits = []
-        if lost:
-            bits.append(f"{_names(book, lost)} not eligible")
-        if gained:
-            bits.append(f"{_names(book, gained)} eligible again")
-        what = "; ".join(bits) + f"; still {choice_words(new, words)}"
-    elif change.kind == "changes_scores":
-        what = f"still {choice_words(new, words)}"
-        if new.preferred is not None and len(new.eligible) == 2:
-            other = next(t for t in new.eligible if t != new.preferred)
-            before = base.scores[new.preferred] - base.scores[other]
-            after = new.scores[new.preferred] - new.scores[other]
-            what += f", lead {before} → {after}"
-            narrowed = after < before
-    else:
-        what = "no change to the choice or the scores"
-    line = f"{head}: {what}; scores {scores_text(new, words)}."
-    moved = [s for s in change.rules if s.decisive] or [
-        s for s in change.rules if s.effect.startswith("caution")
-    ]
-    if moved:
-        line += (
-            " "
-            + "; ".join(f"{s.rule} {'fires' if s.fires else 'stops'} ({s.effect})" for s in moved)
-            + "."
-        )
-    if narrowed and change.lead and new.preferred is not None:
-        kept = [f"{r} +{_points(book, r, new.preferred)}" for r in change.lead]
-        line += (
-            f" Not enough to change the choice: {book.option_names[new.preferred]} keeps "
-            + ", ".join(kept)
-            + "."
-        )
-    for note in change.derived:
-        line += f" {note}."
-    return line

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from importlib import resources
 
-from sequencer.present.about import (
+from sequencer.present.about_model import (
     NOT_STATED,
     AboutDocument,
     AttributeAnswer,

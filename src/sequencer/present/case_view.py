@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from sequencer.explain.whatif import Change, WhatIf, scores_text
+from sequencer.explain.whatif_model import Change, WhatIf
+from sequencer.explain.whatif_words import scores_text
 from sequencer.knowledge.schema import Source
 from sequencer.knowledge.vocabulary import Vocabulary
 from sequencer.model.recommendation import Citation, Recommendation

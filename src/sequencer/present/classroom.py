@@ -5,7 +5,8 @@ CSV.
 Pages are rendered from ``present/templates/teaching/`` (autoescaped: a student's name
 or a class code is shown as typed, never as markup; inline CSS, no scripts, nothing
 fetched; native form controls, each with its label, so the keyboard reaches all of
-them). The words are those of ``present.teaching``; the URLs are the caller's.
+them). The words are those of ``present.teaching_words`` and
+``present.teaching_feedback``; the URLs are the caller's.
 """
 
 from __future__ import annotations
@@ -17,14 +18,10 @@ from collections.abc import Sequence
 from sequencer.explain.classroom import CaseTally, WrongReason
 from sequencer.explain.deciding import NEITHER, NOT_YET
 from sequencer.explain.teach import Exercise, Marked
-from sequencer.present.teaching import (
-    answer_name,
-    case_title,
-    feedback_parts,
-    role_words,
-    sheet_view,
-)
+from sequencer.present.teaching import sheet_view
+from sequencer.present.teaching_feedback import feedback_parts
 from sequencer.present.teaching_html import render_teaching_page
+from sequencer.present.teaching_words import answer_name, case_title, role_words
 
 __all__ = [
     "CSV_HEADER",

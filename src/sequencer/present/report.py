@@ -26,7 +26,8 @@ from markupsafe import Markup
 
 from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
 from sequencer.errors import UsageError
-from sequencer.explain.whatif import WhatIf, what_if
+from sequencer.explain.whatif import what_if
+from sequencer.explain.whatif_model import WhatIf
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Source
 from sequencer.knowledge.vocabulary import Vocabulary

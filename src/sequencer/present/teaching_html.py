@@ -2,7 +2,7 @@
 
 Rendered with Jinja2 from ``present/templates/teaching/`` (autoescaping on, undefined
 names an error): inline CSS, no scripts, nothing fetched, every piece of text escaped.
-The words are those of ``present.teaching``.
+The words are those of ``present.teaching`` (its sheet and key views).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sequencer.explain.whatif import Change, WhatIf, choice_words, scores_text
+from sequencer.explain.whatif_model import Change, WhatIf
+from sequencer.explain.whatif_words import choice_words, scores_text
 
 __all__ = [
     "KIND_HEADINGS",

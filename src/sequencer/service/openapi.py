@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from sequencer.errors import PROBLEM_CODES
-from sequencer.explain.whatif import WhatIf
+from sequencer.explain.whatif_model import WhatIf
 from sequencer.model.schemas import schema
 
 __all__ = ["answers", "document_contracts", "operation"]
