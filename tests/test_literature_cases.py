@@ -24,7 +24,7 @@ def test_every_case_cites_a_known_source() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_literature_case_comes_out_as_clinicians_chose(case: dict[str, Any]) -> None:
     """Same choice as the clinicians (or as the cited criterion implies), with their
-    add-on, exclusion or deferral, every reason cited."""
+    add-on, exclusion, deferral or caution, every reason cited."""
     rec = recommend(case["profile"])
     differs = case.get("library_differs")
     if differs is not None:
@@ -57,4 +57,6 @@ def test_literature_case_comes_out_as_clinicians_chose(case: dict[str, Any]) -> 
             assert rule in {h.rule for h in products[name].held_back_by}
         for name in case["expected_products"].get("admits", []):
             assert products[name].admits and not products[name].held_back_by
+    if "expected_cautions" in case:
+        assert set(case["expected_cautions"]) <= {w.rule for w in rec.warnings}
     assert all(r.citations for r in [*rec.reasons, *rec.warnings])
