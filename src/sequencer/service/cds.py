@@ -33,7 +33,7 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.recommendation import Recommendation
 from sequencer.present.markdown import markdown_brief
 from sequencer.present.phrases import card_summary
-from sequencer.service.audit import IssuedCard
+from sequencer.service.audit_rows import IssuedCard
 from sequencer.service.cds_cards import (
     Links,
     build_card,
