@@ -18,7 +18,8 @@ from conftest import REPO
 from served import HOST, call, free_port, running_server
 from test_cds import hook_call, without_answer
 
-from sequencer.service.audit import BOARD_SERVICE, AuditLog, IssuedCard
+from sequencer.service.audit import BOARD_SERVICE, AuditLog
+from sequencer.service.audit_rows import IssuedCard
 
 
 def _bin() -> Path | None:

@@ -24,7 +24,7 @@ from served import HOST, call, free_port, running_server
 from sequencer import UsageError, recommend
 from sequencer.interop.codes import code_table
 from sequencer.service.audit import AuditLog
-from sequencer.service.cds import PREFETCH
+from sequencer.service.cds_discovery import PREFETCH
 from sequencer.service.serve import check_binding
 
 FHIR_DIR = REPO / "examples" / "fhir"
@@ -697,7 +697,7 @@ def test_refused_calls_are_in_the_audit_trail_and_tokens_never_are(
 
 
 def test_a_stored_call_keeps_no_lent_token() -> None:
-    from sequencer.service.cds import without_token
+    from sequencer.service.cds_request import without_token
 
     call_body = {"hook": "patient-view", "fhirAuthorization": dict(LENT)}
     assert without_token(call_body)["fhirAuthorization"]["access_token"] == "***"

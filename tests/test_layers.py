@@ -80,3 +80,15 @@ def test_only_the_adapter_imports_durable_rules() -> None:
             if any(n.split(".")[0] in ("durable", "durable_rules_engine") for n in names):
                 importers.append(path.relative_to(SRC).as_posix())
     assert sorted(set(importers)) == ["engine/durable.py"]
+
+
+MAX_LINES = 500
+
+
+def test_no_module_is_over_500_lines() -> None:
+    """Modules stay small enough to read in one sitting: none over 500 lines."""
+    lines = {
+        p.relative_to(SRC).as_posix(): len(p.read_text().splitlines()) for p in SRC.rglob("*.py")
+    }
+    over = {m: n for m, n in sorted(lines.items()) if n > MAX_LINES}
+    assert over == {}

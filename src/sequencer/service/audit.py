@@ -21,8 +21,9 @@ again with the decision on it).
 
 The database is named by a SQLAlchemy URL: ``sqlite:///PATH`` (a file) or
 ``postgresql://USER@HOST/DB`` (PostgreSQL through psycopg 3). SQLAlchemy Core keeps
-one code path for both; the tables are created when missing. What is logged and for
-how long is documented in the README ("Audit trail").
+one code path for both; the tables are created when missing (``audit_tables`` defines
+them, ``audit_rows`` the records). What is logged and for how long is documented in the
+README ("Audit trail").
 """
 
 from __future__ import annotations
@@ -32,228 +33,39 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from sequencer.errors import UsageError
+from sequencer.service.audit_rows import (
+    AuditRow,
+    BoardDecision,
+    CardRow,
+    ClassAnswer,
+    DecisionRow,
+    FeedbackRow,
+    IssuedCard,
+)
+from sequencer.service.audit_tables import (
+    CARDS,
+    CLASS_ANSWERS,
+    DECISIONS,
+    FEEDBACK,
+    METADATA,
+    SERVED,
+    open_engine,
+)
 
-__all__ = [
-    "BOARD_SERVICE",
-    "AuditLog",
-    "AuditRow",
-    "BoardDecision",
-    "CardRow",
-    "ClassAnswer",
-    "DecisionRow",
-    "FeedbackRow",
-    "IssuedCard",
-]
+__all__ = ["BOARD_SERVICE", "AuditLog"]
 
 BOARD_SERVICE = "board-page"
 """The feedback rows' service name for decisions recorded on the board's case page."""
 
-_META = sa.MetaData()
-
-_SERVED = sa.Table(
-    "served",
-    _META,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.Text, nullable=False),
-    sa.Column("endpoint", sa.Text, nullable=False),
-    sa.Column("status", sa.Integer, nullable=False),
-    sa.Column("rulebook_version", sa.Text, nullable=False),
-    sa.Column("rulebook_digest", sa.Text, nullable=False),
-    sa.Column("context", sa.Text),
-    sa.Column("input_sha256", sa.Text, nullable=False),
-    sa.Column("output_zlib", sa.LargeBinary, nullable=False),
-    sa.Column("caller", sa.Text),
-    sa.Column("profile", sa.Text),
-)
-
-_CARDS = sa.Table(
-    "cards",
-    _META,
-    sa.Column("uuid", sa.String(64), primary_key=True),
-    sa.Column("at", sa.Text, nullable=False),
-    sa.Column("service", sa.Text, nullable=False),
-    sa.Column("hook_instance", sa.Text, nullable=False),
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("indicator", sa.Text, nullable=False),
-    sa.Column("suggestions", sa.Text, nullable=False),
-    sa.Column("input_sha256", sa.Text, nullable=False),
-)
-
-_FEEDBACK = sa.Table(
-    "feedback",
-    _META,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.Text, nullable=False),
-    sa.Column("service", sa.Text, nullable=False),
-    sa.Column("card", sa.Text, nullable=False),
-    sa.Column("outcome", sa.Text, nullable=False),
-    sa.Column("accepted_suggestions", sa.Text, nullable=False),
-    sa.Column("reason_system", sa.Text),
-    sa.Column("reason_code", sa.Text),
-    sa.Column("reason_display", sa.Text),
-    sa.Column("user_comment", sa.Text),
-    sa.Column("outcome_at", sa.Text, nullable=False),
-    sa.Column("caller", sa.Text),
-)
-
-_DECISIONS = sa.Table(
-    "decisions",
-    _META,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("feedback_id", sa.Integer, sa.ForeignKey("feedback.id"), nullable=False),
-    sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("meeting_date", sa.String(10), nullable=False),
-    sa.Column("signed_by", sa.String(200), nullable=False),
-    sa.Column("patient_id", sa.String(200), nullable=False),
-    sa.Column("chosen", sa.String(80), nullable=False),
-    sa.Column("chosen_name", sa.String(200), nullable=False),
-    sa.Column("advice", sa.String(80)),
-    sa.Column("advice_name", sa.String(200), nullable=False),
-    sa.Column("rulebook_version", sa.String(40), nullable=False),
-    sa.Column("rulebook_digest", sa.String(80), nullable=False),
-    sa.Column("context", sa.String(80), nullable=False),
-    sa.Column("profile", sa.Text, nullable=False),
-)
-
-
-@dataclass(frozen=True)
-class BoardDecision:
-    """A tumor board's decision, as the case page sends it to be stored.
-
-    ``chosen`` is an option id or ``other`` (then ``chosen_name`` names the therapy);
-    ``advice`` is the preferred option's id, ``None`` when none was preferred; ``outcome``
-    is ``accepted``, ``overridden`` or ``no-preference``.
-    """
-
-    uuid: str
-    outcome: str
-    reason_system: str | None
-    reason_code: str | None
-    reason_display: str | None
-    comment: str | None
-    meeting_date: str
-    signed_by: str
-    patient_id: str
-    chosen: str
-    chosen_name: str
-    advice: str | None
-    advice_name: str
-    rulebook_version: str
-    rulebook_digest: str
-    context: str
-    profile: str
-
-
-@dataclass(frozen=True)
-class DecisionRow:
-    """A recorded decision with its feedback row, as stored."""
-
-    id: int
-    at: str
-    outcome: str
-    reason_code: str | None
-    reason_display: str | None
-    comment: str | None
-    meeting_date: str
-    signed_by: str
-    patient_id: str
-    chosen: str
-    chosen_name: str
-    advice: str | None
-    advice_name: str
-    rulebook_version: str
-    rulebook_digest: str
-    context: str
-    profile: str
-    caller: str | None
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    """One served answer, as stored."""
-
-    at: str
-    endpoint: str
-    status: int
-    rulebook_version: str
-    rulebook_digest: str
-    context: str | None
-    input_sha256: str
-    output: str
-    caller: str | None
-    profile: str | None
-
-
-@dataclass(frozen=True)
-class IssuedCard:
-    """A CDS Hooks card as issued: its uuid, summary, indicator and suggestion uuids."""
-
-    uuid: str
-    summary: str
-    indicator: str
-    suggestions: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class CardRow:
-    """A card issued, as stored."""
-
-    uuid: str
-    at: str
-    service: str
-    hook_instance: str
-    summary: str
-    indicator: str
-    suggestions: tuple[str, ...]
-    input_sha256: str
-
-
-@dataclass(frozen=True)
-class FeedbackRow:
-    """What a clinician did with a card, as the CDS client reported it."""
-
-    at: str
-    service: str
-    card: str
-    outcome: str
-    accepted_suggestions: tuple[str, ...]
-    reason_system: str | None
-    reason_code: str | None
-    reason_display: str | None
-    user_comment: str | None
-    outcome_at: str
-    caller: str | None
-
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
-
-
-def _engine(url: str) -> sa.Engine:
-    """The engine for ``url``: SQLite files and PostgreSQL; anything else refused."""
-    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
-
-        @sa.event.listens_for(engine, "connect")
-        def _wal(connection: Any, _: Any) -> None:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA busy_timeout=5000")
-
-        return engine
-    if url.startswith(("postgresql://", "postgresql+psycopg://")):
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-        return sa.create_engine(url, pool_pre_ping=True)
-    raise UsageError(
-        "audit: only sqlite:///PATH and postgresql://... databases are supported; "
-        f"got {url.split('://')[0]!r}"
-    )
 
 
 class AuditLog:
@@ -268,8 +80,8 @@ class AuditLog:
         """
         self.keep_profiles = keep_profiles
         try:
-            self._engine = _engine(url)
-            _META.create_all(self._engine)
+            self._engine = open_engine(url)
+            METADATA.create_all(self._engine)
         except (ArgumentError, NoSuchModuleError, SQLAlchemyError) as error:
             where = url.split("@")[-1]  # never print a password
             raise UsageError(f"audit: cannot open {where} ({type(error).__name__})") from None
@@ -297,7 +109,7 @@ class AuditLog:
         profile = stored.decode("utf-8", "replace") if self.keep_profiles else None
         with self._engine.begin() as db:
             db.execute(
-                _SERVED.insert().values(
+                SERVED.insert().values(
                     at=at,
                     endpoint=endpoint,
                     status=status,
@@ -312,7 +124,7 @@ class AuditLog:
             )
             for service, hook_instance, card in cards:
                 db.execute(
-                    _CARDS.insert().values(
+                    CARDS.insert().values(
                         uuid=card.uuid,
                         at=at,
                         service=service,
@@ -330,7 +142,7 @@ class AuditLog:
         if not wanted:
             return {}
         with self._engine.connect() as db:
-            found = db.execute(sa.select(_CARDS).where(_CARDS.c.uuid.in_(wanted))).mappings()
+            found = db.execute(sa.select(CARDS).where(CARDS.c.uuid.in_(wanted))).mappings()
             return {row["uuid"]: _card(dict(row)) for row in found}
 
     def record_feedback(
@@ -360,7 +172,7 @@ class AuditLog:
             )
         if rows:
             with self._engine.begin() as db:
-                db.execute(_FEEDBACK.insert(), rows)
+                db.execute(FEEDBACK.insert(), rows)
         return len(rows)
 
     def record_decision(self, decision: BoardDecision, caller: str | None) -> int:
@@ -369,7 +181,7 @@ class AuditLog:
         at = _now()
         with self._engine.begin() as db:
             feedback = db.execute(
-                _FEEDBACK.insert().values(
+                FEEDBACK.insert().values(
                     at=at,
                     service=BOARD_SERVICE,
                     card=decision.uuid,
@@ -385,7 +197,7 @@ class AuditLog:
             )
             feedback_id = _inserted(feedback)
             row = db.execute(
-                _DECISIONS.insert().values(
+                DECISIONS.insert().values(
                     feedback_id=feedback_id,
                     at=at,
                     meeting_date=decision.meeting_date,
@@ -408,18 +220,18 @@ class AuditLog:
         when given)."""
         query = (
             sa.select(
-                _DECISIONS,
-                _FEEDBACK.c.outcome,
-                _FEEDBACK.c.reason_code,
-                _FEEDBACK.c.reason_display,
-                _FEEDBACK.c.user_comment,
-                _FEEDBACK.c.caller,
+                DECISIONS,
+                FEEDBACK.c.outcome,
+                FEEDBACK.c.reason_code,
+                FEEDBACK.c.reason_display,
+                FEEDBACK.c.user_comment,
+                FEEDBACK.c.caller,
             )
-            .join(_FEEDBACK, _FEEDBACK.c.id == _DECISIONS.c.feedback_id)
-            .order_by(_DECISIONS.c.id.desc())
+            .join(FEEDBACK, FEEDBACK.c.id == DECISIONS.c.feedback_id)
+            .order_by(DECISIONS.c.id.desc())
         )
         if decision_id is not None:
-            query = query.where(_DECISIONS.c.id == decision_id)
+            query = query.where(DECISIONS.c.id == decision_id)
         with self._engine.connect() as db:
             return [
                 DecisionRow(
@@ -448,7 +260,7 @@ class AuditLog:
     def rows(self) -> list[AuditRow]:
         """Every stored answer, oldest first."""
         with self._engine.connect() as db:
-            found = db.execute(sa.select(_SERVED).order_by(_SERVED.c.id)).mappings()
+            found = db.execute(sa.select(SERVED).order_by(SERVED.c.id)).mappings()
             return [
                 AuditRow(
                     **{str(k): v for k, v in row.items() if k not in ("id", "output_zlib")},
@@ -460,7 +272,7 @@ class AuditLog:
     def feedback(self) -> list[FeedbackRow]:
         """Every feedback stored, oldest first."""
         with self._engine.connect() as db:
-            found = db.execute(sa.select(_FEEDBACK).order_by(_FEEDBACK.c.id)).mappings()
+            found = db.execute(sa.select(FEEDBACK).order_by(FEEDBACK.c.id)).mappings()
             return [
                 FeedbackRow(
                     at=row["at"],
@@ -482,7 +294,7 @@ class AuditLog:
         """Store one student's answer (the classroom)."""
         with self._engine.begin() as db:
             db.execute(
-                _CLASS_ANSWERS.insert().values(
+                CLASS_ANSWERS.insert().values(
                     at=answer.at,
                     class_code=answer.class_code,
                     student=answer.student,
@@ -499,7 +311,7 @@ class AuditLog:
 
     def class_answers(self, class_code: str) -> list[ClassAnswer]:
         """Every answer stored under ``class_code`` oldest first."""
-        table = _CLASS_ANSWERS
+        table = CLASS_ANSWERS
         with self._engine.connect() as db:
             found = db.execute(
                 sa.select(table).where(table.c.class_code == class_code).order_by(table.c.id)
@@ -541,42 +353,3 @@ def _card(row: Mapping[str, Any]) -> CardRow:
         suggestions=tuple(json.loads(row["suggestions"])),
         input_sha256=row["input_sha256"],
     )
-
-
-# --- the classroom's answers (sequencer.service.classroom) ------------------------
-
-_CLASS_ANSWERS = sa.Table(
-    "class_answers",
-    _META,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.Text, nullable=False),
-    sa.Column("class_code", sa.String(64), nullable=False, index=True),
-    sa.Column("student", sa.Text, nullable=False),
-    sa.Column("case_key", sa.Text, nullable=False),
-    sa.Column("rulebook_version", sa.Text, nullable=False),
-    sa.Column("rulebook_digest", sa.Text, nullable=False),
-    sa.Column("choice", sa.Text, nullable=False),
-    sa.Column("deciding", sa.Text, nullable=False),
-    sa.Column("set_aside", sa.Text, nullable=False),
-    sa.Column("points", sa.Integer, nullable=False),
-    sa.Column("max_points", sa.Integer, nullable=False),
-)
-
-
-@dataclass(frozen=True)
-class ClassAnswer:
-    """A student's answer to one exercise, as stored for the class's teacher."""
-
-    at: str
-    class_code: str
-    student: str
-    """The name as typed (may be empty: anonymous); shown escaped."""
-    case_key: str
-    rulebook_version: str
-    rulebook_digest: str
-    choice: str
-    deciding: tuple[str, ...]
-    """The statements' letters ticked as deciding (letters of that rule base's exercise)."""
-    set_aside: tuple[str, ...]
-    points: int
-    max_points: int

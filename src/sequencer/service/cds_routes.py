@@ -21,7 +21,7 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.parsing import load_json_strict, problems_from
 from sequencer.model.recommendation import Recommendation
 from sequencer.present.report import case_report, html_report
-from sequencer.service import cds
+from sequencer.service import cds, cds_cards, cds_discovery, cds_feedback, cds_request
 from sequencer.service.audit import AuditLog
 from sequencer.service.common import (
     MAX_BODY,
@@ -49,7 +49,7 @@ def add_cds_routes(
     """Add ``GET /cds-services``, ``POST /cds-services/{id}``, ``POST
     /cds-services/{id}/feedback`` and ``GET /reports/{key}`` to ``app``; card links
     start with ``base`` (the request's own address when empty)."""
-    services = {s["id"]: s for s in cds.discovery(book)["services"]}
+    services = {s["id"]: s for s in cds_discovery.discovery(book)["services"]}
     reports = ReportStore()
 
     def unknown(service_id: str) -> JSONResponse:
@@ -60,15 +60,15 @@ def add_cds_routes(
 
     @app.get("/cds-services", summary="CDS Hooks discovery: the services and their prefetch")
     def discovery() -> dict[str, Any]:
-        return cds.discovery(book)
+        return cds_discovery.discovery(book)
 
     def answer(service_id: str, call: Any, url: str) -> cds.CdsAnswer:
         kept: dict[str, str] = {}
 
-        def links(rec: Recommendation | None) -> cds.Links:
+        def links(rec: Recommendation | None) -> cds_cards.Links:
             about = f"{url}/about"
             key = kept.get("key") if rec is not None else None
-            return cds.Links(f"{url}/reports/{key}" if key else None, about)
+            return cds_cards.Links(f"{url}/reports/{key}" if key else None, about)
 
         def recommend_kept(profile: dict[str, Any]) -> Recommendation:
             rec = recommend(profile, rulebook=book)
@@ -92,12 +92,12 @@ def add_cds_routes(
         url = base or str(request.base_url).rstrip("/")
         try:
             data = load_json_strict(body)
-            kept = json.dumps(cds.without_token(data)).encode()
+            kept = json.dumps(cds_request.without_token(data)).encode()
             found = await run_in_threadpool(answer, service_id, data, url)
         except ProfileError as error:
             reply = problems_response(error, "invalid CDS Hooks call")
             return served(request, endpoint, body, reply, kept=b"")
-        except cds.PrefetchMissing as error:
+        except cds_request.PrefetchMissing as error:
             reply = JSONResponse(
                 status_code=412, content={"error": str(error), "missing": error.keys}
             )
@@ -129,10 +129,10 @@ def add_cds_routes(
         if audit is None:
             return JSONResponse(status_code=503, content={"error": "no audit database"})
         try:
-            parsed = cds.FeedbackRequest.model_validate(load_json_strict(body))
+            parsed = cds_feedback.FeedbackRequest.model_validate(load_json_strict(body))
             cards = audit.cards(item.card for item in parsed.feedback)
             issued = {uuid: (c.service, c.suggestions) for uuid, c in cards.items()}
-            problems = cds.feedback_problems(
+            problems = cds_feedback.feedback_problems(
                 parsed, service_id, issued, book.vocabulary.override_reasons
             )
             if problems:

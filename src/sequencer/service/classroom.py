@@ -48,7 +48,8 @@ from sequencer.present.classroom import (
     html_problems,
     html_student_sheet,
 )
-from sequencer.service.audit import AuditLog, ClassAnswer
+from sequencer.service.audit import AuditLog
+from sequencer.service.audit_rows import ClassAnswer
 from sequencer.service.common import Served, read_body
 
 __all__ = ["FORM_LIMIT", "GROUP", "add_classroom_routes"]

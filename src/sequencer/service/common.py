@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse, Response
 
 from sequencer.errors import ProfileError
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.service.audit import AuditLog, IssuedCard
+from sequencer.service.audit import AuditLog
+from sequencer.service.audit_rows import IssuedCard
 
 __all__ = [
     "MAX_BODY",

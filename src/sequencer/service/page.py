@@ -53,8 +53,9 @@ from sequencer.present.report import (
     report_view,
 )
 from sequencer.present.templating import render
-from sequencer.service.audit import AuditLog, BoardDecision, DecisionRow
-from sequencer.service.cds import OVERRIDE_SYSTEM
+from sequencer.service.audit import AuditLog
+from sequencer.service.audit_rows import BoardDecision, DecisionRow
+from sequencer.service.cds_cards import OVERRIDE_SYSTEM
 from sequencer.service.common import MAX_BODY, Served, caller_of, problems_response, read_body
 from sequencer.service.openapi import answers
 

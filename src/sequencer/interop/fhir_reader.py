@@ -1,0 +1,220 @@
+"""What each kind of FHIR resource gives the profile, by the code table
+(``fhir-codes.yaml``): a Patient its age, a coded Observation or Condition its field, a
+MedicationRequest or MedicationAdministration a current or past therapy, our
+QuestionnaireResponse its answers; and, for every resource that gives nothing, why."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from sequencer.errors import Problem
+from sequencer.interop.codes import CodeTable, MedicationMap
+from sequencer.interop.fhir_facts import NEVER, NEWEST, Fact, UnusedResource
+from sequencer.interop.fhir_resources import codings, first_date, medication_codes
+from sequencer.interop.questionnaire import QUESTIONNAIRE_URL, answers_of, is_ours
+
+__all__ = ["Reader", "match_medication"]
+
+# MedicationRequest intents that make an active request a current prescription (FHIR R4
+# MedicationRequest.intent); proposal, plan, directive, option and the rest do not.
+_ORDER_INTENTS = ("order", "original-order", "instance-order", "filler-order")
+
+
+def match_medication(table: CodeTable, codes: list[tuple[str, str]]) -> MedicationMap | None:
+    """The first medication of the code table one of ``codes`` names, or None."""
+    for med in table.medications:
+        wanted = {(table.uri(c.system), c.code) for c in med.codes}
+        if wanted & set(codes):
+            return med
+    return None
+
+
+class Reader:
+    """One pass over the resources: facts, evidence of therapies given, unused ones."""
+
+    def __init__(self, table: CodeTable, as_of: datetime.date) -> None:
+        self.table = table
+        self.as_of = as_of
+        self.facts: list[Fact] = []
+        self.given: list[Fact] = []
+        self.unused: list[UnusedResource] = []
+        self.problems: list[Problem] = []
+
+    def skip(self, source: str, reason: str) -> None:
+        self.unused.append(UnusedResource(source=source, reason=reason))
+
+    def patient(self, res: Mapping[str, Any], source: str) -> None:
+        birth = res.get("birthDate")
+        born = first_date(birth) if isinstance(birth, str) and len(birth) == 10 else None
+        if born is None:
+            self.skip(source, "no full birthDate, so no age")
+            return
+        years = (
+            self.as_of.year
+            - born.year
+            - ((self.as_of.month, self.as_of.day) < (born.month, born.day))
+        )
+        self.facts.append(Fact("age", years, source, "Patient", None))
+
+    def observation(self, res: Mapping[str, Any], source: str) -> None:
+        codes = set(codings(res.get("code")))
+        rule = next(
+            (
+                o
+                for o in self.table.observations
+                if (self.table.uri(o.code.system), o.code.code) in codes
+            ),
+            None,
+        )
+        if rule is None:
+            self.skip(source, "no code in the mapping")
+            return
+        if res.get("status") not in ("final", "amended", "corrected"):
+            self.skip(source, f"status {res.get('status')!r} is not a final result")
+            return
+        when = first_date(
+            res.get("effectiveDateTime"),
+            (res.get("effectivePeriod") or {}).get("start"),
+            res.get("issued"),
+        )
+        system, code = self.table.uri(rule.code.system), rule.code.code
+        policy = NEWEST if rule.newest_wins else NEVER
+        if rule.value == "integer":
+            value = res.get("valueInteger")
+            if isinstance(value, int) and not isinstance(value, bool):
+                self.facts.append(
+                    Fact(rule.field, value, source, "Observation", when, system, code, policy)
+                )
+            else:
+                self.skip(source, "no valueInteger")
+            return
+        values = set(codings(res.get("valueCodeableConcept")))
+        for answer in rule.answers:
+            if (self.table.uri(answer.system), answer.code) in values:
+                self.facts.append(
+                    Fact(
+                        rule.field,
+                        answer.value,
+                        source,
+                        "Observation",
+                        when,
+                        system,
+                        code,
+                        policy,
+                    )
+                )
+                return
+        self.skip(source, "its value is not a coded answer in the mapping")
+
+    def condition(self, res: Mapping[str, Any], source: str) -> None:
+        codes = set(codings(res.get("code")))
+        for rule in self.table.conditions:
+            if not codes & {(self.table.uri(c.system), c.code) for c in rule.codes}:
+                continue
+            checked = rule.verification_status
+            if res.get("verificationStatus") is not None:
+                ver_system = self.table.uri(checked.system)
+                verification = [
+                    c for s, c in codings(res.get("verificationStatus")) if s == ver_system
+                ]
+                if not set(verification) & set(checked.accepted):
+                    said = ", ".join(verification) or "not coded in HL7 condition-ver-status"
+                    self.skip(source, f"verification status {said}: not a confirmed diagnosis")
+                    return
+            status_system = self.table.uri(rule.clinical_status.system)
+            statuses = [c for s, c in codings(res.get("clinicalStatus")) if s == status_system]
+            value = next(
+                (
+                    rule.clinical_status.values[c]
+                    for c in statuses
+                    if c in rule.clinical_status.values
+                ),
+                None,
+            )
+            if value is None:
+                self.skip(source, "no clinical status in the mapping")
+                return
+            when = first_date(res.get("recordedDate"), res.get("onsetDateTime"))
+            self.facts.append(
+                Fact(rule.field, value, source, "Condition", when, policy=rule.combine)
+            )
+            return
+        self.skip(source, "no code in the mapping")
+
+    def medication(
+        self, res: Mapping[str, Any], source: str, meds: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        kind = str(res.get("resourceType"))
+        med = match_medication(self.table, medication_codes(res, meds))
+        if med is None:
+            self.skip(source, "no medication code in the mapping")
+            return
+        status = res.get("status")
+        when = first_date(
+            res.get("authoredOn"),
+            res.get("effectiveDateTime"),
+            (res.get("effectivePeriod") or {}).get("start"),
+        )
+        system = self.table.uri(med.codes[0].system)
+        if kind == "MedicationRequest":
+            intent = res.get("intent")
+            if status == "draft":
+                self.skip(
+                    source, "a draft order, not a record of treatment (therapy_ordered reads it)"
+                )
+            elif res.get("doNotPerform") is True:
+                self.skip(source, f"{med.name}: doNotPerform, an order not to give it")
+            elif med.use == "given":
+                self.skip(
+                    source,
+                    f"{med.name}: an order is not a record that it was given "
+                    "(only a MedicationAdministration shows that)",
+                )
+            elif status == "active" and intent in _ORDER_INTENTS:
+                self.facts.append(Fact(med.field, True, source, kind, when, system, None))
+            else:
+                self.skip(
+                    source,
+                    f"{med.name} request with status {status!r} and intent {intent!r}: "
+                    "not a current prescription",
+                )
+            return
+        if med.use == "current":
+            if status == "in-progress":
+                self.facts.append(Fact(med.field, True, source, kind, when, system, None))
+            else:
+                self.skip(source, f"{med.name} with status {status!r}: not a current treatment")
+        elif status in ("completed", "in-progress", "stopped"):  # stopped: partly given
+            self.given.append(Fact(med.field, "given", source, kind, when, system, None))
+        else:
+            self.skip(source, f"{med.name} with status {status!r}: not shown given")
+
+    def response(self, res: Mapping[str, Any], source: str, path: str) -> None:
+        if not is_ours(res):
+            self.skip(source, "answers another questionnaire")
+            return
+        if res.get("status") not in ("completed", "amended"):
+            self.skip(source, f"status {res.get('status')!r} is not completed")
+            return
+        answers, problems = answers_of(res, path, keep_unknown=True)
+        self.problems += problems
+        when = first_date(res.get("authored"))
+        for field, (value, _where) in answers.items():
+            self.facts.append(
+                Fact(
+                    field,
+                    value,
+                    source,
+                    "QuestionnaireResponse",
+                    when,
+                    QUESTIONNAIRE_URL,
+                    field,
+                    NEWEST,
+                )
+            )
+        unknown = [f for f, (v, _) in answers.items() if v is None]
+        if len(unknown) == len(answers) and not problems:
+            said = f" ({', '.join(unknown)} answered unknown: they stay unknown)" if unknown else ""
+            self.skip(source, f"no answer that is known{said}")

@@ -1,0 +1,144 @@
+"""The audit trail's records: a board's decision as the case page sends it, a card as
+issued, a student's answer, and each row as it is read back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AuditRow",
+    "BoardDecision",
+    "CardRow",
+    "ClassAnswer",
+    "DecisionRow",
+    "FeedbackRow",
+    "IssuedCard",
+]
+
+
+@dataclass(frozen=True)
+class BoardDecision:
+    """A tumor board's decision, as the case page sends it to be stored.
+
+    ``chosen`` is an option id or ``other`` (then ``chosen_name`` names the therapy);
+    ``advice`` is the preferred option's id, ``None`` when none was preferred; ``outcome``
+    is ``accepted``, ``overridden`` or ``no-preference``.
+    """
+
+    uuid: str
+    outcome: str
+    reason_system: str | None
+    reason_code: str | None
+    reason_display: str | None
+    comment: str | None
+    meeting_date: str
+    signed_by: str
+    patient_id: str
+    chosen: str
+    chosen_name: str
+    advice: str | None
+    advice_name: str
+    rulebook_version: str
+    rulebook_digest: str
+    context: str
+    profile: str
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """A recorded decision with its feedback row, as stored."""
+
+    id: int
+    at: str
+    outcome: str
+    reason_code: str | None
+    reason_display: str | None
+    comment: str | None
+    meeting_date: str
+    signed_by: str
+    patient_id: str
+    chosen: str
+    chosen_name: str
+    advice: str | None
+    advice_name: str
+    rulebook_version: str
+    rulebook_digest: str
+    context: str
+    profile: str
+    caller: str | None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One served answer, as stored."""
+
+    at: str
+    endpoint: str
+    status: int
+    rulebook_version: str
+    rulebook_digest: str
+    context: str | None
+    input_sha256: str
+    output: str
+    caller: str | None
+    profile: str | None
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """A CDS Hooks card as issued: its uuid, summary, indicator and suggestion uuids."""
+
+    uuid: str
+    summary: str
+    indicator: str
+    suggestions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """A card issued, as stored."""
+
+    uuid: str
+    at: str
+    service: str
+    hook_instance: str
+    summary: str
+    indicator: str
+    suggestions: tuple[str, ...]
+    input_sha256: str
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """What a clinician did with a card, as the CDS client reported it."""
+
+    at: str
+    service: str
+    card: str
+    outcome: str
+    accepted_suggestions: tuple[str, ...]
+    reason_system: str | None
+    reason_code: str | None
+    reason_display: str | None
+    user_comment: str | None
+    outcome_at: str
+    caller: str | None
+
+
+@dataclass(frozen=True)
+class ClassAnswer:
+    """A student's answer to one exercise, as stored for the class's teacher."""
+
+    at: str
+    class_code: str
+    student: str
+    """The name as typed (may be empty: anonymous); shown escaped."""
+    case_key: str
+    rulebook_version: str
+    rulebook_digest: str
+    choice: str
+    deciding: tuple[str, ...]
+    """The statements' letters ticked as deciding (letters of that rule base's exercise)."""
+    set_aside: tuple[str, ...]
+    points: int
+    max_points: int

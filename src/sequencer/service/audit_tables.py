@@ -1,0 +1,125 @@
+"""The audit database: its tables (SQLAlchemy Core: one definition for SQLite and
+PostgreSQL, created when missing) and how its URL is opened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from sequencer.errors import UsageError
+
+__all__ = [
+    "CARDS",
+    "CLASS_ANSWERS",
+    "DECISIONS",
+    "FEEDBACK",
+    "METADATA",
+    "SERVED",
+    "open_engine",
+]
+
+METADATA = sa.MetaData()
+
+SERVED = sa.Table(
+    "served",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("endpoint", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("rulebook_version", sa.Text, nullable=False),
+    sa.Column("rulebook_digest", sa.Text, nullable=False),
+    sa.Column("context", sa.Text),
+    sa.Column("input_sha256", sa.Text, nullable=False),
+    sa.Column("output_zlib", sa.LargeBinary, nullable=False),
+    sa.Column("caller", sa.Text),
+    sa.Column("profile", sa.Text),
+)
+
+CARDS = sa.Table(
+    "cards",
+    METADATA,
+    sa.Column("uuid", sa.String(64), primary_key=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("service", sa.Text, nullable=False),
+    sa.Column("hook_instance", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("indicator", sa.Text, nullable=False),
+    sa.Column("suggestions", sa.Text, nullable=False),
+    sa.Column("input_sha256", sa.Text, nullable=False),
+)
+
+FEEDBACK = sa.Table(
+    "feedback",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("service", sa.Text, nullable=False),
+    sa.Column("card", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("accepted_suggestions", sa.Text, nullable=False),
+    sa.Column("reason_system", sa.Text),
+    sa.Column("reason_code", sa.Text),
+    sa.Column("reason_display", sa.Text),
+    sa.Column("user_comment", sa.Text),
+    sa.Column("outcome_at", sa.Text, nullable=False),
+    sa.Column("caller", sa.Text),
+)
+
+DECISIONS = sa.Table(
+    "decisions",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feedback_id", sa.Integer, sa.ForeignKey("feedback.id"), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("meeting_date", sa.String(10), nullable=False),
+    sa.Column("signed_by", sa.String(200), nullable=False),
+    sa.Column("patient_id", sa.String(200), nullable=False),
+    sa.Column("chosen", sa.String(80), nullable=False),
+    sa.Column("chosen_name", sa.String(200), nullable=False),
+    sa.Column("advice", sa.String(80)),
+    sa.Column("advice_name", sa.String(200), nullable=False),
+    sa.Column("rulebook_version", sa.String(40), nullable=False),
+    sa.Column("rulebook_digest", sa.String(80), nullable=False),
+    sa.Column("context", sa.String(80), nullable=False),
+    sa.Column("profile", sa.Text, nullable=False),
+)
+
+# The classroom's answers (sequencer.service.classroom).
+CLASS_ANSWERS = sa.Table(
+    "class_answers",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("class_code", sa.String(64), nullable=False, index=True),
+    sa.Column("student", sa.Text, nullable=False),
+    sa.Column("case_key", sa.Text, nullable=False),
+    sa.Column("rulebook_version", sa.Text, nullable=False),
+    sa.Column("rulebook_digest", sa.Text, nullable=False),
+    sa.Column("choice", sa.Text, nullable=False),
+    sa.Column("deciding", sa.Text, nullable=False),
+    sa.Column("set_aside", sa.Text, nullable=False),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("max_points", sa.Integer, nullable=False),
+)
+
+
+def open_engine(url: str) -> sa.Engine:
+    """The engine for ``url``: SQLite files and PostgreSQL; anything else refused."""
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(connection: Any, _: Any) -> None:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA busy_timeout=5000")
+
+        return engine
+    if url.startswith(("postgresql://", "postgresql+psycopg://")):
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        return sa.create_engine(url, pool_pre_ping=True)
+    raise UsageError(
+        "audit: only sqlite:///PATH and postgresql://... databases are supported; "
+        f"got {url.split('://')[0]!r}"
+    )
