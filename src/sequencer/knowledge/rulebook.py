@@ -117,6 +117,12 @@ class Rulebook:
         return tuple(o.id for o in self.options)
 
     @cached_property
+    def products_option(self) -> str:
+        """The id of the option given as products (``has_products``), whose approved
+        products each context lists."""
+        return next(o.id for o in self.options if o.has_products)
+
+    @cached_property
     def option_names(self) -> dict[str, str]:
         """Option id -> its name on screen and paper (``CD19 CAR T cells``)."""
         return {o.id: o.name for o in self.options}
@@ -310,7 +316,7 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
                 if isinstance(effect, HoldsBack):
                     raise RuleBaseError(
                         f"then[{k}]: 'holds_back' is written only as a product's criterion "
-                        "in a context file (car_t.products[].criteria)",
+                        "in a context file (<option>.products[].criteria)",
                         path=shown(path),
                         line=doc.line_of(("rules", index, "then", k)),
                         rule_id=rule.id,
@@ -320,7 +326,7 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
             _admit(entry, seen, doc, ("rules", index), bibliography, alternatives, option_ids)
             loaded.append(entry)
 
-    contexts, context_rules = load_contexts(context_paths, shown, bibliography)
+    contexts, context_rules = load_contexts(context_paths, shown, bibliography, manifest.options)
     for context_name, path, doc, loc, raw, product in context_rules:
         if product is None:
             rule = load_rule(raw, doc, shown(path), 0, arguments, base=loc)

@@ -144,7 +144,10 @@ class OutsideTherapies(BaseModel):
 
 
 class OptionSpec(BaseModel):
-    """One option the rule base chooses between: its id and its words."""
+    """One option the rule base chooses between: its id, its words, and whether it is
+    given as products (``has_products``: each regulatory context lists the option's
+    approved products under the option's id, and recommendations name the products a
+    patient can have)."""
 
     model_config = _STRICT
 
@@ -154,6 +157,7 @@ class OptionSpec(BaseModel):
     in_sentence: Annotated[str, Field(min_length=2)]
     colour: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
     aliases: tuple[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], ...] = ()
+    has_products: bool = False
 
 
 class Scoring(BaseModel):
@@ -223,6 +227,11 @@ class Manifest(BaseModel):
         aliases = [a for o in self.options for a in o.aliases]
         if len(set(aliases)) != len(aliases):
             raise ValueError("options: an alias names one option only")
+        if sum(o.has_products for o in self.options) != 1:
+            raise ValueError(
+                "options: exactly one option has_products (the option whose approved "
+                "products each regulatory context lists)"
+            )
         return self
 
 

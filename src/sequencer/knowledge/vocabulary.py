@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from sequencer.knowledge.conditions import AllOf, AnyOf, Node, evaluate, parse_condition
+from sequencer.knowledge.contexts import ACCESS_FIELD
 from sequencer.knowledge.schema import (
     AddOn,
     Caution,
@@ -294,7 +295,7 @@ class Vocabulary:
             out.append(_sentence("; ".join(fitness)))
         if profile.access.car_t is not None:
             where = f" ({setting.split(' (')[0]})" if setting else ""
-            access = self._phrase("access.car_t", profile.access.car_t)
+            access = self._phrase(ACCESS_FIELD, profile.access.car_t)
             if access:
                 out.append(_sentence(access + where))
         unknown = [lower_label(self.label(f)) for f in self.relevant_unknowns(profile)]

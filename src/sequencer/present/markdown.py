@@ -289,7 +289,7 @@ def markdown_catalogue(rulebook: Rulebook, heading: str = "###") -> str:
         default = " (default)" if name == rulebook.default_context else ""
         out.append(
             f"| `{name}`{default}: {context.title} | {context.as_of} | {products} | "
-            f"{context.car_t.otherwise} |"
+            f"{context.product_access.otherwise} |"
         )
     out.append("")
     return "\n".join(out)

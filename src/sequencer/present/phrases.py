@@ -207,7 +207,7 @@ def why_today(r: Replay) -> str:
 def context_products(context: Context) -> str:
     """The context's approved CAR T-cell products with their label ages."""
     return "; ".join(
-        f"{p.name} ({ages_text(p.min_age, p.max_age)})" for p in context.car_t.products
+        f"{p.name} ({ages_text(p.min_age, p.max_age)})" for p in context.product_access.products
     )
 
 
