@@ -4,7 +4,8 @@ The method, in full (the README repeats it for clinicians):
 
 1. **Arguments.** A rule that ``argues`` makes a named argument (a clinical
    consideration with a direction: a strength of one option, a weakness of the other,
-   or both) at a strength: weak 1, moderate 2, strong 3. **An argument counts once**,
+   or both) at a strength, worth the points ``rulebook.yaml``'s ``scoring`` gives it
+   (rising from weak to moderate to strong). **An argument counts once**,
    at the strength of its strongest firing rule; weaker rules making the same
    argument are shown as ``subsumed``.
 2. **Defeat.** A fact can set arguments aside: a documented failure of a therapy
