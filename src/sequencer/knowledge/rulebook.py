@@ -390,7 +390,7 @@ def _load_vocabulary(path: Path, shown: str) -> Vocabulary:
             path=shown,
             line=doc.line_of(("labels",)),
         )
-    for section in ("labels", "values", "in_conditions", "units", "establish"):
+    for section in ("labels", "values", "units", "establish"):
         for name in getattr(data, section):
             if name not in FIELDS:
                 raise RuleBaseError(
@@ -398,16 +398,15 @@ def _load_vocabulary(path: Path, shown: str) -> Vocabulary:
                     path=shown,
                     line=doc.line_of((section, name)),
                 )
-    for section in ("values", "in_conditions"):
-        for name, words in getattr(data, section).items():
-            odd = [v for v in words if v not in FIELDS[name].values]
-            if odd:
-                raise RuleBaseError(
-                    f"{section}: {name} has no value '{odd[0]}' "
-                    f"(its values: {', '.join(FIELDS[name].values)})",
-                    path=shown,
-                    line=doc.line_of((section, name, odd[0])),
-                )
+    for name, words in data.values.items():
+        odd = [v for v in words if v not in FIELDS[name].values]
+        if odd:
+            raise RuleBaseError(
+                f"values: {name} has no value '{odd[0]}' "
+                f"(its values: {', '.join(FIELDS[name].values)})",
+                path=shown,
+                line=doc.line_of(("values", name, odd[0])),
+            )
     vignette_fields = [
         *data.vignette.phrases,
         *data.vignette.prior_therapies,
