@@ -40,17 +40,17 @@ def load_contexts(
     """
     contexts: dict[str, Context] = {}
     rules: list[_ContextRule] = []
-    products_option = next(o.id for o in options if o.has_products)
     for path in paths:
         doc = load_yaml(path, shown(path))
         data = doc.data
+        products_option = _products_option(options, data, shown(path))
         raw_rules = data.pop("rules", []) if isinstance(data, dict) else []
         if not isinstance(raw_rules, list):
             raise RuleBaseError(
                 "rules: a list of rules", path=shown(path), line=doc.line_of(("rules",))
             )
         criteria, admits_spec = _pop_product_criteria(data, doc, shown(path), products_option)
-        context = _validate_context(data, doc, shown(path), options)
+        context = _validate_context(data, doc, shown(path), options, products_option)
         if context.context in contexts:
             raise RuleBaseError(
                 f"context '{context.context}' is defined twice",
@@ -78,8 +78,34 @@ def load_contexts(
     return contexts, rules
 
 
+def _products_option(options: Sequence[OptionSpec], data: Any, shown: str) -> str:
+    """Return the id of the option given as products: the one ``rulebook.yaml`` marks
+    ``has_products``, or in a rule base written before that mark, the one whose section
+    in this context file lists ``products``. Raises ``RuleBaseError`` when neither
+    names exactly one."""
+    marked = [o.id for o in options if o.has_products]
+    if marked:
+        return marked[0]
+    listing = [
+        o.id
+        for o in options
+        if isinstance(data, dict) and isinstance(data.get(o.id), dict) and "products" in data[o.id]
+    ]
+    if len(listing) != 1:
+        raise RuleBaseError(
+            "no option is given as products: mark it in rulebook.yaml (has_products: true) "
+            "and list its products under its id in each context",
+            path=shown,
+        )
+    return listing[0]
+
+
 def _validate_context(
-    data: Any, doc: Located, shown: str, options: Sequence[OptionSpec]
+    data: Any,
+    doc: Located,
+    shown: str,
+    options: Sequence[OptionSpec],
+    products_option: str,
 ) -> Context:
     """Validate a context file's data (its rules taken out): the head, and a section
     under each option's id (the products option's access rules, the others' labels).
@@ -100,14 +126,14 @@ def _validate_context(
                 f"{option.id}: Field required (a section for each option in rulebook.yaml)",
                 path=shown,
             )
-        model = ProductAccess if option.has_products else OptionLabel
+        given_as_products = option.id == products_option
+        model = ProductAccess if given_as_products else OptionLabel
         section = validate_model(model, data[option.id], doc, shown, base=(option.id,), named=True)
-        if option.has_products:
+        if given_as_products:
             access = section
         else:
             labels[option.id] = section
-    products_option = next(o.id for o in options if o.has_products)
-    assert access is not None  # the manifest has exactly one option with products
+    assert access is not None  # products_option is one of the options
     return Context(
         **head.model_dump(),
         products_option=products_option,

@@ -119,8 +119,8 @@ class Rulebook:
     @cached_property
     def products_option(self) -> str:
         """The id of the option given as products (``has_products``), whose approved
-        products each context lists."""
-        return next(o.id for o in self.options if o.has_products)
+        products each context lists (the loader checks that every context agrees)."""
+        return self.contexts[self.default_context].products_option
 
     @cached_property
     def option_names(self) -> dict[str, str]:
@@ -327,6 +327,12 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
             loaded.append(entry)
 
     contexts, context_rules = load_contexts(context_paths, shown, bibliography, manifest.options)
+    if len({c.products_option for c in contexts.values()}) > 1:
+        raise RuleBaseError(
+            "the contexts list the products of different options; mark the one given as "
+            "products in rulebook.yaml (has_products: true)",
+            path=shown(base / "contexts"),
+        )
     for context_name, path, doc, loc, raw, product in context_rules:
         if product is None:
             rule = load_rule(raw, doc, shown(path), 0, arguments, base=loc)

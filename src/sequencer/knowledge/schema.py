@@ -147,7 +147,8 @@ class OptionSpec(BaseModel):
     """One option the rule base chooses between: its id, its words, and whether it is
     given as products (``has_products``: each regulatory context lists the option's
     approved products under the option's id, and recommendations name the products a
-    patient can have)."""
+    patient can have). A rule base written before ``has_products`` marks none; the
+    option whose context sections list products is then the one."""
 
     model_config = _STRICT
 
@@ -227,9 +228,9 @@ class Manifest(BaseModel):
         aliases = [a for o in self.options for a in o.aliases]
         if len(set(aliases)) != len(aliases):
             raise ValueError("options: an alias names one option only")
-        if sum(o.has_products for o in self.options) != 1:
+        if sum(o.has_products for o in self.options) > 1:
             raise ValueError(
-                "options: exactly one option has_products (the option whose approved "
+                "options: one option at most has_products (the option whose approved "
                 "products each regulatory context lists)"
             )
         return self

@@ -83,6 +83,9 @@ class VocabularyFile(BaseModel):
 
     labels: dict[str, Annotated[str, Field(min_length=2)]]
     values: dict[str, dict[str, Annotated[str, Field(min_length=1)]]] = {}
+    in_conditions: dict[str, dict[str, str]] = {}
+    """Accepted so that rule bases written before 0.4 still load; nothing reads it (it
+    named values in a rule's condition for a view no longer built)."""
     units: dict[str, str] = {}
     moot: list[MootRule] = []
     vignette: VignetteWords
