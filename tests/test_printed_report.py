@@ -19,7 +19,7 @@ from pypdf import PdfReader
 
 from sequencer import default_rulebook
 from sequencer.model.fields import FIELDS
-from sequencer.present.case_view import NO_IDENTIFIER, WEIGHT_LEGEND, summary_words
+from sequencer.present.case_view import NO_IDENTIFIER, summary_words, weight_legend
 from sequencer.present.report import (
     DecisionRecord,
     case_report,
@@ -170,8 +170,9 @@ def test_weights_are_explained_as_weight_of_arguments_never_as_a_score(
     name: str, profile: dict[str, Any], context: str | None
 ) -> None:
     page = html_report(case_report(profile, context=context))
-    assert ">Weight of arguments</th>" in page and WEIGHT_LEGEND in page
-    assert "not its expected benefit" in WEIGHT_LEGEND
+    legend = weight_legend(default_rulebook().weights)
+    assert ">Weight of arguments</th>" in page and legend in page
+    assert "not its expected benefit" in legend
     text = visible_text(page[: page.index('class="page2"')])
     assert re.search(r"\bscores?\b", text) is None, text[:300]
 
@@ -213,3 +214,14 @@ def test_values_are_shown_in_words_not_as_codes(
     """No snake_case value code (``declines_transfusion``) reaches the reader."""
     text = visible_text(html_report(case_report(profile, context=context)))
     assert re.findall(r"\b[a-z0-9]+_[a-z0-9_]+\b", text) == []
+
+
+def test_the_weights_legend_is_built_from_the_rule_base_scoring() -> None:
+    book = default_rulebook()
+    shipped = ", ".join(f"{s} {w}" for s, w in book.weights.items())
+    assert f"({shipped})" in weight_legend(book.weights)
+    assert "(weak 2, moderate 5, strong 9)" in weight_legend(
+        {"strong": 9, "weak": 2, "moderate": 5}
+    )
+    page = html_report(case_report(patient(1)))
+    assert f"its length is its weight ({shipped})" in page

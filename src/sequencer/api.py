@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sequencer.decide.ranking import rank
@@ -16,7 +16,14 @@ from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import PatientProfile
 from sequencer.model.recommendation import Recommendation
 
-__all__ = ["default_rulebook", "effective_profile", "engine_for", "fired_rules", "recommend"]
+__all__ = [
+    "default_rulebook",
+    "effective_profile",
+    "engine_for",
+    "fired_rules",
+    "recommend",
+    "recommend_effective",
+]
 
 ProfileInput = PatientProfile | Mapping[str, Any] | str | bytes
 
@@ -96,6 +103,19 @@ def recommend(
     """
     book = rulebook or default_rulebook()
     parsed, ctx, derivations = effective_profile(profile, rulebook=book, context=context)
-    facts = flatten(parsed)
-    fired = engine_for(book).fired(facts, ctx.context)
-    return rank(book, parsed, fired, context=ctx, derivations=derivations, facts=facts)
+    return recommend_effective(parsed, ctx, derivations, rulebook=book)
+
+
+def recommend_effective(
+    effective: PatientProfile,
+    context: Context,
+    derivations: Sequence[Derivation],
+    *,
+    rulebook: Rulebook,
+) -> Recommendation:
+    """Return the recommendation for a profile already evaluated in ``context``: the
+    three values ``effective_profile`` returns, so a caller that needs them too applies
+    the context once. Raises ``EngineError`` if the rule engine fails."""
+    facts = flatten(effective)
+    fired = engine_for(rulebook).fired(facts, context.context)
+    return rank(rulebook, effective, fired, context=context, derivations=derivations, facts=facts)

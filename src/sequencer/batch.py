@@ -89,13 +89,6 @@ def _array(items: Iterable[BaseModel], part: Callable[[BaseModel], bytes]) -> by
     return b"[" + b",".join(part(item) for item in items) + b"]"
 
 
-JSON_FIELDS = (
-    "format_version", "patient_id", "preferred", "close_call", "summary", "provisional",
-    "provisional_on", "options", "arguments", "reasons", "warnings", "missing",
-    "alternatives", "derived", "context", "rulebook", "notice",
-)  # fmt: skip
-
-
 def recommendation_json(rec: Recommendation) -> str:
     """Return ``rec.model_dump_json()``, faster (shared parts are serialized once)."""
     dump = pydantic_core.to_json

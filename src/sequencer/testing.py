@@ -17,13 +17,15 @@ rule base (so they follow a changed threshold), NGS-level MRD, and every enumera
 value. ``*_dicts`` strategies give the v1 JSON form as plain dicts; the others give
 ``PatientProfile`` objects.
 
-Families: ``older_adults`` (over 60), ``post_transplant_relapses`` (prior allo-HCT
+Families: ``older_adults`` (past the lowest age from which a rule argues, read from
+the rules), ``post_transplant_relapses`` (prior allo-HCT
 with timing, GVHD and immunosuppression drawn), ``ph_positive`` (Ph-positive, with
-ABL1 mutation results drawn, T315I included).
+ABL1 mutation results drawn, every one a rule tests included).
 """
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -35,8 +37,9 @@ except ImportError as error:  # pragma: no cover - depends on the installation
     ) from error
 
 from sequencer.api import default_rulebook
-from sequencer.decide.candidates import threshold_values
-from sequencer.model.profile import PatientProfile
+from sequencer.decide.candidates import lower_bounds, tested_items, threshold_values
+from sequencer.model.fields import FIELDS, number_ranges
+from sequencer.model.profile import MRD_POSITIVE_BELOW_PCT, PatientProfile
 
 __all__ = [
     "older_adults",
@@ -49,7 +52,9 @@ __all__ = [
 # Values either side of every rule threshold come from the compiled rules (change a
 # threshold and the strategies follow); these only add values that stress number
 # handling (NGS-level MRD, which a naive engine writes with an exponent).
-_NUMBER_EDGES = {"disease.mrd_pct": [0.00005, 0.00001, 0.0001, 4.99]}
+_NUMBER_EDGES = {
+    "disease.mrd_pct": [0.00005, 0.00001, 0.0001, MRD_POSITIVE_BELOW_PCT - 0.01],
+}
 
 
 @cache
@@ -59,18 +64,15 @@ def _edges(field: str) -> list[float]:
     return sorted({*found, *_NUMBER_EDGES.get(field, [])})
 
 
-ABL1_MUTATIONS = ["T315I", "E255K", "Y253H", "F317L", "G250E", "D276G", "V299L", "F359V"]
+@cache
+def _mutations() -> list[str]:
+    """ABL1 mutations worth drawing: every one a rule tests, and one no rule names."""
+    return [*tested_items(default_rulebook(), "disease.abl1_mutations"), "X999Y"]
 
-_RESPONSE = ["none", "responded", "refractory"]
-_DONORS = ["matched_sibling", "matched_unrelated", "haploidentical", "cord", "none", "unknown"]
-_ORIGINAL_DONORS = ["matched_sibling", "matched_unrelated", "haploidentical", "cord"]
-_CONTRAINDICATIONS = [
-    "active_infection",
-    "inflammatory_disorder",
-    "organ_dysfunction",
-    "uncontrolled_neurologic_disease",
-    "declines_transfusion",
-]
+
+def _values(field: str) -> list[str]:
+    """The enumeration (or list) field's allowed values, from the profile's schema."""
+    return list(FIELDS[field].values)
 
 
 def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -86,21 +88,54 @@ def _percent(edges: list[float], low: float = 0, high: float = 100) -> st.Search
     )
 
 
-def _ages(low: int = 18, high: int = 120) -> st.SearchStrategy[int]:
-    inside = [int(a) for a in _edges("age") if low <= a <= high]
-    return st.one_of(st.sampled_from(inside), st.integers(min_value=low, max_value=high))
+def _range(field: str) -> tuple[float, float]:
+    """The field's lowest and highest valid value (from the profile's schema)."""
+    low, high, _ = number_ranges()[field]
+    return low, high
+
+
+def _ages(low: int | None = None) -> st.SearchStrategy[int]:
+    """Valid ages (from ``low`` on), either side of every threshold more often."""
+    least, most = (int(v) for v in _range("age"))
+    low = least if low is None else low
+    inside = [int(a) for a in _edges("age") if low <= a <= most]
+    return st.one_of(st.sampled_from(inside), st.integers(min_value=low, max_value=most))
+
+
+def _older_age() -> int:
+    """The lowest age from which a general rule's lower age bound holds."""
+    bounds = lower_bounds(default_rulebook(), "age")
+    return int(bounds[0]) if bounds else int(_range("age")[0])
+
+
+def _enum(field: str) -> st.SearchStrategy[Any]:
+    """One of the enumeration field's values, or None (unknown)."""
+    return _maybe(st.sampled_from(FIELDS[field].values))
+
+
+@st.composite
+def _section(draw: st.DrawFn, section: str) -> dict[str, Any]:
+    """Every enumeration field of a profile section, drawn (the section's keys are the
+    profile's published field names)."""
+    prefix = f"{section}."
+    return {
+        path.removeprefix(prefix): draw(_enum(path))
+        for path, spec in FIELDS.items()
+        if path.startswith(prefix) and spec.kind == "enum"
+    }
 
 
 @st.composite
 def _disease(draw: st.DrawFn, ph: st.SearchStrategy[str] | None = None) -> dict[str, Any]:
     status = draw(st.sampled_from(["relapsed", "refractory", "mrd_positive", None]))
     if status == "mrd_positive":
-        blasts_high = 4.999
+        blasts_high = math.nextafter(float(MRD_POSITIVE_BELOW_PCT), 0.0)  # just below
+        mrd_edges = [e for e in _edges("disease.mrd_pct") if 0 < e <= blasts_high]
         mrd = draw(
             _maybe(
                 st.one_of(
-                    st.sampled_from([e for e in _edges("disease.mrd_pct") if 0 < e <= 4.999]),
-                    st.floats(min_value=1e-7, max_value=4.999, allow_nan=False),
+                    st.sampled_from(mrd_edges),
+                    st.floats(min_value=1e-7, max_value=blasts_high, allow_nan=False),
                 )
             )
         )
@@ -113,7 +148,7 @@ def _disease(draw: st.DrawFn, ph: st.SearchStrategy[str] | None = None) -> dict[
     if ph_value == "negative":
         abl1 = draw(st.sampled_from([None, []]))
     else:
-        abl1 = draw(_maybe(st.lists(st.sampled_from(ABL1_MUTATIONS), max_size=3, unique=True)))
+        abl1 = draw(_maybe(st.lists(st.sampled_from(_mutations()), max_size=3, unique=True)))
     cns = draw(st.sampled_from(["CNS1", "CNS2", "CNS3", "unknown"]))
     extramedullary = draw(st.sampled_from(["none", "present", "bulky", "unknown"]))
     if (
@@ -151,7 +186,7 @@ def _transplant(
             _maybe(
                 st.one_of(
                     st.sampled_from(_edges("transplant.months_since_hct")),
-                    st.floats(min_value=0, max_value=600, allow_nan=False),
+                    st.floats(*_range("transplant.months_since_hct"), allow_nan=False),
                 )
             )
         )
@@ -161,11 +196,11 @@ def _transplant(
         "months_since_hct": months,
         "on_immunosuppression": draw(_maybe(st.booleans())),
         "gvhd": gvhd,
-        "donor": draw(st.sampled_from(_DONORS)),
+        "donor": draw(st.sampled_from(_values("transplant.donor"))),
         "candidate": draw(_maybe(st.booleans())),
         "original_donor": None
         if prior_hct is False
-        else draw(_maybe(st.sampled_from(_ORIGINAL_DONORS))),
+        else draw(_maybe(st.sampled_from(_values("transplant.original_donor")))),
     }
 
 
@@ -181,19 +216,14 @@ def _profile_dict(
             st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
         ),
         "age": draw(ages),
-        "ecog": draw(_maybe(st.integers(min_value=0, max_value=4))),
+        "ecog": draw(_maybe(st.integers(*(int(v) for v in _range("ecog"))))),
         "disease": draw(_disease(ph)),
         "transplant": draw(_transplant(prior_hct)),
-        "prior_therapy": {
-            "blinatumomab": draw(_maybe(st.sampled_from(["consolidation", *_RESPONSE]))),
-            "car_t": draw(_maybe(st.sampled_from(_RESPONSE))),
-            "ponatinib": draw(_maybe(st.sampled_from(_RESPONSE))),
-            "inotuzumab": draw(_maybe(st.sampled_from(_RESPONSE))),
-        },
-        "access": {"car_t": draw(_maybe(st.sampled_from(["approved", "trial", "unavailable"])))},
+        "prior_therapy": draw(_section("prior_therapy")),
+        "access": draw(_section("access")),
         "immune": {"t_cell_depleted": draw(_maybe(st.booleans()))},
         "contraindications": draw(
-            _maybe(st.lists(st.sampled_from(_CONTRAINDICATIONS), max_size=3, unique=True))
+            _maybe(st.lists(st.sampled_from(_values("contraindications")), max_size=3, unique=True))
         ),
     }
 
@@ -209,8 +239,9 @@ def profiles() -> st.SearchStrategy[PatientProfile]:
 
 
 def older_adults() -> st.SearchStrategy[PatientProfile]:
-    """Valid profiles of adults over 60 (61 to 100)."""
-    return _profile_dict(_ages(61, 100), None, None).map(PatientProfile.model_validate)
+    """Valid profiles of adults from the lowest age at which a general rule's lower age
+    bound holds (read from the rules) to the oldest valid age."""
+    return _profile_dict(_ages(_older_age()), None, None).map(PatientProfile.model_validate)
 
 
 def post_transplant_relapses() -> st.SearchStrategy[PatientProfile]:
@@ -219,7 +250,7 @@ def post_transplant_relapses() -> st.SearchStrategy[PatientProfile]:
 
 
 def ph_positive() -> st.SearchStrategy[PatientProfile]:
-    """Valid profiles with Ph-positive disease (ABL1 results drawn, T315I included)."""
+    """Valid profiles with Ph-positive disease (ABL1 results drawn: every mutation a rule tests)."""
     return _profile_dict(_maybe(_ages()), st.just("positive"), None).map(
         PatientProfile.model_validate
     )

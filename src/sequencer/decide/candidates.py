@@ -18,7 +18,7 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Rule
 from sequencer.model.fields import FIELDS, number_ranges
 
-__all__ = ["Value", "candidate_values", "tested_items", "threshold_values"]
+__all__ = ["Value", "candidate_values", "lower_bounds", "tested_items", "threshold_values"]
 
 Value = bool | int | float | str | list[str] | None
 
@@ -63,6 +63,22 @@ def threshold_values(book: Rulebook, field: str) -> list[int | float]:
     return sorted({_tidy(low, integer), *found, _tidy(high, integer)})
 
 
+def lower_bounds(book: Rulebook, field: str) -> list[int | float]:
+    """The values from which the general active rules' lower bounds on a numeric field
+    hold (``gt: 60`` on an integer field gives 61, ``ge: 65`` gives 65), lowest first;
+    ``[]`` when no general rule sets one. Context rules (label ages) are left out."""
+    _, _, integer = number_ranges()[field]
+    found: set[int | float] = set()
+    for rule in book.active_in(None):
+        for node in _compares(rule.condition.profile, field):
+            if node.op == "ge":
+                found.add(_tidy(float(node.value), integer))
+            elif node.op == "gt":
+                threshold = float(node.value)
+                found.add(_tidy(threshold + _step(threshold, integer), integer))
+    return sorted(found)
+
+
 def _either_side(
     book: Rulebook, field: str, rules: Sequence[Rule], contexts: Sequence[Context]
 ) -> list[int | float]:
@@ -76,7 +92,7 @@ def _either_side(
                 edges.extend((float(v), "eq") for v in node.value)
     if field == "age":
         for context in contexts:
-            for product in context.car_t.products:
+            for product in context.product_access.products:
                 if product.min_age > low:
                     edges.append((float(product.min_age), "ge"))
                 if product.max_age is not None:

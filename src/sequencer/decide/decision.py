@@ -16,6 +16,7 @@ __all__ = [
     "Tally",
     "decide",
     "decision_key",
+    "fold_standing",
     "quick_key",
     "tally",
 ]
@@ -51,17 +52,25 @@ def tally(rulebook: Rulebook, fired: Iterable[str]) -> Tally:
             known = result.best.get(argument)
             if known is None or weight > known[0]:
                 result.best[argument] = (weight, rule_id)
-        for therapy in plan.failed:
-            result.failed.setdefault(therapy, []).append(rule_id)
-        for argument in plan.sets_aside:
-            result.set_aside.setdefault(argument, []).append(rule_id)
-        result.ineligible.update(plan.not_eligible)
-        for therapy, until in plan.defers:
-            result.deferred.setdefault(therapy, []).append((rule_id, until))
-        for name in plan.blocking:
-            if name not in result.blocking:
-                result.blocking.append(name)
+    fold_standing(result, result.rules)
     return result
+
+
+def fold_standing(into: Tally, rules: Iterable[tuple[str, Plan]]) -> None:
+    """Add what ``rules`` (id, plan; in rule-base order) do to the options' standing to
+    ``into``: failures, arguments set aside, ineligibility, deferrals, blocking facts.
+    Returns nothing (``into`` is changed)."""
+    for rule_id, plan in rules:
+        for therapy in plan.failed:
+            into.failed.setdefault(therapy, []).append(rule_id)
+        for argument in plan.sets_aside:
+            into.set_aside.setdefault(argument, []).append(rule_id)
+        into.ineligible.update(plan.not_eligible)
+        for therapy, until in plan.defers:
+            into.deferred.setdefault(therapy, []).append((rule_id, until))
+        for name in plan.blocking:
+            if name not in into.blocking:
+                into.blocking.append(name)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The method, in full (the README repeats it for clinicians):
 
 1. **Arguments.** A rule that ``argues`` makes a named argument (a clinical
    consideration with a direction: a strength of one option, a weakness of the other,
-   or both) at a strength: weak 1, moderate 2, strong 3. **An argument counts once**,
+   or both) at a strength, worth the points ``rulebook.yaml``'s ``scoring`` gives it
+   (rising from weak to moderate to strong). **An argument counts once**,
    at the strength of its strongest firing rule; weaker rules making the same
    argument are shown as ``subsumed``.
 2. **Defeat.** A fact can set arguments aside: a documented failure of a therapy
@@ -49,7 +50,7 @@ from sequencer.decide.decision import (
 )
 from sequencer.decide.plans import cached_citations, memo_of, plans_of, stamp
 from sequencer.decide.unknowns import Flip, could_flip
-from sequencer.knowledge.contexts import Context, Derivation
+from sequencer.knowledge.contexts import ACCESS_FIELD, Context, Derivation
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.vocabulary import lower_label
 from sequencer.model.fields import flatten
@@ -138,7 +139,7 @@ def rank(
         lambda after: decision_key(rulebook, after),
         # access follows the age when the profile did not state it: derived now, or
         # derivable once the age is known
-        profile.access.car_t is None or any(x.field == "access.car_t" for x in derivations),
+        profile.access.car_t is None or any(x.field == ACCESS_FIELD for x in derivations),
         None if d.blocked else d.gap,
     )
     missing_facts = _missing_facts(rulebook, missing, flips)
@@ -289,7 +290,9 @@ def _option(
         if status == "deferred"
         else None,
         deferred_by=[r for r, _ in deferrals] if status == "deferred" else [],
-        products=products if therapy == "car_t" and status != "not_eligible" else [],
+        products=products
+        if therapy == rulebook.products_option and status != "not_eligible"
+        else [],
     )
 
 
@@ -304,7 +307,9 @@ def _products(
     if profile.access.car_t != "approved":
         return []
     age = profile.age
-    covered = tuple(i for i, p in enumerate(context.car_t.products) if age is None or p.covers(age))
+    covered = tuple(
+        i for i, p in enumerate(context.product_access.products) if age is None or p.covers(age)
+    )
     key = (
         context.context,
         covered,
@@ -323,7 +328,7 @@ def _products(
             safety=product.safety.strip() if product.safety is not None else None,
             citations=cached_citations(rulebook, (*product.citations, *product.safety_citations)),
         )
-        for product in (context.car_t.products[i] for i in covered)
+        for product in (context.product_access.products[i] for i in covered)
     ]
     if len(memo) >= 1024:
         memo.clear()

@@ -34,7 +34,7 @@ from sequencer.knowledge.conditions import (
     compile_predicate,
     fields_of,
 )
-from sequencer.knowledge.contexts import Context
+from sequencer.knowledge.contexts import ACCESS_FIELD, Context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Favors, Rule, SetsAside
 from sequencer.model.fields import CROSS_CHECKED, is_unknown
@@ -229,7 +229,8 @@ def _valid(profile: PatientProfile, field: str, value: Value, access: str | None
     node = data[section] if section else data
     node[leaf] = list(value) if isinstance(value, list | tuple) else value
     if access is not None:
-        data["access"]["car_t"] = access
+        access_section, access_leaf = ACCESS_FIELD.split(".")
+        data[access_section][access_leaf] = access
     try:
         PatientProfile.model_validate(data)
     except ValidationError:
@@ -264,12 +265,12 @@ def could_flip(
     for field in index.decisive_fields:
         if not is_unknown(field, facts.get(field)):
             continue
-        opened = [field, "access.car_t"] if field == "age" and access_derived else [field]
+        opened = [field, ACCESS_FIELD] if field == "age" and access_derived else [field]
         if not _could_open(index, opened, facts, fired, gap):
             continue
         affected = index.readers.get(field, ())
         if field == "age" and access_derived:
-            extra = index.readers.get("access.car_t", ())
+            extra = index.readers.get(ACCESS_FIELD, ())
             ids = {r.id for r in affected}
             affected = (*affected, *(r for r in extra if r.id not in ids))
         key = (field, access_derived)
@@ -286,7 +287,7 @@ def could_flip(
             access = None
             if field == "age" and access_derived and isinstance(value, int):
                 access = context.access_for_age(value)
-                variant["access.car_t"] = access
+                variant[ACCESS_FIELD] = access
             after = _refire(index, affected, kept, variant)
             if not (after ^ fired) & decisive:
                 continue  # only cautions, words or concepts moved: the choice cannot

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
 
-from sequencer.decide.decision import Decision, Tally, decide, tally
-from sequencer.decide.plans import plans_of
+from sequencer.decide.decision import Decision, Tally, decide, fold_standing, tally
 from sequencer.knowledge.rulebook import Rulebook
 
 __all__ = ["NEITHER", "NOT_YET", "NO_PREFERENCE", "Item", "Weighing", "answer_of", "weigh"]
@@ -88,24 +87,14 @@ class Weighing:
         return next((i for i in self.items if i.kind == kind and i.id == key), None)
 
 
-def _without(book: Rulebook, t: Tally, arguments: set[str], rules: set[str]) -> Tally:
+def _without(t: Tally, arguments: set[str], rules: set[str]) -> Tally:
     """The tally with ``arguments`` not counted and the standing effects of ``rules`` gone."""
-    plans = plans_of(book)
-    kept = [(r, p) for r, p in t.rules if r not in rules]
     out = Tally(
         rules=t.rules,
         best={a: v for a, v in t.best.items() if a not in arguments},
         makers={a: v for a, v in t.makers.items() if a not in arguments},
     )
-    for rule_id, plan in kept:
-        for therapy in plan.failed:
-            out.failed.setdefault(therapy, []).append(rule_id)
-        for argument in plan.sets_aside:
-            out.set_aside.setdefault(argument, []).append(rule_id)
-        out.ineligible.update(plan.not_eligible)
-        for therapy, until in plan.defers:
-            out.deferred.setdefault(therapy, []).append((rule_id, until))
-        out.blocking.extend(n for n in plans[rule_id].blocking if n not in out.blocking)
+    fold_standing(out, ((r, p) for r, p in t.rules if r not in rules))
     return out
 
 
@@ -128,7 +117,7 @@ def weigh(book: Rulebook, fired: Iterable[str]) -> Weighing:
         if found is None:
             arguments = {items[i][1] for i in removed if items[i][0] == "argument"}
             rules = {items[i][1] for i in removed if items[i][0] == "standing"}
-            found = answer_of(decide(book, _without(book, t, arguments, rules)))
+            found = answer_of(decide(book, _without(t, arguments, rules)))
             memo[removed] = found
         return found
 

@@ -51,7 +51,7 @@ from sequencer.explain.whatif_model import (
     WhatIf,
 )
 from sequencer.explain.whatif_words import change_text, option_words
-from sequencer.knowledge.contexts import apply_context
+from sequencer.knowledge.contexts import ACCESS_FIELD, apply_context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.vocabulary import (
     effect_words,
@@ -183,7 +183,7 @@ def what_if(
 
     found: list[Change] = []
     skipped: list[Skipped] = []
-    access_derived = raw_facts["access.car_t"] is None
+    access_derived = raw_facts[ACCESS_FIELD] is None
     for field in FIELDS:
         current = base_facts[field]
         was_unknown = is_unknown(field, current)

@@ -3,15 +3,22 @@ into rules that hold the patient back from that product) and ``no_product_admits
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sequencer.errors import RuleBaseError
 from sequencer.knowledge.checks import first_line_mentioning
-from sequencer.knowledge.contexts import Context, ContextProduct
+from sequencer.knowledge.contexts import (
+    ACCESS_FIELD,
+    Context,
+    ContextHead,
+    ContextProduct,
+    OptionLabel,
+    ProductAccess,
+)
 from sequencer.knowledge.parsing import load_rule, validate_model
-from sequencer.knowledge.schema import Argument, Bibliography, Rule
+from sequencer.knowledge.schema import Argument, Bibliography, OptionSpec, Rule
 from sequencer.knowledge.yamlsource import Located, load_yaml
 from sequencer.model.fields import number_ranges
 
@@ -20,23 +27,30 @@ _ContextRule = tuple[str, Path, Located, _Loc, Any, "ContextProduct | None"]
 
 
 def load_contexts(
-    paths: list[Path], shown: Callable[[Path], str], bib: Bibliography
+    paths: list[Path],
+    shown: Callable[[Path], str],
+    bib: Bibliography,
+    options: Sequence[OptionSpec],
 ) -> tuple[dict[str, Context], list[_ContextRule]]:
     """Return the contexts, and their rules: the ``rules:`` list, each product's
     ``criteria`` (with the product they belong to), and the ``no_product_admits`` rule
-    compiled from them."""
+    compiled from them.
+
+    Raises ``RuleBaseError`` at the line of the first problem.
+    """
     contexts: dict[str, Context] = {}
     rules: list[_ContextRule] = []
     for path in paths:
         doc = load_yaml(path, shown(path))
         data = doc.data
+        products_option = _products_option(options, data, shown(path))
         raw_rules = data.pop("rules", []) if isinstance(data, dict) else []
         if not isinstance(raw_rules, list):
             raise RuleBaseError(
                 "rules: a list of rules", path=shown(path), line=doc.line_of(("rules",))
             )
-        criteria, admits_spec = _pop_product_criteria(data, doc, shown(path))
-        context: Context = validate_model(Context, data, doc, shown(path))
+        criteria, admits_spec = _pop_product_criteria(data, doc, shown(path), products_option)
+        context = _validate_context(data, doc, shown(path), options, products_option)
         if context.context in contexts:
             raise RuleBaseError(
                 f"context '{context.context}' is defined twice",
@@ -54,25 +68,91 @@ def load_contexts(
         name = context.context
         rules.extend((name, path, doc, ("rules", i), raw, None) for i, raw in enumerate(raw_rules))
         for p_index, c_index, raw in criteria:
-            loc = ("car_t", "products", p_index, "criteria", c_index)
-            rules.append((name, path, doc, loc, raw, context.car_t.products[p_index]))
+            product = context.product_access.products[p_index]
+            at: _Loc = (products_option, "products", p_index, "criteria", c_index)
+            rules.append((name, path, doc, at, raw, product))
         admits = _no_product_admits(context, criteria, admits_spec, doc, shown(path))
         if admits is not None:
-            rules.append((name, path, doc, ("car_t", "no_product_admits"), admits, None))
+            at = (products_option, "no_product_admits")
+            rules.append((name, path, doc, at, admits, None))
     return contexts, rules
 
 
+def _products_option(options: Sequence[OptionSpec], data: Any, shown: str) -> str:
+    """Return the id of the option given as products: the one ``rulebook.yaml`` marks
+    ``has_products``, or in a rule base written before that mark, the one whose section
+    in this context file lists ``products``. Raises ``RuleBaseError`` when neither
+    names exactly one."""
+    marked = [o.id for o in options if o.has_products]
+    if marked:
+        return marked[0]
+    listing = [
+        o.id
+        for o in options
+        if isinstance(data, dict) and isinstance(data.get(o.id), dict) and "products" in data[o.id]
+    ]
+    if len(listing) != 1:
+        raise RuleBaseError(
+            "no option is given as products: mark it in rulebook.yaml (has_products: true) "
+            "and list its products under its id in each context",
+            path=shown,
+        )
+    return listing[0]
+
+
+def _validate_context(
+    data: Any,
+    doc: Located,
+    shown: str,
+    options: Sequence[OptionSpec],
+    products_option: str,
+) -> Context:
+    """Validate a context file's data (its rules taken out): the head, and a section
+    under each option's id (the products option's access rules, the others' labels).
+
+    Raises ``RuleBaseError`` at the line of the first problem.
+    """
+    if not isinstance(data, dict):
+        data = {}
+    ids = {o.id for o in options}
+    head: ContextHead = validate_model(
+        ContextHead, {k: v for k, v in data.items() if k not in ids}, doc, shown
+    )
+    access: ProductAccess | None = None
+    labels: dict[str, OptionLabel] = {}
+    for option in options:
+        if option.id not in data:
+            raise RuleBaseError(
+                f"{option.id}: Field required (a section for each option in rulebook.yaml)",
+                path=shown,
+            )
+        given_as_products = option.id == products_option
+        model = ProductAccess if given_as_products else OptionLabel
+        section = validate_model(model, data[option.id], doc, shown, base=(option.id,), named=True)
+        if given_as_products:
+            access = section
+        else:
+            labels[option.id] = section
+    assert access is not None  # products_option is one of the options
+    return Context(
+        **head.model_dump(),
+        products_option=products_option,
+        product_access=access,
+        labels=labels,
+    )
+
+
 def _pop_product_criteria(
-    data: Any, doc: Located, shown: str
+    data: Any, doc: Located, shown: str, products_option: str
 ) -> tuple[list[tuple[int, int, Any]], Any]:
     """Take the products' ``criteria`` lists and ``no_product_admits`` out of a context
     file's data (they are rules, loaded as such); return them."""
-    car_t = data.get("car_t") if isinstance(data, dict) else None
-    if not isinstance(car_t, dict):
+    section = data.get(products_option) if isinstance(data, dict) else None
+    if not isinstance(section, dict):
         return [], None
-    admits_spec = car_t.pop("no_product_admits", None)
+    admits_spec = section.pop("no_product_admits", None)
     found: list[tuple[int, int, Any]] = []
-    products = car_t.get("products")
+    products = section.get("products")
     for p_index, product in enumerate(products if isinstance(products, list) else []):
         if not isinstance(product, dict) or "criteria" not in product:
             continue
@@ -81,7 +161,7 @@ def _pop_product_criteria(
             raise RuleBaseError(
                 "criteria: a list of the product's criteria",
                 path=shown,
-                line=doc.line_of(("car_t", "products", p_index, "criteria")),
+                line=doc.line_of((products_option, "products", p_index, "criteria")),
             )
         found.extend((p_index, c_index, item) for c_index, item in enumerate(raw))
     return found, admits_spec
@@ -133,7 +213,7 @@ def product_criterion(
             line=doc.line_of((*loc, "when")),
             rule_id=rule.id,
         )
-    when = {"all": [rule.when, {"access.car_t": "approved"}, *_age_bounds(product, True)]}
+    when = {"all": [rule.when, {ACCESS_FIELD: "approved"}, *_age_bounds(product, True)]}
     dumped = rule.model_dump(exclude={"when", "context"})
     return Rule.model_validate({**dumped, "when": when, "context": context})
 
@@ -145,13 +225,16 @@ def _no_product_admits(
     doc: Located,
     shown: str,
 ) -> dict[str, Any] | None:
-    """Return the raw rule that defers CAR T cells when no available product admits the
-    patient, or ``None`` when some product always admits (then ``spec`` must be absent)."""
+    """Return the raw rule that defers the products option when no available product
+    admits the patient, or ``None`` when some product always admits (then ``spec`` must
+    be absent). Raises ``RuleBaseError`` when ``spec`` is missing, malformed or can
+    never fire."""
     if not criteria and spec is None:
         return None
-    loc = ("car_t", "no_product_admits")
+    option = context.products_option
+    loc = (option, "no_product_admits")
     branches: list[list[dict[str, Any]]] = []
-    for p_index, product in enumerate(context.car_t.products):
+    for p_index, product in enumerate(context.product_access.products):
         own = [
             raw["when"]
             for i, _, raw in criteria
@@ -171,11 +254,11 @@ def _no_product_admits(
         branches.append(branch)
     if spec is None:
         raise RuleBaseError(
-            "car_t.no_product_admits: every product can hold a patient back, so the "
+            f"{option}.no_product_admits: every product can hold a patient back, so the "
             "context must say (as a rule with id, title, evidence, until, rationale and "
-            "citations) why CAR T cells wait when none admits",
+            f"citations) why {option} waits when none admits",
             path=shown,
-            line=doc.line_of(("car_t",)),
+            line=doc.line_of((option,)),
         )
     if not isinstance(spec, Mapping) or "when" in spec or "then" in spec:
         raise RuleBaseError(
@@ -186,8 +269,8 @@ def _no_product_admits(
         )
     written = {k: v for k, v in spec.items() if k != "until"}
     written["when"] = {
-        "access.car_t": "approved",
+        ACCESS_FIELD: "approved",
         "all": [{"any": branch} for branch in branches],
     }
-    written["then"] = [{"defer": "car_t", "until": spec.get("until")}]
+    written["then"] = [{"defer": option, "until": spec.get("until")}]
     return written

@@ -1,10 +1,11 @@
 """Regulatory contexts: what was approved where and when, as data in ``rules/contexts/``.
 
-A context says which CD19 CAR T-cell products are approved for which ages, what access
-older or younger patients have otherwise (a trial, or none), and what blinatumomab's
-label covers. When a profile leaves ``access.car_t`` null, the context derives it from
-the patient's age; a value the profile gives always wins. The derivation is reported in
-the recommendation, so nothing is assumed silently.
+A context says which products of the option given as products (``has_products`` in
+``rulebook.yaml``) are approved for which ages, what access older or younger patients
+have otherwise (a trial, or none), and what the other options' labels cover. When a
+profile leaves that access (``ACCESS_FIELD``) null, the context derives it from the
+patient's age; a value the profile gives always wins. The derivation is reported in the
+recommendation, so nothing is assumed silently.
 """
 
 from __future__ import annotations
@@ -16,7 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sequencer.model.profile import PatientProfile
 
-__all__ = ["Context", "ContextProduct", "Derivation", "apply_context"]
+__all__ = [
+    "ACCESS_FIELD",
+    "Context",
+    "ContextHead",
+    "ContextProduct",
+    "Derivation",
+    "OptionLabel",
+    "ProductAccess",
+    "apply_context",
+]
+
+ACCESS_FIELD = "access.car_t"
+"""The profile field (a published v1 field path) saying whether the products option can
+be had: approved, on a trial, or unavailable."""
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 Text = Annotated[str, Field(min_length=20)]
@@ -46,21 +60,27 @@ class ContextProduct(BaseModel):
         return self.min_age <= age and (self.max_age is None or age <= self.max_age)
 
 
-class CarTAccessRules(BaseModel):
+class ProductAccess(BaseModel):
+    """A context's section for the option given as products (``has_products`` in
+    ``rulebook.yaml``): the approved products, and what access is left outside their
+    label ages."""
+
     model_config = _STRICT
     products: tuple[ContextProduct, ...]
     otherwise: Literal["trial", "unavailable"]
     otherwise_text: Text
 
 
-class BlinatumomabLabel(BaseModel):
+class OptionLabel(BaseModel):
+    """A context's section for any other option: what its label covers."""
+
     model_config = _STRICT
     label: Text
     citations: Annotated[tuple[str, ...], Field(min_length=1)]
 
 
-class Context(BaseModel):
-    """A named regulatory context (``us-2020``, ``us-2026``, ...)."""
+class ContextHead(BaseModel):
+    """What a context file says besides its per-option sections (and rules)."""
 
     model_config = _STRICT
     context: Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
@@ -68,19 +88,32 @@ class Context(BaseModel):
     as_of: Annotated[str, Field(pattern=r"^\d{4}(-\d{2}){0,2}$")]
     default: bool = False
     summary: Text
-    car_t: CarTAccessRules
-    blinatumomab: BlinatumomabLabel
+
+
+class Context(ContextHead):
+    """A named regulatory context (``us-2020``, ``us-2026``, ...).
+
+    The file has a section under each option's id: the option given as products
+    (``products_option``) says which products are approved (``product_access``), every
+    other option what its label covers (``labels``, by option id).
+    """
+
+    products_option: str
+    product_access: ProductAccess
+    labels: dict[str, OptionLabel]
 
     def access_for_age(self, age: int) -> Literal["approved", "trial", "unavailable"]:
-        """Return the CAR T-cell access this context derives for a patient of ``age``."""
-        if any(p.covers(age) for p in self.car_t.products):
+        """Return the access to the products option this context derives for a patient
+        of ``age``."""
+        if any(p.covers(age) for p in self.product_access.products):
             return "approved"
-        return self.car_t.otherwise
+        return self.product_access.otherwise
 
     def citations(self) -> tuple[str, ...]:
         """Every source the context cites."""
-        keys = [k for p in self.car_t.products for k in (*p.citations, *p.safety_citations)]
-        keys += list(self.blinatumomab.citations)
+        products = self.product_access.products
+        keys = [k for p in products for k in (*p.citations, *p.safety_citations)]
+        keys += [k for label in self.labels.values() for k in label.citations]
         return tuple(dict.fromkeys(keys))
 
 
@@ -99,13 +132,13 @@ def apply_context(
 ) -> tuple[PatientProfile, list[Derivation]]:
     """Return the profile as evaluated in ``context``, and what the context filled in.
 
-    Only ``access.car_t`` is derived, and only when the profile leaves it null and gives
+    Only ``ACCESS_FIELD`` is derived, and only when the profile leaves it null and gives
     an age. The returned profile is a validated copy; the input is not changed.
     """
     if profile.access.car_t is not None or profile.age is None:
         return profile, []
     age = profile.age
-    covering = [p for p in context.car_t.products if p.covers(age)]
+    covering = [p for p in context.product_access.products if p.covers(age)]
     if covering:
         names = ", ".join(p.name for p in covering)
         value = "approved"
@@ -115,12 +148,15 @@ def apply_context(
         )
         cited = tuple(dict.fromkeys(k for p in covering for k in p.citations))
     else:
-        value = context.car_t.otherwise
+        value = context.product_access.otherwise
         text = (
             f"Not stated; in context {context.context} ({context.title}) no approved "
-            f"product covers age {age}: {context.car_t.otherwise_text.strip()}"
+            f"product covers age {age}: {context.product_access.otherwise_text.strip()}"
         )
-        cited = tuple(dict.fromkeys(k for p in context.car_t.products for k in p.citations))
-    access = profile.access.model_copy(update={"car_t": value})
-    derived = PatientProfile.model_validate({**profile.model_dump(), "access": access.model_dump()})
-    return derived, [Derivation("access.car_t", value, text, cited)]
+        products = context.product_access.products
+        cited = tuple(dict.fromkeys(k for p in products for k in p.citations))
+    section, leaf = ACCESS_FIELD.split(".")
+    data = profile.model_dump()
+    data[section] = {**data[section], leaf: value}
+    derived = PatientProfile.model_validate(data)
+    return derived, [Derivation(ACCESS_FIELD, value, text, cited)]

@@ -21,8 +21,10 @@ def validate_model(
     shown: str,
     base: tuple[int | str, ...] = (),
     rule_id: str | None = None,
+    named: bool = False,
 ) -> Any:
-    """Validate ``data`` (found at ``base`` in ``doc``); raise ``RuleBaseError`` at its line."""
+    """Validate ``data`` (found at ``base`` in ``doc``); raise ``RuleBaseError`` at its line
+    (its message names the path from ``base`` on, or with ``named`` from the file's top)."""
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -32,11 +34,12 @@ def validate_model(
         first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(p for p in first["loc"] if not _is_union_tag(p))
         full = (*base, *loc)
-        where = ".".join(str(p) for p in loc) or "<top>"
+        shown_loc = full if named else loc
+        where = ".".join(str(p) for p in shown_loc) or "<top>"
         message = first["msg"]
         if first["type"] == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
-            where = ".".join(str(p) for p in loc[:-1]) or "<top>"
+            where = ".".join(str(p) for p in shown_loc[:-1]) or "<top>"
             absent = [
                 str(e["loc"][-1])
                 for e in errors

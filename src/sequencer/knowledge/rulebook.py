@@ -117,6 +117,12 @@ class Rulebook:
         return tuple(o.id for o in self.options)
 
     @cached_property
+    def products_option(self) -> str:
+        """The id of the option given as products (``has_products``), whose approved
+        products each context lists (the loader checks that every context agrees)."""
+        return self.contexts[self.default_context].products_option
+
+    @cached_property
     def option_names(self) -> dict[str, str]:
         """Option id -> its name on screen and paper (``CD19 CAR T cells``)."""
         return {o.id: o.name for o in self.options}
@@ -315,7 +321,7 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
                 if isinstance(effect, HoldsBack):
                     raise RuleBaseError(
                         f"then[{k}]: 'holds_back' is written only as a product's criterion "
-                        "in a context file (car_t.products[].criteria)",
+                        "in a context file (<option>.products[].criteria)",
                         path=shown(path),
                         line=doc.line_of(("rules", index, "then", k)),
                         rule_id=rule.id,
@@ -325,7 +331,13 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
             _admit(entry, seen, doc, ("rules", index), bibliography, alternatives, option_ids)
             loaded.append(entry)
 
-    contexts, context_rules = load_contexts(context_paths, shown, bibliography)
+    contexts, context_rules = load_contexts(context_paths, shown, bibliography, manifest.options)
+    if len({c.products_option for c in contexts.values()}) > 1:
+        raise RuleBaseError(
+            "the contexts list the products of different options; mark the one given as "
+            "products in rulebook.yaml (has_products: true)",
+            path=shown(base / "contexts"),
+        )
     for context_name, path, doc, loc, raw, product in context_rules:
         if product is None:
             rule = load_rule(raw, doc, shown(path), 0, arguments, base=loc)
@@ -389,7 +401,7 @@ def _load_vocabulary(path: Path, shown: str) -> Vocabulary:
             path=shown,
             line=doc.line_of(("labels",)),
         )
-    for section in ("labels", "values", "in_conditions", "units", "establish"):
+    for section in ("labels", "values", "units", "establish"):
         for name in getattr(data, section):
             if name not in FIELDS:
                 raise RuleBaseError(
@@ -397,16 +409,15 @@ def _load_vocabulary(path: Path, shown: str) -> Vocabulary:
                     path=shown,
                     line=doc.line_of((section, name)),
                 )
-    for section in ("values", "in_conditions"):
-        for name, words in getattr(data, section).items():
-            odd = [v for v in words if v not in FIELDS[name].values]
-            if odd:
-                raise RuleBaseError(
-                    f"{section}: {name} has no value '{odd[0]}' "
-                    f"(its values: {', '.join(FIELDS[name].values)})",
-                    path=shown,
-                    line=doc.line_of((section, name, odd[0])),
-                )
+    for name, words in data.values.items():
+        odd = [v for v in words if v not in FIELDS[name].values]
+        if odd:
+            raise RuleBaseError(
+                f"values: {name} has no value '{odd[0]}' "
+                f"(its values: {', '.join(FIELDS[name].values)})",
+                path=shown,
+                line=doc.line_of(("values", name, odd[0])),
+            )
     vignette_fields = [
         *data.vignette.phrases,
         *data.vignette.prior_therapies,

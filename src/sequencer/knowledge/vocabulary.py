@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sequencer.knowledge.conditions import AllOf, AnyOf, Node, evaluate, parse_condition
+from sequencer.knowledge.conditions import evaluate, parse_condition
+from sequencer.knowledge.contexts import ACCESS_FIELD
 from sequencer.knowledge.schema import (
     AddOn,
     Caution,
@@ -82,7 +83,9 @@ class VocabularyFile(BaseModel):
 
     labels: dict[str, Annotated[str, Field(min_length=2)]]
     values: dict[str, dict[str, Annotated[str, Field(min_length=1)]]] = {}
-    in_conditions: dict[str, dict[str, Annotated[str, Field(min_length=1)]]] = {}
+    in_conditions: dict[str, dict[str, str]] = {}
+    """Accepted so that rule bases written before 0.4 still load; nothing reads it (it
+    named values in a rule's condition for a view no longer built)."""
     units: dict[str, str] = {}
     moot: list[MootRule] = []
     vignette: VignetteWords
@@ -99,7 +102,6 @@ class Vocabulary:
     def __init__(self, data: VocabularyFile) -> None:
         self.labels: Mapping[str, str] = data.labels
         self._values = data.values
-        self._in_conditions = data.in_conditions
         self._units = data.units
         self._moot = [(parse_condition(m.when).profile, tuple(m.fields)) for m in data.moot]
         self._vignette = data.vignette
@@ -133,10 +135,6 @@ class Vocabulary:
             return ", ".join(words) if value else "tested, none found"
         return self._values.get(field, {}).get(str(value), str(value).replace("_", " "))
 
-    def _short(self, field: str, value: Any) -> str:
-        """A value without its parenthetical gloss (for conditions)."""
-        return self.value_text(field, value).split(" (")[0]
-
     def known_facts(self, profile: PatientProfile) -> list[tuple[str, str, str]]:
         """Return (field, label, value in words) for every known field, in format order."""
         return [
@@ -153,50 +151,6 @@ class Vocabulary:
         if phrase and phrase.split(" ", 1)[0] in ("the", "there"):
             return _sentence(phrase).rstrip(".")
         return f"{self.label(field)}: {self.value_text(field, value)}"
-
-    def _word(self, field: str, value: Any) -> str:
-        """A value as a condition names it: short, without commas."""
-        words = self._in_conditions.get(field, {})
-        return words[str(value)] if str(value) in words else self._short(field, value)
-
-    def _node_text(self, node: Node, first: bool, nested: bool = False) -> str:
-        """A condition in words: ``and`` between tests, ``or`` between alternatives."""
-        if isinstance(node, AllOf | AnyOf):
-            joiner = " and " if isinstance(node, AllOf) else " or "
-            parts = [
-                self._node_text(item, first and i == 0, True) for i, item in enumerate(node.items)
-            ]
-            text = joiner.join(p for p in parts if p)
-            return f"({text})" if nested and isinstance(node, AnyOf) and len(parts) > 1 else text
-        name = self.label(node.field) if first else lower_label(self.label(node.field))
-        if node.op == "unknown":
-            return f"{name} not known"
-        if node.op == "known":
-            return f"{name} known"
-        if node.op == "contains":
-            return f"{name} include {node.value}"
-        if node.op == "not_contains":
-            return f"{name} tested, without {node.value}"
-        if node.op in _COMPARE:
-            return f"{name} {_COMPARE[node.op]} {self.value_text(node.field, node.value)}"
-        if node.op in ("in", "not_in"):
-            words = "/".join(self._word(node.field, v) for v in node.value)
-            return f"{name}: {'not ' if node.op == 'not_in' else ''}{words}"
-        word = self._word(node.field, node.value)
-        if word == "not known":
-            return f"{name} {'known' if node.op == 'ne' else 'not known'}"
-        return f"{name}: {'not ' if node.op == 'ne' else ''}{word}"
-
-    def condition_text(self, rule: Rule) -> str:
-        """Return a rule's condition in words, without its conclusion.
-
-        ``Age over 60 years``; ``Disease status: overt relapse/refractory and marrow blasts
-        under 50%``. Concepts are named in words (``cns-involved``: "cns involved").
-        """
-        parts = [self._node_text(rule.condition.profile, True)]
-        parts += [concept.replace("-", " ") for concept in rule.condition.concepts]
-        text = " and ".join(p for p in parts if p)
-        return text[:1].upper() + text[1:]
 
     def vignette(self, profile: PatientProfile, setting: str | None = None) -> str:
         """Return a plain-language case vignette written from the profile's fields.
@@ -294,7 +248,7 @@ class Vocabulary:
             out.append(_sentence("; ".join(fitness)))
         if profile.access.car_t is not None:
             where = f" ({setting.split(' (')[0]})" if setting else ""
-            access = self._phrase("access.car_t", profile.access.car_t)
+            access = self._phrase(ACCESS_FIELD, profile.access.car_t)
             if access:
                 out.append(_sentence(access + where))
         unknown = [lower_label(self.label(f)) for f in self.relevant_unknowns(profile)]
@@ -317,9 +271,6 @@ def _number(value: float) -> str:
 def unknown_fields(profile: PatientProfile) -> list[str]:
     """Return the fields the profile leaves unknown, in format order."""
     return [f for f, v in flatten(profile).items() if is_unknown(f, v)]
-
-
-_COMPARE = {"lt": "under", "le": "at most", "gt": "over", "ge": "at least"}
 
 
 # --- a case vignette built from the profile -------------------------------------------

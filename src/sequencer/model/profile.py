@@ -32,6 +32,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 __all__ = [
     "FORMAT_VERSION",
+    "MRD_POSITIVE_BELOW_PCT",
     "Access",
     "Disease",
     "Immune",
@@ -44,6 +45,10 @@ FORMAT_VERSION = "1"
 """The interchange format's version: profiles, recommendations and what-if answers say
 it; a change is recorded in CHANGELOG.md."""
 
+
+MRD_POSITIVE_BELOW_PCT = 5
+"""Status ``mrd_positive`` means marrow blasts and MRD below this percentage (the v1
+format's definition: at or above it the disease is an overt relapse)."""
 
 Status = Literal["relapsed", "refractory", "mrd_positive"]
 
@@ -165,20 +170,25 @@ class Disease(BaseModel):
     def _no_contradictions(self) -> Disease:
         errors: list[InitErrorDetails] = []
         if self.status == "mrd_positive":
-            if self.marrow_blasts_pct is not None and self.marrow_blasts_pct >= 5:
+            if (
+                self.marrow_blasts_pct is not None
+                and self.marrow_blasts_pct >= MRD_POSITIVE_BELOW_PCT
+            ):
                 errors.append(
                     _contradiction(
                         "marrow_blasts_pct",
-                        "status 'mrd_positive' means fewer than 5% marrow blasts, "
+                        f"status 'mrd_positive' means fewer than {MRD_POSITIVE_BELOW_PCT:g}% "
+                        "marrow blasts, "
                         f"but marrow_blasts_pct is {self.marrow_blasts_pct:g}",
                         self.marrow_blasts_pct,
                     )
                 )
-            if self.mrd_pct is not None and not 0 < self.mrd_pct < 5:
+            if self.mrd_pct is not None and not 0 < self.mrd_pct < MRD_POSITIVE_BELOW_PCT:
                 errors.append(
                     _contradiction(
                         "mrd_pct",
-                        "status 'mrd_positive' needs detectable MRD below 5%, "
+                        "status 'mrd_positive' needs detectable MRD below "
+                        f"{MRD_POSITIVE_BELOW_PCT:g}%, "
                         f"but mrd_pct is {self.mrd_pct:g}",
                         self.mrd_pct,
                     )

@@ -26,19 +26,22 @@ from sequencer.model.recommendation import Citation, Recommendation
 from sequencer.present.chart import bar_chart
 from sequencer.present.phrases import (
     STATUS_WORDS,
-    Refs,
+    ReferencePart,
     grouped_warnings,
+    number_references,
     option_arguments,
     option_names,
     product_citations,
     product_line,
     reason_effect,
+    reference_links,
     review_note,
+    weights_text,
 )
 from sequencer.present.whatif_views import KIND_HEADINGS, narrowed, result_words
 
 __all__ = [
-    "WEIGHT_LEGEND",
+    "REFERENCE_ORDER",
     "ArgumentView",
     "CaseView",
     "CautionView",
@@ -49,15 +52,20 @@ __all__ = [
     "ReferenceView",
     "WhatIfGroup",
     "case_view",
-    "number_references",
     "summary_words",
+    "weight_legend",
 ]
 
-WEIGHT_LEGEND = (
-    "Weight of arguments: points of the arguments counted for an option (weak 1, moderate "
-    "2, strong 3), how much the rules argue for it, not its expected benefit."
-)
-"""The one-line legend beside every weight shown."""
+
+def weight_legend(weights: Mapping[str, int]) -> str:
+    """Return the one-line legend beside every weight shown, with the rule base's
+    points per strength (``weights``)."""
+    return (
+        "Weight of arguments: points of the arguments counted for an option "
+        f"({weights_text(weights)}), how much the rules argue for it, not its expected "
+        "benefit."
+    )
+
 
 NO_IDENTIFIER = (
     "No DOI or PMID is given where none was verified for this rule base; the authors, "
@@ -222,36 +230,24 @@ class CaseView:
     alternatives: list[tuple[str, str, str, list[int]]]
     references: list[ReferenceView]
     chart: Markup
-    legend: str = WEIGHT_LEGEND
+    weights: str
+    """The points per strength in words (``weak 1, moderate 2, strong 3``)."""
+    legend: str
     no_identifier: str = NO_IDENTIFIER
     decision: DecisionRecord | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def number_references(rec: Recommendation) -> Refs:
-    """Number every citation the recommendation carries, in the order the report shows
-    them: the options' arguments and cautions, add-ons, then the rest."""
-    refs = Refs()
-    for option in rec.options:
-        for line in option_arguments(rec, option):
-            refs.numbers(line.argument.citations)
-            for s in line.argument.set_aside_by:
-                refs.numbers(s.citations)
-    for warning in rec.warnings:
-        refs.numbers(warning.citations)
-    for option in rec.options:
-        for add_on in option.add_ons:
-            refs.numbers(add_on.citations)
-        for product in option.products:
-            refs.numbers(product_citations(product))
-            refs.numbers(product.citations)
-    for reason in rec.reasons:
-        refs.numbers(reason.citations)
-    for alt in rec.alternatives:
-        refs.numbers(alt.citations)
-    for derived in rec.context.derived:
-        refs.numbers(derived.citations)
-    return refs
+REFERENCE_ORDER: tuple[ReferencePart, ...] = (
+    "arguments",
+    "cautions",
+    "add_ons_with_products",
+    "reasons",
+    "alternatives",
+    "derived",
+)
+"""The order the page and the printed report number references in: the options'
+arguments and cautions, add-ons and products, then the rest."""
 
 
 def _where(source: Source) -> str:
@@ -268,11 +264,7 @@ def _where(source: Source) -> str:
 def _reference(
     number: int, citation: Citation, sources: Mapping[str, Source], review: str | None
 ) -> ReferenceView:
-    links = []
-    if citation.doi:
-        links.append((f"doi:{citation.doi}", f"https://doi.org/{citation.doi}"))
-    if citation.pmid:
-        links.append((f"PMID {citation.pmid}", f"https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/"))
+    links = reference_links(citation)
     source = sources.get(citation.key)
     if source is None:  # a citation from outside the bibliography: its label says it all
         return ReferenceView(
@@ -360,6 +352,7 @@ def case_view(
     unknown: Sequence[str],
     vignette: str,
     colours: Mapping[str, str],
+    weights: Mapping[str, int],
     sources: Mapping[str, Source],
     review_label: str | None,
     limit_scores: int | None = None,
@@ -367,11 +360,12 @@ def case_view(
     decision: DecisionRecord | None = None,
 ) -> CaseView:
     """Return the view of one evaluated case (``facts``: (field, label, value) of the
-    known facts; ``unknown``: fields not known); ``limit_scores`` caps the what-if
+    known facts; ``unknown``: fields not known; ``weights``: the rule base's points per
+    strength); ``limit_scores`` caps the what-if
     changes that move only the scores, per part; ``merge`` shows the changes of one
     field with the same result as one item (for print; the page keeps one per value)."""
     rec, w, voc = recommendation, whatif, vocabulary
-    refs = number_references(rec)
+    refs = number_references(rec, REFERENCE_ORDER)
     names = option_names(rec)
     cautions: dict[str, list[CautionView]] = {o.therapy: [] for o in rec.options}
     shared: list[CautionView] = []
@@ -485,5 +479,7 @@ def case_view(
         alternatives=alternatives,
         references=references,
         chart=Markup(bar_chart(rec, colours)),
+        weights=weights_text(weights),
+        legend=weight_legend(weights),
         decision=decision,
     )

@@ -183,5 +183,5 @@ def print_rules(rulebook: Rulebook, console: Console) -> None:
     for name, context in rulebook.contexts.items():
         label = f"{name} (default)" if name == rulebook.default_context else name
         products = context_products(context)
-        contexts.add_row(label, context.as_of, products, context.car_t.otherwise)
+        contexts.add_row(label, context.as_of, products, context.product_access.otherwise)
     console.print(contexts)

@@ -13,7 +13,9 @@ from sequencer.knowledge.schema import (
 )
 from sequencer.knowledge.vocabulary import effect_summary
 from sequencer.model.recommendation import (
+    AddOnSuggestion,
     Citation,
+    Option,
     Recommendation,
 )
 from sequencer.present.phrases import (
@@ -41,6 +43,7 @@ __all__ = [
     "markdown_cautions",
     "markdown_coverage",
     "markdown_impact",
+    "markdown_option_table",
     "markdown_reasons",
     "markdown_recommendation",
     "markdown_replay",
@@ -111,23 +114,45 @@ def markdown_cautions(rec: Recommendation, cite: Callable[[Sequence[Citation]], 
     return out
 
 
-def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
-    """Return a Markdown page for one recommendation, references numbered."""
-    refs = Refs()
-    out = [f"{heading} Recommendation for {_md(rec.patient_id)}", "", f"**{rec.summary}**", ""]
-    out += ["| Option | Status | Score | Reasons |", "|---|---|---|---|"]
-    for option in rec.options:
-        out.append(
-            f"| {option.name} | {option.status.replace('_', ' ')} | {option.score} | "
-            f"{', '.join(f'`{r}`' for r in option.reasons) or '-'} |"
-        )
+OptionColumn = tuple[str, Callable[[int, Option], str]]
+"""A column of the options table: its heading, and its cell from (rank, option)."""
+
+
+def markdown_option_table(
+    rec: Recommendation,
+    columns: Sequence[OptionColumn],
+    add_on_note: Callable[[AddOnSuggestion], str],
+) -> list[str]:
+    """Return the options as Markdown lines: a table (one row per option, in rank
+    order, with ``columns``), a blank line, then a bullet per add-on (its name, then
+    ``add_on_note``: its rule or reference numbers, then its text)."""
+    out = ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for rank_no, option in enumerate(rec.options, start=1):
+        out.append("| " + " | ".join(cell(rank_no, option) for _, cell in columns) + " |")
     out.append("")
     for option in rec.options:
         for add_on in option.add_ons:
             out.append(
-                f"- Add-on with {option.name}: **{add_on.name}** (`{add_on.rule}`) "
-                f"{refs.cite(add_on.citations)}: {add_on.text}"
+                f"- Add-on with {option.name}: **{add_on.name}**{add_on_note(add_on)}: "
+                f"{add_on.text}"
             )
+    return out
+
+
+def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
+    """Return a Markdown page for one recommendation, references numbered."""
+    refs = Refs()
+    out = [f"{heading} Recommendation for {_md(rec.patient_id)}", "", f"**{rec.summary}**", ""]
+    out += markdown_option_table(
+        rec,
+        [
+            ("Option", lambda _, option: option.name),
+            ("Status", lambda _, option: option.status.replace("_", " ")),
+            ("Score", lambda _, option: str(option.score)),
+            ("Reasons", lambda _, option: ", ".join(f"`{r}`" for r in option.reasons) or "-"),
+        ],
+        lambda add_on: f" (`{add_on.rule}`) {refs.cite(add_on.citations)}",
+    )
 
     def cite(citations: Sequence[Citation]) -> str:
         return " " + refs.cite(citations)
@@ -289,7 +314,7 @@ def markdown_catalogue(rulebook: Rulebook, heading: str = "###") -> str:
         default = " (default)" if name == rulebook.default_context else ""
         out.append(
             f"| `{name}`{default}: {context.title} | {context.as_of} | {products} | "
-            f"{context.car_t.otherwise} |"
+            f"{context.product_access.otherwise} |"
         )
     out.append("")
     return "\n".join(out)

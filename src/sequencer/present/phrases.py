@@ -4,8 +4,9 @@ reasons and cautions in words, and the replay's today column."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sequencer.explain.published import Replay
 from sequencer.knowledge.contexts import Context
@@ -26,6 +27,7 @@ __all__ = [
     "STATUS_WORDS",
     "SUMMARY_LIMIT",
     "ArgumentLine",
+    "ReferencePart",
     "Refs",
     "ages_text",
     "card_summary",
@@ -33,14 +35,17 @@ __all__ = [
     "context_products",
     "grouped_warnings",
     "html_text",
+    "number_references",
     "option_arguments",
     "option_names",
     "option_scores",
     "product_citations",
     "product_line",
     "reason_effect",
+    "reference_links",
     "review_note",
     "today_cell",
+    "weights_text",
     "why_today",
 ]
 
@@ -74,6 +79,64 @@ class Refs:
             suffix = f" ({'; '.join(ids)})" if ids else ""
             out.append(f"{number}. {citation.label}{suffix}")
         return out
+
+
+ReferencePart = Literal[
+    "arguments",
+    "cautions",
+    "add_ons",
+    "add_ons_with_products",
+    "reasons",
+    "alternatives",
+    "derived",
+]
+"""A part of a recommendation whose citations a view numbers: the options' arguments
+(with what set them aside), the cautions, each option's add-ons (and, with products,
+then its products), the fired rules, the outside therapies, the context's derivations."""
+
+
+def number_references(rec: Recommendation, parts: Sequence[ReferencePart]) -> Refs:
+    """Return the references of ``rec`` numbered in order of first use, its parts read
+    in the order of ``parts`` (the order the view shows them)."""
+    refs = Refs()
+    for part in parts:
+        for citations in _part_citations(rec, part):
+            refs.numbers(citations)
+    return refs
+
+
+def _part_citations(rec: Recommendation, part: ReferencePart) -> Iterator[Sequence[Citation]]:
+    if part == "arguments":
+        for option in rec.options:
+            for line in option_arguments(rec, option):
+                yield line.argument.citations
+                for s in line.argument.set_aside_by:
+                    yield s.citations
+    elif part == "cautions":
+        yield from (warning.citations for warning in rec.warnings)
+    elif part in ("add_ons", "add_ons_with_products"):
+        for option in rec.options:
+            yield from (add_on.citations for add_on in option.add_ons)
+            if part == "add_ons_with_products":
+                for product in option.products:
+                    yield product_citations(product)
+                    yield product.citations
+    elif part == "reasons":
+        yield from (reason.citations for reason in rec.reasons)
+    elif part == "alternatives":
+        yield from (alt.citations for alt in rec.alternatives)
+    else:
+        yield from (derived.citations for derived in rec.context.derived)
+
+
+def reference_links(citation: Citation) -> list[tuple[str, str]]:
+    """The reference's links as (text, address): its DOI, then its PubMed record."""
+    links = []
+    if citation.doi:
+        links.append((f"doi:{citation.doi}", f"https://doi.org/{citation.doi}"))
+    if citation.pmid:
+        links.append((f"PMID {citation.pmid}", f"https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/"))
+    return links
 
 
 @dataclass(frozen=True)
@@ -218,7 +281,7 @@ def why_today(r: Replay) -> str:
 def context_products(context: Context) -> str:
     """The context's approved CAR T-cell products with their label ages."""
     return "; ".join(
-        f"{p.name} ({ages_text(p.min_age, p.max_age)})" for p in context.car_t.products
+        f"{p.name} ({ages_text(p.min_age, p.max_age)})" for p in context.product_access.products
     )
 
 
@@ -301,3 +364,9 @@ def card_summary(rec: Recommendation, book: Rulebook) -> str:
 def clip_summary(text: str) -> str:
     """``text`` cut to at most ``SUMMARY_LIMIT`` characters, an ellipsis marking a cut."""
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "\u2026"
+
+
+def weights_text(weights: Mapping[str, int]) -> str:
+    """Return the points per strength in words, lightest first (``weak 1, moderate 2,
+    strong 3`` with the shipped scoring)."""
+    return ", ".join(f"{s} {w}" for s, w in sorted(weights.items(), key=lambda item: item[1]))

@@ -24,19 +24,31 @@ from importlib import resources
 
 from markupsafe import Markup
 
-from sequencer.api import ProfileInput, default_rulebook, effective_profile, recommend
+from sequencer.api import ProfileInput, default_rulebook, recommend_effective
 from sequencer.errors import UsageError
 from sequencer.explain.whatif import what_if
 from sequencer.explain.whatif_model import WhatIf
+from sequencer.knowledge.contexts import apply_context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Source
 from sequencer.knowledge.vocabulary import Vocabulary
 from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import PatientProfile
-from sequencer.model.recommendation import Citation, Recommendation
+from sequencer.model.recommendation import Citation, Option, Recommendation
 from sequencer.present.case_view import CaseView, DecisionRecord, case_view
-from sequencer.present.markdown import markdown_arguments, markdown_cautions, markdown_reasons
-from sequencer.present.phrases import STATUS_WORDS, Refs, review_note
+from sequencer.present.markdown import (
+    markdown_arguments,
+    markdown_cautions,
+    markdown_option_table,
+    markdown_reasons,
+)
+from sequencer.present.phrases import (
+    STATUS_WORDS,
+    ReferencePart,
+    number_references,
+    reference_links,
+    review_note,
+)
 from sequencer.present.templating import plain_words, render
 from sequencer.present.whatif_views import markdown_whatif, md_escape
 
@@ -49,7 +61,6 @@ __all__ = [
     "case_report",
     "html_report",
     "markdown_report",
-    "reference_links",
     "report_css",
     "report_view",
 ]
@@ -68,6 +79,7 @@ class CaseReport:
     whatif: WhatIf
     colours: dict[str, str]
     vocabulary: Vocabulary
+    weights: Mapping[str, int]
     sources: Mapping[str, Source] = field(default_factory=dict)
     review_label: str | None = None
 
@@ -75,11 +87,13 @@ class CaseReport:
 def case_report(
     profile: ProfileInput, *, context: str | None = None, rulebook: Rulebook | None = None
 ) -> CaseReport:
-    """Evaluate ``profile`` for a report. Raises as ``recommend()`` does."""
+    """Evaluate ``profile`` for a report (the profile parsed and the context applied
+    once). Raises as ``recommend()`` does."""
     book = rulebook or default_rulebook()
     parsed = parse_profile(profile)
-    effective, ctx, _ = effective_profile(parsed, rulebook=book, context=context)
-    rec = recommend(parsed, rulebook=book, context=context)
+    ctx = book.context(context)
+    effective, derivations = apply_context(ctx, parsed)
+    rec = recommend_effective(effective, ctx, derivations, rulebook=book)
     return CaseReport(
         profile=parsed,
         effective=effective,
@@ -88,36 +102,20 @@ def case_report(
         whatif=what_if(parsed, rulebook=book, context=context, base=rec),
         colours={o.id: o.colour for o in book.options},
         vocabulary=book.vocabulary,
+        weights=book.weights,
         sources=book.sources,
         review_label=book.review.ref_label,
     )
 
 
-def reference_links(citation: Citation) -> list[tuple[str, str]]:
-    """The reference's links as (text, address): its DOI, then its PubMed record."""
-    links = []
-    if citation.doi:
-        links.append((f"doi:{citation.doi}", f"https://doi.org/{citation.doi}"))
-    if citation.pmid:
-        links.append((f"PMID {citation.pmid}", f"https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/"))
-    return links
-
-
-def _number_references(rec: Recommendation) -> Refs:
-    """Number every citation the recommendation carries, in reading order."""
-    refs = Refs()
-    for reason in rec.reasons:
-        refs.numbers(reason.citations)
-    for option in rec.options:
-        for add_on in option.add_ons:
-            refs.numbers(add_on.citations)
-    for warning in rec.warnings:
-        refs.numbers(warning.citations)
-    for alt in rec.alternatives:
-        refs.numbers(alt.citations)
-    for derived in rec.context.derived:
-        refs.numbers(derived.citations)
-    return refs
+MARKDOWN_REFERENCE_ORDER: tuple[ReferencePart, ...] = (
+    "reasons",
+    "add_ons",
+    "cautions",
+    "alternatives",
+    "derived",
+)
+"""The order the Markdown report numbers references in: its reading order."""
 
 
 # --- HTML -------------------------------------------------------------------------------
@@ -167,6 +165,7 @@ def report_view(
         unknown=report.vocabulary.relevant_unknowns(report.effective),
         vignette=report.vocabulary.vignette(report.effective, report.setting),
         colours=report.colours,
+        weights=report.weights,
         sources=report.sources,
         review_label=report.review_label,
         limit_scores=limit_scores,
@@ -218,7 +217,7 @@ def markdown_report(report: CaseReport) -> str:
     """Return the case report as Markdown (same sections as the HTML page, no chart)."""
     rec = report.recommendation
     voc = report.vocabulary
-    refs = _number_references(rec)
+    refs = number_references(rec, MARKDOWN_REFERENCE_ORDER)
 
     def cites(citations: Sequence[Citation]) -> str:
         return " [" + ", ".join(str(n) for n in refs.numbers(citations)) + "]"
@@ -233,10 +232,9 @@ def markdown_report(report: CaseReport) -> str:
         "",
         f"**{rec.summary}**",
         "",
-        "| Rank | Option | Status | Score | What added to it |",
-        "|---|---|---|---|---|",
     ]
-    for rank_no, option in enumerate(rec.options, start=1):
+
+    def added(option: Option) -> str:
         parts = [
             f"{r.rule} +{r.weight}"
             if r.effect == "favors"
@@ -244,17 +242,19 @@ def markdown_report(report: CaseReport) -> str:
             for r in rec.reasons
             if r.therapy == option.therapy and (r.effect != "favors" or r.status == "counted")
         ]
-        out.append(
-            f"| {rank_no} | {option.name} | {STATUS_WORDS[option.status]} | {option.score} | "
-            f"{', '.join(f'`{p}`' for p in parts) or '-'} |"
-        )
-    out.append("")
-    for option in rec.options:
-        for add_on in option.add_ons:
-            out.append(
-                f"- Add-on with {option.name}: **{add_on.name}**{cites(add_on.citations)}: "
-                f"{add_on.text}"
-            )
+        return ", ".join(f"`{p}`" for p in parts) or "-"
+
+    out += markdown_option_table(
+        rec,
+        [
+            ("Rank", lambda rank_no, _: str(rank_no)),
+            ("Option", lambda _, option: option.name),
+            ("Status", lambda _, option: STATUS_WORDS[option.status]),
+            ("Score", lambda _, option: str(option.score)),
+            ("What added to it", lambda _, option: added(option)),
+        ],
+        lambda add_on: cites(add_on.citations),
+    )
     out += ["", "## The patient", "", voc.vignette(report.effective, report.setting), ""]
     out += ["| Fact | Value |", "|---|---|"]
     for _, name, value in voc.known_facts(report.effective):
