@@ -5,6 +5,7 @@ label that can be hidden; weights explained; the board's decision printed."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import unicodedata
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from browser import print_to_pdf
+from browser import CHROMIUM, need, png_size, print_to_pdf
 from conftest import PATIENTS_DIR, REPO, patched, patient
 from pypdf import PdfReader
 
@@ -269,3 +270,22 @@ def test_values_are_shown_in_words_not_as_codes(
     """No snake_case value code (``declines_transfusion``) reaches the reader."""
     text = visible_text(html_report(case_report(profile, context=context)))
     assert re.findall(r"\b[a-z0-9]+_[a-z0-9_]+\b", text) == []
+
+
+def test_the_printed_report_image_in_docs_is_the_first_page_chromium_prints(
+    tmp_path: Path,
+) -> None:
+    """docs/report-printed-patient-4.png is made by printing to PDF and rasterizing page 1
+    (docs/screenshots.py), not by a print-style screen capture that runs past page 1."""
+    need(CHROMIUM)
+    spec = importlib.util.spec_from_file_location("screenshots", REPO / "docs" / "screenshots.py")
+    assert spec and spec.loader
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    page = tmp_path / "case.html"
+    page.write_text(html_report(case_report(patient(4), context="us-2020"), paper="A4"))
+    shot = tmp_path / "first.png"
+    tool.printed_first_page(page, shot)
+    a4_at_150_dpi = (round(210 / 25.4 * 150), round(297 / 25.4 * 150))
+    assert png_size(shot) == a4_at_150_dpi == (1240, 1754)
+    assert png_size(REPO / "docs" / "report-printed-patient-4.png") == a4_at_150_dpi
