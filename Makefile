@@ -74,9 +74,10 @@ bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # The teaching sheets in examples/teaching/, and the screenshots in docs/ (the report, its
-# printed first page, the case page at 1920x1080, a teaching sheet; needs Debian's
-# chromium and chromium-driver: apt-get install chromium chromium-driver).
-.PHONY: teaching screenshot
+# real first printed page: Chromium's PDF, page 1 rasterized by pypdfium2; the case page
+# at 1920x1080, a teaching sheet; needs Debian's chromium and chromium-driver: apt-get
+# install chromium chromium-driver). `make screenshots` is the same.
+.PHONY: teaching screenshot screenshots
 teaching: install
 	$(BIN)/sequencer teach --cases published --cases literature --output examples/teaching
 
@@ -97,6 +98,8 @@ screenshot: install
 	$(BIN)/sequencer serve --port 8097 --audit sqlite:///$(CURDIR)/$(VENV)/screenshot-audit.sqlite3 & \
 		pid=$$!; sleep 4; $(BIN)/python docs/screenshots.py page http://127.0.0.1:8097/ \
 		docs/page-patient-4.png; status=$$?; kill $$pid; exit $$status
+
+screenshots: screenshot
 
 # Rewrite the rule catalogue embedded in README.md from the rule base.
 catalogue: install

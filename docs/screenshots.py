@@ -1,6 +1,6 @@
-"""Screenshots for the README (`make screenshot`): the printed report's first page, the
-report at a projector-friendly width and, with a running service, the board's page at
-1920x1080. Uses Debian's chromium and chromedriver; nothing is downloaded."""
+"""Screenshots for the README (`make screenshot`): the printed report's first page (printed
+to PDF by Chromium, page 1 rasterized by PDFium) and, with a running service, the board's
+page at 1920x1080. Uses Debian's chromium and chromedriver; nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -32,20 +32,34 @@ def driver(width: int, height: int, profile: str) -> webdriver.Chrome:
     return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
 
 
-def printed_first_page(report: Path, out: Path) -> None:
-    """The report as printed on A4 (print styles, 794 px = 210 mm at 96 dpi), page 1."""
+def printed_first_page(report: Path, out: Path, dpi: int = 150) -> None:
+    """The report's real first printed page: Chromium prints ``report`` to PDF (as the
+    browser's Print does, without header or footer), PDFium (pypdfium2) rasterizes page 1
+    at ``dpi`` and Pillow writes it to ``out`` as PNG."""
+    import subprocess
+
+    import pypdfium2 as pdfium
+
     with tempfile.TemporaryDirectory() as profile:
-        browser = driver(794, 1123, profile)
+        pdf = Path(profile) / "report.pdf"
+        subprocess.run(
+            [
+                "/usr/bin/chromium",
+                *FLAGS,
+                f"--user-data-dir={profile}/chromium",
+                f"--print-to-pdf={pdf}",
+                "--no-pdf-header-footer",
+                report.resolve().as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        document = pdfium.PdfDocument(str(pdf))
         try:
-            browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
-            browser.execute_cdp_cmd(
-                "Emulation.setDeviceMetricsOverride",
-                {"width": 794, "height": 1123, "deviceScaleFactor": 1.5, "mobile": False},
-            )
-            browser.get(report.resolve().as_uri())
-            browser.save_screenshot(str(out))
+            document[0].render(scale=dpi / 72).to_pil().save(out)
         finally:
-            browser.quit()
+            document.close()
 
 
 def page(url: str, out: Path) -> None:

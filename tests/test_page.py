@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from sequencer import default_rulebook, recommend
 from sequencer.model.fields import FIELDS
 from sequencer.present.case_view import summary_words
 from sequencer.service.audit import BOARD_SERVICE, AuditLog
-from sequencer.service.page import form_sections
+from sequencer.service.page import FREE_TEXT_LIMITS, form_sections
 
 WAIT = 30  # seconds: the longest any page change may take
 
@@ -162,6 +163,48 @@ def test_a_decision_needs_a_reason_to_override_and_escapes_nothing_into_storage(
     assert row.rulebook_version == default_rulebook().version
     assert feedback and feedback[-1].outcome == "overridden"
     assert feedback[-1].reason_code == "patient-preference"
+
+
+def test_free_text_longer_than_the_report_can_print_is_refused_on_its_field_not_cut(
+    server: str, audit_url: str
+) -> None:
+    base = {
+        "profile": profile_of(4),
+        "context": "us-2020",
+        "chosen": "other",
+        "reason": "patient-preference",
+        "meeting_date": "2026-11-27",
+    }
+    longest = {key: "x" * limit for key, limit in FREE_TEXT_LIMITS.items()}
+    for key, limit in FREE_TEXT_LIMITS.items():
+        over = base | longest | {key: "y" * (limit + 1)}
+        status, _, raw = call(f"{server}/decisions", json.dumps(over).encode(), "POST")
+        assert status == 422
+        problems = json.loads(raw)["problems"]
+        assert [(p["field"], p["code"]) for p in problems] == [(key, "out_of_range")]
+        assert f"at most {limit:,} characters" in problems[0]["message"]
+    status, _, raw = call(f"{server}/decisions", json.dumps(base | longest).encode(), "POST")
+    assert status == 200
+    log = AuditLog(audit_url)
+    try:
+        row = log.decisions(json.loads(raw)["id"])[0]
+    finally:
+        log.close()
+    assert row.comment == longest["comment"] and row.signed_by == longest["signed_by"]
+    assert row.chosen_name == longest["other_therapy"]
+
+
+def test_the_decision_form_accepts_no_more_than_the_service_does(server: str) -> None:
+    body = json.dumps(profile_of(4)).encode()
+    status, _, raw = call(f"{server}/page/evaluate?context=us-2020", body, "POST")
+    assert status == 200
+    page = raw.decode()
+    for key, element in (
+        ("other_therapy", "d-other"),
+        ("signed_by", "d-signed"),
+        ("comment", "d-comment"),
+    ):
+        assert re.search(rf'id="{element}"[^>]* maxlength="{FREE_TEXT_LIMITS[key]}"', page), key
 
 
 def test_a_published_patient_shows_its_choice_and_reasons_above_the_fold(

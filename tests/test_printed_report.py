@@ -5,15 +5,17 @@ label that can be hidden; weights explained; the board's decision printed."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from browser import print_to_pdf
+from browser import CHROMIUM, need, png_size, print_to_pdf
 from conftest import PATIENTS_DIR, REPO, patched, patient
 from pypdf import PdfReader
 
@@ -27,6 +29,7 @@ from sequencer.present.report import (
     markdown_report,
 )
 from sequencer.present.templating import plain_words
+from sequencer.service.page import FREE_TEXT_LIMITS
 
 LITERATURE = yaml.safe_load((REPO / "examples" / "literature" / "cases.yaml").read_text())["cases"]
 CASES: list[tuple[str, dict[str, Any], str | None]] = [
@@ -116,6 +119,60 @@ def test_a_recorded_decision_is_printed_on_the_first_page(
     assert len(pages) == 2
     assert "The board's decision" in pages[0] and "overrides the advice" in pages[0]
     assert "Dr A. Chair & Dr B. Member" in pages[0] and "2026-11-27" in pages[0]
+
+
+def _longest(words: str, key: str, end: str = "") -> str:
+    """``words`` repeated, then ``end``: exactly the length the decision form accepts for
+    ``key``."""
+    limit = FREE_TEXT_LIMITS[key] - len(end)
+    return (words * (limit // len(words) + 1))[:limit] + end
+
+
+LONGEST_DECISION = DecisionRecord(
+    chosen=_longest("Inotuzumab ozogamicin with mini-HyperCVD, then MUD HCT; ", "other_therapy"),
+    follows=False,
+    reason=max(dict(default_rulebook().vocabulary.override_reasons).values(), key=len),
+    comment=_longest(
+        "MDT: bridge with INO-VATE-style dosing, re-stage MRD (NGS, 10^-6) at WEEK 4; "
+        "REVISIT CAR T if CD19+ and GVHD-free. ",
+        "comment",
+        " SEE THE MINUTES.",
+    ),
+    meeting_date="2026-11-27",
+    signed_by=_longest("Dr MAXIMILIAN WOLFGANG MONTGOMERY-WHITWORTH (chair); ", "signed_by"),
+    recorded_at="2026-11-27T10:00:00Z",
+    rulebook_version="0.3.0",
+    advice="CD19 CAR T cells",
+)
+"""The longest decision the page accepts (wide capitals, the longest override reason)."""
+
+
+@pytest.mark.parametrize("paper", ["A4", "letter"])
+@pytest.mark.parametrize(("name", "profile", "context"), CASES, ids=[c[0] for c in CASES])
+def test_the_longest_decision_the_page_accepts_still_prints_on_two_pages(
+    tmp_path: Path, name: str, profile: dict[str, Any], context: str | None, paper: str
+) -> None:
+    """Patient 4 on Letter is the fullest first page: the therapy and the signer print in
+    full, the comment its first line with a pointer to where it is kept in full."""
+    d = LONGEST_DECISION
+    assert d.comment is not None
+    page = tmp_path / "case.html"
+    shown = html_report(case_report(profile, context=context), decision=d, paper=paper)
+    page.write_text(shown)
+    assert d.comment in visible_text(shown)  # in full on screen
+    pdf = tmp_path / "case.pdf"
+    print_to_pdf(page, pdf)
+    # NFKC undoes the PDF's ligatures (fi, ff); a hyphen at a line end leaves "- "
+    pages = [
+        " ".join(unicodedata.normalize("NFKC", p.extract_text()).split())
+        for p in PdfReader(pdf).pages
+    ]
+    assert len(pages) == 2, [len(p) for p in pages]
+    first = pages[0].replace("- ", "-")
+    assert "The board's decision" in first and "first line only on paper" in first
+    for whole in (d.chosen, d.signed_by, d.reason or ""):
+        assert " ".join(whole.split()).replace("- ", "-") in first, whole
+    assert d.comment[:40] in first and "SEE THE MINUTES" not in " ".join(pages)
 
 
 def test_what_the_board_typed_is_escaped_on_the_report() -> None:
@@ -225,3 +282,22 @@ def test_the_weights_legend_is_built_from_the_rule_base_scoring() -> None:
     )
     page = html_report(case_report(patient(1)))
     assert f"its length is its weight ({shipped})" in page
+
+
+def test_the_printed_report_image_in_docs_is_the_first_page_chromium_prints(
+    tmp_path: Path,
+) -> None:
+    """docs/report-printed-patient-4.png is made by printing to PDF and rasterizing page 1
+    (docs/screenshots.py), not by a print-style screen capture that runs past page 1."""
+    need(CHROMIUM)
+    spec = importlib.util.spec_from_file_location("screenshots", REPO / "docs" / "screenshots.py")
+    assert spec and spec.loader
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    page = tmp_path / "case.html"
+    page.write_text(html_report(case_report(patient(4), context="us-2020"), paper="A4"))
+    shot = tmp_path / "first.png"
+    tool.printed_first_page(page, shot)
+    a4_at_150_dpi = (round(210 / 25.4 * 150), round(297 / 25.4 * 150))
+    assert png_size(shot) == a4_at_150_dpi == (1240, 1754)
+    assert png_size(REPO / "docs" / "report-printed-patient-4.png") == a4_at_150_dpi

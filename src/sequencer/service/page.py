@@ -195,6 +195,29 @@ def _text(data: dict[str, Any], key: str, limit: int) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
+FREE_TEXT_LIMITS = {"other_therapy": 80, "signed_by": 80, "comment": 2000}
+"""The longest text the board may type in each free-text field of a decision; longer is
+refused on its field (422), never cut. The other therapy and the signer print in full on
+the report's first page, which must hold on A4 and Letter for every published patient and
+literature case: patient 4 on Letter leaves about three lines for the decision, and 100
+wide characters each already overflow it (tests/test_printed_report.py). The comment
+prints its first line only on paper (report.css) and is kept in full on screen, in the
+decision list and in the audit database."""
+
+
+def _free_text(data: dict[str, Any], key: str, problems: list[Problem]) -> str:
+    """The stripped text of ``data[key]`` ("" when absent or not text); adds a problem on
+    ``key`` to ``problems`` when it is longer than ``FREE_TEXT_LIMITS[key]``, instead of
+    cutting what the board typed."""
+    text = _text(data, key, 1_000_000)
+    limit = FREE_TEXT_LIMITS[key]
+    if len(text) > limit:
+        problems.append(
+            Problem(key, f"at most {limit:,} characters ({len(text):,} given)", "out_of_range")
+        )
+    return text
+
+
 def add_page_routes(app: FastAPI, book: Rulebook, served: Served, audit: AuditLog | None) -> None:
     """Add the case page, its script, the packaged cases, evaluation and the board's
     decisions to ``app`` (decisions need ``audit``: 503 without one); every evaluation
@@ -351,13 +374,13 @@ def add_page_routes(app: FastAPI, book: Rulebook, served: Served, audit: AuditLo
                 status_code=404, content={"error": str(error), "known": error.known}
             )
         names = {o.therapy: o.name for o in rec.options}
+        problems: list[Problem] = []
         chosen = _text(data, "chosen", 80)
-        other = _text(data, "other_therapy", 200)
+        other = _free_text(data, "other_therapy", problems)
         reason = _text(data, "reason", 80)
-        comment = _text(data, "comment", 2000) or None
+        comment = _free_text(data, "comment", problems) or None
         meeting = _text(data, "meeting_date", 10)
-        signed = _text(data, "signed_by", 200)
-        problems = []
+        signed = _free_text(data, "signed_by", problems)
         if chosen not in (*names, "other"):  # checked again below as `valid`
             problems.append(
                 Problem("chosen", "choose an option or another therapy", "missing_field")
