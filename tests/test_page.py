@@ -24,7 +24,7 @@ from test_printed_report import raw_paths, visible_text
 
 from sequencer import default_rulebook, recommend
 from sequencer.model.fields import FIELDS
-from sequencer.present.case_view import summary_words
+from sequencer.present.phrases import summary_words
 from sequencer.service.audit import BOARD_SERVICE, AuditLog
 from sequencer.service.page import FREE_TEXT_LIMITS, form_sections
 

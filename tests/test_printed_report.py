@@ -21,7 +21,8 @@ from pypdf import PdfReader
 
 from sequencer import default_rulebook
 from sequencer.model.fields import FIELDS
-from sequencer.present.case_view import NO_IDENTIFIER, summary_words, weight_legend
+from sequencer.present.case_view import NO_IDENTIFIER
+from sequencer.present.phrases import summary_words, weight_legend
 from sequencer.present.report import (
     DecisionRecord,
     case_report,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -36,6 +35,8 @@ from sequencer.present.phrases import (
     reason_effect,
     reference_links,
     review_note,
+    summary_words,
+    weight_legend,
     weights_text,
 )
 from sequencer.present.whatif_views import KIND_HEADINGS, narrowed, result_words
@@ -52,19 +53,7 @@ __all__ = [
     "ReferenceView",
     "WhatIfGroup",
     "case_view",
-    "summary_words",
-    "weight_legend",
 ]
-
-
-def weight_legend(weights: Mapping[str, int]) -> str:
-    """Return the one-line legend beside every weight shown, with the rule base's
-    points per strength (``weights``)."""
-    return (
-        "Weight of arguments: points of the arguments counted for an option "
-        f"({weights_text(weights)}), how much the rules argue for it, not its expected "
-        "benefit."
-    )
 
 
 NO_IDENTIFIER = (
@@ -73,22 +62,6 @@ NO_IDENTIFIER = (
 )
 """Why a reference carries neither a DOI nor a PMID (the bibliography gives identifiers
 only where they were verified)."""
-
-
-_SCORE_WORDS = (
-    (re.compile(r"\bscore (\d+) vs (\d+)"), r"weight of arguments \1 vs \2"),
-    (re.compile(r"\(score (\d+)\)"), r"(weight of arguments \1)"),
-    (re.compile(r"\boptions score (\d+)"), r"options weigh \1"),
-)
-
-
-def summary_words(summary: str) -> str:
-    """The recommendation's summary as the board reads it: its points called the weight
-    of arguments (they are not expected benefit); the summary in the JSON output is
-    unchanged."""
-    for pattern, words in _SCORE_WORDS:
-        summary = pattern.sub(words, summary)
-    return summary
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from sequencer.present.phrases import (
     product_line,
     reason_effect,
     review_note,
+    summary_words,
     today_cell,
 )
 
@@ -43,7 +44,7 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("Option")
     table.add_column("Status")
-    table.add_column("Score", justify="right")
+    table.add_column("Weight of arguments", justify="right")
     table.add_column("Reasons (rule ids)")
     for option in rec.options:
         table.add_row(
@@ -52,14 +53,14 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
             str(option.score),
             ", ".join(option.reasons) or "-",
         )
-    parts: list[object] = [Text(rec.summary, style="bold"), table]
+    parts: list[object] = [Text(summary_words(rec.summary), style="bold"), table]
     for option in rec.options:
         for add_on in option.add_ons:
             parts.append(Text(f"Add-on with {option.name}: {add_on.name} ({add_on.rule})"))
     args = Text()
     for option in rec.options:
         args.append(f"{option.name}: {option.status.replace('_', ' ')}", style="bold")
-        args.append(f", score {option.score}\n")
+        args.append(f", weight of arguments {option.score}\n")
         if option.deferred_until:
             args.append(f"  deferred until {option.deferred_until}\n", style="magenta")
         for product in option.products:

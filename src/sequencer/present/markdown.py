@@ -28,7 +28,9 @@ from sequencer.present.phrases import (
     product_line,
     reason_effect,
     review_note,
+    summary_words,
     today_cell,
+    weight_legend,
 )
 
 if TYPE_CHECKING:
@@ -83,7 +85,7 @@ def markdown_arguments(rec: Recommendation, cite: Callable[[Sequence[Citation]],
     out: list[str] = []
     for option in rec.options:
         standing = option.status.replace("_", " ")
-        out.append(f"- **{option.name}**: {standing}, score {option.score}")
+        out.append(f"- **{option.name}**: {standing}, weight of arguments {option.score}")
         if option.deferred_until:
             out.append(f"  - deferred until {option.deferred_until}")
         for product in option.products:
@@ -142,17 +144,23 @@ def markdown_option_table(
 def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
     """Return a Markdown page for one recommendation, references numbered."""
     refs = Refs()
-    out = [f"{heading} Recommendation for {_md(rec.patient_id)}", "", f"**{rec.summary}**", ""]
+    out = [
+        f"{heading} Recommendation for {_md(rec.patient_id)}",
+        "",
+        f"**{summary_words(rec.summary)}**",
+        "",
+    ]
     out += markdown_option_table(
         rec,
         [
             ("Option", lambda _, option: option.name),
             ("Status", lambda _, option: option.status.replace("_", " ")),
-            ("Score", lambda _, option: str(option.score)),
+            ("Weight of arguments", lambda _, option: str(option.score)),
             ("Reasons", lambda _, option: ", ".join(f"`{r}`" for r in option.reasons) or "-"),
         ],
         lambda add_on: f" (`{add_on.rule}`) {refs.cite(add_on.citations)}",
     )
+    out += ([""] if out[-1] else []) + [f"_{weight_legend({})}_"]
 
     def cite(citations: Sequence[Citation]) -> str:
         return " " + refs.cite(citations)
@@ -187,7 +195,7 @@ def markdown_brief(rec: Recommendation, book: Rulebook) -> str:
     def cite(citations: Sequence[Citation]) -> str:
         return " " + refs.cite(citations)
 
-    out = [f"**{_md(rec.summary)}**", "", *markdown_arguments(rec, cite)]
+    out = [f"**{_md(summary_words(rec.summary))}**", "", *markdown_arguments(rec, cite)]
     if rec.warnings:
         out += ["", "**Cautions**", "", *markdown_cautions(rec, cite)]
     flips = [m for m in rec.missing if m.could_flip or m.blocking]

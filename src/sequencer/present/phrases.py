@@ -4,6 +4,7 @@ reasons and cautions in words, and the replay's today column."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -44,7 +45,9 @@ __all__ = [
     "reason_effect",
     "reference_links",
     "review_note",
+    "summary_words",
     "today_cell",
+    "weight_legend",
     "weights_text",
     "why_today",
 ]
@@ -370,3 +373,29 @@ def weights_text(weights: Mapping[str, int]) -> str:
     """Return the points per strength in words, lightest first (``weak 1, moderate 2,
     strong 3`` with the shipped scoring)."""
     return ", ".join(f"{s} {w}" for s, w in sorted(weights.items(), key=lambda item: item[1]))
+
+
+def weight_legend(weights: Mapping[str, int]) -> str:
+    """Return the one-line legend beside every weight shown, with the rule base's
+    points per strength (``weights``; none given, none named)."""
+    points = f" ({weights_text(weights)})" if weights else ""
+    return (
+        f"Weight of arguments: points of the arguments counted for an option{points}, "
+        "how much the rules argue for it, not its expected benefit."
+    )
+
+
+_SCORE_WORDS = (
+    (re.compile(r"\bscore (\d+) vs (\d+)"), r"weight of arguments \1 vs \2"),
+    (re.compile(r"\(score (\d+)\)"), r"(weight of arguments \1)"),
+    (re.compile(r"\boptions score (\d+)"), r"options weigh \1"),
+)
+
+
+def summary_words(summary: str) -> str:
+    """The recommendation's summary as the board reads it: its points called the weight
+    of arguments (they are not expected benefit); the summary in the JSON output is
+    unchanged."""
+    for pattern, words in _SCORE_WORDS:
+        summary = pattern.sub(words, summary)
+    return summary

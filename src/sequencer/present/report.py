@@ -48,6 +48,8 @@ from sequencer.present.phrases import (
     number_references,
     reference_links,
     review_note,
+    summary_words,
+    weight_legend,
 )
 from sequencer.present.templating import plain_words, render
 from sequencer.present.whatif_views import markdown_whatif, md_escape
@@ -230,7 +232,7 @@ def markdown_report(report: CaseReport) -> str:
         "",
         "## Recommendation",
         "",
-        f"**{rec.summary}**",
+        f"**{summary_words(rec.summary)}**",
         "",
     ]
 
@@ -250,11 +252,12 @@ def markdown_report(report: CaseReport) -> str:
             ("Rank", lambda rank_no, _: str(rank_no)),
             ("Option", lambda _, option: option.name),
             ("Status", lambda _, option: STATUS_WORDS[option.status]),
-            ("Score", lambda _, option: str(option.score)),
+            ("Weight of arguments", lambda _, option: str(option.score)),
             ("What added to it", lambda _, option: added(option)),
         ],
         lambda add_on: cites(add_on.citations),
     )
+    out += ([""] if out[-1] else []) + [f"_{weight_legend(report.weights)}_"]
     out += ["", "## The patient", "", voc.vignette(report.effective, report.setting), ""]
     out += ["| Fact | Value |", "|---|---|"]
     for _, name, value in voc.known_facts(report.effective):
