@@ -18,6 +18,7 @@ the committed ``docs/ABOUT.md`` stays equal to what the generator gives until th
 from __future__ import annotations
 
 from collections import Counter
+from typing import get_args
 
 from sequencer.api import recommend
 from sequencer.explain.cohort import cohort, coverage
@@ -25,6 +26,7 @@ from sequencer.explain.impact import read_literature_cases
 from sequencer.explain.published import choice_name, library_choice, load_cases, replay
 from sequencer.knowledge.about import About
 from sequencer.knowledge.conditions import fields_of
+from sequencer.knowledge.manifest import Evidence
 from sequencer.knowledge.rulebook import CASES_SUFFIX, Rulebook
 from sequencer.knowledge.schema import Rule
 from sequencer.knowledge.yamlsource import load_yaml
@@ -337,16 +339,7 @@ def _build(rulebook: Rulebook, context: str) -> AboutDocument:
     )
 
 
-_GRADES = (
-    "regulatory",
-    "meta-analysis",
-    "randomized",
-    "prospective",
-    "retrospective",
-    "case-series",
-    "case-report",
-    "expert-opinion",
-)
+_GRADES: tuple[str, ...] = get_args(Evidence)  # strongest kind of study first
 
 
 def _grade_order(grade: str) -> tuple[int, str]:
