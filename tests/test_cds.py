@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -20,6 +21,7 @@ import pytest
 from conftest import PATIENTS_DIR, REPO
 from cryptography.hazmat.primitives.asymmetric import ec
 from served import HOST, call, free_port, running_server
+from test_printed_report import raw_paths
 
 from sequencer import UsageError, recommend
 from sequencer.interop.codes import code_table
@@ -219,6 +221,35 @@ def test_a_missing_test_that_could_change_the_choice_is_offered_as_a_draft_order
     for order in orders:
         assert order["resourceType"] == "ServiceRequest" and order["status"] == "draft"
         assert order["subject"]["reference"] == "Patient/aldoss2020-patient-1"
+
+
+def with_answer(body: dict[str, Any], field: str, code: str) -> dict[str, Any]:
+    """The call with the board's coded answer for ``field`` changed to ``code``."""
+    for entry in body["prefetch"]["questionnaireResponses"]["entry"]:
+        for item in entry["resource"]["item"]:
+            if item["linkId"] == field:
+                item["answer"] = [{"valueCoding": {"system": PROFILE_SYSTEM, "code": code}}]
+    return body
+
+
+PROFILE_SYSTEM = "urn:sequencer:profile-v1"
+SNAKE_CASE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")
+
+
+def test_a_contradictory_record_is_one_warning_card_in_plain_words(server: str) -> None:
+    """Patient 4's record with the board answering "no prior transplant" beside the
+    months since it: no advice, and the card names the facts by their labels."""
+    body = with_answer(hook_call(4), "transplant.prior_allo_hct", "false")
+    status, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    assert status == 200
+    [card] = answer["cards"]
+    assert card["indicator"] == "warning" and card["summary"].startswith("No advice")
+    assert "sequencer.choice" not in card["extension"]
+    assert "Months from transplant to relapse" in card["summary"]
+    for text in (card["summary"], card["detail"].replace("\\_", "_")):
+        assert raw_paths(text) == []
+        assert SNAKE_CASE.findall(text) == []
+    assert "prior allogeneic transplant is false" in card["detail"]
 
 
 def test_absent_prefetch_without_a_fhir_server_is_a_412_naming_the_keys(server: str) -> None:
