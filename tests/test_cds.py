@@ -191,7 +191,10 @@ def test_each_published_patient_s_record_gives_the_library_s_choice(
         uuid.UUID(card["uuid"])
         assert 0 < len(card["summary"]) < 140
         assert card["indicator"] in ("info", "warning", "critical")
-        assert card["source"]["label"].startswith("sequencer: ")
+        book = library.rulebook
+        label = card["source"]["label"]
+        assert label == f"sequencer: {book.name} {book.version} ({book.digest[:19]})"
+        assert re.fullmatch(r"sequencer: \S+ \S+ \(sha256:[0-9a-f]{12}\)", label)
         assert card["source"]["url"].endswith("/about")
         assert all(r["display"] for r in card["overrideReasons"])
         if "suggestions" in card:
@@ -250,6 +253,8 @@ def test_a_contradictory_record_is_one_warning_card_in_plain_words(server: str) 
         assert raw_paths(text) == []
         assert SNAKE_CASE.findall(text) == []
     assert "prior allogeneic transplant is false" in card["detail"]
+    digest = card["extension"]["sequencer.rulebook"]["digest"]
+    assert card["source"]["label"].endswith(f"({digest[:19]})")
 
 
 def test_absent_prefetch_without_a_fhir_server_is_a_412_naming_the_keys(server: str) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "indicator_of",
     "order_cards",
     "problems_card",
+    "source_label",
     "workup_card",
 ]
 
@@ -42,8 +43,16 @@ TOPIC = {
 }
 
 
+def source_label(book: Rulebook) -> str:
+    """The card source's label: the rule base's name, version and the first twelve hex
+    digits of its digest (``sequencer: sequencer-core 0.3.0 (sha256:48ccd3120577)``), so
+    a clinician reading the card can tell which rule base answered (the full digest is
+    in the card's extension)."""
+    return f"sequencer: {book.name} {book.version} ({book.digest[:19]})"
+
+
 def _source(book: Rulebook, about: str) -> dict[str, Any]:
-    return {"label": f"sequencer: {book.name} {book.version}", "url": about, "topic": TOPIC}
+    return {"label": source_label(book), "url": about, "topic": TOPIC}
 
 
 def _stamp(book: Rulebook, rec: Recommendation | None) -> dict[str, Any]:
