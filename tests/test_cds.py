@@ -484,6 +484,7 @@ def test_every_cds_answer_is_audited_with_its_cards(server: str, audit_url: str)
 # --- signed client tokens -----------------------------------------------------------
 
 ISSUER = "https://ehr.example.org/"
+ALLOWED_JKU = "https://ehr.example.org/jwks"
 
 
 @pytest.fixture(scope="module")
@@ -510,7 +511,7 @@ def secured(
     port = free_port()
     config = {
         "public_url": f"http://{HOST}:{port}",
-        "issuers": {ISSUER: {"jwks_file": "ehr.jwks.json"}},
+        "issuers": {ISSUER: {"jwks_file": "ehr.jwks.json", "jku": [ALLOWED_JKU]}},
         "algorithms": ["ES384"],
     }
     (folder / "auth.json").write_text(json.dumps(config))
@@ -522,13 +523,17 @@ def secured(
 
 def _token(
     key: Any,
-    audience: str,
+    audience: str | list[str],
     *,
     alg: str = "ES384",
     kid: str = "ehr-key-1",
     typ: str | None = "JWT",
+    jku: str | None = None,
+    drop: tuple[str, ...] = (),
     **claims: Any,
 ) -> str:
+    """A token signed with ``key`` for ``audience``: the standard claims with ``claims``
+    over them and the claims named in ``drop`` left out; ``jku`` in the header if given."""
     now = int(time.time())
     payload = {
         "iss": ISSUER,
@@ -539,7 +544,11 @@ def _token(
         "jti": str(uuid.uuid4()),
         **claims,
     }
+    for name in drop:
+        del payload[name]
     headers = {"kid": kid, "typ": typ}
+    if jku is not None:
+        headers["jku"] = jku
     return jwt.encode(payload, key, algorithm=alg, headers=headers)
 
 
@@ -547,7 +556,7 @@ def test_a_signed_token_for_this_endpoint_is_accepted_once(
     secured: str, client_key: ec.EllipticCurvePrivateKey
 ) -> None:
     url = f"{secured}/cds-services/sequencer-choice"
-    token = _token(client_key, url)
+    token = _token(client_key, url, jku=ALLOWED_JKU)
     assert post(url, hook_call(1), token)[0] == 200
     status, reply = post(url, hook_call(1), token)
     assert status == 401 and "already used" in reply["error"]
@@ -559,24 +568,28 @@ def test_a_signed_token_for_this_endpoint_is_accepted_once(
 
 
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "why"),
     [
-        "missing",
-        "expired",
-        "issued long ago",
-        "lives too long",
-        "no typ",
-        "wrong audience",
-        "unknown issuer",
-        "unknown key",
-        "hmac",
-        "garbage",
+        ("missing", "a bearer token is required"),
+        ("expired", "has expired"),
+        ("issued long ago", "issued too long ago"),
+        ("lives too long", "lives longer than"),
+        ("no typ", "typ JWT"),
+        ("no jti", '"jti"'),
+        ("wrong audience", "the token is not for"),
+        ("wrong audience given as a list", "the token is not for"),
+        ("unknown issuer", "issuer is not trusted"),
+        ("unknown key", "no key of the issuer"),
+        ("jku not on the allow list", "jku is not on the issuer's allow list"),
+        ("hmac", "'HS256' is not accepted"),
+        ("garbage", "not a JSON web token"),
     ],
 )
 def test_a_missing_or_failing_token_is_a_401(
-    secured: str, client_key: ec.EllipticCurvePrivateKey, fault: str
+    secured: str, client_key: ec.EllipticCurvePrivateKey, fault: str, why: str
 ) -> None:
     url = f"{secured}/cds-services/sequencer-choice"
+    other = f"{secured}/cds-services/other"
     now = int(time.time())
     past = now - 3600
     token = {
@@ -585,16 +598,30 @@ def test_a_missing_or_failing_token_is_a_401(
         "issued long ago": _token(client_key, url, iat=past, exp=now + 60),
         "lives too long": _token(client_key, url, exp=now + 86_400 * 365),
         "no typ": _token(client_key, url, typ=None),
-        "wrong audience": _token(client_key, f"{secured}/cds-services/other"),
+        "no jti": _token(client_key, url, drop=("jti",)),
+        "wrong audience": _token(client_key, other),
+        "wrong audience given as a list": _token(client_key, [other, f"{secured}/"]),
         "unknown issuer": _token(client_key, url, iss="https://elsewhere.example/"),
         "unknown key": _token(client_key, url, kid="not-ours"),
+        "jku not on the allow list": _token(client_key, url, jku="https://evil.example/jwks"),
         "hmac": _token("a-shared-secret-of-32-bytes-or-more!", url, alg="HS256"),
         "garbage": "not.a.jwt",
     }[fault]
     status, reply = post(url, hook_call(1), token)
     assert status == 401 and reply["error"].startswith("not authenticated")
+    assert why in reply["error"]
     status, _, _ = call(f"{secured}/cds-services")  # discovery needs a token too
     assert status == 401
+
+
+def test_an_audience_list_naming_this_endpoint_is_accepted(
+    secured: str, client_key: ec.EllipticCurvePrivateKey
+) -> None:
+    """``aud`` may be a list (RFC 7519); the token is for this endpoint when it is in it,
+    so the "wrong audience given as a list" refusal above is about the list's members."""
+    url = f"{secured}/cds-services/sequencer-choice"
+    token = _token(client_key, [f"{secured}/cds-services/other", url])
+    assert post(url, hook_call(1), token)[0] == 200
 
 
 def test_health_and_about_need_no_token(secured: str) -> None:
