@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,6 +162,11 @@ def test_a_fhir_bundle_maps_to_its_profile_and_its_guidance(server: str) -> None
     assert status == 200 and headers["content-type"].startswith("application/fhir+json")
     assert guidance["resourceType"] == "GuidanceResponse"
     assert len(guidance["dataRequirement"]) == len(library.missing)
+    # points are the weight of arguments, never called a score (not expected benefit)
+    # (the ECOG "performance status score" is LOINC's name for an observation, not ours)
+    assert re.search(r"\bscores? \d", library.summary)
+    assert re.findall(r"\bscores? \d", body.decode()) == []
+    assert "weight of arguments" in body.decode()
 
 
 def test_fhir_input_that_cannot_be_mapped_is_a_422_with_paths(server: str) -> None:
