@@ -27,8 +27,9 @@ def running_server(
     *args: str, env: Mapping[str, str] | None = None, port: int | None = None
 ) -> Iterator[str]:
     """Start ``sequencer serve --host 127.0.0.1 --port N ARGS`` (N: ``port`` or a free
-    one) and yield its base URL once ``/health`` answers (at most about 20 s); stop it
-    afterwards."""
+    one) and yield its base URL once ``/health`` answers (at most about 40 s: before it
+    listens the service builds its transparency documents, seconds of work that a loaded
+    machine stretches); stop it afterwards."""
     port = port or free_port()
     command = ["serve", "--host", HOST, "--port", str(port), *args]
     proc = subprocess.Popen(
@@ -39,7 +40,7 @@ def running_server(
     )
     base = f"http://{HOST}:{port}"
     try:
-        for _ in range(200):  # bounded: at most about 20 s to come up
+        for _ in range(400):  # bounded: at most about 40 s to come up
             try:
                 with urllib.request.urlopen(f"{base}/health", timeout=1) as reply:
                     if reply.status == 200:

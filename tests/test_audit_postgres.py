@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from conftest import REPO
 from served import HOST, call, free_port, running_server
 from test_cds import hook_call, without_answer
+from test_service_decisions import check_upgraded, write_old_database
 
 from sequencer.service.audit import BOARD_SERVICE, AuditLog
 from sequencer.service.audit_rows import IssuedCard
@@ -180,8 +182,37 @@ def test_a_board_decision_is_a_feedback_row_with_its_decision_in_postgresql(
         assert row.chosen == "other" and row.chosen_name == "Inotuzumab ozogamicin <trial>"
         assert row.outcome == "overridden" and row.reason_code == "trial"
         assert row.meeting_date == "2026-11-27" and row.signed_by == "Dr Chair"
-        assert json.loads(row.profile) == profile and row.caller == HOST
+        assert row.profile is None and row.caller == HOST  # no raw profile by default
+        assert row.report == report.decode() and row.profile_sha256
         [feedback] = [f for f in log.feedback() if f.service == BOARD_SERVICE]
         assert feedback.outcome == "overridden" and feedback.user_comment == "enrolled on a trial"
     finally:
         log.close()
+
+
+def test_a_decisions_table_written_before_the_report_columns_is_upgraded(
+    postgres: str,
+) -> None:
+    """A database the older service wrote (the profile NOT NULL, no report columns) is
+    upgraded when the service opens it: the old decision still prints, a new one is
+    stored without its profile."""
+    admin = sa.create_engine(
+        postgres.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        with admin.connect() as db:
+            db.execute(sa.text("CREATE DATABASE old_audit"))
+    finally:
+        admin.dispose()
+    url = postgres.rsplit("/", 1)[0] + "/old_audit"
+    write_old_database(url)
+    with running_server("--audit", url) as base:
+        stored = check_upgraded(base)
+    log = AuditLog(url)
+    try:
+        new, old = log.decisions()
+    finally:
+        log.close()
+    assert new.id == stored["id"] and new.profile is None and new.report
+    assert old.id == 1 and old.profile and old.report is None

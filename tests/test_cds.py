@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -20,6 +21,7 @@ import pytest
 from conftest import PATIENTS_DIR, REPO
 from cryptography.hazmat.primitives.asymmetric import ec
 from served import HOST, call, free_port, running_server
+from test_printed_report import raw_paths
 
 from sequencer import UsageError, recommend
 from sequencer.interop.codes import code_table
@@ -189,11 +191,21 @@ def test_each_published_patient_s_record_gives_the_library_s_choice(
         uuid.UUID(card["uuid"])
         assert 0 < len(card["summary"]) < 140
         assert card["indicator"] in ("info", "warning", "critical")
-        assert card["source"]["label"].startswith("sequencer: ")
+        book = library.rulebook
+        label = card["source"]["label"]
+        assert label == f"sequencer: {book.name} {book.version} ({book.digest[:19]})"
+        assert re.fullmatch(r"sequencer: \S+ \S+ \(sha256:[0-9a-f]{12}\)", label)
         assert card["source"]["url"].endswith("/about")
         assert all(r["display"] for r in card["overrideReasons"])
         if "suggestions" in card:
             assert card["selectionBehavior"] in ("any", "at-most-one")
+
+
+def test_a_card_calls_the_points_the_weight_of_arguments_never_a_score(server: str) -> None:
+    for number in (1, 4):
+        _, answer = post(f"{server}/cds-services/sequencer-choice", hook_call(number))
+        for card in answer["cards"]:
+            assert re.findall(r"\bscores? \d", card["summary"] + card["detail"]) == []
 
 
 def test_a_card_links_to_the_case_report_of_its_answer(server: str) -> None:
@@ -219,6 +231,37 @@ def test_a_missing_test_that_could_change_the_choice_is_offered_as_a_draft_order
     for order in orders:
         assert order["resourceType"] == "ServiceRequest" and order["status"] == "draft"
         assert order["subject"]["reference"] == "Patient/aldoss2020-patient-1"
+
+
+def with_answer(body: dict[str, Any], field: str, code: str) -> dict[str, Any]:
+    """The call with the board's coded answer for ``field`` changed to ``code``."""
+    for entry in body["prefetch"]["questionnaireResponses"]["entry"]:
+        for item in entry["resource"]["item"]:
+            if item["linkId"] == field:
+                item["answer"] = [{"valueCoding": {"system": PROFILE_SYSTEM, "code": code}}]
+    return body
+
+
+PROFILE_SYSTEM = "urn:sequencer:profile-v1"
+SNAKE_CASE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")
+
+
+def test_a_contradictory_record_is_one_warning_card_in_plain_words(server: str) -> None:
+    """Patient 4's record with the board answering "no prior transplant" beside the
+    months since it: no advice, and the card names the facts by their labels."""
+    body = with_answer(hook_call(4), "transplant.prior_allo_hct", "false")
+    status, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    assert status == 200
+    [card] = answer["cards"]
+    assert card["indicator"] == "warning" and card["summary"].startswith("No advice")
+    assert "sequencer.choice" not in card["extension"]
+    assert "Months from transplant to relapse" in card["summary"]
+    for text in (card["summary"], card["detail"].replace("\\_", "_")):
+        assert raw_paths(text) == []
+        assert SNAKE_CASE.findall(text) == []
+    assert "prior allogeneic transplant is false" in card["detail"]
+    digest = card["extension"]["sequencer.rulebook"]["digest"]
+    assert card["source"]["label"].endswith(f"({digest[:19]})")
 
 
 def test_absent_prefetch_without_a_fhir_server_is_a_412_naming_the_keys(server: str) -> None:
@@ -448,6 +491,7 @@ def test_every_cds_answer_is_audited_with_its_cards(server: str, audit_url: str)
 # --- signed client tokens -----------------------------------------------------------
 
 ISSUER = "https://ehr.example.org/"
+ALLOWED_JKU = "https://ehr.example.org/jwks"
 
 
 @pytest.fixture(scope="module")
@@ -474,7 +518,7 @@ def secured(
     port = free_port()
     config = {
         "public_url": f"http://{HOST}:{port}",
-        "issuers": {ISSUER: {"jwks_file": "ehr.jwks.json"}},
+        "issuers": {ISSUER: {"jwks_file": "ehr.jwks.json", "jku": [ALLOWED_JKU]}},
         "algorithms": ["ES384"],
     }
     (folder / "auth.json").write_text(json.dumps(config))
@@ -486,13 +530,17 @@ def secured(
 
 def _token(
     key: Any,
-    audience: str,
+    audience: str | list[str],
     *,
     alg: str = "ES384",
     kid: str = "ehr-key-1",
     typ: str | None = "JWT",
+    jku: str | None = None,
+    drop: tuple[str, ...] = (),
     **claims: Any,
 ) -> str:
+    """A token signed with ``key`` for ``audience``: the standard claims with ``claims``
+    over them and the claims named in ``drop`` left out; ``jku`` in the header if given."""
     now = int(time.time())
     payload = {
         "iss": ISSUER,
@@ -503,7 +551,11 @@ def _token(
         "jti": str(uuid.uuid4()),
         **claims,
     }
+    for name in drop:
+        del payload[name]
     headers = {"kid": kid, "typ": typ}
+    if jku is not None:
+        headers["jku"] = jku
     return jwt.encode(payload, key, algorithm=alg, headers=headers)
 
 
@@ -511,7 +563,7 @@ def test_a_signed_token_for_this_endpoint_is_accepted_once(
     secured: str, client_key: ec.EllipticCurvePrivateKey
 ) -> None:
     url = f"{secured}/cds-services/sequencer-choice"
-    token = _token(client_key, url)
+    token = _token(client_key, url, jku=ALLOWED_JKU)
     assert post(url, hook_call(1), token)[0] == 200
     status, reply = post(url, hook_call(1), token)
     assert status == 401 and "already used" in reply["error"]
@@ -523,24 +575,28 @@ def test_a_signed_token_for_this_endpoint_is_accepted_once(
 
 
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "why"),
     [
-        "missing",
-        "expired",
-        "issued long ago",
-        "lives too long",
-        "no typ",
-        "wrong audience",
-        "unknown issuer",
-        "unknown key",
-        "hmac",
-        "garbage",
+        ("missing", "a bearer token is required"),
+        ("expired", "has expired"),
+        ("issued long ago", "issued too long ago"),
+        ("lives too long", "lives longer than"),
+        ("no typ", "typ JWT"),
+        ("no jti", '"jti"'),
+        ("wrong audience", "the token is not for"),
+        ("wrong audience given as a list", "the token is not for"),
+        ("unknown issuer", "issuer is not trusted"),
+        ("unknown key", "no key of the issuer"),
+        ("jku not on the allow list", "jku is not on the issuer's allow list"),
+        ("hmac", "'HS256' is not accepted"),
+        ("garbage", "not a JSON web token"),
     ],
 )
 def test_a_missing_or_failing_token_is_a_401(
-    secured: str, client_key: ec.EllipticCurvePrivateKey, fault: str
+    secured: str, client_key: ec.EllipticCurvePrivateKey, fault: str, why: str
 ) -> None:
     url = f"{secured}/cds-services/sequencer-choice"
+    other = f"{secured}/cds-services/other"
     now = int(time.time())
     past = now - 3600
     token = {
@@ -549,16 +605,30 @@ def test_a_missing_or_failing_token_is_a_401(
         "issued long ago": _token(client_key, url, iat=past, exp=now + 60),
         "lives too long": _token(client_key, url, exp=now + 86_400 * 365),
         "no typ": _token(client_key, url, typ=None),
-        "wrong audience": _token(client_key, f"{secured}/cds-services/other"),
+        "no jti": _token(client_key, url, drop=("jti",)),
+        "wrong audience": _token(client_key, other),
+        "wrong audience given as a list": _token(client_key, [other, f"{secured}/"]),
         "unknown issuer": _token(client_key, url, iss="https://elsewhere.example/"),
         "unknown key": _token(client_key, url, kid="not-ours"),
+        "jku not on the allow list": _token(client_key, url, jku="https://evil.example/jwks"),
         "hmac": _token("a-shared-secret-of-32-bytes-or-more!", url, alg="HS256"),
         "garbage": "not.a.jwt",
     }[fault]
     status, reply = post(url, hook_call(1), token)
     assert status == 401 and reply["error"].startswith("not authenticated")
+    assert why in reply["error"]
     status, _, _ = call(f"{secured}/cds-services")  # discovery needs a token too
     assert status == 401
+
+
+def test_an_audience_list_naming_this_endpoint_is_accepted(
+    secured: str, client_key: ec.EllipticCurvePrivateKey
+) -> None:
+    """``aud`` may be a list (RFC 7519); the token is for this endpoint when it is in it,
+    so the "wrong audience given as a list" refusal above is about the list's members."""
+    url = f"{secured}/cds-services/sequencer-choice"
+    token = _token(client_key, [f"{secured}/cds-services/other", url])
+    assert post(url, hook_call(1), token)[0] == 200
 
 
 def test_health_and_about_need_no_token(secured: str) -> None:

@@ -26,7 +26,8 @@ from sequencer import default_rulebook, recommend
 from sequencer.model.fields import FIELDS
 from sequencer.present.phrases import summary_words
 from sequencer.service.audit import BOARD_SERVICE, AuditLog
-from sequencer.service.page import FREE_TEXT_LIMITS, form_sections
+from sequencer.service.decisions import FREE_TEXT_LIMITS
+from sequencer.service.page import form_sections
 
 WAIT = 30  # seconds: the longest any page change may take
 

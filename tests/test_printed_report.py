@@ -30,7 +30,7 @@ from sequencer.present.report import (
     markdown_report,
 )
 from sequencer.present.templating import plain_words
-from sequencer.service.page import FREE_TEXT_LIMITS
+from sequencer.service.decisions import FREE_TEXT_LIMITS
 
 LITERATURE = yaml.safe_load((REPO / "examples" / "literature" / "cases.yaml").read_text())["cases"]
 CASES: list[tuple[str, dict[str, Any], str | None]] = [

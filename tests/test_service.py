@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 from conftest import PATIENTS_DIR, REPO, patched
 from served import HOST, call, running_server
 
-from sequencer import UsageError, parse_profile, recommend
+from sequencer import UsageError, default_rulebook, parse_profile, recommend
 from sequencer.service.audit import AuditLog
 from sequencer.service.serve import is_loopback
 
@@ -59,6 +60,15 @@ def test_an_unknown_context_is_a_404_naming_the_known_ones(server: str) -> None:
     profile = (PATIENTS_DIR / "patient-1.json").read_bytes()
     status, _, body = call(f"{server}/recommend?context=eu-1999", profile, "POST")
     assert status == 404 and json.loads(body)["known"] == ["us-2020", "us-2026"]
+
+
+def test_the_transparency_documents_are_built_before_the_service_answers(server: str) -> None:
+    """``sequencer serve`` builds the about document of every context before it listens
+    (it decides a whole cohort: seconds), so no request, the first /about included, waits
+    for it; /health says which are built."""
+    status, _, body = call(f"{server}/health")
+    assert status == 200
+    assert json.loads(body)["about_ready"] == sorted(default_rulebook().contexts)
 
 
 def test_whatif_report_and_rules(server: str) -> None:
@@ -161,6 +171,11 @@ def test_a_fhir_bundle_maps_to_its_profile_and_its_guidance(server: str) -> None
     assert status == 200 and headers["content-type"].startswith("application/fhir+json")
     assert guidance["resourceType"] == "GuidanceResponse"
     assert len(guidance["dataRequirement"]) == len(library.missing)
+    # points are the weight of arguments, never called a score (not expected benefit)
+    # (the ECOG "performance status score" is LOINC's name for an observation, not ours)
+    assert re.search(r"\bscores? \d", library.summary)
+    assert re.findall(r"\bscores? \d", body.decode()) == []
+    assert "weight of arguments" in body.decode()
 
 
 def test_fhir_input_that_cannot_be_mapped_is_a_422_with_paths(server: str) -> None:

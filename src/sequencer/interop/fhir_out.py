@@ -14,14 +14,16 @@
   requirement's ``id`` (``mustSupport`` names the answer's element path; a note says so,
   since DataRequirement has no element for a Questionnaire item).
 * ``result`` references a contained RequestGroup whose actions are the options in their
-  ranked order (``prefix`` 1, 2...), each with its standing, score and the cited reasons,
+  ranked order (``prefix`` 1, 2...), each with its standing, weight of arguments (the
+  points of the arguments counted for it, not its expected benefit) and the cited reasons,
   then the alternatives outside the two options. Every action's ``resource`` references
   a contained request (RequestGroup rqg-1: an action has a resource or sub-actions): a
   MedicationRequest (status ``draft``, intent ``option``: "a component or option for a
   RequestGroup") for an option, coded with the verified RxNorm code where
   ``fhir-codes.yaml`` has exactly one product for it and named in ``text`` always; a
   ServiceRequest (same status and intent, ``code.text``) for an alternative.
-* ``note``: the decision-support notice, the summary and the rule base stamp.
+* ``note``: the decision-support notice, the summary (its points called the weight of
+  arguments) and the rule base stamp.
 
 Ids are derived from the recommendation's content, so the same recommendation gives
 the same resource.
@@ -37,6 +39,7 @@ from typing import Any
 from sequencer.interop.codes import code_table
 from sequencer.interop.questionnaire import QUESTIONNAIRE_URL
 from sequencer.model.recommendation import Citation, Option, Recommendation
+from sequencer.present.case_view import summary_words
 
 __all__ = ["OPTION_SYSTEM", "guidance_response"]
 
@@ -129,7 +132,7 @@ def _artifact(citation: Citation) -> dict[str, Any]:
 
 def _option_action(rec: Recommendation, option: Option, rank: int) -> dict[str, Any]:
     reasons = [r for r in rec.reasons if r.therapy == option.therapy and r.rule in option.reasons]
-    lines = [f"{option.status.replace('_', ' ')}; score {option.score}."]
+    lines = [f"{option.status.replace('_', ' ')}; weight of arguments {option.score}."]
     if option.deferred_until:
         lines.append(f"Deferred until {option.deferred_until}.")
     for reason in reasons:
@@ -193,7 +196,7 @@ def guidance_response(
         "status": "draft",
         "intent": "proposal",
         "subject": subject,
-        "note": [{"text": rec.summary}],
+        "note": [{"text": summary_words(rec.summary)}],
     }
     if actions:
         group["action"] = actions
@@ -223,7 +226,7 @@ def guidance_response(
         "result": {"reference": "#options"},
         "note": [
             {"text": rec.notice},
-            {"text": rec.summary},
+            {"text": summary_words(rec.summary)},
             {
                 "text": f"Rule base {stamp.name} {stamp.version} ({stamp.digest}); "
                 f"context {rec.context.name}; review: {stamp.rule_base_review}."

@@ -111,6 +111,10 @@ class Rulebook:
             found = self._compiled.setdefault(part, build(self))
         return cast(T, found)
 
+    def has_compiled(self, part: str) -> bool:
+        """Return whether ``part`` has been built already (by ``compiled``)."""
+        return part in self._compiled
+
     @cached_property
     def option_ids(self) -> tuple[str, ...]:
         """The options' ids, in the manifest's order (the order they are shown in)."""

@@ -53,6 +53,7 @@ __all__ = [
     "COHORT_SEED",
     "COHORT_SIZE",
     "about_document",
+    "about_ready",
 ]
 
 ABOUT_PATH = "/about"
@@ -68,6 +69,11 @@ def about_document(rulebook: Rulebook, context: str | None = None) -> AboutDocum
     cases cannot be read."""
     name = rulebook.context(context).context
     return rulebook.compiled(f"about:{name}", lambda book: _build(book, name))
+
+
+def about_ready(rulebook: Rulebook) -> list[str]:
+    """Return the contexts whose transparency document is built already, sorted."""
+    return sorted(c for c in rulebook.contexts if rulebook.has_compiled(f"about:{c}"))
 
 
 def _reads(rulebook: Rulebook, context: str) -> dict[str, list[str]]:

@@ -55,6 +55,7 @@ def create_app(
     auth: AuthConfig | None = None,
     reader: FhirReader | None = None,
     public_url: str | None = None,
+    prepare: bool = False,
 ) -> FastAPI:
     """Return the service's application over ``rulebook`` (default: the shipped one).
 
@@ -62,9 +63,15 @@ def create_app(
     one is given; with ``auth``, calls must carry a verified CDS Hooks client JWT;
     ``reader`` reads from the FHIR servers a site allows (default: none);
     ``public_url`` is where clients reach the service (card links; with ``auth``, its
-    ``public_url``).
+    ``public_url``). With ``prepare``, the transparency document of every context is
+    built now (a few seconds: it decides a whole cohort), so that no request waits for it.
     """
     book = rulebook or default_rulebook()
+    if prepare:
+        from sequencer.present.about import about_document
+
+        for name in sorted(book.contexts):
+            about_document(book, name)
     served = Served(book, audit)
     base = (auth.public_url if auth is not None else public_url or "").rstrip("/")
     app = FastAPI(
@@ -147,9 +154,17 @@ def _plain_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
     """The plain API: health, rules, about, and the three POSTs from one table."""
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        """Liveness, and which rule base answers."""
-        return {"status": "ok", "rulebook": book.version, "digest": book.digest}
+    def health() -> dict[str, str | list[str]]:
+        """Liveness, which rule base answers, and the contexts whose transparency
+        document is built (``about_ready``: all of them once ``sequencer serve`` is up)."""
+        from sequencer.present.about import about_ready
+
+        return {
+            "status": "ok",
+            "rulebook": book.version,
+            "digest": book.digest,
+            "about_ready": about_ready(book),
+        }
 
     @app.get("/rules")
     def rules() -> dict[str, Any]:

@@ -16,8 +16,10 @@ feedback row (service ``board-page``; its card is the decision's own uuid; outco
 ``no-preference`` when no option was preferred; the override reason and comment) with a
 ``decisions`` row keyed to it holding what only a board has: the meeting date, who
 signed, the option chosen (or another therapy), the advice, the rule base and context
-the advice came from, and the profile it was made from (so the report can be printed
-again with the decision on it).
+the advice came from, a SHA-256 of the profile it was made from, and the case report
+with the decision on it as rendered then (with and without the patient id, compressed),
+so the report can be printed again exactly as it was, whatever the rule base has become.
+The raw profile is stored there too only when the site keeps profiles.
 
 The database is named by a SQLAlchemy URL: ``sqlite:///PATH`` (a file) or
 ``postgresql://USER@HOST/DB`` (PostgreSQL through psycopg 3). SQLAlchemy Core keeps
@@ -53,18 +55,19 @@ from sequencer.service.audit_tables import (
     CLASS_ANSWERS,
     DECISIONS,
     FEEDBACK,
-    METADATA,
     SERVED,
+    create_or_upgrade,
     open_engine,
 )
 
-__all__ = ["BOARD_SERVICE", "AuditLog"]
+__all__ = ["BOARD_SERVICE", "AuditLog", "now"]
 
 BOARD_SERVICE = "board-page"
 """The feedback rows' service name for decisions recorded on the board's case page."""
 
 
-def _now() -> str:
+def now() -> str:
+    """The time now (UTC, ISO 8601 to the millisecond), as the audit trail stamps rows."""
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
@@ -81,7 +84,7 @@ class AuditLog:
         self.keep_profiles = keep_profiles
         try:
             self._engine = open_engine(url)
-            METADATA.create_all(self._engine)
+            create_or_upgrade(self._engine)
         except (ArgumentError, NoSuchModuleError, SQLAlchemyError) as error:
             where = url.split("@")[-1]  # never print a password
             raise UsageError(f"audit: cannot open {where} ({type(error).__name__})") from None
@@ -103,7 +106,7 @@ class AuditLog:
         """Store one served answer (the body only as a hash unless profiles are kept;
         ``kept`` is what may be stored of it then, e.g. without a lent token), with the
         CDS cards it issued as ``(service, hook_instance, card)``."""
-        at = _now()
+        at = now()
         digest = hashlib.sha256(body).hexdigest()
         stored = kept if kept is not None else body
         profile = stored.decode("utf-8", "replace") if self.keep_profiles else None
@@ -117,7 +120,7 @@ class AuditLog:
                     rulebook_digest=rulebook_digest,
                     context=context,
                     input_sha256=digest,
-                    output_zlib=zlib.compress(output.encode("utf-8"), 6),
+                    output_zlib=_pack(output),
                     caller=caller,
                     profile=profile,
                 )
@@ -155,7 +158,7 @@ class AuditLog:
             reason = (item.get("overrideReason") or {}).get("reason") or {}
             rows.append(
                 {
-                    "at": _now(),
+                    "at": now(),
                     "service": service,
                     "card": item["card"],
                     "outcome": item["outcome"],
@@ -177,8 +180,9 @@ class AuditLog:
 
     def record_decision(self, decision: BoardDecision, caller: str | None) -> int:
         """Store a board's decision as a feedback row and the decision row keyed to it,
-        both or neither; returns the decision's id."""
-        at = _now()
+        both or neither; returns the decision's id. The raw profile is stored only when
+        the site keeps profiles; its SHA-256 and the rendered reports always."""
+        at = decision.at
         with self._engine.begin() as db:
             feedback = db.execute(
                 FEEDBACK.insert().values(
@@ -210,7 +214,10 @@ class AuditLog:
                     rulebook_version=decision.rulebook_version,
                     rulebook_digest=decision.rulebook_digest,
                     context=decision.context,
-                    profile=decision.profile,
+                    profile=decision.profile if self.keep_profiles else None,
+                    profile_sha256=hashlib.sha256(decision.profile.encode()).hexdigest(),
+                    report_zlib=_pack(decision.report),
+                    report_no_id_zlib=_pack(decision.report_no_id),
                 )
             )
             return _inserted(row)
@@ -252,6 +259,9 @@ class AuditLog:
                     rulebook_digest=row["rulebook_digest"],
                     context=row["context"],
                     profile=row["profile"],
+                    profile_sha256=row["profile_sha256"],
+                    report=_unpack(row["report_zlib"]),
+                    report_no_id=_unpack(row["report_no_id_zlib"]),
                     caller=row["caller"],
                 )
                 for row in db.execute(query).mappings()
@@ -332,6 +342,14 @@ class AuditLog:
     def close(self) -> None:
         """Close every connection to the database."""
         self._engine.dispose()
+
+
+def _pack(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8"), 6)
+
+
+def _unpack(packed: bytes | None) -> str | None:
+    return None if packed is None else zlib.decompress(packed).decode("utf-8")
 
 
 def _inserted(result: sa.CursorResult[Any]) -> int:

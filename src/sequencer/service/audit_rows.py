@@ -22,7 +22,10 @@ class BoardDecision:
 
     ``chosen`` is an option id or ``other`` (then ``chosen_name`` names the therapy);
     ``advice`` is the preferred option's id, ``None`` when none was preferred; ``outcome``
-    is ``accepted``, ``overridden`` or ``no-preference``.
+    is ``accepted``, ``overridden`` or ``no-preference``. ``profile`` is the profile as
+    JSON (stored only when the site keeps profiles; its hash always); ``report`` and
+    ``report_no_id`` the case report with the decision on it, with and without the patient
+    id, as rendered when the decision is recorded at ``at``.
     """
 
     uuid: str
@@ -42,6 +45,9 @@ class BoardDecision:
     rulebook_digest: str
     context: str
     profile: str
+    at: str
+    report: str
+    report_no_id: str
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,12 @@ class DecisionRow:
     rulebook_version: str
     rulebook_digest: str
     context: str
-    profile: str
+    profile: str | None
+    """The raw profile: only when the site keeps profiles (and in rows of older databases)."""
+    profile_sha256: str | None
+    report: str | None
+    """The report as rendered when recorded (``None`` in rows of older databases)."""
+    report_no_id: str | None
     caller: str | None
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "FEEDBACK",
     "METADATA",
     "SERVED",
+    "create_or_upgrade",
     "open_engine",
 ]
 
@@ -83,8 +84,16 @@ DECISIONS = sa.Table(
     sa.Column("rulebook_version", sa.String(40), nullable=False),
     sa.Column("rulebook_digest", sa.String(80), nullable=False),
     sa.Column("context", sa.String(80), nullable=False),
-    sa.Column("profile", sa.Text, nullable=False),
+    sa.Column("profile", sa.Text),  # only with keep_profiles (NOT NULL in older databases)
+    sa.Column("profile_sha256", sa.Text),
+    sa.Column("report_zlib", sa.LargeBinary),
+    sa.Column("report_no_id_zlib", sa.LargeBinary),
 )
+"""A board's decision. ``profile`` is the raw profile, stored only when the site keeps
+profiles; ``profile_sha256`` its hash; ``report_zlib`` and ``report_no_id_zlib`` the case
+report with the decision on it as rendered when it was recorded, with and without the
+patient id (zlib-compressed HTML). Rows of older databases have the profile and no
+report."""
 
 # The classroom's answers (sequencer.service.classroom).
 CLASS_ANSWERS = sa.Table(
@@ -123,3 +132,36 @@ def open_engine(url: str) -> sa.Engine:
         "audit: only sqlite:///PATH and postgresql://... databases are supported; "
         f"got {url.split('://')[0]!r}"
     )
+
+
+_ADDED = ("profile_sha256", "report_zlib", "report_no_id_zlib")
+"""Columns of ``decisions`` that older databases lack (added when the database opens)."""
+
+
+def create_or_upgrade(engine: sa.Engine) -> None:
+    """Create the tables that are missing and bring an older ``decisions`` table up to
+    date: the columns it lacks added, and its ``profile`` made optional (PostgreSQL drops
+    the NOT NULL; SQLite, which cannot, copies the table into the new definition inside
+    one transaction). Every row is kept as it was."""
+    METADATA.create_all(engine)
+    columns = {c["name"]: c for c in sa.inspect(engine).get_columns("decisions")}
+    with engine.begin() as db:
+        for name in _ADDED:
+            if name not in columns:
+                kind = DECISIONS.c[name].type.compile(engine.dialect)
+                db.execute(sa.text(f"ALTER TABLE decisions ADD COLUMN {name} {kind}"))
+        if columns["profile"]["nullable"]:
+            return
+        if engine.dialect.name == "postgresql":
+            db.execute(sa.text("ALTER TABLE decisions ALTER COLUMN profile DROP NOT NULL"))
+            return
+        copy = sa.MetaData()
+        FEEDBACK.to_metadata(copy)  # the foreign key's target, for the DDL
+        upgraded = DECISIONS.to_metadata(copy, name="decisions_upgraded")
+        upgraded.create(db)
+        names = ", ".join(c.name for c in DECISIONS.columns)
+        db.execute(
+            sa.text(f"INSERT INTO decisions_upgraded ({names}) SELECT {names} FROM decisions")
+        )
+        db.execute(sa.text("DROP TABLE decisions"))
+        db.execute(sa.text("ALTER TABLE decisions_upgraded RENAME TO decisions"))

@@ -21,6 +21,7 @@ __all__ = [
     "caller_of",
     "problems_response",
     "read_body",
+    "truthy",
 ]
 
 MAX_BODY = 1_000_000
@@ -105,3 +106,8 @@ class Served:
                 kept=kept,
             )
         return reply
+
+
+def truthy(value: str | None) -> bool:
+    """Whether a query flag is on (``1``, ``true``, ``yes``, ``on``, any case)."""
+    return (value or "").lower() in ("1", "true", "yes", "on")

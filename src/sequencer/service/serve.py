@@ -94,6 +94,7 @@ def serve(
         auth=config,
         reader=FhirReader(fhir_servers),
         public_url=public_url or f"{'https' if tls else 'http'}://{shown}:{port}",
+        prepare=True,  # before the port opens: no request pays for the about document
     )
     try:
         uvicorn.run(
