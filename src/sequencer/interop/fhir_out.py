@@ -39,7 +39,7 @@ from typing import Any
 from sequencer.interop.codes import code_table
 from sequencer.interop.questionnaire import QUESTIONNAIRE_URL
 from sequencer.model.recommendation import Citation, Option, Recommendation
-from sequencer.present.case_view import summary_words
+from sequencer.present.phrases import summary_words
 
 __all__ = ["OPTION_SYSTEM", "guidance_response"]
 
