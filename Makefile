@@ -96,7 +96,8 @@ screenshot: install
 	$(BIN)/python docs/screenshots.py printed $(VENV)/report-patient-4-a4.html \
 		docs/report-printed-patient-4.png
 	$(BIN)/sequencer serve --port 8097 --audit sqlite:///$(CURDIR)/$(VENV)/screenshot-audit.sqlite3 & \
-		pid=$$!; sleep 4; $(BIN)/python docs/screenshots.py page http://127.0.0.1:8097/ \
+		pid=$$!; for i in $$(seq 60); do curl -sf http://127.0.0.1:8097/health >/dev/null && break; sleep 0.5; done; \
+		$(BIN)/python docs/screenshots.py page http://127.0.0.1:8097/ \
 		docs/page-patient-4.png; status=$$?; kill $$pid; exit $$status
 
 screenshots: screenshot
