@@ -10,6 +10,7 @@ __all__ = [
     "BoardDecision",
     "CardRow",
     "ClassAnswer",
+    "DecisionFacts",
     "DecisionRow",
     "FeedbackRow",
     "IssuedCard",
@@ -17,20 +18,17 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class BoardDecision:
-    """A tumor board's decision, as the case page sends it to be stored.
+class DecisionFacts:
+    """What a board's decision says, as sent and as stored: the outcome against the
+    advice, the override reason, the comment, the meeting, the signer, the chosen and the
+    advised option (ids and names), and the rule base and context it was made under.
 
     ``chosen`` is an option id or ``other`` (then ``chosen_name`` names the therapy);
     ``advice`` is the preferred option's id, ``None`` when none was preferred; ``outcome``
-    is ``accepted``, ``overridden`` or ``no-preference``. ``profile`` is the profile as
-    JSON (stored only when the site keeps profiles; its hash always); ``report`` and
-    ``report_no_id`` the case report with the decision on it, with and without the patient
-    id, as rendered when the decision is recorded at ``at``.
+    is ``accepted``, ``overridden`` or ``no-preference``.
     """
 
-    uuid: str
     outcome: str
-    reason_system: str | None
     reason_code: str | None
     reason_display: str | None
     comment: str | None
@@ -44,6 +42,19 @@ class BoardDecision:
     rulebook_version: str
     rulebook_digest: str
     context: str
+
+
+@dataclass(frozen=True)
+class BoardDecision(DecisionFacts):
+    """A tumor board's decision, as the case page sends it to be stored.
+
+    ``profile`` is the profile as JSON (stored only when the site keeps profiles; its
+    hash always); ``report`` and ``report_no_id`` the case report with the decision on it,
+    with and without the patient id, as rendered when the decision is recorded at ``at``.
+    """
+
+    uuid: str
+    reason_system: str | None
     profile: str
     at: str
     report: str
@@ -51,25 +62,11 @@ class BoardDecision:
 
 
 @dataclass(frozen=True)
-class DecisionRow:
+class DecisionRow(DecisionFacts):
     """A recorded decision with its feedback row, as stored."""
 
     id: int
     at: str
-    outcome: str
-    reason_code: str | None
-    reason_display: str | None
-    comment: str | None
-    meeting_date: str
-    signed_by: str
-    patient_id: str
-    chosen: str
-    chosen_name: str
-    advice: str | None
-    advice_name: str
-    rulebook_version: str
-    rulebook_digest: str
-    context: str
     profile: str | None
     """The raw profile: only when the site keeps profiles (and in rows of older databases)."""
     profile_sha256: str | None
