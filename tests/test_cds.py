@@ -98,6 +98,7 @@ class _FhirServer(http.server.ThreadingHTTPServer):
     def __init__(self) -> None:
         self.records = {prefetch_of(n)["patient"]["id"]: prefetch_of(n) for n in range(1, 6)}
         self.tokens: list[str | None] = []
+        self.paths: list[str] = []
         self.redirect_to = ""
         super().__init__((HOST, 0), _FhirHandler)
 
@@ -121,6 +122,7 @@ class _FhirHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.tokens.append(self.headers.get("Authorization"))
+        self.server.paths.append(self.path)
         parts = urllib.parse.urlsplit(self.path)
         if parts.path.startswith("/moved/"):
             self._send(302, location=self.server.redirect_to + parts.path[len("/moved") :])
@@ -306,6 +308,14 @@ def test_data_not_prefetched_is_read_from_the_client_s_fhir_server(
     assert status == 200
     assert answer["cards"][0]["extension"]["sequencer.choice"]["preferred"] == library.preferred
     assert fhir_server.tokens[before:] == ["Bearer lent-token"] * len(PREFETCH)
+    # only the observations the mapping reads are asked for (the minimum necessary)
+    (observations,) = [p for p in fhir_server.paths[before:] if p.startswith("/Observation?")]
+    asked = urllib.parse.parse_qs(urllib.parse.urlsplit(observations).query)["code"]
+    table = code_table()
+    assert asked == [
+        ",".join(f"{table.uri(o.code.system)}|{o.code.code}" for o in table.observations)
+    ]
+    assert "http://loinc.org|89247-1" in asked[0]  # ECOG
 
 
 def test_a_fhir_server_the_site_did_not_allow_is_not_read(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sequencer.interop.codes import code_table
 from sequencer.interop.questionnaire import QUESTIONNAIRE_URL
 from sequencer.knowledge.rulebook import Rulebook
 
@@ -13,10 +14,18 @@ __all__ = ["CHOICE", "HOOKS", "ORDER_CHECK", "PREFETCH", "discovery"]
 CHOICE = "sequencer-choice"
 ORDER_CHECK = "sequencer-order-check"
 
+
+def _observation_codes() -> str:
+    """The Observation codes the FHIR mapping reads, as one FHIR token search value
+    (``system|code`` joined by commas): a client sends only those observations."""
+    table = code_table()
+    return ",".join(f"{table.uri(o.code.system)}|{o.code.code}" for o in table.observations)
+
+
 PREFETCH: dict[str, str] = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
-    "observations": "Observation?patient={{context.patientId}}",
+    "observations": "Observation?patient={{context.patientId}}&code=" + _observation_codes(),
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
     "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}",
     "questionnaireResponses": (
