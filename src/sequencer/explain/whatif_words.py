@@ -82,8 +82,8 @@ def change_text(book: Rulebook, base: Outcome, change: Change) -> str:
             what += f", lead {before} → {after}"
             narrowed = after < before
     else:
-        what = "no change to the choice or the scores"
-    line = f"{head}: {what}; scores {scores_text(new, words)}."
+        what = "no change to the choice or the weights"
+    line = f"{head}: {what}; weights {scores_text(new, words)}."
     moved = [s for s in change.rules if s.decisive] or [
         s for s in change.rules if s.effect.startswith("caution")
     ]

@@ -269,7 +269,7 @@ def _change(change: Change, w: WhatIf) -> ChangeView:
         from_text=change.from_text,
         to_text=change.to_text,
         also=" / ".join(change.same_as_text),
-        result=result_words(change, w).split("; scores ")[0],
+        result=result_words(change, w).split("; weights ")[0],
         scores=scores_text(change.outcome, w.options),
         kind=change.kind,
         rules=[(s.rule, s.fires, s.effect) for s in change.rules if s.decisive],
@@ -335,7 +335,7 @@ def case_view(
     """Return the view of one evaluated case (``facts``: (field, label, value) of the
     known facts; ``unknown``: fields not known; ``weights``: the rule base's points per
     strength); ``limit_scores`` caps the what-if
-    changes that move only the scores, per part; ``merge`` shows the changes of one
+    changes that move only the weights, per part; ``merge`` shows the changes of one
     field with the same result as one item (for print; the page keeps one per value)."""
     rec, w, voc = recommendation, whatif, vocabulary
     refs = number_references(rec, REFERENCE_ORDER)

@@ -18,12 +18,14 @@ from typing import Any
 from sequencer.explain.deciding import NEITHER, NOT_YET
 from sequencer.explain.teach import CHOICE_POINTS, Exercise
 from sequencer.knowledge.rulebook import Rulebook
+from sequencer.present.phrases import summary_words
 from sequencer.present.teaching_feedback import feedback_parts
 from sequencer.present.teaching_words import (
     answer_name,
     case_source,
     case_title,
     curious_line,
+    decision_heading,
     discussion_words,
     hindsight_words,
     letters,
@@ -164,7 +166,7 @@ def answer_key(sheets: Sequence[Exercise]) -> str:
         case = ex.case
         if case.published_choice is not None:
             out += [
-                f"**Published decision:** {md(answer_name(case.published_choice, book))}. "
+                f"**{decision_heading(ex)}:** {md(answer_name(case.published_choice, book))}. "
                 f"{md(case.published_rationale)}",
                 "",
             ]
@@ -172,11 +174,14 @@ def answer_key(sheets: Sequence[Exercise]) -> str:
         if hindsight:
             out += [f"**In hindsight:** {md(hindsight)}", ""]
         rec = ex.recommendation
-        out += [f"**The rules** ({md(rec.context.title)}): {md(rec.summary)}", ""]
+        out += [f"**The rules** ({md(rec.context.title)}): {md(summary_words(rec.summary))}", ""]
         out += ["**What would change it:**", ""]
         out += [f"- {md(line)}" for line in whatif_lines(ex.whatif)] + [""]
         if case.source == "published" and ex.today.context.name != rec.context.name:
-            out += [f"**Today** ({md(ex.today.context.title)}): {md(ex.today.summary)}", ""]
+            out += [
+                f"**Today** ({md(ex.today.context.title)}): {md(summary_words(ex.today.summary))}",
+                "",
+            ]
         out += [f"_{md(curious_line(ex))}_", ""]
     return "\n".join(out)
 
@@ -240,9 +245,10 @@ def key_view(ex: Exercise) -> dict[str, Any]:
         ),
         "hindsight": hindsight_words(ex) or "",
         "context": rec.context.title,
-        "summary": rec.summary,
+        "summary": summary_words(rec.summary),
+        "decision_heading": decision_heading(ex),
         "whatif": whatif_lines(ex.whatif),
-        "today": ex.today.summary if today else "",
+        "today": summary_words(ex.today.summary) if today else "",
         "today_context": ex.today.context.title,
         "curious": curious_line(ex),
     }

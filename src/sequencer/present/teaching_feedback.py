@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from sequencer.explain.deciding import NOT_YET
 from sequencer.explain.teach import Marked
+from sequencer.present.phrases import summary_words
 from sequencer.present.teaching_words import (
     answer_name,
     case_title,
     curious_line,
+    decision_heading,
     discussion_words,
     hindsight_words,
     letters,
@@ -94,7 +96,7 @@ def feedback_parts(m: Marked) -> list[Part]:
     if case.published_choice is not None:
         parts.append(
             Part(
-                "Published decision",
+                decision_heading(ex),
                 f"{answer_name(case.published_choice, book)}. {case.published_rationale}".strip(),
             )
         )
@@ -102,10 +104,10 @@ def feedback_parts(m: Marked) -> list[Part]:
     if hindsight:
         parts.append(Part("In hindsight", hindsight))
     rec = ex.recommendation
-    parts.append(Part(f"The rules ({rec.context.title})", rec.summary))
+    parts.append(Part(f"The rules ({rec.context.title})", summary_words(rec.summary)))
     parts.append(Part("What would change it", "", tuple(whatif_lines(ex.whatif))))
     if case.source == "published" and ex.today.context.name != rec.context.name:
-        parts.append(Part(f"Today ({ex.today.context.title})", ex.today.summary))
+        parts.append(Part(f"Today ({ex.today.context.title})", summary_words(ex.today.summary)))
     parts.append(Part("", curious_line(ex)))
     return parts
 

@@ -25,6 +25,7 @@ __all__ = [
     "case_source",
     "case_title",
     "curious_line",
+    "decision_heading",
     "discussion_words",
     "hindsight_words",
     "letters",
@@ -112,8 +113,18 @@ def case_source(ex: Exercise) -> str:
         return f"Patient {case.key.split('-')[-1]} of {book.review.short}"
     label = _labels(book, [case.citation] if case.citation else [])
     if case.source == "literature":
-        return f"A published case ({label})" if label else "A published case"
+        return f"A case from the literature ({label})" if label else "A case from the literature"
     return f"A teacher's case ({case.key})"
+
+
+def decision_heading(ex: Exercise) -> str:
+    """What the case's recorded decision is called: the review's patients' decisions
+    were published; a literature case records the choice its source reports or, for a
+    scenario built on a trial's criteria or a cohort, the choice they imply."""
+    return {
+        "published": "Published decision",
+        "literature": "The choice its source supports",
+    }.get(ex.case.source, "The teacher's decision")
 
 
 def statement_words(ex: Exercise, f: Factor) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sequencer.explain.whatif_model import Change, WhatIf
 from sequencer.explain.whatif_words import choice_words, scores_text
+from sequencer.present.phrases import summary_words
 
 __all__ = [
     "KIND_HEADINGS",
@@ -38,11 +39,11 @@ def narrowed(change: Change) -> bool:
 
 
 def result_words(change: Change, w: WhatIf) -> str:
-    """The outcome in words: ``still Blinatumomab preferred; scores Blinatumomab 7, CAR T 5``."""
+    """The outcome in words: ``still Blinatumomab preferred; weights Blinatumomab 7, CAR T 5``."""
     words = choice_words(change.outcome, w.options)
     if change.kind in ("changes_scores", "flips_eligibility", "no_change"):
         words = "still " + words
-    return f"{words}; scores {scores_text(change.outcome, w.options)}"
+    return f"{words}; weights {scores_text(change.outcome, w.options)}"
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,12 @@ def markdown_whatif(w: WhatIf, heading: str = "#", limit_scores: int | None = No
     out = [
         f"{heading} What would change the decision for {md_escape(w.patient_id)}",
         "",
-        f"Now: **{w.summary}** Context `{w.context}` ({w.context_title}).",
+        f"Now: **{summary_words(w.summary)}** Context `{w.context}` ({w.context_title}).",
         "",
     ]
     if w.basis:
         out += [
-            "Current scores come from: "
+            "Current weights come from: "
             + ", ".join(f"`{s.rule}` ({s.effect})" for s in w.basis)
             + ".",
             "",
@@ -123,7 +124,7 @@ def markdown_whatif(w: WhatIf, heading: str = "#", limit_scores: int | None = No
             out.append(f"\n{group.hidden} more: `sequencer whatif` lists them all.")
         out.append("")
     if not groups:
-        out += ["No single change of fact would change the decision or the scores.", ""]
+        out += ["No single change of fact would change the decision or the weights.", ""]
     unchanged = unchanged_unknowns(w)
     if unchanged:
         out += ["**Unknown facts that would change nothing:** " + "; ".join(unchanged) + ".", ""]
@@ -143,18 +144,18 @@ def text_whatif(w: WhatIf) -> str:
     out = [
         f"What would change the decision for {w.patient_id}",
         f"Context {w.context}: {w.context_title}",
-        f"Now: {w.summary}",
+        f"Now: {summary_words(w.summary)}",
     ]
     if w.basis:
         out.append(
-            "Current scores come from: " + ", ".join(f"{s.rule} ({s.effect})" for s in w.basis)
+            "Current weights come from: " + ", ".join(f"{s.rule} ({s.effect})" for s in w.basis)
         )
     groups = change_groups(w)
     for group in groups:
         out += ["", group.heading + ":"]
         out += [f"{n:>3}. {c.text}" for n, c in enumerate(group.shown, start=1)]
     if not groups:
-        out += ["", "No single change of fact would change the decision or the scores."]
+        out += ["", "No single change of fact would change the decision or the weights."]
     unchanged = unchanged_unknowns(w)
     if unchanged:
         out += ["", "Unknown facts that would change nothing: " + "; ".join(unchanged) + "."]
