@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sequencer.model.fields import FIELDS, FieldSpec, number_ranges
 
@@ -67,6 +67,10 @@ Op = Literal[
     "contains",
     "not_contains",
 ]
+
+_WRITTEN_OPS = frozenset(get_args(Op)) - {"known", "unknown"} | {"is"}
+"""The operators a rule file may write: ``is: known`` / ``is: unknown`` stand for the
+``known`` and ``unknown`` tests."""
 
 CONCEPT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 TOKEN = re.compile(r"^[A-Za-z0-9_:/.+-]{1,40}$")
@@ -249,19 +253,7 @@ def _parse_entry(key: object, value: object, loc: tuple[int | str, ...]) -> Node
 
 def _parse_op(spec: FieldSpec, op: str, arg: object, loc: tuple[int | str, ...]) -> Compare:
     allowed = _OPS_BY_KIND[spec.kind]
-    if op not in {
-        "eq",
-        "ne",
-        "lt",
-        "le",
-        "gt",
-        "ge",
-        "in",
-        "not_in",
-        "is",
-        "contains",
-        "not_contains",
-    }:
+    if op not in _WRITTEN_OPS:
         raise ConditionError(
             f"unknown operator '{op}' (use one of: {', '.join(sorted(allowed))})", loc
         )
