@@ -48,19 +48,12 @@ sys.path.insert(0, str(HERE))
 
 from profiles import profiles  # noqa: E402
 
+from sequencer.service.cds_discovery import PREFETCH_KEY_OF_TYPE  # noqa: E402
+
 HOST = "127.0.0.1"
 PATIENTS = HERE.parent / "examples" / "patients"
 BUNDLES = HERE.parent / "examples" / "fhir"
 CDS_PATH = "/cds-services/sequencer-choice"
-# A CDS client's prefetch keys, by the resource type each holds.
-_PREFETCH_KEY = {
-    "Patient": "patient",
-    "Condition": "conditions",
-    "Observation": "observations",
-    "MedicationRequest": "medicationRequests",
-    "MedicationAdministration": "medicationAdministrations",
-    "QuestionnaireResponse": "questionnaireResponses",
-}
 SAMPLE_EVERY = 10_000
 CONCURRENCY = (1, 16)
 # uvicorn without the audit: the same application, the same server, no AuditLog.
@@ -158,9 +151,9 @@ def cds_bodies(count: int) -> list[bytes]:
     calls = []
     for number in range(1, 6):
         bundle = json.loads((BUNDLES / f"patient-{number}.bundle.json").read_text())
-        prefetch: dict[str, Any] = dict.fromkeys(_PREFETCH_KEY.values())
+        prefetch: dict[str, Any] = dict.fromkeys(PREFETCH_KEY_OF_TYPE.values())
         for entry in bundle["entry"]:
-            key = _PREFETCH_KEY.get(entry["resource"]["resourceType"])
+            key = PREFETCH_KEY_OF_TYPE.get(entry["resource"]["resourceType"])
             if key == "patient":
                 prefetch[key] = entry["resource"]
             elif key is not None:

@@ -27,18 +27,11 @@ from sequencer import UsageError, recommend
 from sequencer.interop.codes import code_table
 from sequencer.service.audit import AuditLog
 from sequencer.service.cds_discovery import PREFETCH
+from sequencer.service.cds_discovery import PREFETCH_KEY_OF_TYPE as KEY_OF_TYPE
 from sequencer.service.serve import check_binding
 
 FHIR_DIR = REPO / "examples" / "fhir"
 AS_OF = "2020-03-01"  # the day the example records are written as of
-KEY_OF_TYPE = {
-    "Patient": "patient",
-    "Condition": "conditions",
-    "Observation": "observations",
-    "MedicationRequest": "medicationRequests",
-    "MedicationAdministration": "medicationAdministrations",
-    "QuestionnaireResponse": "questionnaireResponses",
-}
 
 
 def prefetch_of(number: int) -> dict[str, Any]:

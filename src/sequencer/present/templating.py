@@ -19,7 +19,14 @@ from markupsafe import Markup, escape
 from sequencer.knowledge.vocabulary import Vocabulary, lower_label
 from sequencer.model.fields import FIELDS
 
-__all__ = ["DOTTED_FIELDS", "environment", "plain_words", "render", "teaching_environment"]
+__all__ = [
+    "DOTTED_FIELDS",
+    "environment",
+    "plain_words",
+    "problem_words",
+    "render",
+    "teaching_environment",
+]
 
 DOTTED_FIELDS: tuple[str, ...] = tuple(
     sorted((f for f in FIELDS if "." in f), key=len, reverse=True)
@@ -39,6 +46,20 @@ def plain_words(text: str, vocabulary: Vocabulary) -> str:
         return words if start else lower_label(words)
 
     return _PATH.sub(label, text)
+
+
+def problem_words(field: str, message: str, vocabulary: Vocabulary) -> tuple[str, str]:
+    """A validation problem in the rule base's words: the label of the field it is about
+    ("The record" for one the vocabulary does not name) and its message with every field
+    named by its label, the bare names of ``field``'s sibling fields included
+    (``prior_allo_hct`` in a message about ``transplant.months_since_hct``)."""
+    label = vocabulary.label(field) if field in FIELDS else "The record"
+    prefix = field.rpartition(".")[0]
+    if prefix:
+        siblings = {f.rpartition(".")[2] for f in FIELDS if f.rpartition(".")[0] == prefix}
+        names = "|".join(sorted(map(re.escape, siblings), key=len, reverse=True))
+        message = re.sub(rf"(?<![\w.])({names})(?![\w])", rf"{prefix}.\1", message)
+    return label, plain_words(message, vocabulary)
 
 
 @functools.lru_cache(maxsize=8)

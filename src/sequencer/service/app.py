@@ -36,7 +36,13 @@ from sequencer.service.audit import AuditLog
 from sequencer.service.auth import AuthConfig, TokenRejected, Verifier
 from sequencer.service.cds_routes import add_cds_routes
 from sequencer.service.classroom import add_classroom_routes
-from sequencer.service.common import MAX_BODY, Served, problems_response, read_body
+from sequencer.service.common import (
+    MAX_BODY,
+    Served,
+    problems_response,
+    read_body,
+    unknown_context_response,
+)
 from sequencer.service.fhir_routes import add_fhir_routes
 from sequencer.service.fhirclient import FhirReader
 from sequencer.service.openapi import answers, document_contracts, operation
@@ -96,7 +102,7 @@ def create_app(
 def _error_handlers(app: FastAPI, served: Served) -> None:
     @app.exception_handler(UnknownContextError)
     async def _unknown_context(_: Request, error: UnknownContextError) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"error": str(error), "known": error.known})
+        return unknown_context_response(error)
 
     @app.exception_handler(ProfileError)
     async def _profile_error(_: Request, error: ProfileError) -> JSONResponse:
@@ -262,9 +268,7 @@ def _route(
         except ProfileError as error:
             reply = problems_response(error)
         except UnknownContextError as error:
-            reply = JSONResponse(
-                status_code=404, content={"error": str(error), "known": error.known}
-            )
+            reply = unknown_context_response(error)
         return served(request, endpoint, body, reply, context)
 
     handler.__name__ = f"post_{endpoint}"

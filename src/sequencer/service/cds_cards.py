@@ -4,7 +4,6 @@ links, override reasons and the rule base behind it."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,12 +12,11 @@ from typing import Any
 from sequencer.errors import Problem, ProfileError
 from sequencer.interop.fhir_in import therapy_ordered
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.model.fields import FIELDS
 from sequencer.model.recommendation import Recommendation
 from sequencer.present.markdown import escape_markdown as _md
 from sequencer.present.markdown import markdown_brief
 from sequencer.present.phrases import clip_summary
-from sequencer.present.templating import plain_words
+from sequencer.present.templating import problem_words
 from sequencer.service.cds_request import CdsRequest
 
 __all__ = [
@@ -188,28 +186,10 @@ def workup_card(book: Rulebook, rec: Recommendation, patient: str, links: Links)
     )
 
 
-def _qualified(field: str, message: str) -> str:
-    """``message`` with the bare names of ``field``'s sibling fields (``prior_allo_hct``
-    in a message about ``transplant.months_since_hct``) written as dotted paths."""
-    prefix = field.rpartition(".")[0]
-    if not prefix:
-        return message
-    siblings = {f.rpartition(".")[2] for f in FIELDS if f.rpartition(".")[0] == prefix}
-    names = "|".join(sorted(map(re.escape, siblings), key=len, reverse=True))
-    return re.sub(rf"(?<![\w.])({names})(?![\w])", rf"{prefix}.\1", message)
-
-
-def _problem_words(book: Rulebook, problem: Problem) -> tuple[str, str]:
-    """The field a problem is about and its message, in the rule base's words (a field
-    the vocabulary does not name is called "the record")."""
-    label = book.vocabulary.label(problem.field) if problem.field in FIELDS else "The record"
-    return label, plain_words(_qualified(problem.field, problem.message), book.vocabulary)
-
-
 def problems_card(book: Rulebook, problems: list[Problem], links: Links) -> dict[str, Any]:
     """The card that gives no advice and names the record's contradictory facts, each
     by its label in the rule base's vocabulary (never by its field path)."""
-    words = [_problem_words(book, p) for p in problems]
+    words = [problem_words(p.field, p.message, book.vocabulary) for p in problems]
     labels = list(dict.fromkeys(label for label, _ in words))
     detail = "\n".join(f"- {_md(label)}: {_md(message)}" for label, message in words)
     return build_card(

@@ -9,7 +9,7 @@ from sequencer.interop.codes import code_table
 from sequencer.interop.questionnaire import QUESTIONNAIRE_URL
 from sequencer.knowledge.rulebook import Rulebook
 
-__all__ = ["CHOICE", "HOOKS", "ORDER_CHECK", "PREFETCH", "discovery"]
+__all__ = ["CHOICE", "HOOKS", "ORDER_CHECK", "PREFETCH", "PREFETCH_KEY_OF_TYPE", "discovery"]
 
 CHOICE = "sequencer-choice"
 ORDER_CHECK = "sequencer-order-check"
@@ -34,6 +34,11 @@ PREFETCH: dict[str, str] = {
 }
 """What each service asks the client to prefetch; every key is needed (an absent key
 with no FHIR server is a 412; a key sent as null means the record holds nothing)."""
+
+PREFETCH_KEY_OF_TYPE: dict[str, str] = {
+    template.partition("?")[0].partition("/")[0]: key for key, template in PREFETCH.items()
+}
+"""The prefetch key that holds each FHIR resource type (``Observation`` -> ``observations``)."""
 
 HOOKS = {CHOICE: "patient-view", ORDER_CHECK: "order-select"}
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from sequencer.errors import ProfileError
+from sequencer.errors import ProfileError, UnknownContextError
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.service.audit import AuditLog
 from sequencer.service.audit_rows import IssuedCard
@@ -22,6 +22,7 @@ __all__ = [
     "problems_response",
     "read_body",
     "truthy",
+    "unknown_context_response",
 ]
 
 MAX_BODY = 1_000_000
@@ -38,6 +39,11 @@ def problems_response(error: ProfileError, what: str = "invalid patient profile"
         status_code=422,
         content={"error": what, "problems": [p.as_json() for p in error.problems]},
     )
+
+
+def unknown_context_response(error: UnknownContextError) -> JSONResponse:
+    """A 404 for a regulatory context that does not exist, listing the known ones."""
+    return JSONResponse(status_code=404, content={"error": str(error), "known": error.known})
 
 
 def too_large(limit: int) -> JSONResponse:

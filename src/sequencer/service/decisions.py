@@ -42,6 +42,7 @@ from sequencer.service.common import (
     problems_response,
     read_body,
     truthy,
+    unknown_context_response,
 )
 from sequencer.service.openapi import answers
 
@@ -141,9 +142,7 @@ def add_decision_routes(
         except ProfileError as error:
             return _problems(error.problems, "invalid patient profile")
         except UnknownContextError as error:
-            return JSONResponse(
-                status_code=404, content={"error": str(error), "known": error.known}
-            )
+            return unknown_context_response(error)
         rec = built.recommendation
         names = {o.therapy: o.name for o in rec.options}
         problems: list[Problem] = []

@@ -16,7 +16,13 @@ from sequencer.interop.fhir_in import FhirMapping, profile_from_fhir
 from sequencer.interop.fhir_out import guidance_response
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.parsing import load_json_strict
-from sequencer.service.common import MAX_CDS_BODY, Served, problems_response, read_body
+from sequencer.service.common import (
+    MAX_CDS_BODY,
+    Served,
+    problems_response,
+    read_body,
+    unknown_context_response,
+)
 from sequencer.service.openapi import answers
 
 __all__ = ["add_fhir_routes"]
@@ -53,9 +59,7 @@ def add_fhir_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
         except ProfileError as error:
             reply = problems_response(error, "FHIR input that cannot be mapped")
         except UnknownContextError as error:
-            reply = JSONResponse(
-                status_code=404, content={"error": str(error), "known": error.known}
-            )
+            reply = unknown_context_response(error)
         return served(request, endpoint, body, reply, context)
 
     @app.post(

@@ -30,6 +30,22 @@ _ERROR = {
     "required": ["error"],
     "properties": {"error": {"type": "string"}},
 }
+
+
+def _error_with_names(description: str, key: str) -> dict[str, Any]:
+    """An error answer that lists names under ``key`` (the known ones, the missing ones)."""
+    return {
+        "description": description,
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["error", key],
+        "properties": {
+            "error": {"type": "string"},
+            key: {"type": "array", "items": {"type": "string"}},
+        },
+    }
+
+
 _COMPONENTS_OF_OURS: dict[str, dict[str, Any]] = {
     "ProfileProblems": {
         "description": "The profile was refused: every problem with its field path ('' for "
@@ -54,37 +70,16 @@ _COMPONENTS_OF_OURS: dict[str, dict[str, Any]] = {
             },
         },
     },
-    "UnknownContext": {
-        "description": "No regulatory context has this name; the known ones are listed.",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["error", "known"],
-        "properties": {
-            "error": {"type": "string"},
-            "known": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "UnknownName": {
-        "description": "The path names nothing the service has; the known names are listed.",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["error", "known"],
-        "properties": {
-            "error": {"type": "string"},
-            "known": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "MissingData": {
-        "description": "CDS Hooks 412: FHIR data neither prefetched nor readable; the "
-        "prefetch keys are listed.",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["error", "missing"],
-        "properties": {
-            "error": {"type": "string"},
-            "missing": {"type": "array", "items": {"type": "string"}},
-        },
-    },
+    "UnknownContext": _error_with_names(
+        "No regulatory context has this name; the known ones are listed.", "known"
+    ),
+    "UnknownName": _error_with_names(
+        "The path names nothing the service has; the known names are listed.", "known"
+    ),
+    "MissingData": _error_with_names(
+        "CDS Hooks 412: FHIR data neither prefetched nor readable; the prefetch keys are listed.",
+        "missing",
+    ),
     "Cards": {
         "description": "A CDS Hooks answer: the cards (see the README for their fields).",
         "type": "object",

@@ -44,7 +44,14 @@ from sequencer.present.report import (
 )
 from sequencer.present.templating import render
 from sequencer.service.audit import AuditLog
-from sequencer.service.common import MAX_BODY, Served, problems_response, read_body, truthy
+from sequencer.service.common import (
+    MAX_BODY,
+    Served,
+    problems_response,
+    read_body,
+    truthy,
+    unknown_context_response,
+)
 from sequencer.service.decisions import add_decision_routes
 from sequencer.service.openapi import answers
 
@@ -225,9 +232,7 @@ def add_page_routes(app: FastAPI, book: Rulebook, served: Served, audit: AuditLo
         except ProfileError as error:
             reply: Response = _problems(error.problems, "invalid patient profile")
         except UnknownContextError as error:
-            reply = JSONResponse(
-                status_code=404, content={"error": str(error), "known": error.known}
-            )
+            reply = unknown_context_response(error)
         else:
             reply = HTMLResponse(
                 render(
@@ -263,9 +268,7 @@ def add_page_routes(app: FastAPI, book: Rulebook, served: Served, audit: AuditLo
         except ProfileError as error:
             return _problems(error.problems, "invalid patient profile")
         except UnknownContextError as error:
-            return JSONResponse(
-                status_code=404, content={"error": str(error), "known": error.known}
-            )
+            return unknown_context_response(error)
         return HTMLResponse(
             html_report(
                 built,
