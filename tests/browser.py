@@ -1,14 +1,24 @@
-"""Debian's Chromium for tests: printing a page to PDF, and a headless Selenium driver
-(chromedriver from Debian too, so Selenium Manager downloads nothing). Without a
-browser the test is skipped here, and fails in CI (CI=1), which installs both."""
+"""Debian's Chromium for tests: printing a page to PDF, a headless Selenium driver
+(chromedriver from Debian too, so Selenium Manager downloads nothing), and telling the
+page's network requests from the browser's own internal ones. Without a browser the
+test is skipped here, and fails in CI (CI=1), which installs both.
+
+The tests run on whatever Chromium Debian ships that day: nothing here depends on one
+version's internal pages (``chrome:``, ``chrome-untrusted:`` and the like), only on
+which requests could reach a network (``http``, ``https``, ``ws``, ``wss``, ``ftp``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import struct
 import subprocess
 import tempfile
+import urllib.parse
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,8 +33,56 @@ NO_NETWORK = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--no-default-browser-check",
+    "--no-pings",
 )
-"""Flags that keep the browser from calling home (no updates, sync or prefetching)."""
+"""Flags that keep the browser from calling home (no updates, sync, prefetching, default
+apps or extensions, new-tab page or first-run extras)."""
+
+NETWORK_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
+"""The URL schemes Chromium's network stack fetches; every other scheme (``data:``,
+``blob:``, ``about:``, ``chrome:``, ``chrome-untrusted:``, ``devtools:`` ...) is served
+by the browser itself and reaches no host."""
+
+
+def outside_requests(urls: Iterable[str], host: str) -> list[str]:
+    """The URLs among ``urls`` that would reach a host other than ``host`` over the
+    network: a network scheme (:data:`NETWORK_SCHEMES`) with another host name. The
+    browser's internal pages, whatever their scheme, are not network requests."""
+    outside = []
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme.lower() in NETWORK_SCHEMES and parts.hostname != host:
+            outside.append(url)
+    return outside
+
+
+@contextlib.contextmanager
+def selenium_chromium(*extra: str, performance_log: bool = False) -> Iterator[Any]:
+    """A headless Selenium driver on Debian's Chromium with :data:`NO_NETWORK` and a
+    fresh profile directory (removed afterwards), plus the ``extra`` flags; with
+    ``performance_log`` the DevTools network log is kept (``driver.get_log``). Yields
+    the driver and quits it on the way out; skips (fails in CI) without the browser."""
+    need(CHROMIUM, CHROMEDRIVER)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager: never download
+    profile = tempfile.mkdtemp(prefix="sequencer-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*NO_NETWORK, f"--user-data-dir={profile}", *extra):
+        options.add_argument(flag)
+    if performance_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def need(*paths: Path) -> None:

@@ -6,19 +6,17 @@ and chromium-driver and fails without them; elsewhere the test is skipped."""
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import CHROMEDRIVER, CHROMIUM, selenium_chromium
 from served import HOST, running_server
 
 from sequencer.explain.casebook import gather
 from sequencer.explain.teach import Answer, Exercise, exercise, mark
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CASE = "patient-4"
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
@@ -31,8 +29,6 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("needs Debian's chromium and chromedriver", allow_module_level=True)
 if not os.environ.get("CI"):
     pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -42,30 +38,9 @@ from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--window-size=1280,2000",
-    ):
-        options.add_argument(flag)
-    with tempfile.TemporaryDirectory() as profile:
-        options.add_argument(f"--user-data-dir={profile}")
-        driver = webdriver.Chrome(
-            service=Service(executable_path=str(CHROMEDRIVER)), options=options
-        )
+    with selenium_chromium("--window-size=1280,2000") as driver:
         driver.set_page_load_timeout(60)
-        try:
-            yield driver
-        finally:
-            driver.quit()
+        yield driver
 
 
 def loaded_from(driver: WebDriver) -> set[str]:
