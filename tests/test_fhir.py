@@ -115,14 +115,21 @@ def test_every_coded_observation_answer_maps(system: str, code: str, value: str)
 
 @pytest.mark.parametrize(
     ("code", "status"),
-    [(c.code, s) for m in TABLE.conditions for c in m.codes for s in m.clinical_status.values],
+    [
+        ((c.system, c.code), s)
+        for m in TABLE.conditions
+        for c in m.codes
+        for s in m.clinical_status.values
+    ],
 )
-def test_every_condition_code_maps_by_its_clinical_status(code: str, status: str) -> None:
+def test_every_condition_code_maps_by_its_clinical_status(
+    code: tuple[str, str], status: str
+) -> None:
     (rule,) = TABLE.conditions
     condition = {
         "resourceType": "Condition",
         "id": "g",
-        "code": coding("snomed", code),
+        "code": coding(*code),
         "clinicalStatus": coding("condition-clinical", status),
         "subject": SUBJECT,
     }
@@ -132,7 +139,7 @@ def test_every_condition_code_maps_by_its_clinical_status(code: str, status: str
 
 @pytest.mark.parametrize(
     ("field", "use", "code"),
-    [(m.field, m.use, c.code) for m in TABLE.medications for c in m.codes],
+    [(m.field, m.use, c.code) for m in TABLE.medications for c in m.all_codes()],
 )
 def test_every_medication_code_is_read(field: str, use: str, code: str) -> None:
     kind, status = (

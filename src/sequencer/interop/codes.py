@@ -21,6 +21,7 @@ __all__ = [
     "ConditionMap",
     "MedicationMap",
     "ObservationMap",
+    "Recognised",
     "VerificationStatus",
     "code_table",
     "load_code_table",
@@ -34,12 +35,14 @@ Text = Annotated[str, Field(min_length=1)]
 
 
 class Code(BaseModel):
-    """One code: its system (a key of ``systems``), code and display."""
+    """One code: its system (a key of ``systems``), code and display, and where it was
+    verified when that is not its group's ``verified``."""
 
     model_config = _STRICT
     system: Text
     code: Text
     display: Text
+    verified: str | None = None
 
 
 class Answer(Code):
@@ -55,13 +58,21 @@ class ObservationMap(BaseModel):
     model_config = _STRICT
     field: Text
     code: Code
-    value: Literal["integer", "coded"]
+    value: Literal["integer", "coded", "quantity"]
     verified: Text
     newest_wins: bool
     why: Text
     mcode: str | None = None
     interpretation: str | None = None
+    caveat: str | None = None
+    unit: Code | None = None
     answers: list[Answer] = []
+
+    @model_validator(mode="after")
+    def _unit_for_quantity(self) -> ObservationMap:
+        if (self.value == "quantity") != (self.unit is not None):
+            raise ValueError("a quantity needs its unit, and only a quantity has one")
+        return self
 
 
 class ClinicalStatus(BaseModel):
@@ -104,6 +115,21 @@ class MedicationMap(BaseModel):
     use: Literal["given", "current"]
     option: str | None = None
     verified: Text
+    ingredient: Code | None = None
+    codes: Annotated[list[Code], Field(min_length=1)]
+
+    def all_codes(self) -> list[Code]:
+        """The ingredient (when named) and every product code."""
+        return ([self.ingredient] if self.ingredient else []) + list(self.codes)
+
+
+class Recognised(BaseModel):
+    """Condition codes recognised but mapped to no profile field, and why."""
+
+    model_config = _STRICT
+    what: Text
+    why: Text
+    verified: Text
     codes: Annotated[list[Code], Field(min_length=1)]
 
 
@@ -123,6 +149,7 @@ class CodeTable(BaseModel):
     observations: list[ObservationMap]
     conditions: list[ConditionMap]
     medications: list[MedicationMap]
+    recognised: list[Recognised] = []
     standard_only: list[Text]
     left_out: list[LeftOut]
 
@@ -136,7 +163,9 @@ class CodeTable(BaseModel):
         codes: list[Code] = [o.code for o in self.observations]
         codes += [a for o in self.observations for a in o.answers]
         codes += [c for m in self.conditions for c in m.codes]
-        codes += [c for m in self.medications for c in m.codes]
+        codes += [c for m in self.medications for c in m.all_codes()]
+        codes += [o.unit for o in self.observations if o.unit is not None]
+        codes += [c for r in self.recognised for c in r.codes]
         systems = {c.system for c in codes} | {c.clinical_status.system for c in self.conditions}
         systems |= {c.verification_status.system for c in self.conditions}
         undeclared = sorted(systems - set(self.systems))

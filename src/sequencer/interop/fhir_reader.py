@@ -5,12 +5,13 @@ QuestionnaireResponse its answers; and, for every resource that gives nothing, w
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping
 from typing import Any
 
 from sequencer.errors import Problem
-from sequencer.interop.codes import CodeTable, MedicationMap
+from sequencer.interop.codes import CodeTable, MedicationMap, ObservationMap
 from sequencer.interop.fhir_facts import NEVER, NEWEST, Fact, UnusedResource
 from sequencer.interop.fhir_resources import codings, first_date, medication_codes
 from sequencer.interop.questionnaire import QUESTIONNAIRE_URL, answers_of, is_ours
@@ -25,7 +26,7 @@ _ORDER_INTENTS = ("order", "original-order", "instance-order", "filler-order")
 def match_medication(table: CodeTable, codes: list[tuple[str, str]]) -> MedicationMap | None:
     """The first medication of the code table one of ``codes`` names, or None."""
     for med in table.medications:
-        wanted = {(table.uri(c.system), c.code) for c in med.codes}
+        wanted = {(table.uri(c.system), c.code) for c in med.all_codes()}
         if wanted & set(codes):
             return med
     return None
@@ -81,6 +82,14 @@ class Reader:
         )
         system, code = self.table.uri(rule.code.system), rule.code.code
         policy = NEWEST if rule.newest_wins else NEVER
+        if rule.value == "quantity":
+            self._quantity(
+                res,
+                source,
+                rule,
+                Fact(rule.field, None, source, "Observation", when, system, code, policy),
+            )
+            return
         if rule.value == "integer":
             value = res.get("valueInteger")
             if isinstance(value, int) and not isinstance(value, bool):
@@ -107,6 +116,34 @@ class Reader:
                 )
                 return
         self.skip(source, "its value is not a coded answer in the mapping")
+
+    def _quantity(
+        self, res: Mapping[str, Any], source: str, rule: ObservationMap, fact: Fact
+    ) -> None:
+        """A number from ``valueQuantity`` in the rule's unit, or the resource listed unused
+        with the reason (no quantity, a comparator, another unit)."""
+        assert rule.unit is not None
+        found = res.get("valueQuantity")
+        quantity: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        unit = f"{rule.unit.code} ({self.table.uri(rule.unit.system)})"
+        number = quantity.get("value")
+        if not isinstance(number, int | float) or isinstance(number, bool):
+            self.skip(source, f"no valueQuantity with a value (wanted: {unit})")
+            return
+        if quantity.get("comparator") is not None:
+            self.skip(
+                source,
+                f"value {quantity['comparator']}{quantity['value']} is a bound, not a number",
+            )
+            return
+        if (quantity.get("system"), quantity.get("code")) != (
+            self.table.uri(rule.unit.system),
+            rule.unit.code,
+        ):
+            said = quantity.get("code") or quantity.get("unit") or "no unit"
+            self.skip(source, f"unit {said!r} does not fit {rule.field} (wanted: {unit})")
+            return
+        self.facts.append(dataclasses.replace(fact, value=number))
 
     def condition(self, res: Mapping[str, Any], source: str) -> None:
         codes = set(codings(res.get("code")))
@@ -141,6 +178,10 @@ class Reader:
                 Fact(rule.field, value, source, "Condition", when, policy=rule.combine)
             )
             return
+        for known in self.table.recognised:
+            if codes & {(self.table.uri(c.system), c.code) for c in known.codes}:
+                self.skip(source, f"{known.what}: {known.why}")
+                return
         self.skip(source, "no code in the mapping")
 
     def medication(
