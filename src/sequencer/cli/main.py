@@ -142,6 +142,14 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument(
         "--public-url", help="where clients reach the service (card links; default: the address)"
     )
+    srv.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a browser origin (scheme://host[:port]) allowed to call the service across "
+        "sites: CORS preflights answered for it only (repeat; none by default)",
+    )
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     add_fhir_verb(verbs)  # fhir (sequencer.cli.fhir)
     add_about_verb(verbs)  # the transparency document (sequencer.cli.about)
@@ -314,6 +322,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         tls=(args.tls_cert, args.tls_key) if args.tls_cert or args.tls_key else None,
         fhir_servers=tuple(args.fhir_server),
         public_url=args.public_url,
+        allow_origins=tuple(args.allow_origin),
     )
     return EXIT_OK
 

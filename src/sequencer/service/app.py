@@ -43,6 +43,7 @@ from sequencer.service.common import (
     read_body,
     unknown_context_response,
 )
+from sequencer.service.cors import OriginGate
 from sequencer.service.fhir_routes import add_fhir_routes
 from sequencer.service.fhirclient import FhirReader
 from sequencer.service.openapi import answers, document_contracts, operation
@@ -62,6 +63,7 @@ def create_app(
     reader: FhirReader | None = None,
     public_url: str | None = None,
     prepare: bool = False,
+    allow_origins: tuple[str, ...] = (),
 ) -> FastAPI:
     """Return the service's application over ``rulebook`` (default: the shipped one).
 
@@ -71,6 +73,9 @@ def create_app(
     ``public_url`` is where clients reach the service (card links; with ``auth``, its
     ``public_url``). With ``prepare``, the transparency document of every context is
     built now (a few seconds: it decides a whole cohort), so that no request waits for it.
+    ``allow_origins`` are the browser origins allowed to call across sites (kept in
+    ``app.state.allowed_origins``, the one place every use reads them): CORS preflights
+    are answered and ``Access-Control-Allow-Origin`` set for them only, never ``*``.
     """
     book = rulebook or default_rulebook()
     if prepare:
@@ -96,6 +101,9 @@ def create_app(
     add_fhir_routes(app, book, served)
     add_page_routes(app, book, served, audit)  # the board's case page and decisions (service.page)
     add_classroom_routes(app, book, served, audit)
+    app.state.allowed_origins = tuple(allow_origins)
+    if app.state.allowed_origins:  # outermost: a preflight never meets authentication
+        app.add_middleware(OriginGate, origins=app.state.allowed_origins)
     return app
 
 

@@ -171,9 +171,10 @@ class Verifier:
         Raises ``TokenRejected`` saying why (no token, unknown issuer or key, a
         forbidden algorithm, bad signature, wrong audience, expired, replayed).
         """
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # RFC 7235: scheme case-insensitive
             raise TokenRejected("a bearer token is required (Authorization: Bearer JWT)")
-        token = authorization[len("Bearer ") :].strip()
+        token = token.strip()
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Collection, Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -57,6 +57,7 @@ class FeedbackItem(BaseModel):
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
     outcomeTimestamp: Text
+    extension: dict[str, Any] | None = None  # the spec's place for additions, kept unread
 
     @field_validator("outcomeTimestamp")
     @classmethod

@@ -46,14 +46,21 @@ class FhirAuthorization(BaseModel):
 
 
 class HookContext(BaseModel):
-    """The hook's context: the user and patient, and for ``order-select`` the orders."""
+    """The hook's context: the user and patient, and for ``order-select`` the orders.
 
-    model_config = STRICT
+    Other fields are accepted and ignored (``ignored``): hooks add optional context
+    fields in minor versions, and a service shall not refuse a call for them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
     userId: Text
     patientId: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-.]+$")]
     encounterId: Text | None = None
     selections: list[Text] | None = None
     draftOrders: dict[str, Any] | None = None
+
+    def ignored(self) -> list[str]:
+        """The context fields sent that the service does not read, sorted."""
+        return sorted(self.model_extra or {})
 
 
 class CdsRequest(BaseModel):
@@ -136,8 +143,7 @@ def fetch_resources(
     context = request.context.model_dump()
     for key, template in PREFETCH.items():
         value = sent.get(key, ...)
-        failed = isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
-        if value is ... or failed:
+        if value is ... or failed_prefetch(value) or incomplete(value):
             if request.fhirServer is None:
                 absent.append(key)
                 continue
@@ -149,9 +155,42 @@ def fetch_resources(
             found[key] = value
     if absent:
         raise PrefetchMissing(
-            absent, f"not prefetched and no fhirServer to read them from: {', '.join(absent)}"
+            absent,
+            "not prefetched (or only partly: a failed search, or a page with a next link) "
+            f"and no fhirServer to read them from: {', '.join(absent)}",
         )
     return found
+
+
+def failed_prefetch(value: Any) -> bool:
+    """Whether a prefetched value says the client's search failed: an OperationOutcome,
+    or a searchset carrying one (search mode ``outcome``) with an error or fatal issue."""
+    if not isinstance(value, Mapping):
+        return False
+    if value.get("resourceType") == "OperationOutcome":
+        return True
+    if value.get("resourceType") != "Bundle":
+        return False
+    for entry in value.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        mode = (entry.get("search") or {}).get("mode") if isinstance(entry, Mapping) else None
+        if isinstance(resource, Mapping) and resource.get("resourceType") == "OperationOutcome":
+            issues = resource.get("issue") or []
+            severe = any(
+                isinstance(i, Mapping) and i.get("severity") in ("error", "fatal") for i in issues
+            )
+            if severe and mode in ("outcome", None):
+                return True
+    return False
+
+
+def incomplete(value: Any) -> bool:
+    """Whether a prefetched searchset is one page of more (it has a ``next`` link): the
+    client paginated, so the rest must be read from its FHIR server."""
+    if not isinstance(value, Mapping) or value.get("resourceType") != "Bundle":
+        return False
+    links = value.get("link") or []
+    return any(isinstance(link, Mapping) and link.get("relation") == "next" for link in links)
 
 
 AS_OF = "sequencer.as_of"

@@ -1,5 +1,7 @@
 """FHIR R4 over HTTP without CDS Hooks: a Bundle (or a list of resources) mapped to a v1
-profile, or answered with a GuidanceResponse."""
+profile, or answered with a GuidanceResponse. A client that accepts ``application/fhir+json``
+gets its errors as an OperationOutcome (an issue per problem: the problem code as
+``details``, its path as ``expression``); any other gets the service's plain JSON errors."""
 
 from __future__ import annotations
 
@@ -25,7 +27,44 @@ from sequencer.service.common import (
 )
 from sequencer.service.openapi import answers
 
-__all__ = ["add_fhir_routes"]
+__all__ = ["PROBLEM_SYSTEM", "add_fhir_routes", "operation_outcome"]
+
+PROBLEM_SYSTEM = "urn:sequencer:problem"
+"""The code system of the problem codes an OperationOutcome issue carries as ``details``."""
+
+# Problem code -> FHIR R4 issue-type (http://hl7.org/fhir/issue-type); others: invalid.
+_ISSUE_TYPE = {
+    "missing_field": "required",
+    "unknown_field": "structure",
+    "wrong_type": "structure",
+    "not_an_object": "structure",
+    "invalid_value": "value",
+    "out_of_range": "value",
+    "contradiction": "business-rule",
+    "too_large": "too-costly",
+}
+
+
+def operation_outcome(problems: list[Problem]) -> dict[str, Any]:
+    """An R4 OperationOutcome with one error issue per problem (no empty elements)."""
+    issues = []
+    for problem in problems:
+        issue: dict[str, Any] = {
+            "severity": "error",
+            "code": _ISSUE_TYPE.get(problem.code, "invalid"),
+            "details": {
+                "coding": [{"system": PROBLEM_SYSTEM, "code": problem.code}],
+                "text": problem.message,
+            },
+        }
+        if problem.field:
+            issue["expression"] = [problem.field]
+        issues.append(issue)
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def _wants_fhir(request: Request) -> bool:
+    return "application/fhir+json" in request.headers.get("accept", "").lower()
 
 
 def _mapped(body: bytes, as_of: str | None) -> FhirMapping:
@@ -58,8 +97,20 @@ def add_fhir_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
             reply: Response = await run_in_threadpool(make, body)
         except ProfileError as error:
             reply = problems_response(error, "FHIR input that cannot be mapped")
+            if _wants_fhir(request):
+                reply = JSONResponse(
+                    operation_outcome(error.problems),
+                    status_code=422,
+                    media_type="application/fhir+json",
+                )
         except UnknownContextError as error:
             reply = unknown_context_response(error)
+            if _wants_fhir(request):
+                reply = JSONResponse(
+                    operation_outcome([Problem("context", str(error), "invalid_value")]),
+                    status_code=404,
+                    media_type="application/fhir+json",
+                )
         return served(request, endpoint, body, reply, context)
 
     @app.post(

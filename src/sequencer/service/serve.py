@@ -9,6 +9,7 @@ tokens) and TLS (``--tls-cert`` and ``--tls-key``), as CDS Hooks requires HTTPS.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 from sequencer.errors import UsageError
@@ -16,7 +17,7 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.service.audit import AuditLog
 from sequencer.service.auth import load_auth
 
-__all__ = ["DEFAULT_AUDIT", "check_binding", "is_loopback", "serve"]
+__all__ = ["DEFAULT_AUDIT", "check_binding", "check_origins", "is_loopback", "serve"]
 
 DEFAULT_AUDIT = "sqlite:///sequencer-audit.sqlite3"
 """The audit database when none is named: a SQLite file in the working directory."""
@@ -55,6 +56,24 @@ def check_binding(host: str, port: int, authenticated: bool, tls: bool) -> None:
         )
 
 
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
+)
+
+
+def check_origins(origins: tuple[str, ...]) -> None:
+    """Refuse a browser origin that is not ``scheme://host[:port]`` (no path, no ``*``).
+
+    Raises ``UsageError`` naming every origin refused.
+    """
+    bad = [o for o in origins if not _ORIGIN.match(o)]
+    if bad:
+        raise UsageError(
+            "--allow-origin takes an origin, scheme://host[:port] (no path, no wildcard): "
+            + ", ".join(repr(o) for o in bad)
+        )
+
+
 def serve(
     host: str,
     port: int,
@@ -65,6 +84,7 @@ def serve(
     tls: tuple[Path | None, Path | None] | None = None,
     fhir_servers: tuple[str, ...] = (),
     public_url: str | None = None,
+    allow_origins: tuple[str, ...] = (),
 ) -> None:
     """Serve the HTTP API and the CDS Hooks services on ``host``:``port`` until
     interrupted, storing every answer in the ``audit`` database (a SQLAlchemy URL;
@@ -72,14 +92,17 @@ def serve(
     issuers), every call needs a signed token; ``tls`` is (certificate, key);
     ``fhir_servers`` are the FHIR base URLs a CDS call may have read (none by default);
     ``public_url`` is where clients reach the service (default: the address bound, or
-    the authentication file's ``public_url``). Forwarded headers are not trusted.
+    the authentication file's ``public_url``); ``allow_origins`` the browser origins
+    allowed to call across sites (CORS; none by default). Forwarded headers are not
+    trusted.
 
-    Raises ``UsageError`` for an address, port, authentication file, TLS pair or audit
-    URL that cannot be used.
+    Raises ``UsageError`` for an address, port, authentication file, TLS pair, origin or
+    audit URL that cannot be used.
     """
     if tls is not None and (tls[0] is None or tls[1] is None):
         raise UsageError("TLS needs both --tls-cert and --tls-key")
     config = load_auth(auth) if auth is not None else None
+    check_origins(allow_origins)
     check_binding(host, port, config is not None, tls is not None)
     log = AuditLog(audit, keep_profiles=keep_profiles)
     import uvicorn
@@ -95,6 +118,7 @@ def serve(
         reader=FhirReader(fhir_servers),
         public_url=public_url or f"{'https' if tls else 'http'}://{shown}:{port}",
         prepare=True,  # before the port opens: no request pays for the about document
+        allow_origins=allow_origins,
     )
     try:
         uvicorn.run(
