@@ -43,6 +43,18 @@ def test_the_guidance_response_is_valid_fhir_and_asks_for_every_missing_fact(num
     assert any(rec.rulebook.digest in n["text"] for n in response["note"])
     assert response["note"][0]["text"] == rec.notice
     assert response["requestIdentifier"] == {"value": "hook-1"}
+    assert response["occurrenceDateTime"] == WHEN.isoformat()
+    assert response["reasonCode"][0]["text"].startswith("Choice between ")
+    assert response["text"]["status"] == "generated"
+
+
+def test_the_narrative_is_escaped_xhtml_of_the_summary() -> None:
+    """The GuidanceResponse narrative carries the summary, markup escaped."""
+    rec = recommend(patient(1), context="us-2020")
+    marked = rec.model_copy(update={"notice": "<script>x</script> & more"})
+    div = guidance_response(marked)["text"]["div"]
+    assert div.startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+    assert "&lt;script&gt;x&lt;/script&gt; &amp; more" in div and "<script>" not in div
 
 
 def test_the_options_are_a_contained_request_group_in_ranked_order() -> None:

@@ -24,6 +24,9 @@
   ServiceRequest (same status and intent, ``code.text``) for an alternative.
 * ``note``: the decision-support notice, the summary (its points called the weight of
   arguments) and the rule base stamp.
+* ``reasonCode``: the choice asked for (``text``: the options by name); ``text``: a
+  generated narrative (the summary and the notice, escaped XHTML), so a FHIR viewer that
+  shows only narratives shows the answer.
 
 Ids are derived from the recommendation's content, so the same recommendation gives
 the same resource.
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import html
 import re
 from typing import Any
 
@@ -232,6 +236,15 @@ def guidance_response(
                 f"context {rec.context.name}; review: {stamp.rule_base_review}."
             },
         ],
+    }
+    names = [o.name for o in rec.options]
+    if names:
+        response["reasonCode"] = [{"text": f"Choice between {' and '.join(names)}"}]
+    response["text"] = {
+        "status": "generated",
+        "div": '<div xmlns="http://www.w3.org/1999/xhtml">'
+        f"<p>{html.escape(summary_words(rec.summary))}</p>"
+        f"<p>{html.escape(rec.notice)}</p></div>",
     }
     if request_id:
         response["requestIdentifier"] = {"value": request_id}

@@ -137,6 +137,9 @@ def add_fhir_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
     ) -> Response:
         def make(body: bytes) -> Response:
             rec = recommend(_mapped(body, as_of).profile, rulebook=book, context=context)
-            return JSONResponse(guidance_response(rec), media_type="application/fhir+json")
+            now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+            return JSONResponse(
+                guidance_response(rec, as_of=now), media_type="application/fhir+json"
+            )
 
         return await answer(request, "fhir/guidance", context, make)
