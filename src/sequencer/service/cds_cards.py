@@ -65,7 +65,7 @@ def _stamp(book: Rulebook, rec: Recommendation | None) -> dict[str, Any]:
         }
     }
     if rec is not None:
-        stamp["sequencer.choice"] = {
+        choice: dict[str, Any] = {
             "patient_id": rec.patient_id,
             "preferred": rec.preferred,
             "close_call": rec.close_call,
@@ -73,6 +73,9 @@ def _stamp(book: Rulebook, rec: Recommendation | None) -> dict[str, Any]:
             "provisional_on": list(rec.provisional_on),
             "options": {o.therapy: o.status for o in rec.options},
         }
+        # JSON elements shall not be null or empty (CDS Hooks): an absent ``preferred``
+        # means none is preferred, an absent ``provisional_on`` nothing it waits for.
+        stamp["sequencer.choice"] = {k: v for k, v in choice.items() if v not in (None, [], {})}
     return stamp
 
 
