@@ -289,6 +289,29 @@ LENT = {
 }
 
 
+def test_a_paged_prefetch_is_read_whole_from_the_client_s_fhir_server(
+    server: str, fhir_server: _FhirServer
+) -> None:
+    """A prefetched page with a next link is not used alone: the search is read again
+    from the FHIR server the client named (following its pages), the rest as sent."""
+    body = hook_call(3)
+    body["prefetch"]["conditions"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [{"relation": "next", "url": f"{fhir_server.base}/Condition?page=2"}],
+        "entry": [],
+    }
+    body["fhirServer"] = fhir_server.base
+    body["fhirAuthorization"] = LENT
+    before = len(fhir_server.paths)
+    status, answer = post(f"{server}/cds-services/sequencer-choice", body)
+    library = recommend((PATIENTS_DIR / "patient-3.json").read_bytes())
+    assert status == 200
+    assert answer["cards"][0]["extension"]["sequencer.choice"].get("preferred") == library.preferred
+    read = fhir_server.paths[before:]
+    assert [urllib.parse.urlsplit(p).path for p in read] == ["/Condition"]
+
+
 def test_data_not_prefetched_is_read_from_the_client_s_fhir_server(
     server: str, fhir_server: _FhirServer
 ) -> None:

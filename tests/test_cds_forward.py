@@ -13,7 +13,9 @@ import pytest
 from served import call, running_server
 from test_cds import _token, client_key, hook_call, post, secured, secured_audit
 
+from sequencer import UsageError
 from sequencer.service.cds_request import failed_prefetch, incomplete
+from sequencer.service.serve import check_origins
 
 __all__ = ["client_key", "secured", "secured_audit"]  # fixtures used here, from test_cds
 
@@ -160,3 +162,11 @@ def test_the_bearer_scheme_is_matched_in_any_case(secured: str, client_key: Any)
     url = f"{secured}/cds-services"
     status, _, _ = call(url, headers={"Authorization": f"bearer {_token(client_key, url)}"})
     assert status == 200
+
+
+@pytest.mark.parametrize("origin", ["*", "https://ok.example/path", "ok.example", "null"])
+def test_an_allowed_origin_must_be_an_exact_origin(origin: str) -> None:
+    """``--allow-origin`` refuses a wildcard, a path or a bare host, naming it."""
+    with pytest.raises(UsageError, match="--allow-origin takes an origin"):
+        check_origins(("https://fine.example:8443", origin))
+    check_origins(("https://fine.example:8443", "http://127.0.0.1:3000"))
