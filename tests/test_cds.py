@@ -68,8 +68,12 @@ def hook_call(number: int, hook: str = "patient-view", **extra: Any) -> dict[str
 def without_answer(body: dict[str, Any], field: str) -> dict[str, Any]:
     """The call with the board's answer for ``field`` taken out of its questionnaire."""
     for entry in body["prefetch"]["questionnaireResponses"]["entry"]:
-        items = entry["resource"]["item"]
-        entry["resource"]["item"] = [i for i in items if i["linkId"] != field]
+        groups = entry["resource"]["item"]  # the answers nest in the form's groups
+        for group in groups:
+            if "item" in group:
+                group["item"] = [i for i in group["item"] if i["linkId"] != field]
+        kept = [g for g in groups if g["linkId"] != field and g.get("item", True)]
+        entry["resource"]["item"] = kept
     return body
 
 
@@ -232,7 +236,8 @@ def test_a_missing_test_that_could_change_the_choice_is_offered_as_a_draft_order
 def with_answer(body: dict[str, Any], field: str, code: str) -> dict[str, Any]:
     """The call with the board's coded answer for ``field`` changed to ``code``."""
     for entry in body["prefetch"]["questionnaireResponses"]["entry"]:
-        for item in entry["resource"]["item"]:
+        groups = entry["resource"]["item"]  # the answers nest in the form's groups
+        for item in [i for g in groups for i in g.get("item", [g])]:
             if item["linkId"] == field:
                 item["answer"] = [{"valueCoding": {"system": PROFILE_SYSTEM, "code": code}}]
     return body

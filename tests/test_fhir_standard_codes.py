@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REPO
 
 from sequencer import recommend
 from sequencer.api import default_rulebook
 from sequencer.interop.codes import code_table
 from sequencer.interop.fhir_in import profile_from_fhir
+from sequencer.interop.questionnaire import QUESTIONNAIRE_FILE
 from sequencer.model.recommendation import Recommendation
 from sequencer.service.cds import answer
 from sequencer.service.cds_cards import Links
@@ -270,3 +272,25 @@ def test_rxnorm_displays_are_rxnorm_s_own() -> None:
     assert displays["1597262"] == "blinatumomab 0.035 MG Injection"
     assert displays["1597267"] == "blinatumomab 0.035 MG Injection [Blincyto]"
     assert blin.ingredient is not None and blin.ingredient.code == "1597258"
+
+
+@pytest.mark.parametrize("number", [1, 2, 3, 4, 5])
+def test_the_example_questionnaire_responses_follow_the_questionnaire_groups(number: int) -> None:
+    """R4: response items nest as the Questionnaire's do (answers inside their group)."""
+    form = json.loads(QUESTIONNAIRE_FILE.read_text(encoding="utf-8"))
+    groups = {g["linkId"]: {c["linkId"] for c in g.get("item", [])} for g in form["item"]}
+    path = REPO / "examples" / "fhir" / f"patient-{number}.bundle.json"
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    (response,) = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    ]
+    assert response["item"]
+    for item in response["item"]:
+        assert item["linkId"] in groups
+        if groups[item["linkId"]]:  # a group: no answer of its own, its questions inside
+            assert "answer" not in item
+            assert {i["linkId"] for i in item["item"]} <= groups[item["linkId"]]
+        else:
+            assert item["answer"] and "item" not in item

@@ -22,6 +22,7 @@ from typing import Any
 from sequencer.interop.codes import code_table
 from sequencer.interop.questionnaire import (
     ANSWER_SYSTEM,
+    QUESTIONNAIRE_FILE,
     QUESTIONNAIRE_URL,
     QUESTIONNAIRE_VERSION,
     asked_fields,
@@ -163,11 +164,34 @@ def bundle(profile_data: dict[str, Any], as_of: datetime.date = AS_OF) -> dict[s
                     "authoredOn": _day(60),
                 }
             )
-    items = [
-        {"linkId": field, "answer": _answer(field, facts[field])}
+    known = {
+        field
         for field in asked_fields()
         if facts[field] is not None and facts[field] != FIELDS[field].unknown_value
-    ]
+    }
+    # The response follows the Questionnaire's groups (R4: a response item nests as its
+    # questionnaire item does): a section's answers inside its group, in form order.
+    items: list[dict[str, Any]] = []
+    form = json.loads(QUESTIONNAIRE_FILE.read_text(encoding="utf-8"))
+    for entry in form["item"]:
+        if entry["type"] == "group":
+            inner = [
+                {"linkId": c["linkId"], "answer": _answer(c["linkId"], facts[c["linkId"]])}
+                for c in entry.get("item", [])
+                if c["linkId"] in known
+            ]
+            if inner:
+                items.append({"linkId": entry["linkId"], "item": inner})
+        elif entry["linkId"] in known:
+            items.append(
+                {
+                    "linkId": entry["linkId"],
+                    "answer": _answer(entry["linkId"], facts[entry["linkId"]]),
+                }
+            )
+    placed = {i["linkId"] for top in items for i in top.get("item", [top])}
+    if placed != known:  # a field the form nests deeper than one group
+        raise SystemExit(f"not placed in the form's groups: {sorted(known - placed)}")
     resources.append(
         {
             "resourceType": "QuestionnaireResponse",
