@@ -14,6 +14,7 @@ from served import call, running_server
 from test_cds import _token, client_key, hook_call, post, secured, secured_audit
 
 from sequencer import UsageError
+from sequencer.service.audit import AuditLog
 from sequencer.service.cds_request import failed_prefetch, incomplete
 from sequencer.service.serve import check_origins
 
@@ -24,19 +25,33 @@ OTHER = "https://elsewhere.example"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def audit(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('forward') / 'audit.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
+def server(audit: str) -> Iterator[str]:
     """The service with an audit database and one allowed browser origin."""
-    audit = f"sqlite:///{tmp_path_factory.mktemp('forward') / 'audit.sqlite3'}"
     with running_server("--audit", audit, "--allow-origin", ALLOWED) as base:
         yield base
 
 
-def test_an_unknown_context_field_is_accepted_and_ignored(server: str) -> None:
-    """A context field a later hook version adds does not make the call a 422."""
+def test_an_unknown_context_field_is_accepted_ignored_and_listed(server: str, audit: str) -> None:
+    """A context field a later hook version adds does not make the call a 422; the
+    answer names it as ignored, and the audit trail stores that answer."""
     body = hook_call(1)
     body["context"]["someFutureField"] = {"any": "value"}
     status, reply = post(f"{server}/cds-services/sequencer-choice", body)
     assert status == 200 and reply["cards"]
+    assert reply["extension"] == {"sequencer.ignored_context": ["someFutureField"]}
+    plain = post(f"{server}/cds-services/sequencer-choice", hook_call(1))[1]
+    assert "extension" not in plain  # nothing ignored, nothing said
+    log = AuditLog(audit)
+    try:
+        outputs = [row.output for row in log.rows() if row.endpoint.startswith("cds-services")]
+    finally:
+        log.close()
+    assert any("someFutureField" in out for out in outputs)
 
 
 def test_a_feedback_extension_is_accepted(server: str) -> None:

@@ -43,7 +43,7 @@ from sequencer.service.cds_cards import (
     workup_card,
 )
 from sequencer.service.cds_discovery import ORDER_CHECK
-from sequencer.service.cds_request import as_of_day, fetch_resources, parse_request
+from sequencer.service.cds_request import CdsRequest, as_of_day, fetch_resources, parse_request
 
 __all__ = ["CdsAnswer", "answer"]
 
@@ -89,7 +89,7 @@ def answer(
         if any(p.code != "contradiction" for p in error.problems):
             raise ProfileError(error.problems) from None
         card = problems_card(book, error.problems, links(None))
-        return CdsAnswer({"cards": [card]}, (_issued(card),), None)
+        return CdsAnswer(_body(request, [card]), (_issued(card),), None)
     where = links(rec)
     if service == ORDER_CHECK:
         cards = order_cards(book, request, rec, where)
@@ -107,7 +107,22 @@ def answer(
         workup = workup_card(book, rec, request.context.patientId, where)
         if workup:
             cards.append(workup)
-    return CdsAnswer({"cards": cards}, tuple(_issued(c) for c in cards), rec)
+    return CdsAnswer(_body(request, cards), tuple(_issued(c) for c in cards), rec)
+
+
+IGNORED_CONTEXT = "sequencer.ignored_context"
+"""The response extension naming the context fields sent that the service did not read
+(stored with the answer in the audit trail)."""
+
+
+def _body(request: CdsRequest, cards: list[dict[str, Any]]) -> dict[str, Any]:
+    """The response: the cards, and the ignored context fields when there are any (at
+    most 50 names, each at most 100 characters: a name is the client's text)."""
+    body: dict[str, Any] = {"cards": cards}
+    ignored = request.context.ignored()
+    if ignored:
+        body["extension"] = {IGNORED_CONTEXT: [name[:100] for name in ignored[:50]]}
+    return body
 
 
 def _issued(card: Mapping[str, Any]) -> IssuedCard:
