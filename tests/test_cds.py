@@ -335,7 +335,10 @@ def test_data_not_prefetched_is_read_from_the_client_s_fhir_server(
     asked = urllib.parse.parse_qs(urllib.parse.urlsplit(observations).query)["code"]
     table = code_table()
     assert asked == [
-        ",".join(f"{table.uri(o.code.system)}|{o.code.code}" for o in table.observations)
+        ",".join(
+            f"{table.uri(c.system)}|{c.code}"
+            for c in [o.code for o in table.observations] + [g.code for g in table.genomic_variants]
+        )
     ]
     assert "http://loinc.org|89247-1" in asked[0]  # ECOG
 

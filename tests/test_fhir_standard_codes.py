@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import REPO
 
-from sequencer import recommend
+from sequencer import FhirError, recommend
 from sequencer.api import default_rulebook
 from sequencer.interop.codes import code_table
 from sequencer.interop.fhir_in import profile_from_fhir
@@ -259,6 +259,10 @@ def test_every_code_says_where_it_was_verified() -> None:
     groups += [(c.verified, c.codes) for c in TABLE.conditions]
     groups += [(m.verified, m.all_codes()) for m in TABLE.medications]
     groups += [(r.verified, r.codes) for r in TABLE.recognised]
+    groups += [
+        (g.verified, [g.code, g.gene_component, *g.genes, *g.answers])
+        for g in TABLE.genomic_variants
+    ]
     for verified, codes in groups:
         for code in codes:
             assert (code.verified or verified).startswith("https://"), code
@@ -294,3 +298,53 @@ def test_the_example_questionnaire_responses_follow_the_questionnaire_groups(num
             assert {i["linkId"] for i in item["item"]} <= groups[item["linkId"]]
         else:
             assert item["answer"] and "item" not in item
+
+
+def variant(vid: str, answer: str, *genes: str) -> dict[str, Any]:
+    gene = {"coding": [{"system": LOINC, "code": "48018-6"}]}
+    return {
+        "resourceType": "Observation",
+        "id": vid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "69548-6"}]},
+        "subject": SUBJECT,
+        "valueCodeableConcept": {"coding": [{"system": LOINC, "code": answer}]},
+        "component": [
+            {
+                "code": gene,
+                "valueCodeableConcept": {
+                    "coding": [{"system": "http://www.genenames.org", "code": g}]
+                },
+            }
+            for g in genes
+        ],
+    }
+
+
+def test_a_bcr_abl1_genomic_variant_gives_the_ph_status() -> None:
+    """Present is Ph-positive, absent Ph-negative; ABL1 alone is not the fusion."""
+    present = variant("v", "LA9633-4", "HGNC:1014", "HGNC:76")
+    absent = variant("v", "LA9634-2", "HGNC:76", "HGNC:1014")
+    for found, ph in ((present, "positive"), (absent, "negative")):
+        assert profile_from_fhir([PATIENT, found], as_of=AS_OF).profile["disease"] == {"ph": ph}
+    alone = profile_from_fhir([PATIENT, variant("v", "LA9633-4", "HGNC:76")], as_of=AS_OF)
+    assert "disease.ph" in alone.not_found
+    assert alone.unused[0].reason == "a genomic variant of other genes (HGNC:76)"
+
+
+def test_a_fusion_variant_disagreeing_with_the_transcript_test_is_a_contradiction() -> None:
+    """Ph status never supersedes: two sources that disagree are named, not chosen."""
+    (rule,) = [o for o in TABLE.observations if o.field == "disease.ph"]
+    transcript = {
+        "resourceType": "Observation",
+        "id": "t",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": rule.code.code}]},
+        "subject": SUBJECT,
+        "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9633-4"}]},
+    }
+    absent = variant("v", "LA9634-2", "HGNC:1014", "HGNC:76")
+    with pytest.raises(FhirError) as refused:
+        profile_from_fhir([PATIENT, transcript, absent], as_of=AS_OF)
+    (problem,) = refused.value.problems
+    assert problem.code == "contradiction" and "Observation/v" in problem.message

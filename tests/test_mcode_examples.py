@@ -1,6 +1,7 @@
 """The mCODE STU4 IG's own examples (tests/fixtures/mcode, see its README): the IG's
 B-cell ALL patient is a child, refused by age; what each of its other resources yields
-(nothing, each with the reason), and the IG's absent-variant example."""
+(nothing, each with the reason), the IG's absent-variant example, and its BCR::ABL1
+fusion example read as Ph-positive."""
 
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ def test_each_pediatric_example_resource_says_why_it_gives_nothing() -> None:
         "MedicationRequest/cancer-related-medication-request-cyclophosphamide-brian-l": (
             "no medication code in the mapping"
         ),
-        "Observation/gx-genomic-variant-fusion-ETV6-RUNX1-brian-l": "no code in the mapping",
+        "Observation/gx-genomic-variant-fusion-ETV6-RUNX1-brian-l": (
+            "a genomic variant of other genes (HGNC:10471, HGNC:3495)"
+        ),
         "Procedure/us-core-procedure-lumbar-puncture-brian-l": "Procedure is not read",
         "Observation/cancer-disease-status-improved-brian-l": "no code in the mapping",
     }
@@ -60,4 +63,18 @@ def test_an_absent_genomic_variant_of_other_genes_sets_nothing() -> None:
         patient_id="gx-cancer-patient-adam-anyperson",
     )
     assert result.profile == {"id": "gx-cancer-patient-adam-anyperson"}
-    assert [u.reason for u in result.unused] == ["no code in the mapping"]
+    assert [u.reason for u in result.unused] == [
+        "a genomic variant of other genes (HGNC:1097, HGNC:6342, HGNC:7989)"
+    ]
+
+
+def test_the_ig_bcr_abl1_fusion_example_is_ph_positive() -> None:
+    """The IG's BCR::ABL1 GenomicVariant (present) fills disease.ph positive."""
+    result = profile_from_fhir(
+        load("genomic-variant-bcr-abl1.json"),
+        as_of=AS_OF,
+        patient_id="cancer-patient-john-anyperson",
+    )
+    assert result.profile["disease"] == {"ph": "positive"}
+    (fact,) = result.found
+    assert (fact.source, fact.code) == ("Observation/genomic-variant-fusion", "69548-6")

@@ -19,6 +19,7 @@ __all__ = [
     "Code",
     "CodeTable",
     "ConditionMap",
+    "GenomicVariantMap",
     "MedicationMap",
     "ObservationMap",
     "Recognised",
@@ -73,6 +74,21 @@ class ObservationMap(BaseModel):
         if (self.value == "quantity") != (self.unit is not None):
             raise ValueError("a quantity needs its unit, and only a quantity has one")
         return self
+
+
+class GenomicVariantMap(BaseModel):
+    """An mCODE GenomicVariant of exactly ``genes`` (its gene-studied components) -> a
+    profile field, from its coded value (present, absent)."""
+
+    model_config = _STRICT
+    field: Text
+    code: Code
+    gene_component: Code
+    genes: Annotated[list[Code], Field(min_length=1)]
+    verified: Text
+    mcode: str | None = None
+    why: Text
+    answers: Annotated[list[Answer], Field(min_length=1)]
 
 
 class ClinicalStatus(BaseModel):
@@ -147,6 +163,7 @@ class CodeTable(BaseModel):
     model_config = _STRICT
     systems: dict[str, Text]
     observations: list[ObservationMap]
+    genomic_variants: list[GenomicVariantMap] = []
     conditions: list[ConditionMap]
     medications: list[MedicationMap]
     recognised: list[Recognised] = []
@@ -156,6 +173,7 @@ class CodeTable(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> CodeTable:
         fields = [o.field for o in self.observations] + [c.field for c in self.conditions]
+        fields += [g.field for g in self.genomic_variants]
         fields += [m.field for m in self.medications] + list(self.standard_only)
         unknown = sorted({f for f in fields if f not in FIELDS and f != "age"})
         if unknown:
@@ -166,6 +184,8 @@ class CodeTable(BaseModel):
         codes += [c for m in self.medications for c in m.all_codes()]
         codes += [o.unit for o in self.observations if o.unit is not None]
         codes += [c for r in self.recognised for c in r.codes]
+        for g in self.genomic_variants:
+            codes += [g.code, g.gene_component, *g.genes, *g.answers]
         systems = {c.system for c in codes} | {c.clinical_status.system for c in self.conditions}
         systems |= {c.verification_status.system for c in self.conditions}
         undeclared = sorted(systems - set(self.systems))

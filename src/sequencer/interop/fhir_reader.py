@@ -70,7 +70,7 @@ class Reader:
             None,
         )
         if rule is None:
-            self.skip(source, "no code in the mapping")
+            self._variant(res, source, codes)
             return
         if res.get("status") not in ("final", "amended", "corrected"):
             self.skip(source, f"status {res.get('status')!r} is not a final result")
@@ -116,6 +116,43 @@ class Reader:
                 )
                 return
         self.skip(source, "its value is not a coded answer in the mapping")
+
+    def _variant(self, res: Mapping[str, Any], source: str, codes: set[tuple[str, str]]) -> None:
+        """An mCODE GenomicVariant of the genes a rule names, read by its value; any other
+        Observation listed unused with the reason."""
+        table = self.table
+        for rule in table.genomic_variants:
+            if (table.uri(rule.code.system), rule.code.code) not in codes:
+                continue
+            if res.get("status") not in ("final", "amended", "corrected"):
+                self.skip(source, f"status {res.get('status')!r} is not a final result")
+                return
+            wanted = (table.uri(rule.gene_component.system), rule.gene_component.code)
+            genes = {
+                gene
+                for part in res.get("component") or []
+                if isinstance(part, Mapping) and wanted in codings(part.get("code"))
+                for gene in codings(part.get("valueCodeableConcept"))
+            }
+            named = {(table.uri(g.system), g.code) for g in rule.genes}
+            if genes != named:
+                said = ", ".join(sorted(code for _, code in genes)) or "none named"
+                self.skip(source, f"a genomic variant of other genes ({said})")
+                return
+            values = set(codings(res.get("valueCodeableConcept")))
+            answer = next(
+                (a for a in rule.answers if (table.uri(a.system), a.code) in values), None
+            )
+            if answer is None:
+                self.skip(source, "its value is not a coded answer in the mapping")
+                return
+            when = first_date(res.get("effectiveDateTime"), res.get("issued"))
+            system, code = table.uri(rule.code.system), rule.code.code
+            self.facts.append(
+                Fact(rule.field, answer.value, source, "Observation", when, system, code, NEVER)
+            )
+            return
+        self.skip(source, "no code in the mapping")
 
     def _quantity(
         self, res: Mapping[str, Any], source: str, rule: ObservationMap, fact: Fact

@@ -19,7 +19,8 @@ def _observation_codes() -> str:
     """The Observation codes the FHIR mapping reads, as one FHIR token search value
     (``system|code`` joined by commas): a client sends only those observations."""
     table = code_table()
-    return ",".join(f"{table.uri(o.code.system)}|{o.code.code}" for o in table.observations)
+    codes = [o.code for o in table.observations] + [g.code for g in table.genomic_variants]
+    return ",".join(f"{table.uri(c.system)}|{c.code}" for c in codes)
 
 
 PREFETCH: dict[str, str] = {
