@@ -205,6 +205,7 @@ def profile_from_fhir(
             reader.response(res, source, path)
         else:
             reader.skip(source, f"{kind} is not read")
+    reader.gather()
     problems += reader.problems
     chosen = resolve(reader.facts, reader.unused, problems)
     for fact in reader.given:
