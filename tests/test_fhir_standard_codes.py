@@ -293,7 +293,11 @@ def test_every_code_says_where_it_was_verified() -> None:
     ]
     groups += [(c.verified, c.codes) for c in TABLE.conditions]
     groups += [(m.verified, m.all_codes()) for m in TABLE.medications]
-    groups += [(r.verified, r.codes) for r in TABLE.recognised]
+    groups += [(r.verified, r.codes) for r in [*TABLE.recognised, *TABLE.recognised_procedures]]
+    groups += [
+        (v.verified, [v.code, v.gene_component, v.gene, v.change_component, v.present])
+        for v in TABLE.variant_lists
+    ]
     groups += [
         (g.verified, [g.code, g.gene_component, *g.genes, *g.answers])
         for g in TABLE.genomic_variants

@@ -199,6 +199,7 @@ class CodeTable(BaseModel):
     conditions: list[ConditionMap]
     medications: list[MedicationMap]
     recognised: list[Recognised] = []
+    recognised_procedures: list[Recognised] = []
     standard_only: list[Text]
     left_out: list[LeftOut]
 
@@ -218,7 +219,7 @@ class CodeTable(BaseModel):
         codes += [c for m in self.conditions for c in m.codes]
         codes += [c for m in self.medications for c in m.all_codes()]
         codes += [o.unit for o in self.observations if o.unit is not None]
-        codes += [c for r in self.recognised for c in r.codes]
+        codes += [c for r in [*self.recognised, *self.recognised_procedures] for c in r.codes]
         for g in self.genomic_variants:
             codes += [g.code, g.gene_component, *g.genes, *g.answers]
         for v in self.variant_lists:

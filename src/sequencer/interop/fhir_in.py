@@ -203,6 +203,8 @@ def profile_from_fhir(
             reader.medication(res, source, meds)
         elif kind == "QuestionnaireResponse":
             reader.response(res, source, path)
+        elif kind == "Procedure":
+            reader.procedure(res, source)
         else:
             reader.skip(source, f"{kind} is not read")
     reader.gather()

@@ -336,6 +336,18 @@ class Reader:
                 return
         self.skip(source, "no code in the mapping")
 
+    def procedure(self, res: Mapping[str, Any], source: str) -> None:
+        """A Procedure gives nothing yet: a recognised one is listed unused with why."""
+        codes = set(codings(res.get("code")))
+        for known in self.table.recognised_procedures:
+            if codes & {(self.table.uri(c.system), c.code) for c in known.codes}:
+                self.skip(source, f"{known.what}: {known.why}")
+                return
+        self.skip(
+            source,
+            "Procedure: no code in the mapping (HCT and CAR T infusion codes are not confirmed)",
+        )
+
     def medication(
         self, res: Mapping[str, Any], source: str, meds: Mapping[str, Mapping[str, Any]]
     ) -> None:
