@@ -186,7 +186,9 @@ def test_the_verb_shows_the_profile_what_was_found_and_what_was_not() -> None:
     assert '"id": "aldoss2020-patient-4"' in done.stdout
     assert "transplant.on_immunosuppression = true  from MedicationRequest/" in done.stdout
     assert "Not found, unknown" in done.stdout and "  disease.cns" in done.stdout
-    assert "Procedure/aldoss2020-patient-4-allo-hct: Procedure is not read" in done.stdout
+    assert "Procedure/aldoss2020-patient-4-allo-hct: Procedure: no code in the mapping" in (
+        done.stdout
+    )
 
 
 def test_the_verb_json_is_the_mapping() -> None:

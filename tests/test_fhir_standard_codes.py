@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from served import call, running_server
 
 from sequencer import FhirError, recommend
 from sequencer.api import default_rulebook
@@ -128,8 +129,8 @@ def test_the_fhir_verb_reads_the_standard_coded_record(tmp_path: Path) -> None:
     check_standard(mapping["profile"], {g["field"] for g in mapping["given"]})
 
 
-def test_a_cds_call_reads_the_standard_coded_record() -> None:
-    """A patient-view call prefetching the record decides on the same facts."""
+def standard_call() -> dict[str, Any]:
+    """A patient-view call prefetching the standard-coded record."""
     prefetch: dict[str, Any] = dict.fromkeys(PREFETCH)
     for resource in standard_record():
         key = PREFETCH_KEY_OF_TYPE[resource["resourceType"]]
@@ -142,13 +143,31 @@ def test_a_cds_call_reads_the_standard_coded_record() -> None:
             "entry": [],
         }
         prefetch[key]["entry"].append({"resource": resource})
-    body = {
+    return {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
         "context": {"userId": "Practitioner/board", "patientId": "std"},
         "prefetch": prefetch,
         "extension": {"sequencer.as_of": str(AS_OF)},
     }
+
+
+def check_record(body: dict[str, Any]) -> None:
+    """The answer's ``sequencer.record`` extension says what the record gave."""
+    record = body["extension"]["sequencer.record"]
+    found = {f["field"]: f["value"] for f in record["found"]}
+    assert found["disease.marrow_blasts_pct"] == 35
+    assert found["transplant.on_immunosuppression"] is True
+    assert found["transplant.gvhd"] == "active"
+    assert {g["field"]: g["source"] for g in record["given"]} == {
+        "prior_therapy.blinatumomab": "MedicationAdministration/blin",
+        "prior_therapy.inotuzumab": "MedicationAdministration/ino",
+    }
+
+
+def test_a_cds_call_reads_the_standard_coded_record() -> None:
+    """A patient-view call prefetching the record decides on the same facts, and its
+    answer says what the record gave."""
     seen: list[dict[str, Any]] = []
 
     def deciding(profile: dict[str, Any]) -> Recommendation:
@@ -158,15 +177,31 @@ def test_a_cds_call_reads_the_standard_coded_record() -> None:
     book = default_rulebook()
     done = answer(
         CHOICE,
-        body,
+        standard_call(),
         book,
         deciding,
         lambda _rec: Links(None, "http://127.0.0.1/about"),
         lambda *_: {},
     )
     (profile,) = seen
-    check_standard(profile, {"prior_therapy.blinatumomab", "prior_therapy.inotuzumab"})
+    given = {g["field"] for g in done.body["extension"]["sequencer.record"]["given"]}
+    check_standard(profile, given)
+    check_record(done.body)
     assert done.recommendation is not None and done.body["cards"]
+
+
+def test_the_running_server_reads_the_standard_coded_record() -> None:
+    """The same call to ``sequencer serve`` over loopback answers with cards, and its
+    ``sequencer.record`` extension shows blasts 35, both therapies given, immunosuppression
+    and active GVHD."""
+    with running_server() as base:
+        status, _headers, raw = call(
+            f"{base}/cds-services/{CHOICE}", json.dumps(standard_call()).encode(), "POST"
+        )
+    assert status == 200, raw
+    body = json.loads(raw)
+    assert body["cards"]
+    check_record(body)
 
 
 @pytest.mark.parametrize(
@@ -258,7 +293,11 @@ def test_every_code_says_where_it_was_verified() -> None:
     ]
     groups += [(c.verified, c.codes) for c in TABLE.conditions]
     groups += [(m.verified, m.all_codes()) for m in TABLE.medications]
-    groups += [(r.verified, r.codes) for r in TABLE.recognised]
+    groups += [(r.verified, r.codes) for r in [*TABLE.recognised, *TABLE.recognised_procedures]]
+    groups += [
+        (v.verified, [v.code, v.gene_component, v.gene, v.change_component, v.present])
+        for v in TABLE.variant_lists
+    ]
     groups += [
         (g.verified, [g.code, g.gene_component, *g.genes, *g.answers])
         for g in TABLE.genomic_variants
@@ -322,14 +361,15 @@ def variant(vid: str, answer: str, *genes: str) -> dict[str, Any]:
 
 
 def test_a_bcr_abl1_genomic_variant_gives_the_ph_status() -> None:
-    """Present is Ph-positive, absent Ph-negative; ABL1 alone is not the fusion."""
+    """Present is Ph-positive, absent Ph-negative; ABL1 alone is not the fusion (it is a
+    kinase-domain variant, read by its amino-acid change: test_fhir_variants)."""
     present = variant("v", "LA9633-4", "HGNC:1014", "HGNC:76")
     absent = variant("v", "LA9634-2", "HGNC:76", "HGNC:1014")
     for found, ph in ((present, "positive"), (absent, "negative")):
         assert profile_from_fhir([PATIENT, found], as_of=AS_OF).profile["disease"] == {"ph": ph}
     alone = profile_from_fhir([PATIENT, variant("v", "LA9633-4", "HGNC:76")], as_of=AS_OF)
     assert "disease.ph" in alone.not_found
-    assert alone.unused[0].reason == "a genomic variant of other genes (HGNC:76)"
+    assert alone.unused[0].reason.startswith("a variant of ABL1 without an HGVS amino-acid")
 
 
 def test_a_fusion_variant_disagreeing_with_the_transcript_test_is_a_contradiction() -> None:

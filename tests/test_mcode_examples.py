@@ -15,6 +15,7 @@ from conftest import REPO
 from sequencer import FhirError
 from sequencer.interop.codes import code_table
 from sequencer.interop.fhir_in import profile_from_fhir
+from sequencer.service.cds_discovery import PREFETCH_KEY_OF_TYPE
 
 FIXTURES = REPO / "tests" / "fixtures" / "mcode"
 AS_OF = datetime.date(2024, 3, 1)
@@ -41,6 +42,7 @@ def test_each_pediatric_example_resource_says_why_it_gives_nothing() -> None:
     assert result.profile == {"id": "cancer-patient-brian-l"}
     reasons = {u.source: u.reason for u in result.unused}
     (b_all,) = code_table().recognised
+    (puncture,) = code_table().recognised_procedures
     assert reasons == {
         "Condition/primary-cancer-condition-brian-l": f"{b_all.what}: {b_all.why}",
         "Observation/lansky-performance-status-brian-l": "no code in the mapping",
@@ -50,7 +52,7 @@ def test_each_pediatric_example_resource_says_why_it_gives_nothing() -> None:
         "Observation/gx-genomic-variant-fusion-ETV6-RUNX1-brian-l": (
             "a genomic variant of other genes (HGNC:10471, HGNC:3495)"
         ),
-        "Procedure/us-core-procedure-lumbar-puncture-brian-l": "Procedure is not read",
+        "Procedure/us-core-procedure-lumbar-puncture-brian-l": f"{puncture.what}: {puncture.why}",
         "Observation/cancer-disease-status-improved-brian-l": "no code in the mapping",
     }
 
@@ -78,3 +80,13 @@ def test_the_ig_bcr_abl1_fusion_example_is_ph_positive() -> None:
     assert result.profile["disease"] == {"ph": "positive"}
     (fact,) = result.found
     assert (fact.source, fact.code) == ("Observation/genomic-variant-fusion", "69548-6")
+
+
+def test_procedures_are_not_asked_for_while_none_fills_a_field() -> None:
+    """Every prefetch key is required (absent without a FHIR server: 412), and no
+    Procedure code fills a field yet, so the discovery asks for none; HCT and CAR T
+    infusion are listed as left out, with why."""
+    assert "Procedure" not in PREFETCH_KEY_OF_TYPE
+    left_out = " ".join(f"{x.what} {x.why}" for x in code_table().left_out)
+    assert "allogeneic haematopoietic cell transplantation" in left_out
+    assert "CAR T-cell infusion" in left_out

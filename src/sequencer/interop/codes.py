@@ -16,6 +16,7 @@ from sequencer.model.fields import FIELDS
 
 __all__ = [
     "CODES_FILE",
+    "AminoAcids",
     "Code",
     "CodeTable",
     "ConditionMap",
@@ -23,6 +24,7 @@ __all__ = [
     "MedicationMap",
     "ObservationMap",
     "Recognised",
+    "VariantListMap",
     "VerificationStatus",
     "code_table",
     "load_code_table",
@@ -89,6 +91,34 @@ class GenomicVariantMap(BaseModel):
     mcode: str | None = None
     why: Text
     answers: Annotated[list[Answer], Field(min_length=1)]
+
+
+class VariantListMap(BaseModel):
+    """mCODE GenomicVariants of exactly ``gene``, present, gathered into one list field:
+    each one's amino-acid change (an HGVS protein description in ``change_component``)
+    written in one-letter codes."""
+
+    model_config = _STRICT
+    field: Text
+    code: Code
+    gene_component: Code
+    gene: Code
+    change_component: Code
+    change_system: Text
+    present: Code
+    verified: Text
+    mcode: str | None = None
+    why: Text
+
+
+class AminoAcids(BaseModel):
+    """Three-letter amino-acid symbols -> one-letter ones."""
+
+    model_config = _STRICT
+    verified: Text
+    letters: dict[
+        Annotated[str, Field(pattern=r"^[A-Z][a-z]{2}$")], Annotated[str, Field(pattern=r"^[A-Z]$")]
+    ]
 
 
 class ClinicalStatus(BaseModel):
@@ -164,9 +194,12 @@ class CodeTable(BaseModel):
     systems: dict[str, Text]
     observations: list[ObservationMap]
     genomic_variants: list[GenomicVariantMap] = []
+    variant_lists: list[VariantListMap] = []
+    amino_acids: AminoAcids | None = None
     conditions: list[ConditionMap]
     medications: list[MedicationMap]
     recognised: list[Recognised] = []
+    recognised_procedures: list[Recognised] = []
     standard_only: list[Text]
     left_out: list[LeftOut]
 
@@ -174,6 +207,9 @@ class CodeTable(BaseModel):
     def _consistent(self) -> CodeTable:
         fields = [o.field for o in self.observations] + [c.field for c in self.conditions]
         fields += [g.field for g in self.genomic_variants]
+        fields += [v.field for v in self.variant_lists]
+        if self.variant_lists and self.amino_acids is None:
+            raise ValueError("variant_lists need the amino_acids table")
         fields += [m.field for m in self.medications] + list(self.standard_only)
         unknown = sorted({f for f in fields if f not in FIELDS and f != "age"})
         if unknown:
@@ -183,10 +219,13 @@ class CodeTable(BaseModel):
         codes += [c for m in self.conditions for c in m.codes]
         codes += [c for m in self.medications for c in m.all_codes()]
         codes += [o.unit for o in self.observations if o.unit is not None]
-        codes += [c for r in self.recognised for c in r.codes]
+        codes += [c for r in [*self.recognised, *self.recognised_procedures] for c in r.codes]
         for g in self.genomic_variants:
             codes += [g.code, g.gene_component, *g.genes, *g.answers]
+        for v in self.variant_lists:
+            codes += [v.code, v.gene_component, v.gene, v.change_component, v.present]
         systems = {c.system for c in codes} | {c.clinical_status.system for c in self.conditions}
+        systems |= {v.change_system for v in self.variant_lists}
         systems |= {c.verification_status.system for c in self.conditions}
         undeclared = sorted(systems - set(self.systems))
         if undeclared:

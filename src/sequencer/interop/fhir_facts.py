@@ -78,6 +78,14 @@ class Fact:
         )
 
 
+def _same(value: Any) -> str:
+    """What two readings must share to agree: the value, or for a list (ABL1 mutations)
+    the names it holds, in any order and case."""
+    if isinstance(value, list):
+        return repr(sorted({str(v).upper() for v in value}))
+    return repr(value)
+
+
 def _said(value: Any) -> str:
     return "unknown" if value is None else repr(value)
 
@@ -85,7 +93,7 @@ def _said(value: Any) -> str:
 def _combine(field: str, group: list[Fact], unused: list[UnusedResource]) -> list[Fact]:
     """The facts of one field from one resource type that stand, by their policy; those
     set aside are listed in ``unused`` with the reason."""
-    if len({repr(f.value) for f in group}) == 1:
+    if len({_same(f.value) for f in group}) == 1:
         return group
     policy, kind = group[0].policy, group[0].kind
     if policy == ANY_ACTIVE:
@@ -99,7 +107,7 @@ def _combine(field: str, group: list[Fact], unused: list[UnusedResource]) -> lis
     if policy == NEWEST and all(d is not None for d in dates):
         newest = max(d for d in dates if d is not None)
         winners = [f for f in group if f.date == newest]
-        if len({repr(f.value) for f in winners}) == 1:
+        if len({_same(f.value) for f in winners}) == 1:
             for f in group:
                 if f.date != newest:
                     reason = f"{field}: superseded by {winners[0].source} of {newest}"
@@ -130,7 +138,7 @@ def resolve(
                         reason = f"{field}: answered unknown; {known[0].source} gives its value"
                         unused.append(UnusedResource(source=f.source, reason=reason))
                 group = known
-        if len({repr(f.value) for f in group}) == 1:
+        if len({_same(f.value) for f in group}) == 1:
             chosen[field] = group
             continue
         said = "; ".join(f"{f.source} says {_said(f.value)}" for f in group)

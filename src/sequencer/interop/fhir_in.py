@@ -203,8 +203,11 @@ def profile_from_fhir(
             reader.medication(res, source, meds)
         elif kind == "QuestionnaireResponse":
             reader.response(res, source, path)
+        elif kind == "Procedure":
+            reader.procedure(res, source)
         else:
             reader.skip(source, f"{kind} is not read")
+    reader.gather()
     problems += reader.problems
     chosen = resolve(reader.facts, reader.unused, problems)
     for fact in reader.given:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from sequencer.errors import Problem
-from sequencer.interop.codes import CodeTable, MedicationMap, ObservationMap
+from sequencer.interop.codes import CodeTable, MedicationMap, ObservationMap, VariantListMap
 from sequencer.interop.fhir_facts import NEVER, NEWEST, Fact, UnusedResource
 from sequencer.interop.fhir_resources import codings, first_date, medication_codes
 from sequencer.interop.questionnaire import QUESTIONNAIRE_URL, answers_of, is_ours
@@ -21,6 +22,14 @@ __all__ = ["Reader", "match_medication"]
 # MedicationRequest intents that make an active request a current prescription (FHIR R4
 # MedicationRequest.intent); proposal, plan, directive, option and the rest do not.
 _ORDER_INTENTS = ("order", "original-order", "instance-order", "filler-order")
+
+# An HGVS protein description of one amino-acid substitution, with or without its
+# reference sequence and the parentheses of a predicted change: NP_005148.2:p.(Thr315Ile),
+# p.Thr315Ile, p.(T315I). The residues are checked against the code table's symbols.
+_SUBSTITUTION = re.compile(
+    r"^(?:[A-Za-z0-9_.]+:)?p\.(\()?(?P<ref>[A-Z][a-z]{2}|[A-Z])(?P<pos>[1-9][0-9]{0,4})"
+    r"(?P<alt>[A-Z][a-z]{2}|[A-Z])(?(1)\))$"
+)
 
 
 def match_medication(table: CodeTable, codes: list[tuple[str, str]]) -> MedicationMap | None:
@@ -42,6 +51,7 @@ class Reader:
         self.given: list[Fact] = []
         self.unused: list[UnusedResource] = []
         self.problems: list[Problem] = []
+        self.gathered: dict[str, list[tuple[str, str, datetime.date | None]]] = {}
 
     def skip(self, source: str, reason: str) -> None:
         self.unused.append(UnusedResource(source=source, reason=reason))
@@ -121,6 +131,9 @@ class Reader:
         """An mCODE GenomicVariant of the genes a rule names, read by its value; any other
         Observation listed unused with the reason."""
         table = self.table
+        for listed in table.variant_lists:
+            if self._listed_variant(res, source, codes, listed):
+                return
         for rule in table.genomic_variants:
             if (table.uri(rule.code.system), rule.code.code) not in codes:
                 continue
@@ -153,6 +166,108 @@ class Reader:
             )
             return
         self.skip(source, "no code in the mapping")
+
+    def _listed_variant(
+        self,
+        res: Mapping[str, Any],
+        source: str,
+        codes: set[tuple[str, str]],
+        rule: VariantListMap,
+    ) -> bool:
+        """Gather the amino-acid change of a present variant of exactly ``rule.gene`` (see
+        ``gather``), or list the variant unused with why; False when ``res`` is not a
+        variant of that gene alone."""
+        table = self.table
+        if (table.uri(rule.code.system), rule.code.code) not in codes:
+            return False
+        parts = [p for p in res.get("component") or [] if isinstance(p, Mapping)]
+        wanted = (table.uri(rule.gene_component.system), rule.gene_component.code)
+        genes = {
+            g
+            for p in parts
+            if wanted in codings(p.get("code"))
+            for g in codings(p.get("valueCodeableConcept"))
+        }
+        if genes != {(table.uri(rule.gene.system), rule.gene.code)}:
+            return False
+        if res.get("status") not in ("final", "amended", "corrected"):
+            self.skip(source, f"status {res.get('status')!r} is not a final result")
+            return True
+        present = (table.uri(rule.present.system), rule.present.code)
+        if present not in set(codings(res.get("valueCodeableConcept"))):
+            self.skip(
+                source,
+                f"a variant of {rule.gene.display} not reported present: it says only that this "
+                f"change was not found, not that {rule.field} is empty",
+            )
+            return True
+        change_code = (table.uri(rule.change_component.system), rule.change_component.code)
+        hgvs = table.uri(rule.change_system)
+        said = [
+            code
+            for p in parts
+            if change_code in codings(p.get("code"))
+            for system, code in codings(p.get("valueCodeableConcept"))
+            if system == hgvs
+        ]
+        if not said:
+            self.skip(
+                source,
+                f"a variant of {rule.gene.display} without an HGVS amino-acid change "
+                f"({rule.change_component.code}): nothing to list",
+            )
+            return True
+        change = self._one_letter(said[0])
+        if change is None:
+            self.skip(
+                source,
+                f"amino-acid change {said[0][:80]!r} is not one amino-acid substitution "
+                f"written in HGVS: not listed in {rule.field}",
+            )
+            return True
+        when = first_date(res.get("effectiveDateTime"), res.get("issued"))
+        self.gathered.setdefault(rule.field, []).append((change, source, when))
+        return True
+
+    def _one_letter(self, hgvs: str) -> str | None:
+        """``T315I`` for ``NP_005148.2:p.(Thr315Ile)`` (or ``p.T315I``), or None when it is
+        not one substitution of one standard amino acid by another."""
+        assert self.table.amino_acids is not None  # the code table checks it
+        letters = self.table.amino_acids.letters
+        found = _SUBSTITUTION.match(hgvs.strip())
+        if found is None:
+            return None
+        ref, alt = (
+            letters.get(r) if len(r) == 3 else (r if r in letters.values() else None)
+            for r in (found["ref"], found["alt"])
+        )
+        if ref is None or alt is None or ref == alt:
+            return None
+        return f"{ref}{found['pos']}{alt}"
+
+    def gather(self) -> None:
+        """One fact per gathered list field: the changes found, each once, in order; its
+        source names every Observation, its date is the newest."""
+        loinc = {
+            v.field: (self.table.uri(v.code.system), v.code.code) for v in self.table.variant_lists
+        }
+        for field, found in self.gathered.items():
+            changes = sorted({change for change, _, _ in found})
+            sources = ", ".join(dict.fromkeys(source for _, source, _ in found))
+            dates = [when for _, _, when in found if when is not None]
+            system, code = loinc[field]
+            self.facts.append(
+                Fact(
+                    field,
+                    changes,
+                    sources,
+                    "Observation",
+                    max(dates, default=None),
+                    system,
+                    code,
+                    NEVER,
+                )
+            )
 
     def _quantity(
         self, res: Mapping[str, Any], source: str, rule: ObservationMap, fact: Fact
@@ -220,6 +335,18 @@ class Reader:
                 self.skip(source, f"{known.what}: {known.why}")
                 return
         self.skip(source, "no code in the mapping")
+
+    def procedure(self, res: Mapping[str, Any], source: str) -> None:
+        """A Procedure gives nothing yet: a recognised one is listed unused with why."""
+        codes = set(codings(res.get("code")))
+        for known in self.table.recognised_procedures:
+            if codes & {(self.table.uri(c.system), c.code) for c in known.codes}:
+                self.skip(source, f"{known.what}: {known.why}")
+                return
+        self.skip(
+            source,
+            "Procedure: no code in the mapping (HCT and CAR T infusion codes are not confirmed)",
+        )
 
     def medication(
         self, res: Mapping[str, Any], source: str, meds: Mapping[str, Mapping[str, Any]]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sequencer.errors import FhirError, ProfileError
-from sequencer.interop.fhir_in import profile_from_fhir
+from sequencer.interop.fhir_in import FhirMapping, profile_from_fhir
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.recommendation import Recommendation
 from sequencer.present.markdown import markdown_brief
@@ -89,7 +89,7 @@ def answer(
         if any(p.code != "contradiction" for p in error.problems):
             raise ProfileError(error.problems) from None
         card = problems_card(book, error.problems, links(None))
-        return CdsAnswer(_body(request, [card]), (_issued(card),), None)
+        return CdsAnswer(_body(request, [card], None), (_issued(card),), None)
     where = links(rec)
     if service == ORDER_CHECK:
         cards = order_cards(book, request, rec, where)
@@ -107,7 +107,7 @@ def answer(
         workup = workup_card(book, rec, request.context.patientId, where)
         if workup:
             cards.append(workup)
-    return CdsAnswer(_body(request, cards), tuple(_issued(c) for c in cards), rec)
+    return CdsAnswer(_body(request, cards, mapped), tuple(_issued(c) for c in cards), rec)
 
 
 IGNORED_CONTEXT = "sequencer.ignored_context"
@@ -115,13 +115,39 @@ IGNORED_CONTEXT = "sequencer.ignored_context"
 (stored with the answer in the audit trail)."""
 
 
-def _body(request: CdsRequest, cards: list[dict[str, Any]]) -> dict[str, Any]:
-    """The response: the cards, and the ignored context fields when there are any (at
-    most 50 names, each at most 100 characters: a name is the client's text)."""
+RECORD = "sequencer.record"
+"""The response extension saying what the record gave: ``found``, each profile value
+read with its source (and its code and date when it has them), and ``given``, each
+therapy the record shows given whose response it does not say (the field itself stays
+unknown until the questionnaire answers it), as ``sequencer fhir`` lists them."""
+
+
+def _record(mapped: FhirMapping) -> dict[str, Any]:
+    """What the record gave, without null or empty elements."""
+    said = {
+        "found": [f.model_dump(exclude_none=True) for f in mapped.found],
+        "given": [f.model_dump(exclude_none=True) for f in mapped.given],
+    }
+    return {key: value for key, value in said.items() if value}
+
+
+def _body(
+    request: CdsRequest, cards: list[dict[str, Any]], mapped: FhirMapping | None
+) -> dict[str, Any]:
+    """The response: the cards; what the record gave, when it was read and there is a
+    card (an order the service has nothing to say about gets no cards, and nothing else);
+    the ignored context fields when there are any (at most 50 names, each at most 100
+    characters: a name is the client's text)."""
     body: dict[str, Any] = {"cards": cards}
+    extension: dict[str, Any] = {}
+    record = _record(mapped) if mapped is not None and cards else {}
+    if record:
+        extension[RECORD] = record
     ignored = request.context.ignored()
     if ignored:
-        body["extension"] = {IGNORED_CONTEXT: [name[:100] for name in ignored[:50]]}
+        extension[IGNORED_CONTEXT] = [name[:100] for name in ignored[:50]]
+    if extension:
+        body["extension"] = extension
     return body
 
 
