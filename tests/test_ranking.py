@@ -41,8 +41,8 @@ def test_an_argument_counts_once_at_its_strongest_rule() -> None:
     car_t = next(o for o in rec.options if o.therapy == "car_t")
     blin = next(o for o in rec.options if o.therapy == "blinatumomab")
     assert outside.id in car_t.arguments_for and outside.id in blin.arguments_against
-    # the weak under-50% blasts argument is set aside: disease outside the marrow is burden
-    assert "low-burden-suits-blinatumomab" in blin.set_aside
+    # the weak under-50% blasts argument is not made: disease outside the marrow is burden
+    assert "low-burden-suits-blinatumomab" not in {a.id for a in rec.arguments}
     assert car_t.score - blin.score == 3 - 0
 
 
