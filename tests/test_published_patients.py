@@ -67,7 +67,7 @@ def test_patient_1_blinatumomab_for_speed_to_sibling_transplant_low_burden_and_a
 
 
 def test_patient_2_car_t_for_cns_relapse_history() -> None:
-    """Patient 2: CAR T cells, decided by the past CNS relapse (MRD under 0.1% weighs for neither)."""
+    """Patient 2: CAR T cells, decided by the past CNS relapse (MRD under 0.1%: neither)."""
     rec = as_published(2)
     cns = next(a for a in rec.arguments if a.id == "disease-outside-the-marrow")
     assert cns.status == "counted" and cns.rule == "cns-relapse-history"
