@@ -73,7 +73,8 @@ def test_the_options_are_a_contained_request_group_in_ranked_order() -> None:
 
 
 def test_status_follows_what_the_missing_facts_can_do() -> None:
-    settled = recommend(patient(1), context="us-2020")
+    # patient 1 with her conditions assessed (none): nothing unknown could turn the choice
+    settled = recommend(patched({"contraindications": []}, patient(1)), context="us-2020")
     assert not settled.provisional and guidance_response(settled)["status"] == "success"
     provisional = recommend(patient(2), context="us-2020")
     assert provisional.provisional

@@ -185,7 +185,8 @@ def test_ngs_level_mrd_values_are_compared_correctly(mrd: float, below: bool) ->
         )
     )
     reasons = {r.rule for r in rec.reasons}
-    assert ("mrd-below-licensed-threshold" in reasons) is below
+    cautions = {w.rule for w in rec.warnings}
+    assert ("mrd-below-licensed-threshold" in cautions) is below
     assert ("mrd-level-disease" in reasons) is not below
 
 

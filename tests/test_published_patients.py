@@ -59,18 +59,19 @@ def test_patient_1_blinatumomab_for_speed_to_sibling_transplant_low_burden_and_a
         "trial-slot-delay",
     }
     assert counted(rec, "car_t") == set()
-    assert not rec.close_call and not rec.provisional
+    # the review does not report her infections; an uncontrolled one would make both wait
+    assert not rec.close_call and list(rec.provisional_on) == ["contraindications"]
     assert "older-adult-car-t-toxicity" in {w.rule for w in rec.warnings}
     car_t = next(o for o in rec.options if o.therapy == "car_t")
     assert {"older-adult-tolerance", "trial-slot-delay"} <= set(car_t.arguments_against)
 
 
 def test_patient_2_car_t_for_cns_relapse_history() -> None:
-    """Patient 2: CAR T cells, decided by the past CNS relapse (and MRD under 0.1%)."""
+    """Patient 2: CAR T cells, decided by the past CNS relapse (MRD under 0.1%: neither)."""
     rec = as_published(2)
     cns = next(a for a in rec.arguments if a.id == "disease-outside-the-marrow")
     assert cns.status == "counted" and cns.rule == "cns-relapse-history"
-    assert counted(rec, "car_t") == {"disease-outside-the-marrow", "mrd-below-blinatumomab-label"}
+    assert counted(rec, "car_t") == {"disease-outside-the-marrow"}
     assert counted(rec, "blinatumomab") == {"fast-bridge-to-transplant"}
     blin = next(o for o in rec.options if o.therapy == "blinatumomab")
     assert "disease-outside-the-marrow" in blin.arguments_against

@@ -17,36 +17,33 @@ def test_score_is_the_sum_of_counted_arguments() -> None:
 
 
 def test_an_argument_counts_once_at_its_strongest_rule() -> None:
-    """CSF blasts, a past CNS relapse and bulky extramedullary disease are one argument:
-    it counts once, at the strongest rule (bulky, strong); the others are subsumed."""
+    """CSF blasts and non-bulky extramedullary disease are one argument: it counts once,
+    at the strongest rule (CSF blasts, strong); the moderate one is subsumed."""
     rec = recommend(
         patched(
             {
                 "disease.cns": "CNS2",
-                "disease.cns_relapse_history": True,
-                "disease.extramedullary": "bulky",
+                "disease.cns_relapse_history": False,
+                "disease.extramedullary": "present",
             }
         )
     )
     [outside] = [a for a in rec.arguments if a.id == "disease-outside-the-marrow"]
     assert (outside.rule, outside.strength, outside.weight) == (
-        "extramedullary-disease-bulky",
+        "cns-involvement",
         "strong",
         default_rulebook().weights["strong"],
     )
-    assert set(outside.rules) == {
-        "cns-involvement",
-        "cns-relapse-history",
-        "extramedullary-disease-bulky",
-    }
+    assert set(outside.rules) == {"cns-involvement", "extramedullary-disease-present"}
     statuses = {r.rule: (r.status, r.weight) for r in rec.reasons if r.argument == outside.id}
-    assert statuses["extramedullary-disease-bulky"] == ("counted", 3)
-    assert statuses["cns-involvement"] == ("subsumed", 0)
-    assert statuses["cns-relapse-history"] == ("subsumed", 0)
+    assert statuses["cns-involvement"] == ("counted", 3)
+    assert statuses["extramedullary-disease-present"] == ("subsumed", 0)
     car_t = next(o for o in rec.options if o.therapy == "car_t")
     blin = next(o for o in rec.options if o.therapy == "blinatumomab")
     assert outside.id in car_t.arguments_for and outside.id in blin.arguments_against
-    assert car_t.score - blin.score == 3 - 1  # and the weak under-50% blasts argument
+    # the weak under-50% blasts argument is not made: disease outside the marrow is burden
+    assert "low-burden-suits-blinatumomab" not in {a.id for a in rec.arguments}
+    assert car_t.score - blin.score == 3 - 0
 
 
 def test_failure_sets_aside_the_failed_therapys_arguments_and_they_stay_visible() -> None:

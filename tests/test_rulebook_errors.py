@@ -195,20 +195,19 @@ def test_bad_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
     assert "invalid YAML" in str(error)
 
 
-def test_case_report_cannot_carry_a_strong_preference(tmp_path: Path) -> None:
-    """Evidence strength is honest: a single case report cannot weigh 'strong'."""
+def test_strength_is_not_tied_to_the_evidence_grade(tmp_path: Path) -> None:
+    """A case-report rule may weigh strong (GRADE: strength is not grade); its grade shows."""
     root = _copy(tmp_path)
-    _mutate(
-        root,
-        AGE,
-        "    evidence: prospective\n    when:\n      age: {gt: 60}\n    then:\n"
-        "      - argues: older-adult-tolerance\n        strength: moderate",
-        "    evidence: case-report\n    when:\n      age: {gt: 60}\n    then:\n"
-        "      - argues: older-adult-tolerance\n        strength: strong",
-    )
-    error = _load_error(root)
-    assert "a case report cannot carry a strong preference" in str(error)
-    assert error.rule_id == FIRST_RULE
+    text = (root / AGE).read_text()
+    start = text.index(f"  - id: {FIRST_RULE}\n")
+    head, rule = text[:start], text[start:]
+    rule = rule.replace("evidence: prospective", "evidence: case-report", 1)
+    rule = rule.replace("strength: moderate", "strength: strong", 1)
+    (root / AGE).write_text(head + rule)
+    book = load_rulebook(root)
+    made = next(r.rule for r in book.rules if r.rule.id == FIRST_RULE)
+    assert made.evidence == "case-report"
+    assert [e.strength for e in made.then if hasattr(e, "strength")] == ["strong"]
 
 
 def test_missing_rule_directory_and_files_are_reported(tmp_path: Path) -> None:

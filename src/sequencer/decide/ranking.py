@@ -347,9 +347,11 @@ def _weakness_stands(argument: Argument, t: Tally) -> bool:
 def _add_alternative(
     rulebook: Rulebook, found: dict[str, OutsideTherapySuggestion], alt_id: str, rule_id: str
 ) -> None:
+    title = rulebook.rule(rule_id).title
     if alt_id in found:
         known = found[alt_id]
-        found[alt_id] = known.model_copy(update={"rules": [*known.rules, rule_id]})
+        why = known.why if title in known.why else [*known.why, title]
+        found[alt_id] = known.model_copy(update={"rules": [*known.rules, rule_id], "why": why})
         return
     alt = rulebook.alternatives[alt_id]
     found[alt_id] = OutsideTherapySuggestion.model_construct(
@@ -358,6 +360,7 @@ def _add_alternative(
         target=alt.target,
         text=alt.description.strip(),
         rules=[rule_id],
+        why=[title],
         citations=cached_citations(rulebook, alt.citations),
     )
 

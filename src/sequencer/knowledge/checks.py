@@ -60,17 +60,6 @@ def check_references(
                 line=doc.line_of((*base, "then", k)),
                 rule_id=rule.id,
             )
-        if (
-            isinstance(effect, Favors)
-            and effect.strength == "strong"
-            and rule.evidence in ("case-report",)
-        ):
-            raise RuleBaseError(
-                f"then[{k}]: a case report cannot carry a strong preference",
-                path=entry.path,
-                line=doc.line_of((*base, "then", k)),
-                rule_id=rule.id,
-            )
 
 
 def check_concepts(loaded: list[LoadedRule]) -> None:

@@ -134,6 +134,11 @@ class OutsideTherapySuggestion(BaseModel):
     target: str | None
     text: str
     rules: list[str] = Field(min_length=1)
+    why: list[str] = Field(
+        default=[],
+        description="why it is offered for this patient: the titles of the rules that "
+        "offered it, in their order",
+    )
     citations: list[Citation] = Field(min_length=1)
 
 
