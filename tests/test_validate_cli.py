@@ -4,18 +4,22 @@ template, and a silent progress bar when piped."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import patched
+from conftest import RULES_DIR, patched
 
+from sequencer import default_rulebook, load_rulebook
 from sequencer.cli import main
 from sequencer.explain.corpus_csv import CASE_COLUMNS
+from sequencer.explain.corpus_impact import CorpusImpact, corpus_impact
 from sequencer.explain.validation import ValidationReport
 from sequencer.model.fields import FIELDS
+from sequencer.present.markdown import escape_markdown
 
 HOSTILE = "<script>alert(1)</script> a|b"
 
@@ -167,3 +171,69 @@ def test_shipped_corpus_runs_with_no_argument(capsys: pytest.CaptureFixture[str]
     report = ValidationReport.model_validate(json.loads(capsys.readouterr().out))
     assert report.counts["not_assessable"] == 0
     assert len(report.cases) >= 32
+
+
+# --- rules diff: the change's effect on the corpus -----------------------------------
+
+MRD_RULE = """      disease.mrd_pct: {ge: 0.1}
+    then:
+      - argues: low-burden-suits-blinatumomab
+        strength: moderate"""
+
+
+def _weaker_mrd_rule(tmp_path: Path) -> Path:
+    """A copy of the rule base with MRD-level disease arguing weakly for blinatumomab."""
+    root = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, root)
+    path = root / "considerations" / "disease-burden.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert MRD_RULE in text
+    path.write_text(text.replace(MRD_RULE, MRD_RULE.replace("moderate", "weak")), "utf-8")
+    return root
+
+
+def test_corpus_impact_reports_the_cases_whose_verdict_moved(tmp_path: Path) -> None:
+    """Weakening one argument moves the case it decided, and only that case, with the shares."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    mrd = {
+        "disease.status": "mrd_positive",
+        "disease.marrow_blasts_pct": None,
+        "disease.mrd_pct": 0.15,
+        "transplant.donor": "matched_unrelated",
+        "disease.cns": "CNS2",
+    }
+    _corpus(
+        corpus,
+        {
+            "mrd-car-t": (mrd, {"preferred": "car_t"}),
+            "ph-blin": ({"disease.ph": "positive"}, {"preferred": "blinatumomab"}),
+        },
+    )
+    old, new = default_rulebook(), load_rulebook(_weaker_mrd_rule(tmp_path))
+    found = corpus_impact(old, new, [corpus])
+    assert [(m.id, m.before, m.after) for m in found.moved] == [
+        ("mrd-car-t", "discordant", "conditional")
+    ]
+    assert found.cases == 2
+    assert found.concordant_or_conditional_before.count == 1
+    assert found.concordant_or_conditional_after.count == 2
+    assert corpus_impact(old, old, [corpus]).moved == []
+
+
+def test_rules_diff_prints_the_shipped_corpus_before_and_after(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rules diff` adds the corpus section (Markdown) and a `corpus` key (JSON) that
+    agree with corpus_impact on the shipped corpus."""
+    root = _weaker_mrd_rule(tmp_path)
+    expected = corpus_impact(default_rulebook(), load_rulebook(root))
+    args = ["rules", "diff", str(RULES_DIR), str(root), "--cohort", "20", "--processes", "1"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert f"## Validation corpus ({expected.cases} past decisions)" in text
+    for move in expected.moved:
+        assert f"| {escape_markdown(move.id)} | {move.before.replace('_', ' ')} |" in text
+    assert main([*args, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert CorpusImpact.model_validate(data["corpus"]) == expected

@@ -3,13 +3,20 @@ report model's own dump)."""
 
 from __future__ import annotations
 
+from sequencer.explain.corpus_impact import CorpusImpact
 from sequencer.explain.validation import CaseResult, Share, ValidationReport
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.present.markdown import escape_markdown
 from sequencer.present.templating import plain_words, render
 from sequencer.present.terminal import printable
 
-__all__ = ["html_validation", "markdown_validation", "share_text", "text_validation"]
+__all__ = [
+    "html_validation",
+    "markdown_corpus_impact",
+    "markdown_validation",
+    "share_text",
+    "text_validation",
+]
 
 
 def share_text(share: Share) -> str:
@@ -99,3 +106,29 @@ def markdown_validation(report: ValidationReport, rulebook: Rulebook) -> str:
 def html_validation(report: ValidationReport, rulebook: Rulebook) -> str:
     """The report as a self-contained, printable HTML page (autoescaped)."""
     return render(rulebook.vocabulary, "validation.html", report=report, share=share_text)
+
+
+def markdown_corpus_impact(found: CorpusImpact) -> str:
+    """A rule-base change's effect on the validation corpus, as a Markdown section:
+    concordance before and after, and the cases whose verdict moved."""
+    md = escape_markdown
+    out = [
+        f"## Validation corpus ({found.cases} past decisions)",
+        "",
+        "| | Before | After |",
+        "|---|---|---|",
+        f"| Concordant | {share_text(found.concordant_before)} "
+        f"| {share_text(found.concordant_after)} |",
+        f"| Concordant or conditional | {share_text(found.concordant_or_conditional_before)} "
+        f"| {share_text(found.concordant_or_conditional_after)} |",
+        "",
+    ]
+    if not found.moved:
+        return "\n".join([*out, "No case's verdict moves."]) + "\n"
+    out += ["| Case | Before | After | Why, after |", "|---|---|---|---|"]
+    out += [
+        f"| {md(m.id)} | {m.before.replace('_', ' ')} | {m.after.replace('_', ' ')} "
+        f"| {md(m.why_after)} |"
+        for m in found.moved
+    ]
+    return "\n".join(out) + "\n"
