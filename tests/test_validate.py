@@ -353,11 +353,11 @@ def test_csv_decision_columns_become_the_expectation(tmp_path: Path) -> None:
 
 
 def test_csv_bad_cells_name_their_row_and_column_all_at_once(tmp_path: Path) -> None:
-    """A bad number, a bad yes/no, a bad date and a missing case id are listed together."""
+    """Bad numbers, yes/no cells (profile and close_call_ok), dates and missing ids, together."""
     path = _csv(
         tmp_path / "m.csv",
         [
-            _row(case_id="a", age="forty"),
+            _row(case_id="a", age="forty", close_call_ok="maybe"),
             _row(case_id="b", **{"transplant.prior_allo_hct": "maybe"}),
             _row(case_id="", meeting_date="1 March"),
         ],
@@ -366,6 +366,7 @@ def test_csv_bad_cells_name_their_row_and_column_all_at_once(tmp_path: Path) -> 
         load_corpus([path])
     fields = [p.field for p in caught.value.problems]
     assert f"{path} row 2: age" in fields
+    assert f"{path} row 2: close_call_ok" in fields
     assert f"{path} row 3: transplant.prior_allo_hct" in fields
     assert f"{path} row 4: case_id" in fields
     assert f"{path} row 4: meeting_date" in fields

@@ -79,7 +79,7 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _expectation(row: Mapping[str, str], origin: str) -> dict[str, Any]:
+def _expectation(row: Mapping[str, str]) -> dict[str, Any]:
     chosen = row.get("chosen", "").strip()
     expect: dict[str, Any] = {}
     acceptable = [a.strip() for a in row.get("acceptable", "").split(";") if a.strip()]
@@ -89,11 +89,8 @@ def _expectation(row: Mapping[str, str], origin: str) -> dict[str, Any]:
         expect["preferred"] = None
     elif chosen:
         expect["preferred"] = chosen
-    ok = row.get("close_call_ok", "").strip().lower()
-    if ok in _TRUE:
+    if (row.get("close_call_ok") or "").strip().lower() in _TRUE:
         expect["close_call_ok"] = True
-    elif ok and ok not in _FALSE:
-        raise CorpusError([Problem(f"{origin}: close_call_ok", f"yes or no, found '{ok}'")])
     return expect
 
 
@@ -116,6 +113,9 @@ def _row_case(row: Mapping[str, str], origin: str) -> ValidationCase:
     date = (row.get("meeting_date") or "").strip()
     if date and not _DATE.match(date):
         problems.append(Problem(f"{origin}: meeting_date", f"YYYY-MM-DD, found '{date}'"))
+    ok = (row.get("close_call_ok") or "").strip().lower()
+    if ok and ok not in _TRUE | _FALSE:
+        problems.append(Problem(f"{origin}: close_call_ok", f"yes or no, found '{ok}'"))
     profile = {"id": case_id or "row", **_nest(flat)}
     try:
         parse_profile(profile)
@@ -129,7 +129,7 @@ def _row_case(row: Mapping[str, str], origin: str) -> ValidationCase:
     data: dict[str, Any] = {
         "id": case_id,
         "profile": profile,
-        "expect": _expectation(row, origin),
+        "expect": _expectation(row),
         "decision": {"chosen": chosen} if chosen else None,
         "source": {"citation": source, "kind": "board-minutes"} if len(source) >= 3 else None,
         "note": note or None,
