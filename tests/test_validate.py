@@ -178,6 +178,8 @@ def test_a_failed_key_other_than_the_choice_is_discordant_on_a_close_call(
             "mars-2099",
         ),
         ({"profile": patched({}), "expect": {}}, "no expectation"),
+        ({"profile": patched({}), "expect": {"close_call_ok": True}}, "close_call_ok only qualify"),
+        ({"profile": patched({}), "expect": {"ponatinib": True}}, "ponatinib only qualify"),
         (
             {"profile": patched({}), "expect": {"preferred": "inotuzumab-ozogamicin"}},
             "not an option",
@@ -187,12 +189,20 @@ def test_a_failed_key_other_than_the_choice_is_discordant_on_a_close_call(
             "hyper-cvad",
         ),
     ],
-    ids=["invalid-profile", "unknown-context", "no-expectation", "choice-outside", "acceptable"],
+    ids=[
+        "invalid-profile",
+        "unknown-context",
+        "no-expectation",
+        "only-a-qualifier",
+        "qualifier-without-its-key",
+        "choice-outside",
+        "acceptable",
+    ],
 )
 def test_a_case_that_cannot_be_judged_is_not_assessable_with_why(
     case: dict[str, Any], why: str, rulebook: Rulebook
 ) -> None:
-    """Invalid profile, unknown context, no expectation, a choice outside the options."""
+    """Invalid profile, unknown context, nothing checkable, a choice outside the options."""
     result = judge(case_from_mapping({"id": "x", **case}, "test"), rulebook)
     assert result.verdict == "not_assessable"
     assert why in result.why

@@ -9,7 +9,8 @@ Each case is
   preferred option);
 - **discordant** otherwise;
 - **not assessable** when the case cannot be judged: its profile does not validate
-  against the current format, its context is unknown, it states no expectation, or the
+  against the current format, its context is unknown, it states no expectation that
+  can be checked (``close_call_ok`` or ``ponatinib`` alone qualify nothing), or the
   recorded choice is not an option the rule base ranks.
 
 The shares are of the assessable cases, each with a 95% Wilson score interval.
@@ -174,6 +175,9 @@ def judge(case: ValidationCase, rulebook: Rulebook, context: str | None = None) 
     except UnknownContextError as error:
         return _not_assessable(case, str(error), ctx)
     results = checks(case.expect, rec, rulebook)
+    if not results:
+        why = f"no expectation can be checked: {', '.join(given)} only qualify keys not given"
+        return _not_assessable(case, why, ctx)
     failed = [c for c in results if not c.holds]
     if not failed:
         verdict: Verdict = "concordant"
