@@ -391,6 +391,15 @@ def test_csv_unknown_column_is_a_problem(tmp_path: Path) -> None:
     assert [p.field for p in caught.value.problems] == [f"{path}: disease.blasts"]
 
 
+def test_csv_column_given_twice_is_a_problem(tmp_path: Path) -> None:
+    """A header naming a column twice is refused rather than one cell silently winning."""
+    path = _csv(tmp_path / "m.csv", [_row(case_id="a")], extra=("age",))
+    with pytest.raises(CorpusError) as caught:
+        load_corpus([path])
+    assert [p.field for p in caught.value.problems] == [f"{path}: age"]
+    assert "twice" in caught.value.problems[0].message
+
+
 def test_csv_template_header_is_case_columns_then_profile_fields() -> None:
     """The header line: the decision's columns, then every profile field's dotted path."""
     assert csv_header().rstrip("\n").split(",") == [*CASE_COLUMNS, *FIELDS]

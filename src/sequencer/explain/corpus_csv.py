@@ -156,6 +156,12 @@ def read_board_minutes(path: Path) -> list[ValidationCase]:
     problems = [
         Problem(f"{path}: {c}", "not a column of the template", "unknown_field") for c in unknown
     ]
+    names = list(reader.fieldnames)
+    problems += [
+        Problem(f"{path}: {c}", "the column is given twice (which cell would count?)")
+        for c in dict.fromkeys(names)
+        if names.count(c) > 1
+    ]
     cases: list[ValidationCase] = []
     for number, row in enumerate(reader, start=2):
         if number > MAX_ROWS:
