@@ -20,6 +20,7 @@ def test_public_names_are_pinned() -> None:
         "PROBLEM_CODES",
         "AnswerFileError",
         "CaseFileError",
+        "CorpusError",
         "EngineError",
         "FhirError",
         "PatientProfile",
@@ -38,6 +39,7 @@ def test_public_names_are_pinned() -> None:
         "parse_profile",
         "recommend",
         "recommend_many",
+        "validate",
         "BatchResult",
     }
 

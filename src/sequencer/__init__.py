@@ -7,12 +7,17 @@ Public surface (everything else is internal and may change)::
 Decision support for a tumor board, not an order.
 """
 
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from sequencer.api import default_rulebook, fired_rules, recommend
 from sequencer.batch import BatchResult, recommend_many
 from sequencer.errors import (
     PROBLEM_CODES,
     AnswerFileError,
     CaseFileError,
+    CorpusError,
     EngineError,
     FhirError,
     Problem,
@@ -27,12 +32,16 @@ from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import FORMAT_VERSION, PatientProfile
 from sequencer.model.recommendation import Recommendation
 
+if TYPE_CHECKING:
+    from sequencer.explain.validation import ValidationReport
+
 __all__ = [
     "FORMAT_VERSION",
     "PROBLEM_CODES",
     "AnswerFileError",
     "BatchResult",
     "CaseFileError",
+    "CorpusError",
     "EngineError",
     "FhirError",
     "PatientProfile",
@@ -51,6 +60,25 @@ __all__ = [
     "parse_profile",
     "recommend",
     "recommend_many",
+    "validate",
 ]
 
 __version__ = "0.1.0"
+
+
+def validate(
+    corpus: Iterable[Path | str] | None = None,
+    *,
+    rulebook: Rulebook | None = None,
+    context: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> "ValidationReport":
+    """Return a corpus of past decisions judged against the rule base: each case
+    concordant, conditional, discordant or not assessable, with the shares and their 95%
+    Wilson intervals (``sequencer.explain.validation.validate``; imported on first use).
+
+    ``corpus`` names case files, board-minutes CSV files or directories (the shipped
+    corpus when ``None``). Raises ``CorpusError`` listing every problem of every file."""
+    from sequencer.explain.validation import validate as run
+
+    return run(corpus, rulebook=rulebook, context=context, progress=progress)

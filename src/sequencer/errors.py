@@ -14,6 +14,8 @@ integrator can catch everything with a single ``except SequencerError``::
     ├── UsageError           an argument out of its range (processes, chunk size)
     ├── FhirError            FHIR input that cannot be read or mapped: invalid resources,
     │                        contradicting resources (``.problems``: each with its path)
+    ├── CorpusError          a validation corpus (case files, a board-minutes CSV) that
+    │                        cannot be read (``.problems``: each with file and field path)
     └── EngineError          the rule engine failed while evaluating a valid profile
 
 All but ``EngineError`` also derive from ``ValueError`` (``UnknownContextError`` from
@@ -29,6 +31,7 @@ __all__ = [
     "PROBLEM_CODES",
     "AnswerFileError",
     "CaseFileError",
+    "CorpusError",
     "EngineError",
     "FhirError",
     "Problem",
@@ -165,6 +168,18 @@ class FhirError(SequencerError, ValueError):
         lines = "\n".join(f"  - {p.field or '<input>'}: {p.message}" for p in self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{where}FHIR input not mapped ({count} {noun}):\n{lines}")
+
+
+class CorpusError(SequencerError, ValueError):
+    """A validation corpus was rejected. ``problems`` lists every problem found, each
+    ``field`` naming the file (and the CSV row) and the path inside the case."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"validation corpus not read ({count} {noun}):\n{lines}")
 
 
 class EngineError(SequencerError, RuntimeError):

@@ -10,6 +10,7 @@ Verbs::
     sequencer teach [--answers FILE] [--format text|markdown] [--output DIR]
     sequencer fhir BUNDLE.json [--as-of DATE] [--format text|json] [--guidance]
     sequencer about [--format markdown|json] [--context C] [--rules DIR]
+    sequencer validate [CORPUS...] [--format text|markdown|json|html] [--min-concordance PCT]
 
 Exit status: 0 success; 1 the replay disagrees with a published decision;
 2 bad input (invalid profile, unreadable file or JSON, bad arguments);
@@ -45,6 +46,7 @@ from sequencer.cli.explain import add_verbs as add_explain_verbs
 from sequencer.cli.explain import cmd_report, cmd_teach, cmd_whatif
 from sequencer.cli.fhir import add_fhir_verb, cmd_fhir
 from sequencer.cli.rules import add_rules_verb, cmd_rules
+from sequencer.cli.validate import add_validate_verb, cmd_validate
 from sequencer.present.terminal import read_input, say
 
 
@@ -153,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     add_fhir_verb(verbs)  # fhir (sequencer.cli.fhir)
     add_about_verb(verbs)  # the transparency document (sequencer.cli.about)
+    add_validate_verb(verbs)  # past decisions judged (sequencer.cli.validate)
     return parser
 
 
@@ -338,6 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers |= {"whatif": cmd_whatif, "report": cmd_report, "teach": cmd_teach}
     handlers["fhir"] = cmd_fhir
     handlers["about"] = cmd_about
+    handlers["validate"] = cmd_validate
     try:
         status = handlers[args.verb](args)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit

@@ -61,8 +61,10 @@ def add_rules_verb(verbs: Any, fmt: dict[str, Any]) -> None:
 
 
 def _cmd_rules_diff(args: argparse.Namespace) -> int:
+    from sequencer.explain.corpus_impact import corpus_impact
     from sequencer.explain.impact import load_revision, rules_diff
     from sequencer.present.markdown import markdown_impact
+    from sequencer.present.validation_views import markdown_corpus_impact
 
     if len(args.bases) != 2:
         say("rules diff takes two rule bases: OLD NEW")
@@ -82,10 +84,13 @@ def _cmd_rules_diff(args: argparse.Namespace) -> int:
         context=args.context,
         processes=args.processes,
     )
+    found = corpus_impact(books[0], books[1])
     if args.format == "json":
-        print(json.dumps(impact_json(impact), indent=2))
+        print(
+            json.dumps({**impact_json(impact), "corpus": found.model_dump(mode="json")}, indent=2)
+        )
     else:
-        print(markdown_impact(impact), end="")
+        print(markdown_impact(impact) + "\n" + markdown_corpus_impact(found), end="")
     if args.require_bump and impact.changes and not _raised(books[0].version, books[1].version):
         say(
             f"{len(impact.changes)} decisions change but the rule base's version goes from "
