@@ -48,10 +48,41 @@ def by_key(sheets: list[Exercise], key: str) -> Exercise:
     return next(ex for ex in sheets if ex.case.key == key)
 
 
+def form_session(base: str, case: str) -> tuple[str, str]:
+    """Open the sheet as a browser would: its session cookie and the form's token."""
+    status, headers, raw = call(f"{base}/teach/{case}")
+    assert status == 200
+    cookie = headers["set-cookie"].split(";")[0]
+    token = re.search(r'name="form_token" value="([^"]+)"', raw.decode())
+    assert token is not None and cookie.endswith("=" + token.group(1))
+    return cookie, token.group(1)
+
+
 def hand_in(base: str, case: str, fields: list[tuple[str, str]], **headers: str) -> tuple[int, str]:
-    body = urllib.parse.urlencode(fields).encode()
-    status, _, raw = call(f"{base}/teach/{case}/answers", body, "POST", {**FORM, **headers})
+    """Hand in ``fields`` from the sheet's own form (its session cookie and token)."""
+    cookie, token = form_session(base, case)
+    body = urllib.parse.urlencode([*fields, ("form_token", token)]).encode()
+    sent = {**FORM, "Cookie": cookie, **headers}
+    status, _, raw = call(f"{base}/teach/{case}/answers", body, "POST", sent)
     return status, raw.decode()
+
+
+def test_a_hand_in_without_the_sessions_form_token_is_refused(classroom: str) -> None:
+    """A form posted without the token its sheet set (another site's forged form cannot
+    read it), or with another session's, is a 403 and stores nothing."""
+    cookie, token = form_session(classroom, "patient-4")
+    fields = [("choice", "car_t"), ("group", "Ward-9")]
+    url = f"{classroom}/teach/patient-4/answers"
+    for extra, sent in (
+        ([], {}),
+        ([("form_token", token)], {}),
+        ([("form_token", "forged")], {"Cookie": cookie}),
+    ):
+        body = urllib.parse.urlencode([*fields, *extra]).encode()
+        status, _, raw = call(url, body, "POST", {**FORM, **sent})
+        assert status == 403 and "not this browser session" in raw.decode()
+    status, _, raw = call(f"{classroom}/teach/class/Ward-9")
+    assert status == 200 and "No answers yet." in raw.decode()
 
 
 def text_of(page: str) -> str:
@@ -206,9 +237,10 @@ def test_a_form_from_another_site_or_not_a_form_is_refused(classroom: str) -> No
     status, _ = hand_in(classroom, "patient-1", fields, Origin="http://evil.example")
     assert status == 403
     status, _, _ = call(f"{classroom}/teach/patient-1/answers", b'{"choice": "car_t"}', "POST")
-    assert status == 415
+    assert status == 415  # the route's own answer: JSON is not the sheet's form
     assert call(f"{classroom}/teach/no-such-case")[0] == 404
-    assert hand_in(classroom, "no-such-case", fields)[0] == 404
+    body = urllib.parse.urlencode(fields).encode()
+    assert call(f"{classroom}/teach/no-such-case/answers", body, "POST", FORM)[0] == 404
     assert call(f"{classroom}/teach/class/not%20a%20code")[0] == 404
 
 

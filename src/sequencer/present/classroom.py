@@ -101,10 +101,16 @@ def html_exercise_list(sheets: Sequence[Exercise], href: str, class_action: str)
 
 
 def html_student_sheet(
-    ex: Exercise, total: int, action: str, index: str, student: str = "", group: str = ""
+    ex: Exercise,
+    total: int,
+    action: str,
+    index: str,
+    student: str = "",
+    group: str = "",
+    form_token: str = "",
 ) -> str:
     """Return a student's sheet with its form (``action``: where it posts), the name and
-    class code filled in as given."""
+    class code filled in as given, and the browser session's ``form_token`` hidden in it."""
     book = ex.rulebook
     form_choices = [
         *({"value": o.id, "label": o.name} for o in book.options),
@@ -121,6 +127,7 @@ def html_student_sheet(
         group=group,
         name_limit=NAME_LIMIT,
         privacy=PRIVACY,
+        form_token=form_token,
     )
 
 

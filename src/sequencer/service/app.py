@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sequencer.api import default_rulebook, recommend
 from sequencer.errors import Problem, ProfileError, SequencerError, UnknownContextError
@@ -46,12 +47,13 @@ from sequencer.service.common import (
 from sequencer.service.cors import OriginGate
 from sequencer.service.fhir_routes import add_fhir_routes
 from sequencer.service.fhirclient import FhirReader
+from sequencer.service.guard import SiteGuard
 from sequencer.service.openapi import answers, document_contracts, operation
 from sequencer.service.page import add_page_routes
 
 __all__ = ["MAX_BODY", "OPEN", "create_app"]
 
-OPEN = ("/health", "/about", "/rules", "/openapi.json", "/docs", "/redoc", "/reports/")
+OPEN = ("/health", "/about", "/rules", "/openapi.json", "/reports/")
 """Paths that never need a token: liveness, the transparency page, the rule base, the
 API's description, and report links (whose random key is the credential)."""
 
@@ -64,6 +66,7 @@ def create_app(
     public_url: str | None = None,
     prepare: bool = False,
     allow_origins: tuple[str, ...] = (),
+    hosts: tuple[str, ...] | None = None,
 ) -> FastAPI:
     """Return the service's application over ``rulebook`` (default: the shipped one).
 
@@ -76,6 +79,10 @@ def create_app(
     ``allow_origins`` are the browser origins allowed to call across sites (kept in
     ``app.state.allowed_origins``, the one place every use reads them): CORS preflights
     are answered and ``Access-Control-Allow-Origin`` set for them only, never ``*``.
+    ``hosts`` are the ``Host`` names served (any other is a 421; ``None``: any, for
+    in-process use). Cross-site writes are always refused and every answer carries the
+    security headers (``service.guard``); the refusals are counted in
+    ``app.state.guard.counts`` and shown by ``/health``, never stored with their bodies.
     """
     book = rulebook or default_rulebook()
     if prepare:
@@ -86,6 +93,8 @@ def create_app(
     served = Served(book, audit)
     base = (auth.public_url if auth is not None else public_url or "").rstrip("/")
     app = FastAPI(
+        docs_url=None,  # the interactive pages load scripts from a CDN: off; the
+        redoc_url=None,  # OpenAPI document at /openapi.json describes every route
         title="sequencer",
         version=book.version,
         description=(
@@ -102,9 +111,25 @@ def create_app(
     add_page_routes(app, book, served, audit)  # the board's case page and decisions (service.page)
     add_classroom_routes(app, book, served, audit)
     app.state.allowed_origins = tuple(allow_origins)
-    if app.state.allowed_origins:  # outermost: a preflight never meets authentication
+    if app.state.allowed_origins:  # outside authentication: a preflight never meets it
         app.add_middleware(OriginGate, origins=app.state.allowed_origins)
+    guard = SiteGuard(app.router, hosts, app.state.allowed_origins, base or None)
+    app.state.guard = guard
+    app.add_middleware(_Guarded, guard=guard)  # outermost: refusals reach nothing else
     return app
+
+
+class _Guarded:
+    """Mounts the one ``SiteGuard`` instance (its counts read by ``/health``) around the
+    rest of the middleware stack."""
+
+    def __init__(self, app: ASGIApp, guard: SiteGuard) -> None:
+        guard.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI call through the guard."""
+        await self.guard(scope, receive, send)
 
 
 def _error_handlers(app: FastAPI, served: Served) -> None:
@@ -168,7 +193,7 @@ def _plain_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
     """The plain API: health, rules, about, and the three POSTs from one table."""
 
     @app.get("/health")
-    def health() -> dict[str, str | list[str]]:
+    def health() -> dict[str, Any]:
         """Liveness, which rule base answers, and the contexts whose transparency
         document is built (``about_ready``: all of them once ``sequencer serve`` is up)."""
         from sequencer.present.about import about_ready
@@ -178,6 +203,7 @@ def _plain_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
             "rulebook": book.version,
             "digest": book.digest,
             "about_ready": about_ready(book),
+            "refused": dict(sorted(app.state.guard.counts.items())),
         }
 
     @app.get("/rules")

@@ -24,7 +24,9 @@ allows no other origin; a form posted from another origin is refused.
 from __future__ import annotations
 
 import datetime
+import hmac
 import re
+import secrets
 import threading
 import unicodedata
 import urllib.parse
@@ -58,7 +60,11 @@ FORM_LIMIT = 20_000
 """The largest answer form accepted, in bytes (an answer is a few hundred)."""
 GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 """A class code: letters, digits, ``-`` and ``_``, at most 40 (compared in lower case)."""
-_FIELDS = {"choice", "deciding", "set_aside", "student", "group"}
+_FIELDS = {"choice", "deciding", "set_aside", "student", "group", "form_token"}
+FORM_COOKIE = "sequencer_form"
+"""The cookie holding a browser session's form token: set with the sheet (HttpOnly,
+SameSite=Strict, so no other site's page sends or reads it) and echoed by the sheet's
+hidden ``form_token`` field; a hand-in whose two differ is refused (403)."""
 _HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -163,6 +169,8 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True  # not a browser's cross-site post (browsers send Origin on POST)
+    if origin == "null":  # a form post under Referrer-Policy no-referrer
+        return request.headers.get("sec-fetch-site") == "same-origin"
     return urllib.parse.urlsplit(origin).netloc == request.headers.get("host", "")
 
 
@@ -278,8 +286,10 @@ def add_classroom_routes(
         return served(request, "teach/class", b"", reply)
 
     @app.get("/teach/{case}", response_class=HTMLResponse, include_in_schema=False)
-    async def student_sheet(case: str, group: str = "", student: str = "") -> Response:
-        """A student's sheet with its form."""
+    async def student_sheet(
+        request: Request, case: str, group: str = "", student: str = ""
+    ) -> Response:
+        """A student's sheet with its form (and the session's form token)."""
         ex = await run_in_threadpool(sheets.find, case)
         if ex is None:
             return _problems("No such exercise", [f"case: no exercise {case[:80]}"], index, 404)
@@ -287,7 +297,11 @@ def add_classroom_routes(
         code = group_code(group) or ""
         name, _ = _student(student[: NAME_LIMIT * 2])
         action = f"/teach/{urllib.parse.quote(ex.case.key)}/answers"
-        return _page(html_student_sheet(ex, total, action, index, name[:NAME_LIMIT], code))
+        token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
+        html = html_student_sheet(ex, total, action, index, name[:NAME_LIMIT], code, token)
+        reply = _page(html)
+        reply.set_cookie(FORM_COOKIE, token, httponly=True, samesite="strict", path="/teach")
+        return reply
 
     @app.post("/teach/{case}/answers", response_class=HTMLResponse, include_in_schema=False)
     async def hand_in(request: Request, case: str) -> Response:
@@ -311,6 +325,11 @@ def add_classroom_routes(
         if isinstance(body, Response):
             return served(request, endpoint, b"", body)
         fields, problems = _form(body)
+        sent = (fields.get("form_token") or [""])[0]
+        kept_token = request.cookies.get(FORM_COOKIE, "")
+        if not (sent and kept_token and hmac.compare_digest(sent, kept_token)):
+            why = ["form: not this browser session's form (open the sheet again)"]
+            return served(request, endpoint, b"", _problems("Refused", why, back, 403))
         answer, more = _answer(ex, fields) if not problems else (None, [])
         name, bad_name = _student((fields.get("student") or [""])[0])
         raw_group = (fields.get("group") or [""])[0].strip()

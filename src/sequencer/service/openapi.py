@@ -94,6 +94,17 @@ _COMPONENTS_OF_OURS: dict[str, dict[str, Any]] = {
         "properties": {"stored": {"type": "integer", "minimum": 1}},
     },
     "Error": {**_ERROR, "description": "Another refusal, said in one sentence."},
+    "SiteRefusal": {
+        "description": "Refused before any route (service.guard): a write from another "
+        "site or not in JSON (403), or a Host the service does not answer for (421).",
+        "type": "object",
+        "required": ["error", "code", "problems"],
+        "properties": {
+            "error": {"type": "string"},
+            "code": {"enum": ["cross_site_refused", "not_json", "host_not_served"]},
+            "problems": {"type": "array", "items": {"type": "object"}},
+        },
+    },
 }
 
 
@@ -210,6 +221,14 @@ def answers(
     return out
 
 
+_GUARDED = {
+    "421": _json("SiteRefusal", "The Host names no address this service answers for."),
+}
+_GUARDED_WRITES = {
+    "403": _json("SiteRefusal", "A write from another site, or a body that is not JSON."),
+}
+
+
 def document_contracts(app: FastAPI) -> None:
     """Make ``app``'s OpenAPI document carry the component schemas that :func:`operation`
     refers to (the profile, the recommendation, the what-if answer and the refusals).
@@ -222,6 +241,11 @@ def document_contracts(app: FastAPI) -> None:
         if app.openapi_schema is None:
             document = build()
             document.setdefault("components", {}).setdefault("schemas", {}).update(_components())
+            for item in document.get("paths", {}).values():
+                for method, op in item.items():
+                    guarded = {**_GUARDED, **(_GUARDED_WRITES if method != "get" else {})}
+                    for status, answer in guarded.items():
+                        op.setdefault("responses", {}).setdefault(status, answer)
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -17,7 +17,18 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.service.audit import AuditLog
 from sequencer.service.auth import load_auth
 
-__all__ = ["DEFAULT_AUDIT", "check_binding", "check_origins", "is_loopback", "serve"]
+__all__ = [
+    "DEFAULT_AUDIT",
+    "LOOPBACK_NAMES",
+    "check_binding",
+    "check_origins",
+    "is_loopback",
+    "serve",
+    "served_hosts",
+]
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+"""The names a loopback-bound service also answers to."""
 
 DEFAULT_AUDIT = "sqlite:///sequencer-audit.sqlite3"
 """The audit database when none is named: a SQLite file in the working directory."""
@@ -74,6 +85,19 @@ def check_origins(origins: tuple[str, ...]) -> None:
         )
 
 
+def served_hosts(host: str, public_url: str | None) -> tuple[str, ...]:
+    """The ``Host`` names the service answers for: the bound address, the loopback names
+    when it is bound to loopback, and the public URL's host (``service.guard``)."""
+    from urllib.parse import urlsplit
+
+    names = [host.strip("[]").lower()]
+    if is_loopback(host):
+        names += LOOPBACK_NAMES
+    if public_url:
+        names.append((urlsplit(public_url).hostname or "").lower())
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
 def serve(
     host: str,
     port: int,
@@ -111,6 +135,7 @@ def serve(
     from sequencer.service.fhirclient import FhirReader
 
     shown = f"[{host}]" if ":" in host else host
+    public = public_url or (config.public_url if config is not None else None)
     app = create_app(
         rulebook,
         log,
@@ -119,6 +144,7 @@ def serve(
         public_url=public_url or f"{'https' if tls else 'http'}://{shown}:{port}",
         prepare=True,  # before the port opens: no request pays for the about document
         allow_origins=allow_origins,
+        hosts=served_hosts(host, public),
     )
     try:
         uvicorn.run(
