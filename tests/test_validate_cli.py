@@ -175,49 +175,38 @@ def test_shipped_corpus_runs_with_no_argument(capsys: pytest.CaptureFixture[str]
 
 # --- rules diff: the change's effect on the corpus -----------------------------------
 
-MRD_RULE = """      disease.mrd_pct: {ge: 0.1}
-    then:
-      - argues: low-burden-suits-blinatumomab
-        strength: moderate"""
 
-
-def _weaker_mrd_rule(tmp_path: Path) -> Path:
-    """A copy of the rule base with MRD-level disease arguing weakly for blinatumomab."""
+def _wider_close_calls(tmp_path: Path) -> Path:
+    """A copy of the shipped rule base whose close-call margin is 9 points: every
+    settled preference of a few arguments becomes a close call."""
     root = tmp_path / "rules"
     shutil.copytree(RULES_DIR, root)
-    path = root / "considerations" / "disease-burden.yaml"
+    path = root / "rulebook.yaml"
     text = path.read_text(encoding="utf-8")
-    assert MRD_RULE in text
-    path.write_text(text.replace(MRD_RULE, MRD_RULE.replace("moderate", "weak")), "utf-8")
+    assert "close_call_margin: 1\n" in text
+    path.write_text(text.replace("close_call_margin: 1\n", "close_call_margin: 9\n"), "utf-8")
     return root
 
 
 def test_corpus_impact_reports_the_cases_whose_verdict_moved(tmp_path: Path) -> None:
-    """Weakening one argument moves the case it decided, and only that case, with the shares."""
+    """A wider close-call margin turns a settled discordance into a conditional case
+    and leaves a case it does not touch alone; one rule base on both sides moves
+    nothing."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    mrd = {
-        "disease.status": "mrd_positive",
-        "disease.marrow_blasts_pct": None,
-        "disease.mrd_pct": 0.15,
-        "transplant.donor": "matched_unrelated",
-        "disease.cns": "CNS2",
-    }
     _corpus(
         corpus,
         {
-            "mrd-car-t": (mrd, {"preferred": "car_t"}),
-            "ph-blin": ({"disease.ph": "positive"}, {"preferred": "blinatumomab"}),
+            "ph-differs": ({"disease.ph": "positive"}, {"preferred": "car_t"}),
+            "unmoved": ({"disease.cd19": "negative"}, {"all_not_eligible": True}),
         },
     )
-    old, new = default_rulebook(), load_rulebook(_weaker_mrd_rule(tmp_path))
+    old = default_rulebook()
+    new = load_rulebook(_wider_close_calls(tmp_path))
     found = corpus_impact(old, new, [corpus])
-    assert [(m.id, m.before, m.after) for m in found.moved] == [
-        ("mrd-car-t", "discordant", "conditional")
-    ]
+    moved = [(m.id, m.before, m.after) for m in found.moved]
+    assert moved == [("ph-differs", "discordant", "conditional")]
     assert found.cases == 2
-    assert found.concordant_or_conditional_before.count == 1
-    assert found.concordant_or_conditional_after.count == 2
     assert corpus_impact(old, old, [corpus]).moved == []
 
 
@@ -226,7 +215,7 @@ def test_rules_diff_prints_the_shipped_corpus_before_and_after(
 ) -> None:
     """`rules diff` adds the corpus section (Markdown) and a `corpus` key (JSON) that
     agree with corpus_impact on the shipped corpus."""
-    root = _weaker_mrd_rule(tmp_path)
+    root = _wider_close_calls(tmp_path)
     expected = corpus_impact(default_rulebook(), load_rulebook(root))
     args = ["rules", "diff", str(RULES_DIR), str(root), "--cohort", "20", "--processes", "1"]
     assert main(args) == 0

@@ -29,11 +29,27 @@ __all__ = ["GVHD_FIELD", "PH_FIELD", "Check", "checks"]
 
 PH_FIELD = "disease.ph"
 GVHD_FIELD = "transplant.gvhd"
-_SHORT = {"blin": "blinatumomab", "car_t": "car_t"}
-"""The option each status key's prefix names (the corpus format's key names)."""
-_STATUS_KEYS = tuple(
-    f"{prefix}_{state}" for prefix in _SHORT for state in ("deferred", "not_eligible", "eligible")
-)
+
+
+def _status_prefix(key: str) -> str | None:
+    """The option prefix of a status key (``car_t`` of ``car_t_not_eligible``), or None."""
+    for state in ("_not_eligible", "_deferred", "_eligible"):
+        if key.endswith(state) and not key.startswith("all_"):
+            return key[: -len(state)]
+    return None
+
+
+_STATUS_KEYS = {
+    key: prefix for key in Expectation.model_fields if (prefix := _status_prefix(key)) is not None
+}
+"""Each status key of the corpus format (``car_t_deferred``, ``blin_eligible`` ...) with
+its prefix, which names the option whose id starts with it."""
+
+
+def _option_of(prefix: str, rec: Recommendation) -> str:
+    """The id of the option a status key's prefix names (its id starts with it)."""
+    named = [o.therapy for o in rec.options if o.therapy.startswith(prefix)]
+    return named[0] if named else prefix
 
 
 class Check(BaseModel):
@@ -82,11 +98,11 @@ def _preferred(e: Expectation, rec: Recommendation) -> Check:
 
 def _status_checks(e: Expectation, rec: Recommendation) -> list[Check]:
     out = []
-    for key in _STATUS_KEYS:
+    for key, prefix in _STATUS_KEYS.items():
         wanted = getattr(e, key)
         if wanted is None:
             continue
-        option = _SHORT["blin" if key.startswith("blin") else "car_t"]
+        option = _option_of(prefix, rec)
         status = _status(rec, option)
         if key.endswith("_deferred"):
             holds = status == "deferred"
