@@ -293,3 +293,16 @@ def test_the_readme_shows_the_class_view() -> None:
     shot = REPO / "docs" / "classroom-class-view.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "](docs/classroom-class-view.png)" in (REPO / "README.md").read_text()
+
+
+def test_a_sheet_asked_for_by_its_number_is_the_sheet_of_that_case(
+    classroom: str, sheets: list[Exercise]
+) -> None:
+    """/teach/1 leads to the first case's sheet, as an answer file's ``1:`` names it."""
+    first = next(ex for ex in sheets if ex.case.number == 1)
+    status, _, by_number = call(f"{classroom}/teach/1?group=ward-b")
+    assert status == 200
+    status, _, by_key_page = call(f"{classroom}/teach/{first.case.key}?group=ward-b")
+    assert status == 200 and by_number == by_key_page
+    status, _, _ = call(f"{classroom}/teach/{len(sheets) + 1}")
+    assert status == 404

@@ -7,6 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from sequencer.explain.cohort import Coverage
 from sequencer.explain.published import Replay
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.vocabulary import effect_summary
@@ -27,7 +28,7 @@ from sequencer.present.phrases import (
     today_cell,
 )
 
-__all__ = ["print_recommendation", "print_replay", "print_rules"]
+__all__ = ["print_coverage", "print_recommendation", "print_replay", "print_rules"]
 
 
 _STATUS_STYLE = {
@@ -186,3 +187,42 @@ def print_rules(rulebook: Rulebook, console: Console) -> None:
         products = context_products(context)
         contexts.add_row(label, context.as_of, products, context.product_access.otherwise)
     console.print(contexts)
+
+
+def print_coverage(found: Coverage, book: Rulebook, seed: int, console: Console) -> None:
+    """Print rule coverage over a cohort as a table: per rule, with its title, the share
+    of patients it fired for and decided for; then the rules that never fire or decide."""
+
+    def share(n: int) -> str:
+        return f"{100 * n / found.size:.1f}%" if found.size else "-"
+
+    titles = {r.rule.id: r.rule.title for r in book.rules}
+    console.print(
+        Text(
+            f"Rule coverage: {book.name} {book.version}, context {found.context}\n"
+            f"A generated cohort of {found.size} patients (seed {seed}). A rule decides for "
+            "a patient when, without it, the preferred option or an option's standing "
+            "changes.",
+            style="bold",
+        )
+    )
+    table = Table(header_style="bold", expand=False)
+    table.add_column("Rule", overflow="fold")
+    table.add_column("Fires", justify="right", no_wrap=True)
+    table.add_column("Decides", justify="right", no_wrap=True)
+    for r in sorted(found.rules, key=lambda r: (-r.decides, -r.fires, r.rule)):
+        table.add_row(
+            Text.assemble(r.rule, "\n", (titles.get(r.rule, ""), "dim")),
+            share(r.fires),
+            share(r.decides),
+        )
+    console.print(table)
+    console.print(Text("Never fire: " + (", ".join(found.never_fire) or "none") + "."))
+    console.print(
+        Text(
+            "Fire but never decide (cautions, missing facts and suggestions cannot; an "
+            "argument that never decides is outweighed or repeated by another): "
+            + (", ".join(found.never_decide) or "none")
+            + "."
+        )
+    )
