@@ -3,6 +3,8 @@ site: generated when the site is built, so the page cannot drift from the data."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sequencer.interop.codes import Code, CodeTable, code_table
 
 __all__ = ["markdown_code_table"]
@@ -13,7 +15,7 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _codes(table: CodeTable, codes: list[Code]) -> str:
+def _codes(table: CodeTable, codes: Sequence[Code]) -> str:
     return "<br>".join(
         f"{_cell(table.uri(c.system))} `{_cell(c.code)}` {_cell(c.display)}" for c in codes
     )

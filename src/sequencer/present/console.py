@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -39,25 +41,40 @@ _STATUS_STYLE = {
 }
 
 
-def print_recommendation(rec: Recommendation, console: Console) -> None:
-    """Print one recommendation to a terminal."""
+def print_recommendation(
+    rec: Recommendation,
+    console: Console,
+    label: Callable[[str], str] | None = None,
+    show_rules: bool = False,
+) -> None:
+    """Print one recommendation to a terminal, in the words of the rule base's vocabulary
+    (``label``: a profile field's name in words; default: the shipped rule base's). Rule
+    ids are printed only with ``show_rules``; nothing is cut in the middle of a word."""
+    if label is None:
+        from sequencer.api import default_rulebook
+
+        label = default_rulebook().vocabulary.label
     refs = Refs()
     table = Table(show_header=True, header_style="bold", expand=False)
-    table.add_column("Option")
-    table.add_column("Status")
-    table.add_column("Weight of arguments", justify="right")
-    table.add_column("Reasons (rule ids)")
+    table.add_column("Option", overflow="fold")
+    table.add_column("Status", overflow="fold")
+    table.add_column("Weight of arguments", justify="right", overflow="fold")
+    if show_rules:
+        table.add_column("Reasons (rule ids)", overflow="fold")
     for option in rec.options:
-        table.add_row(
+        cells: list[str | Text] = [
             option.name,
             Text(option.status.replace("_", " "), style=_STATUS_STYLE[option.status]),
             str(option.score),
-            ", ".join(option.reasons) or "-",
-        )
+        ]
+        if show_rules:
+            cells.append(", ".join(option.reasons) or "-")
+        table.add_row(*cells)
     parts: list[object] = [Text(summary_words(rec.summary), style="bold"), table]
     for option in rec.options:
         for add_on in option.add_ons:
-            parts.append(Text(f"Add-on with {option.name}: {add_on.name} ({add_on.rule})"))
+            rule = f" ({add_on.rule})" if show_rules else ""
+            parts.append(Text(f"Add-on with {option.name}: {add_on.name}{rule}"))
     args = Text()
     for option in rec.options:
         args.append(f"{option.name}: {option.status.replace('_', ' ')}", style="bold")
@@ -83,7 +100,8 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
         what = reason_effect(reason, option_name)
         why.append(f"• {reason.title}", style="bold")
         why.append(
-            f"  [{reason.rule}; {what}; {reason.evidence}] {refs.cite(reason.citations)}\n",
+            f"  [{f'{reason.rule}; ' if show_rules else ''}{what}; {reason.evidence}] "
+            f"{refs.cite(reason.citations)}\n",
             style="dim",
         )
         why.append(f"  {reason.text}\n")
@@ -92,13 +110,14 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
         warn = Text()
         for names, w in grouped_warnings(rec):
             warn.append(f"• {names}: {w.title}", style="yellow")
-            warn.append(f"  [{w.rule}] {refs.cite(w.citations)}\n", style="dim")
+            rule = f"[{w.rule}] " if show_rules else ""
+            warn.append(f"  {rule}{refs.cite(w.citations)}\n", style="dim")
             warn.append(f"  {w.text}\n")
         parts += [Text("Cautions", style="bold underline"), warn]
     if rec.missing:
         miss = Text()
         for fact in rec.missing:
-            miss.append(f"• {fact.field}", style="magenta")
+            miss.append(f"• {label(fact.field)}", style="magenta")
             miss.append(f": {fact.text}\n")
         parts += [Text("Missing facts that matter", style="bold underline"), miss]
     if rec.alternatives:
@@ -118,8 +137,9 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     console.print(Panel(Group(*parts), title=Text(f"sequencer: {rec.patient_id}"), expand=False))  # type: ignore[arg-type]
 
 
-def print_replay(results: list[Replay], console: Console) -> None:
-    """Print published cases side by side with the library's answers, then each rationale."""
+def print_replay(results: list[Replay], console: Console, show_rules: bool = False) -> None:
+    """Print published cases side by side with the library's answers, then each rationale
+    (rule ids only with ``show_rules``)."""
     review = results[0].rulebook.review.short if results else "the review"
     table = Table(title=f"{review}: published vs library", header_style="bold")
     table.add_column("Patient", justify="right")
@@ -148,7 +168,7 @@ def print_replay(results: list[Replay], console: Console) -> None:
             )
         )
         console.print(Text.assemble(("Encoded as: ", "bold"), case.encoding), style="dim")
-        print_recommendation(r.recommendation, console)
+        print_recommendation(r.recommendation, console, r.rulebook.vocabulary.label, show_rules)
 
 
 def print_rules(rulebook: Rulebook, console: Console) -> None:

@@ -139,8 +139,10 @@ def markdown_whatif(w: WhatIf, heading: str = "#", limit_scores: int | None = No
     return "\n".join(out) + "\n"
 
 
-def text_whatif(w: WhatIf) -> str:
-    """Return the what-if list as plain terminal text."""
+def text_whatif(w: WhatIf, show_rules: bool = False) -> str:
+    """Return the what-if list as plain terminal text: the rules behind the current
+    weights by title (by id too with ``show_rules``), the changes not evaluated by the
+    field's name (with the contradiction's field paths only with ``show_rules``)."""
     out = [
         f"What would change the decision for {w.patient_id}",
         f"Context {w.context}: {w.context_title}",
@@ -148,7 +150,11 @@ def text_whatif(w: WhatIf) -> str:
     ]
     if w.basis:
         out.append(
-            "Current weights come from: " + ", ".join(f"{s.rule} ({s.effect})" for s in w.basis)
+            "Current weights come from: "
+            + ", ".join(
+                f"{s.rule} ({s.effect})" if show_rules else f"{s.title} ({s.effect})"
+                for s in w.basis
+            )
         )
     groups = change_groups(w)
     for group in groups:
@@ -163,7 +169,10 @@ def text_whatif(w: WhatIf) -> str:
         out += [
             "",
             "Not evaluated (would contradict the rest of the profile): "
-            + "; ".join(f"{s.label} → {s.to_text} ({s.reason})" for s in w.skipped),
+            + "; ".join(
+                f"{s.label} → {s.to_text}" + (f" ({s.reason})" if show_rules else "")
+                for s in w.skipped
+            ),
         ]
     out += ["", f"Rule base {w.rulebook.name} {w.rulebook.version} {w.rulebook.digest}", w.notice]
     return "\n".join(out) + "\n"
