@@ -134,7 +134,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         text = markdown_whatif(result)
     else:
-        text = text_whatif(result, show_rules=args.show_rules)
+        import shutil
+
+        width = shutil.get_terminal_size().columns  # COLUMNS, the terminal, or 80
+        text = text_whatif(result, show_rules=args.show_rules, width=width)
     return _write(None, text)
 
 

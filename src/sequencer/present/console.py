@@ -85,7 +85,7 @@ def print_recommendation(
             args.append(f"  product {product_line(product)}", style="cyan")
             held = product_citations(product)
             args.append(f" {refs.cite(held)}\n" if held else "\n", style="dim")
-        lines = option_arguments(rec, option)
+        lines = option_arguments(rec, option, show_rules)
         if not lines:
             args.append("  no argument for or against it\n", style="dim")
         for line in lines:
