@@ -20,11 +20,12 @@ def on_terminal() -> bool:
 
 
 @contextmanager
-def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """Yield a function that sets how much of ``total`` is done; on a terminal a rich
-    progress bar (cleared when the work ends) shows it, otherwise it does nothing."""
+def progress(label: str, total: int | None) -> Iterator[Callable[..., None]]:
+    """Yield a function ``advance(done, label=None)`` that sets how much of ``total`` is
+    done (and, if given, what is being done); on a terminal a rich progress bar (cleared
+    when the work ends) shows it, otherwise it does nothing."""
     if not on_terminal():
-        yield lambda done: None
+        yield lambda done, label=None: None
         return
     from rich.progress import (
         BarColumn,
@@ -44,8 +45,15 @@ def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
     )
     bar = Progress(*columns, console=console(stderr=True), transient=True)
     task = bar.add_task(label, total=total)
+
+    def advance(done: int, label: str | None = None) -> None:
+        if label is None:
+            bar.update(task, completed=done)
+        else:
+            bar.update(task, completed=done, description=label)
+
     with bar:
-        yield lambda done: bar.update(task, completed=done)
+        yield advance
 
 
 def tracked(items: Iterable[T], label: str, total: int, every: int = 100) -> Iterator[T]:
