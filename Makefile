@@ -111,7 +111,7 @@ catalogue: install
 # broken link or a page missing from the navigation fails it. The rule catalogue and the
 # FHIR code table are generated while it builds (mkdocs_hooks.py).
 docs: install
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
