@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
 .PHONY: demo test venv install lint typecheck unit clean catalogue bench rules-gate schemas \
-	questionnaire fhir-examples about
+	questionnaire fhir-examples about docs
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable_rules does not build on 3.13)"; exit 1; }
@@ -23,7 +23,7 @@ venv: $(BIN)/python
 # A real, non-editable install: proves the rule base and the published patients ship
 # inside the package. Reinstalled every time so the tests see the working tree.
 install: venv
-	$(PIP) install '.[test,service]'
+	$(PIP) install '.[test,service,docs]'
 	$(PIP) install --no-deps --force-reinstall .
 
 lint: install
@@ -36,7 +36,7 @@ typecheck: install
 unit: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test: lint typecheck unit
+test: lint typecheck unit docs
 
 demo: install
 	$(BIN)/sequencer replay --all
@@ -102,9 +102,16 @@ screenshot: install
 
 screenshots: screenshot
 
-# Rewrite the rule catalogue embedded in README.md from the rule base.
+# Rewrite the rule catalogue embedded in docs/rule-base.md from the rule base (the site
+# also regenerates it at build time; a test fails when the file is stale).
 catalogue: install
-	$(BIN)/python -c 'import pathlib, re; from sequencer import default_rulebook; from sequencer.present.markdown import markdown_catalogue; p = pathlib.Path("README.md"); t = p.read_text(); s, e = "<!-- catalogue:start -->", "<!-- catalogue:end -->"; p.write_text(t[: t.index(s) + len(s)] + "\n" + markdown_catalogue(default_rulebook()) + t[t.index(e):])'
+	$(BIN)/python -c 'import pathlib, re; from sequencer import default_rulebook; from sequencer.present.markdown import markdown_catalogue; p = pathlib.Path("docs/rule-base.md"); t = p.read_text(); s, e = "<!-- catalogue:start -->", "<!-- catalogue:end -->"; p.write_text(t[: t.index(s) + len(s)] + "\n" + markdown_catalogue(default_rulebook()) + t[t.index(e):])'
+
+# The documentation site (MkDocs with Material) from docs/ into site/, with --strict: a
+# broken link or a page missing from the navigation fails it. The rule catalogue and the
+# FHIR code table are generated while it builds (mkdocs_hooks.py).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

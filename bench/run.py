@@ -43,6 +43,7 @@ from profiles import profiles  # noqa: E402
 from sequencer import default_rulebook, parse_profile, recommend  # noqa: E402
 from sequencer.api import effective_profile, engine_for  # noqa: E402
 from sequencer.batch import recommend_many  # noqa: E402
+from sequencer.cli.progress import progress  # noqa: E402
 from sequencer.decide.ranking import rank  # noqa: E402
 from sequencer.engine.reference import ReferenceEngine  # noqa: E402
 from sequencer.model.fields import flatten  # noqa: E402
@@ -297,26 +298,45 @@ def main() -> int:
         },
         "targets": TARGETS,
     }
-    print("cold start ...", file=sys.stderr)
-    results["cold"] = cold_start(args.repeat)
-    print("latency ...", file=sys.stderr)
-    results["latency"] = latency(args.profiles)
-    print("throughput ...", file=sys.stderr)
-    results["throughput"] = throughput(args.batch)
+    stages: list[tuple[str, str, Callable[[], Any]]] = [
+        ("cold", "cold start", lambda: cold_start(args.repeat)),
+        ("latency", "latency", lambda: latency(args.profiles)),
+        ("throughput", "throughput", lambda: throughput(args.batch)),
+    ]
     if args.memory:
-        print(f"memory over {args.memory} profiles ...", file=sys.stderr)
-        results["memory"] = memory(args.memory)
-
+        stages.append(
+            ("memory", f"memory over {args.memory} profiles", lambda: memory(args.memory))
+        )
     if args.diff:
-        print(f"rules diff over a cohort of {args.diff} ...", file=sys.stderr)
-        results["rules_diff"] = rules_diff_time(args.diff)
+        stages.append(
+            (
+                "rules_diff",
+                f"rules diff over a cohort of {args.diff}",
+                lambda: rules_diff_time(args.diff),
+            )
+        )
     if args.service:
-        print(f"service over loopback, {args.service} requests ...", file=sys.stderr)
-        results["service"] = service.measure(args.service, args.service_latency)
+        stages.append(
+            (
+                "service",
+                f"service over loopback, {args.service} requests",
+                lambda: service.measure(args.service, args.service_latency),
+            )
+        )
     if args.cli_memory:
-        print(f"CLI batch memory over {args.cli_memory} lines ...", file=sys.stderr)
-        results["cli_memory"] = cli_memory(args.cli_memory)
-        print(json.dumps(results["cli_memory"]), file=sys.stderr)
+        stages.append(
+            (
+                "cli_memory",
+                f"CLI batch memory over {args.cli_memory} lines",
+                lambda: cli_memory(args.cli_memory),
+            )
+        )
+    # A progress bar over the stages on a terminal (naming the one running); piped, silent.
+    with progress("bench", len(stages)) as advance:
+        for done, (key, label, measure) in enumerate(stages):
+            advance(done, label)
+            results[key] = measure()
+        advance(len(stages), "done")
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

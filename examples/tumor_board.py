@@ -1,6 +1,7 @@
 """How a tumor-board system would use sequencer: score a day's list, store the results.
 
-Run it on the example list (one v1 profile per line, one deliberately invalid)::
+Run it on the example list (one v1 profile per line, one deliberately invalid, so
+``sequencer recommend --batch`` on the same file exits 2 by design)::
 
     python examples/tumor_board.py examples/tumor_board_day.jsonl --db board.sqlite3
 

@@ -107,6 +107,9 @@ def test_cli_batch_writes_one_line_per_profile_and_reports_bad_lines(tmp_path: P
     assert out[2]["problems"][0]["field"] == "age"
     assert f"{path}:3: age" in result.stderr and f"{path}:4:" in result.stderr
     assert "2 recommended, 2 rejected (lines 3, 4), 1 blank" in result.stderr
+    # the file's line number is told once; the JSON's own place is its column only
+    assert f"{path}:4: <profile>: invalid JSON at column 2" in result.stderr
+    assert "line 1 column" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
 
 

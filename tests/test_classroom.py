@@ -321,7 +321,21 @@ def test_a_discussion_case_takes_a_view_unmarked_and_no_statements(
     assert status == 422 and "a discussion case takes no statements" in text_of(page)
 
 
-def test_the_readme_shows_the_class_view() -> None:
+def test_the_teaching_page_shows_the_class_view() -> None:
+    """docs/teaching.md shows the class view's screenshot, a PNG beside it."""
     shot = REPO / "docs" / "classroom-class-view.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "](docs/classroom-class-view.png)" in (REPO / "README.md").read_text()
+    assert "](classroom-class-view.png)" in (REPO / "docs" / "teaching.md").read_text()
+
+
+def test_a_sheet_asked_for_by_its_number_is_the_sheet_of_that_case(
+    classroom: str, sheets: list[Exercise]
+) -> None:
+    """/teach/1 leads to the first case's sheet, as an answer file's ``1:`` names it."""
+    first = next(ex for ex in sheets if ex.case.number == 1)
+    status, _, by_number = call(f"{classroom}/teach/1?group=ward-b")
+    assert status == 200
+    status, _, by_key_page = call(f"{classroom}/teach/{first.case.key}?group=ward-b")
+    assert status == 200 and by_number == by_key_page
+    status, _, _ = call(f"{classroom}/teach/{len(sheets) + 1}")
+    assert status == 404

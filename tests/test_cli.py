@@ -38,10 +38,16 @@ def test_recommend_json_equals_the_api_dump(capsys: pytest.CaptureFixture[str]) 
 def test_recommend_human_formats_show_choice_reasons_and_references(
     fmt: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Text and Markdown show the choice, the rule ids, and numbered references."""
-    assert main(["recommend", str(PATIENTS_DIR / "patient-5.json"), "--format", fmt]) == 0
+    """Text and Markdown show the choice, the rules (by id in Markdown and with
+    --show-rules, by title in text), and numbered references."""
+    path = str(PATIENTS_DIR / "patient-5.json")
+    assert main(["recommend", path, "--format", fmt]) == 0
     out = capsys.readouterr().out
-    assert "cd19-negative" in out
+    assert ("cd19-negative" in out) == (fmt == "markdown")
+    assert "CD19-negative disease rules out both" in out
+    if fmt == "text":
+        assert main(["recommend", path, "--format", fmt, "--show-rules"]) == 0
+        assert "cd19-negative" in capsys.readouterr().out
     assert "Inotuzumab ozogamicin" in out
     assert "Aldoss I, Forman SJ" in out
     assert "sha256:" in out

@@ -53,13 +53,22 @@ def test_a_rule_that_takes_every_option_away_decides_whenever_it_fires() -> None
     assert cd19.fires > 0 and cd19.decides == cd19.fires
 
 
-def test_rules_coverage_command_prints_markdown_and_json(
+def test_rules_coverage_command_prints_a_table_markdown_and_json(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """`rules --coverage` prints JSON, Markdown when asked, and a table (not Markdown)
+    under the default text format."""
     assert main(["rules", "--coverage", "--cohort", "200", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["cohort"] == 200 and data["context"] == "us-2026"
     assert {r["id"] for r in data["rules"]} == {r.id for r in BOOK.active_in("us-2026")}
-    assert main(["rules", "--coverage", "--cohort", "200", "--context", "us-2020"]) == 0
+    args = ["rules", "--coverage", "--cohort", "200", "--context", "us-2020"]
+    assert main([*args, "--format", "markdown"]) == 0
     text = capsys.readouterr().out
     assert "context `us-2020`" in text and "| `cd19-negative` |" in text
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "context us-2020" in text and "cd19-negative" in text
+    title = next(r.rule.title for r in BOOK.rules if r.rule.id == "cd19-negative")
+    assert " ".join(title.split()[:3]) in text  # the rule's title beside its id
+    assert "`" not in text and "|---" not in text and "**" not in text

@@ -1,4 +1,5 @@
-"""The package's layers: imports run downwards only, as the README's map says."""
+"""The package's layers: imports run downwards only, as the map in docs/how-it-is-built.md
+says."""
 
 from __future__ import annotations
 
@@ -55,8 +56,9 @@ def test_every_module_imports_only_its_own_layer_or_lower() -> None:
     assert upward == []
 
 
-def test_the_readme_map_names_every_module() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_the_docs_map_names_every_module() -> None:
+    """docs/how-it-is-built.md names every module of the package in its map."""
+    readme = (REPO / "docs" / "how-it-is-built.md").read_text()
     modules = sorted(p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py"))
     unnamed = [
         m

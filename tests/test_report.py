@@ -231,5 +231,5 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 
 def test_docs_screenshot_of_patient_4_is_in_the_repository() -> None:
-    """docs/report-patient-4.png is the README's picture of the report."""
+    """docs/report-patient-4.png is the docs' picture of the report (docs/teaching.md)."""
     assert png_size(REPO / "docs" / "report-patient-4.png") == (1280, 2000)

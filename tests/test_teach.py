@@ -526,5 +526,5 @@ def test_a_printable_sheet_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 
 def test_docs_screenshot_of_a_sheet_is_in_the_repository() -> None:
-    """docs/teaching-patient-4.png is the README's picture of a printable sheet."""
+    """docs/teaching-patient-4.png is the docs' picture of a printable sheet (docs/teaching.md)."""
     assert png_size(REPO / "docs" / "teaching-patient-4.png") == (1000, 1100)

@@ -285,7 +285,20 @@ def test_whatif_command_prints_each_format(fmt: str, capsys: pytest.CaptureFixtu
         assert parsed == what_if(path.read_text(), context=US_2020)
     else:
         assert "Not enough to change the choice" in out or "Why not more" in out
-        assert "cns-involvement" in out
+        # rule ids: in Markdown (for rule authors) and only with --show-rules in text
+        assert ("cns-involvement" in out) == (fmt == "markdown")
+        if fmt == "text":
+            title = default_rulebook().rule("cns-involvement").title
+            assert " ".join(title.split()[:2]) in out
+
+
+def test_whatif_text_names_rules_by_id_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    """`whatif --show-rules` prints rule ids; without it, the text has none."""
+    path = str(PATIENTS_DIR / "patient-1.json")
+    assert main(["whatif", path, "--context", US_2020, "--show-rules"]) == 0
+    assert "cns-involvement" in capsys.readouterr().out
+    assert main(["whatif", path, "--context", US_2020]) == 0
+    assert "cns-involvement" not in capsys.readouterr().out
 
 
 def test_whatif_command_rejects_bad_input_with_exit_2(tmp_path: Path) -> None:

@@ -36,6 +36,11 @@ def add_verbs(verbs: Any) -> None:
         "--format", choices=["text", "json", "markdown"], default="text", help="default: text"
     )
     whatif.add_argument("--context", help=context_help)
+    whatif.add_argument(
+        "--show-rules",
+        action="store_true",
+        help="name the rules behind each line (rule ids; the JSON always has them)",
+    )
 
     report = verbs.add_parser(
         "report",
@@ -129,7 +134,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         text = markdown_whatif(result)
     else:
-        text = text_whatif(result)
+        import shutil
+
+        width = shutil.get_terminal_size().columns  # COLUMNS, the terminal, or 80
+        text = text_whatif(result, show_rules=args.show_rules, width=width)
     return _write(None, text)
 
 

@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
         help="with --batch: worker processes (0 = one per CPU; default 1)",
     )
     rec.add_argument("--format", **fmt)  # type: ignore[arg-type]
+    rec.add_argument(
+        "--show-rules",
+        action="store_true",
+        help="name the rules behind each line (rule ids; the JSON always has them)",
+    )
     rec.add_argument("--rules", type=Path, help="rule base directory (default: shipped)")
     rec.add_argument(
         "--context",
@@ -104,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--all", action="store_true", help="all the published patients (the default)")
     rep.add_argument("--format", **fmt)  # type: ignore[arg-type]
+    rep.add_argument(
+        "--show-rules",
+        action="store_true",
+        help="name the rules behind each line (rule ids; the JSON always has them)",
+    )
 
     add_rules_verb(verbs, fmt)
     sch = verbs.add_parser("schema", help="the JSON Schema of the profile or the recommendation")
@@ -185,7 +195,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(markdown_recommendation(rec), end="")
     else:
-        print_recommendation(rec, console())
+        print_recommendation(rec, console(), book.vocabulary.label, args.show_rules)
     return EXIT_OK
 
 
@@ -297,7 +307,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(markdown_replay(results), end="")
     else:
-        print_replay(results, console())
+        print_replay(results, console(), show_rules=args.show_rules)
     return EXIT_OK if all(r.agrees for r in results) else EXIT_DISAGREE
 
 

@@ -76,14 +76,18 @@ def _cmd_rules_diff(args: argparse.Namespace) -> int:
         books.append(
             rulebook_from(path) if path.is_dir() else load_revision(base, Path.cwd(), keep)
         )
-    impact = rules_diff(
-        books[0],
-        books[1],
-        size=args.cohort,
-        seed=args.seed,
-        context=args.context,
-        processes=args.processes,
-    )
+    from sequencer.cli.progress import progress
+
+    with progress("cohort", args.cohort) as advance:
+        impact = rules_diff(
+            books[0],
+            books[1],
+            size=args.cohort,
+            seed=args.seed,
+            context=args.context,
+            processes=args.processes,
+            progress=advance,
+        )
     found = corpus_impact(books[0], books[1])
     if args.format == "json":
         print(
@@ -206,13 +210,18 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.stale:
         return _print_stale(book, args)
     if args.coverage:
+        from sequencer.cli.progress import tracked
         from sequencer.explain.cohort import cohort, coverage
+        from sequencer.present.console import print_coverage
 
-        found = coverage(book, cohort(book, args.cohort, args.seed), args.context)
+        patients = tracked(cohort(book, args.cohort, args.seed), "coverage", args.cohort)
+        found = coverage(book, patients, args.context)
         if args.format == "json":
             print(json.dumps(coverage_json(found, args.seed), indent=2))
-        else:
+        elif args.format == "markdown":
             print(markdown_coverage(found, book, args.seed), end="")
+        else:
+            print_coverage(found, book, args.seed, console())
         return EXIT_OK
     if args.format == "json":
         payload = {

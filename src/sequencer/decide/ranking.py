@@ -1,6 +1,6 @@
 """Turning fired rules into a ranked recommendation: arguments, defeat, deferral.
 
-The method, in full (the README repeats it for clinicians):
+The method, in full (docs/ranking.md repeats it for clinicians):
 
 1. **Arguments.** A rule that ``argues`` makes a named argument (a clinical
    consideration with a direction: a strength of one option, a weakness of the other,

@@ -17,6 +17,7 @@ import subprocess
 import tarfile
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -231,6 +232,9 @@ def _compare(
         )
 
 
+_PARTS_PER_WORKER = 8
+"""How many parts of the cohort each worker compares (progress is told after each)."""
+
 _FORKED: dict[str, Any] = {}
 """What a forked worker compares (set just before the workers are forked, so that the
 rule bases are inherited rather than pickled)."""
@@ -261,6 +265,7 @@ def rules_diff(
     context: str | None = None,
     literature: Path | None = None,
     processes: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> Impact:
     """Return what changed from ``old`` to ``new`` and which decisions it changes.
 
@@ -268,7 +273,8 @@ def rules_diff(
     new rule base's default unless named), the literature cases (``literature``,
     default: the shipped file) and a cohort of ``size`` patients drawn from both rule
     bases' values (``seed``) in ``context``, over ``processes`` worker processes (0:
-    one per CPU). Raises ``UnknownContextError`` when a rule base lacks the context,
+    one per CPU); ``progress``, if given, is called with the number of cohort patients
+    compared so far. Raises ``UnknownContextError`` when a rule base lacks the context,
     ``CaseFileError`` for an unreadable literature file and ``UsageError`` for a
     negative number of processes.
     """
@@ -285,21 +291,29 @@ def rules_diff(
     for reported in read_literature_cases(literature):
         _compare(impact, old, new, "literature", parse_profile(reported["profile"]), context)
     workers = (os.cpu_count() or 1) if processes == 0 else processes
+    # Parts of the cohort, a few per worker, compared in order (progress after each).
+    step = max(1, -(-size // (max(workers, 1) * _PARTS_PER_WORKER)))
+    parts = [range(start, min(start + step, size)) for start in range(0, size, step)]
+    results: list[tuple[int, list[DecisionChange]]] = []
     if workers <= 1 or size < 2 * workers:
-        evaluated, changes = _cohort_part(old, new, range(size), seed, context)
+        for part in parts:
+            results.append(_cohort_part(old, new, part, seed, context))
+            if progress is not None:
+                progress(part.stop)
     else:
         engine_for(old), engine_for(new)  # register both rulesets before forking
-        step = -(-size // workers)
-        parts = [range(start, min(start + step, size)) for start in range(0, size, step)]
         fork = multiprocessing.get_context("fork")
         _FORKED.update(old=old, new=new, seed=seed, context=context)
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
-                results = list(pool.map(_forked_part, parts))
+                for part, result in zip(parts, pool.map(_forked_part, parts), strict=True):
+                    results.append(result)
+                    if progress is not None:
+                        progress(part.stop)
         finally:
             _FORKED.clear()
-        evaluated = sum(n for n, _ in results)
-        changes = [c for _, found in results for c in found]
+    evaluated = sum(n for n, _ in results)
+    changes = [c for _, found in results for c in found]
     impact.evaluated["cohort"] += evaluated
     impact.changes.extend(changes)
     sample = cohort_slice(new, range(min(size, COVERAGE_SAMPLE)), seed, also=(old,))

@@ -102,7 +102,15 @@ def _index(book: Rulebook) -> Callable[[Any], int]:
 def _shift(book: Rulebook, rule_id: str, fires: bool) -> RuleShift:
     rule = book.rule(rule_id)
     text, decisive = effect_words(book, rule)
-    return RuleShift(rule=rule_id, title=rule.title, fires=fires, decisive=decisive, effect=text)
+    words, _ = effect_words(book, rule, plain=True)
+    return RuleShift(
+        rule=rule_id,
+        title=rule.title,
+        fires=fires,
+        decisive=decisive,
+        effect=text,
+        effect_words=words,
+    )
 
 
 def _shifts(book: Rulebook, before: frozenset[str], after: frozenset[str]) -> list[RuleShift]:
@@ -257,7 +265,15 @@ def what_if(
 
     field_order = {f: i for i, f in enumerate(FIELDS)}
     found.sort(key=lambda c: (KIND_ORDER[c.kind], -_toward(baseline, c), field_order[c.field]))
-    changes = [c.model_copy(update={"text": change_text(book, baseline, c)}) for c in found]
+    changes = [
+        c.model_copy(
+            update={
+                "text": change_text(book, baseline, c),
+                "words": change_text(book, baseline, c, plain=True),
+            }
+        )
+        for c in found
+    ]
     return WhatIf(
         patient_id=raw.id,
         context=ctx.context,

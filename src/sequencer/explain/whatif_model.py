@@ -72,6 +72,9 @@ class RuleShift(BaseModel):
     fires: bool
     decisive: bool = Field(description="it changes a score, an eligibility or blocks the choice")
     effect: str
+    effect_words: str = Field(
+        default="", description="the effect in words: arguments, facts and therapies named"
+    )
 
 
 class Change(BaseModel):
@@ -107,6 +110,10 @@ class Change(BaseModel):
         default=[], description="what the regulatory context would fill in differently"
     )
     text: str
+    words: str = Field(
+        default="",
+        description="the same line in the board's words: rules by title, no ids or field paths",
+    )
 
 
 class Skipped(BaseModel):

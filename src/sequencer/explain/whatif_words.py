@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sequencer.explain.whatif_model import Change, OptionWords, Outcome
+from sequencer.explain.whatif_model import Change, OptionWords, Outcome, RuleShift
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Favors
+from sequencer.knowledge.vocabulary import lower_label
 
 __all__ = ["change_text", "choice_words", "option_words", "scores_text"]
 
@@ -54,8 +55,18 @@ def scores_text(result: Outcome, words: OptionWords) -> str:
     return ", ".join(parts)
 
 
-def change_text(book: Rulebook, base: Outcome, change: Change) -> str:
-    """One line: the change, what it does, and the rules behind it."""
+def _shift_words(shift: RuleShift, plain: bool) -> str:
+    """A rule that starts or stops applying: by id and effect, or (``plain``) by title
+    and effect in words."""
+    if plain:
+        verb = "applies" if shift.fires else "no longer applies"
+        return f"{shift.title}: {verb} ({shift.effect_words or shift.effect})"
+    return f"{shift.rule} {'fires' if shift.fires else 'stops'} ({shift.effect})"
+
+
+def change_text(book: Rulebook, base: Outcome, change: Change, plain: bool = False) -> str:
+    """One line: the change, what it does, and the rules behind it (by id; by title,
+    their effects in words, with ``plain``)."""
     words = option_words(book)
     head = f"{change.label}: {change.from_text} → {change.to_text}"
     if change.same_as:
@@ -88,13 +99,12 @@ def change_text(book: Rulebook, base: Outcome, change: Change) -> str:
         s for s in change.rules if s.effect.startswith("caution")
     ]
     if moved:
-        line += (
-            " "
-            + "; ".join(f"{s.rule} {'fires' if s.fires else 'stops'} ({s.effect})" for s in moved)
-            + "."
-        )
+        line += " " + "; ".join(_shift_words(s, plain) for s in moved) + "."
     if narrowed and change.lead and new.preferred is not None:
-        kept = [f"{r} +{_points(book, r, new.preferred)}" for r in change.lead]
+        kept = [
+            f"{lower_label(book.rule(r).title) if plain else r} +{_points(book, r, new.preferred)}"
+            for r in change.lead
+        ]
         line += (
             f" Not enough to change the choice: {book.option_names[new.preferred]} keeps "
             + ", ".join(kept)

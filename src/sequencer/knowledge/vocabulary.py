@@ -333,22 +333,36 @@ def effect_summary(rule: Rule) -> str:
     return "; ".join(parts)
 
 
-def effect_words(book: Rulebook, rule: Rule) -> tuple[str, bool]:
+def effect_words(book: Rulebook, rule: Rule, plain: bool = False) -> tuple[str, bool]:
     """A rule's effects as a what-if line names them (``CD19 CAR T cells +2
-    (argument)``), and whether any of them can change the choice."""
+    (argument)``), and whether any of them can change the choice. With ``plain`` the
+    arguments, fields and alternatives are named in words (titles, labels, names)
+    instead of by their ids."""
     names = book.option_names
+
+    def argument(arg_id: str) -> str:
+        found = book.arguments.get(arg_id)
+        return lower_label(found.title) if plain and found is not None else arg_id
+
+    def field(path: str) -> str:
+        return lower_label(book.vocabulary.label(path)) if plain else path
+
+    def alternative(alt_id: str) -> str:
+        found = book.alternatives.get(alt_id)
+        return found.name if plain and found is not None else alt_id
+
     parts: list[str] = []
     decisive = False
     for effect in rule.then:
         if isinstance(effect, Favors):
             favors = names[str(effect.favors)]
-            parts.append(f"{favors} +{book.weights[effect.strength]} ({effect.argues})")
+            parts.append(f"{favors} +{book.weights[effect.strength]} ({argument(effect.argues)})")
             decisive = True
         elif isinstance(effect, Failed):
             parts.append(f"{names[effect.failed]} failed: its arguments set aside")
             decisive = True
         elif isinstance(effect, SetsAside):
-            parts.append(f"sets aside {', '.join(effect.sets_aside)}")
+            parts.append(f"sets aside {', '.join(argument(a) for a in effect.sets_aside)}")
             decisive = True
         elif isinstance(effect, Defer):
             parts.append(f"{_option_list(book, effect.defer)} deferred")
@@ -358,16 +372,16 @@ def effect_words(book: Rulebook, rule: Rule) -> tuple[str, bool]:
             decisive = True
         elif isinstance(effect, Missing):
             if effect.blocking:
-                parts.append(f"blocks the choice until {effect.missing} is known")
+                parts.append(f"blocks the choice until {field(effect.missing)} is known")
                 decisive = True
             else:
-                parts.append(f"asks for {effect.missing}")
+                parts.append(f"asks for {field(effect.missing)}")
         elif isinstance(effect, Caution):
             parts.append(f"caution on {_option_list(book, effect.caution)}")
         elif isinstance(effect, AddOn):
             parts.append(f"add-on: {effect.name}")
         elif isinstance(effect, SuggestOutsideTherapy):
-            parts.append(f"suggests {effect.alternative}")
+            parts.append(f"suggests {alternative(effect.alternative)}")
         elif isinstance(effect, HoldsBack):
             parts.append(f"{effect.holds_back} waits")
     return "; ".join(parts) or "derives a concept", decisive

@@ -155,6 +155,14 @@ def _pairs(items: list[tuple[str, Any]]) -> _Pairs:
     return out
 
 
+def _where(raw: str, error: json.JSONDecodeError) -> str:
+    """Return where JSON text broke: "column C" for one line of text (a batch line: its
+    file line is told by the caller), "line L column C" for text of several lines."""
+    if "\n" in raw.rstrip("\r\n"):
+        return f"line {error.lineno} column {error.colno}"
+    return f"column {error.colno}"
+
+
 def _load_json(
     text: str | bytes, max_bytes: int | None = MAX_TEXT, what: str = "profile text"
 ) -> Any:
@@ -179,7 +187,7 @@ def _load_json(
             [
                 Problem(
                     "",
-                    f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
+                    f"invalid JSON at {_where(raw, error)}: {error.msg}",
                     "malformed_json",
                 )
             ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from sequencer.explain.cohort import Coverage
 from sequencer.explain.published import Replay
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.vocabulary import effect_summary
@@ -27,7 +30,7 @@ from sequencer.present.phrases import (
     today_cell,
 )
 
-__all__ = ["print_recommendation", "print_replay", "print_rules"]
+__all__ = ["print_coverage", "print_recommendation", "print_replay", "print_rules"]
 
 
 _STATUS_STYLE = {
@@ -38,25 +41,40 @@ _STATUS_STYLE = {
 }
 
 
-def print_recommendation(rec: Recommendation, console: Console) -> None:
-    """Print one recommendation to a terminal."""
+def print_recommendation(
+    rec: Recommendation,
+    console: Console,
+    label: Callable[[str], str] | None = None,
+    show_rules: bool = False,
+) -> None:
+    """Print one recommendation to a terminal, in the words of the rule base's vocabulary
+    (``label``: a profile field's name in words; default: the shipped rule base's). Rule
+    ids are printed only with ``show_rules``; nothing is cut in the middle of a word."""
+    if label is None:
+        from sequencer.api import default_rulebook
+
+        label = default_rulebook().vocabulary.label
     refs = Refs()
     table = Table(show_header=True, header_style="bold", expand=False)
-    table.add_column("Option")
-    table.add_column("Status")
-    table.add_column("Weight of arguments", justify="right")
-    table.add_column("Reasons (rule ids)")
+    table.add_column("Option", overflow="fold")
+    table.add_column("Status", overflow="fold")
+    table.add_column("Weight of arguments", justify="right", overflow="fold")
+    if show_rules:
+        table.add_column("Reasons (rule ids)", overflow="fold")
     for option in rec.options:
-        table.add_row(
+        cells: list[str | Text] = [
             option.name,
             Text(option.status.replace("_", " "), style=_STATUS_STYLE[option.status]),
             str(option.score),
-            ", ".join(option.reasons) or "-",
-        )
+        ]
+        if show_rules:
+            cells.append(", ".join(option.reasons) or "-")
+        table.add_row(*cells)
     parts: list[object] = [Text(summary_words(rec.summary), style="bold"), table]
     for option in rec.options:
         for add_on in option.add_ons:
-            parts.append(Text(f"Add-on with {option.name}: {add_on.name} ({add_on.rule})"))
+            rule = f" ({add_on.rule})" if show_rules else ""
+            parts.append(Text(f"Add-on with {option.name}: {add_on.name}{rule}"))
     args = Text()
     for option in rec.options:
         args.append(f"{option.name}: {option.status.replace('_', ' ')}", style="bold")
@@ -67,7 +85,7 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
             args.append(f"  product {product_line(product)}", style="cyan")
             held = product_citations(product)
             args.append(f" {refs.cite(held)}\n" if held else "\n", style="dim")
-        lines = option_arguments(rec, option)
+        lines = option_arguments(rec, option, show_rules)
         if not lines:
             args.append("  no argument for or against it\n", style="dim")
         for line in lines:
@@ -82,7 +100,8 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
         what = reason_effect(reason, option_name)
         why.append(f"• {reason.title}", style="bold")
         why.append(
-            f"  [{reason.rule}; {what}; {reason.evidence}] {refs.cite(reason.citations)}\n",
+            f"  [{f'{reason.rule}; ' if show_rules else ''}{what}; {reason.evidence}] "
+            f"{refs.cite(reason.citations)}\n",
             style="dim",
         )
         why.append(f"  {reason.text}\n")
@@ -91,13 +110,14 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
         warn = Text()
         for names, w in grouped_warnings(rec):
             warn.append(f"• {names}: {w.title}", style="yellow")
-            warn.append(f"  [{w.rule}] {refs.cite(w.citations)}\n", style="dim")
+            rule = f"[{w.rule}] " if show_rules else ""
+            warn.append(f"  {rule}{refs.cite(w.citations)}\n", style="dim")
             warn.append(f"  {w.text}\n")
         parts += [Text("Cautions", style="bold underline"), warn]
     if rec.missing:
         miss = Text()
         for fact in rec.missing:
-            miss.append(f"• {fact.field}", style="magenta")
+            miss.append(f"• {label(fact.field)}", style="magenta")
             miss.append(f": {fact.text}\n")
         parts += [Text("Missing facts that matter", style="bold underline"), miss]
     if rec.alternatives:
@@ -117,8 +137,9 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     console.print(Panel(Group(*parts), title=Text(f"sequencer: {rec.patient_id}"), expand=False))  # type: ignore[arg-type]
 
 
-def print_replay(results: list[Replay], console: Console) -> None:
-    """Print published cases side by side with the library's answers, then each rationale."""
+def print_replay(results: list[Replay], console: Console, show_rules: bool = False) -> None:
+    """Print published cases side by side with the library's answers, then each rationale
+    (rule ids only with ``show_rules``)."""
     review = results[0].rulebook.review.short if results else "the review"
     table = Table(title=f"{review}: published vs library", header_style="bold")
     table.add_column("Patient", justify="right")
@@ -147,7 +168,7 @@ def print_replay(results: list[Replay], console: Console) -> None:
             )
         )
         console.print(Text.assemble(("Encoded as: ", "bold"), case.encoding), style="dim")
-        print_recommendation(r.recommendation, console)
+        print_recommendation(r.recommendation, console, r.rulebook.vocabulary.label, show_rules)
 
 
 def print_rules(rulebook: Rulebook, console: Console) -> None:
@@ -186,3 +207,42 @@ def print_rules(rulebook: Rulebook, console: Console) -> None:
         products = context_products(context)
         contexts.add_row(label, context.as_of, products, context.product_access.otherwise)
     console.print(contexts)
+
+
+def print_coverage(found: Coverage, book: Rulebook, seed: int, console: Console) -> None:
+    """Print rule coverage over a cohort as a table: per rule, with its title, the share
+    of patients it fired for and decided for; then the rules that never fire or decide."""
+
+    def share(n: int) -> str:
+        return f"{100 * n / found.size:.1f}%" if found.size else "-"
+
+    titles = {r.rule.id: r.rule.title for r in book.rules}
+    console.print(
+        Text(
+            f"Rule coverage: {book.name} {book.version}, context {found.context}\n"
+            f"A generated cohort of {found.size} patients (seed {seed}). A rule decides for "
+            "a patient when, without it, the preferred option or an option's standing "
+            "changes.",
+            style="bold",
+        )
+    )
+    table = Table(header_style="bold", expand=False)
+    table.add_column("Rule", overflow="fold")
+    table.add_column("Fires", justify="right", no_wrap=True)
+    table.add_column("Decides", justify="right", no_wrap=True)
+    for r in sorted(found.rules, key=lambda r: (-r.decides, -r.fires, r.rule)):
+        table.add_row(
+            Text.assemble(r.rule, "\n", (titles.get(r.rule, ""), "dim")),
+            share(r.fires),
+            share(r.decides),
+        )
+    console.print(table)
+    console.print(Text("Never fire: " + (", ".join(found.never_fire) or "none") + "."))
+    console.print(
+        Text(
+            "Fire but never decide (cautions, missing facts and suggestions cannot; an "
+            "argument that never decides is outweighed or repeated by another): "
+            + (", ".join(found.never_decide) or "none")
+            + "."
+        )
+    )

@@ -265,7 +265,8 @@ def markdown_rules(rulebook: Rulebook) -> str:
 def markdown_catalogue(rulebook: Rulebook, heading: str = "###") -> str:
     """Return the rule catalogue (grouped by consideration, with evidence) and contexts.
 
-    The README embeds this text; a test keeps the two identical.
+    docs/rule-base.md embeds this text (`make catalogue`; the site regenerates it); a
+    test keeps the two identical.
     """
     out = [
         f"{len(rulebook.active)} active rules making {len(rulebook.arguments)} arguments in "

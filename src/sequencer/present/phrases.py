@@ -151,8 +151,11 @@ class ArgumentLine:
     words: str  # strength and where its points go, in words
 
 
-def option_arguments(rec: Recommendation, option: Option) -> list[ArgumentLine]:
-    """Return the option's arguments for, against and set aside, in that order.
+def option_arguments(
+    rec: Recommendation, option: Option, show_rules: bool = True
+) -> list[ArgumentLine]:
+    """Return the option's arguments for, against and set aside, in that order (what
+    set one aside named by its title, and its rule id with ``show_rules``).
 
     Every view (text, Markdown, HTML report) shows these the same way: a weakness of an
     option is listed on it whether or not the other option can be given.
@@ -172,7 +175,7 @@ def option_arguments(rec: Recommendation, option: Option) -> list[ArgumentLine]:
         lines.append(ArgumentLine("against", a, words))
     for argument_id in option.set_aside:
         a = by_id[argument_id]
-        by = "; ".join(f"{s.title} ({s.rule})" for s in a.set_aside_by)
+        by = "; ".join(f"{s.title} ({s.rule})" if show_rules else s.title for s in a.set_aside_by)
         lines.append(ArgumentLine("set aside", a, f"no weight: set aside by {by}"))
     return lines
 

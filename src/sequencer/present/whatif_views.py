@@ -4,6 +4,8 @@ phrases the case report shares with them.
 
 from __future__ import annotations
 
+import re
+import textwrap
 from dataclasses import dataclass
 
 from sequencer.explain.whatif_model import Change, WhatIf
@@ -139,8 +141,11 @@ def markdown_whatif(w: WhatIf, heading: str = "#", limit_scores: int | None = No
     return "\n".join(out) + "\n"
 
 
-def text_whatif(w: WhatIf) -> str:
-    """Return the what-if list as plain terminal text."""
+def text_whatif(w: WhatIf, show_rules: bool = False, width: int | None = None) -> str:
+    """Return the what-if list as plain terminal text: the rules behind the current
+    weights by title (by id too with ``show_rules``), the changes not evaluated by the
+    field's name (with the contradiction's field paths only with ``show_rules``); lines
+    wrapped between words at ``width`` columns when given."""
     out = [
         f"What would change the decision for {w.patient_id}",
         f"Context {w.context}: {w.context_title}",
@@ -148,12 +153,21 @@ def text_whatif(w: WhatIf) -> str:
     ]
     if w.basis:
         out.append(
-            "Current weights come from: " + ", ".join(f"{s.rule} ({s.effect})" for s in w.basis)
+            "Current weights come from: "
+            + ", ".join(
+                f"{s.rule} ({s.effect})"
+                if show_rules
+                else f"{s.title} ({s.effect_words or s.effect})"
+                for s in w.basis
+            )
         )
     groups = change_groups(w)
     for group in groups:
         out += ["", group.heading + ":"]
-        out += [f"{n:>3}. {c.text}" for n, c in enumerate(group.shown, start=1)]
+        out += [
+            f"{n:>3}. {c.text if show_rules or not c.words else c.words}"
+            for n, c in enumerate(group.shown, start=1)
+        ]
     if not groups:
         out += ["", "No single change of fact would change the decision or the weights."]
     unchanged = unchanged_unknowns(w)
@@ -163,7 +177,28 @@ def text_whatif(w: WhatIf) -> str:
         out += [
             "",
             "Not evaluated (would contradict the rest of the profile): "
-            + "; ".join(f"{s.label} → {s.to_text} ({s.reason})" for s in w.skipped),
+            + "; ".join(
+                f"{s.label} → {s.to_text}" + (f" ({s.reason})" if show_rules else "")
+                for s in w.skipped
+            ),
         ]
     out += ["", f"Rule base {w.rulebook.name} {w.rulebook.version} {w.rulebook.digest}", w.notice]
+    if width:
+        out = [_wrapped(line, width) for line in out]
     return "\n".join(out) + "\n"
+
+
+def _wrapped(line: str, width: int) -> str:
+    """Return ``line`` wrapped between words (never inside one) at ``width`` columns,
+    continuation lines indented under a numbered item's text."""
+    indent = " " * 5 if re.match(r" *\d+\. ", line) else ""
+    return (
+        textwrap.fill(
+            line,
+            width=max(width, 20),
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        or line
+    )

@@ -24,8 +24,8 @@ The raw profile is stored there too only when the site keeps profiles.
 The database is named by a SQLAlchemy URL: ``sqlite:///PATH`` (a file) or
 ``postgresql://USER@HOST/DB`` (PostgreSQL through psycopg 3). SQLAlchemy Core keeps
 one code path for both; the tables are created when missing (``audit_tables`` defines
-them, ``audit_rows`` the records). What is logged and for how long is documented in the
-README ("Audit trail").
+them, ``audit_rows`` the records). What is logged and for how long is documented in
+docs/service.md ("Audit trail").
 """
 
 from __future__ import annotations

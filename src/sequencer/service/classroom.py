@@ -91,7 +91,12 @@ class _Sheets:
             return self._built
 
     def find(self, key: str) -> Exercise | None:
-        return next((ex for ex in self.all() if ex.case.key == key), None)
+        """Return the exercise whose case key is ``key``, or whose number it is (as the
+        ``--answers`` files write ``1:``); None if there is none."""
+        number = int(key) if key.isdigit() and len(key) < 6 else None
+        return next(
+            (ex for ex in self.all() if ex.case.key == key or ex.case.number == number), None
+        )
 
 
 def _page(html: str, status: int = 200) -> HTMLResponse:
@@ -293,6 +298,8 @@ def add_classroom_routes(
         ex = await run_in_threadpool(sheets.find, case)
         if ex is None:
             return _problems("No such exercise", [f"case: no exercise {case[:80]}"], index, 404)
+        if case != ex.case.key:  # asked by number: the sheet's own address
+            return RedirectResponse(sheet_href(ex.case.key, group, student), status_code=307)
         total = len(sheets.all())
         code = group_code(group) or ""
         name, _ = _student(student[: NAME_LIMIT * 2])
