@@ -678,7 +678,7 @@ def test_the_readme_s_example_call_is_patient_4_s_record(server: str) -> None:
     }
     status, answer = post(f"{server}/cds-services/sequencer-choice", example)
     assert status == 200 and answer["cards"][0]["summary"] == (
-        "Prefer blinatumomab; CAR T cells deferred"
+        "Blinatumomab is the only option now; CAR T cells deferred"
     )
 
 

@@ -24,7 +24,6 @@ from sequencer.knowledge.vocabulary import Vocabulary
 from sequencer.model.recommendation import Citation, Recommendation
 from sequencer.present.chart import bar_chart
 from sequencer.present.phrases import (
-    STATUS_WORDS,
     ReferencePart,
     grouped_warnings,
     number_references,
@@ -35,8 +34,10 @@ from sequencer.present.phrases import (
     reason_effect,
     reference_links,
     review_note,
+    standing_words,
     summary_words,
     weight_legend,
+    weight_words,
     weights_text,
 )
 from sequencer.present.whatif_views import KIND_HEADINGS, narrowed, result_words
@@ -113,6 +114,7 @@ class OptionView:
     status: str
     status_words: str
     weight: int
+    weight_words: str  # the weight as shown: a dash when not eligible
     deferred_until: str | None
     products: list[tuple[str, list[int], str | None]]
     arguments: list[ArgumentView]
@@ -383,8 +385,9 @@ def case_view(
                 therapy=option.therapy,
                 name=option.name,
                 status=option.status,
-                status_words=STATUS_WORDS[option.status],
+                status_words=standing_words(rec, option),
                 weight=option.score,
+                weight_words=weight_words(option),
                 deferred_until=option.deferred_until,
                 products=products,
                 arguments=arguments,

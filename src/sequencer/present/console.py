@@ -23,8 +23,11 @@ from sequencer.present.phrases import (
     product_line,
     reason_effect,
     review_note,
+    status_label,
     summary_words,
     today_cell,
+    weight_clause,
+    weight_words,
 )
 
 __all__ = ["print_recommendation", "print_replay", "print_rules"]
@@ -49,8 +52,8 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     for option in rec.options:
         table.add_row(
             option.name,
-            Text(option.status.replace("_", " "), style=_STATUS_STYLE[option.status]),
-            str(option.score),
+            Text(status_label(rec, option), style=_STATUS_STYLE[option.status]),
+            weight_words(option),
             ", ".join(option.reasons) or "-",
         )
     parts: list[object] = [Text(summary_words(rec.summary), style="bold"), table]
@@ -59,8 +62,8 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
             parts.append(Text(f"Add-on with {option.name}: {add_on.name} ({add_on.rule})"))
     args = Text()
     for option in rec.options:
-        args.append(f"{option.name}: {option.status.replace('_', ' ')}", style="bold")
-        args.append(f", weight of arguments {option.score}\n")
+        args.append(f"{option.name}: {status_label(rec, option)}", style="bold")
+        args.append(f"{weight_clause(option)}\n")
         if option.deferred_until:
             args.append(f"  deferred until {option.deferred_until}\n", style="magenta")
         for product in option.products:

@@ -28,9 +28,12 @@ from sequencer.present.phrases import (
     product_line,
     reason_effect,
     review_note,
+    status_label,
     summary_words,
     today_cell,
+    weight_clause,
     weight_legend,
+    weight_words,
 )
 
 if TYPE_CHECKING:
@@ -84,8 +87,8 @@ def markdown_arguments(rec: Recommendation, cite: Callable[[Sequence[Citation]],
     and set aside (with what set them aside)."""
     out: list[str] = []
     for option in rec.options:
-        standing = option.status.replace("_", " ")
-        out.append(f"- **{option.name}**: {standing}, weight of arguments {option.score}")
+        standing = status_label(rec, option)
+        out.append(f"- **{option.name}**: {standing}{weight_clause(option)}")
         if option.deferred_until:
             out.append(f"  - deferred until {option.deferred_until}")
         for product in option.products:
@@ -154,8 +157,8 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
         rec,
         [
             ("Option", lambda _, option: option.name),
-            ("Status", lambda _, option: option.status.replace("_", " ")),
-            ("Weight of arguments", lambda _, option: str(option.score)),
+            ("Status", lambda _, option: status_label(rec, option)),
+            ("Weight of arguments", lambda _, option: weight_words(option)),
             ("Reasons", lambda _, option: ", ".join(f"`{r}`" for r in option.reasons) or "-"),
         ],
         lambda add_on: f" (`{add_on.rule}`) {refs.cite(add_on.citations)}",

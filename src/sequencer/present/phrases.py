@@ -303,6 +303,47 @@ STATUS_WORDS: dict[str, str] = {
 """An option's status in words."""
 
 
+def only_option(rec: Recommendation) -> bool:
+    """Return whether the preferred option is only what is left: every other option is
+    deferred, not eligible or has failed, so it was not preferred over anything."""
+    if rec.preferred is None:
+        return False
+    return all(
+        o.status in ("deferred", "not_eligible") or o.failed
+        for o in rec.options
+        if o.therapy != rec.preferred
+    )
+
+
+def standing_words(rec: Recommendation, option: Option) -> str:
+    """Return ``option``'s status in words, ``only option now`` for a preferred option
+    that is only what is left (its status value stays ``preferred``)."""
+    if option.status == "preferred" and only_option(rec):
+        return "only option now"
+    return STATUS_WORDS[option.status]
+
+
+def status_label(rec: Recommendation, option: Option) -> str:
+    """Return ``option``'s status value in plain words (``not eligible``), ``only option
+    now`` for a preferred option that is only what is left."""
+    if option.status == "preferred" and only_option(rec):
+        return "only option now"
+    return option.status.replace("_", " ")
+
+
+def weight_clause(option: Option) -> str:
+    """Return ``, weight of arguments N`` to follow an option's standing, nothing for an
+    option that is not eligible (a number there would read as support)."""
+    return "" if option.status == "not_eligible" else f", weight of arguments {option.score}"
+
+
+def weight_words(option: Option) -> str:
+    """Return ``option``'s weight of arguments as shown: the number, or a dash for an
+    option that is not eligible (its arguments decide nothing, and a number would read
+    as support)."""
+    return "\u2014" if option.status == "not_eligible" else str(option.score)
+
+
 def html_text(text: object) -> str:
     """``text`` escaped for HTML (quotes too): nothing a user typed reaches a page raw."""
     return html.escape(str(text), quote=True)
@@ -348,9 +389,11 @@ def card_summary(rec: Recommendation, book: Rulebook) -> str:
         others = [t for t in standing if t != rec.preferred]
         lead = "Close call, leaning to" if rec.close_call else "Prefer"
         line = f"{lead} {words[rec.preferred]}"
+        if only_option(rec):
+            line = f"{words[rec.preferred]} is the only option now"
         held = [t for t in others if standing[t] in ("deferred", "not_eligible")]
         open_ = [t for t in others if t not in held]
-        if open_ and not rec.close_call:
+        if open_ and not rec.close_call and not only_option(rec):
             line += " over " + " and ".join(words[t] for t in open_)
         for t in held:
             state = "deferred" if standing[t] == "deferred" else "not eligible"

@@ -43,13 +43,14 @@ from sequencer.present.markdown import (
     markdown_reasons,
 )
 from sequencer.present.phrases import (
-    STATUS_WORDS,
     ReferencePart,
     number_references,
     reference_links,
     review_note,
+    standing_words,
     summary_words,
     weight_legend,
+    weight_words,
 )
 from sequencer.present.templating import plain_words, render
 from sequencer.present.whatif_views import markdown_whatif, md_escape
@@ -251,8 +252,8 @@ def markdown_report(report: CaseReport) -> str:
         [
             ("Rank", lambda rank_no, _: str(rank_no)),
             ("Option", lambda _, option: option.name),
-            ("Status", lambda _, option: STATUS_WORDS[option.status]),
-            ("Weight of arguments", lambda _, option: str(option.score)),
+            ("Status", lambda _, option: standing_words(rec, option)),
+            ("Weight of arguments", lambda _, option: weight_words(option)),
             ("What added to it", lambda _, option: added(option)),
         ],
         lambda add_on: cites(add_on.citations),
