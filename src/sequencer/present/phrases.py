@@ -251,10 +251,14 @@ def today_cell(r: Replay) -> str:
     """Today's choice (a close call said so), its options' weights, whether anything
     moved, and what moved: standings and the arguments counted in one era only."""
     book = r.rulebook
-    same = r.today_choice == r.choice and option_scores(r.today, book) == option_scores(
-        r.recommendation, book
-    )
-    mark = "unchanged" if same else "changed"
+    same_choice = r.today_choice == r.choice
+    same = same_choice and option_scores(r.today, book) == option_scores(r.recommendation, book)
+    if same:
+        mark = "unchanged"
+    elif same_choice:
+        mark = "same choice, the weights moved"
+    else:
+        mark = "choice changed"
     close = ", close call" if r.today.close_call else ""
     why = "" if same else why_today(r)
     return f"{r.name(r.today_choice)}{close} ({option_scores(r.today, book)}; {mark}){why}"
