@@ -50,6 +50,7 @@ from sequencer.decide.decision import (
     decision_key,
     tally,
 )
+from sequencer.decide.planning import plan_steps
 from sequencer.decide.plans import cached_citations, memo_of, plans_of, stamp
 from sequencer.decide.unknowns import Flip, could_flip
 from sequencer.knowledge.contexts import ACCESS_FIELD, Context, Derivation
@@ -196,6 +197,7 @@ def rank(
         ),
         rulebook=stamp(rulebook, [rule_id for rule_id, _ in t.rules]),
         notice=rulebook.notice,
+        plan=plan_steps(rulebook, d.preferred, facts),
     )
 
 

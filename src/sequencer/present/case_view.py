@@ -24,11 +24,13 @@ from sequencer.knowledge.vocabulary import Vocabulary
 from sequencer.model.recommendation import Citation, Recommendation
 from sequencer.present.chart import bar_chart
 from sequencer.present.phrases import (
+    PHASE_WORDS,
     ReferencePart,
     grouped_warnings,
     number_references,
     option_arguments,
     option_names,
+    plan_heading,
     product_citations,
     product_line,
     reason_effect,
@@ -203,6 +205,8 @@ class CaseView:
     derived: list[tuple[str, list[int]]]
     reasons: list[tuple[str, str, str, str, list[int]]]
     alternatives: list[tuple[str, str, str, list[int]]]
+    plan: list[tuple[str, str, str, list[int]]]  # phase in words, text, rule, references
+    plan_heading: str
     references: list[ReferenceView]
     chart: Markup
     weights: str
@@ -220,6 +224,7 @@ REFERENCE_ORDER: tuple[ReferencePart, ...] = (
     "reasons",
     "alternatives",
     "derived",
+    "plan",
 )
 """The order the page and the printed report number references in: the options'
 arguments and cautions, add-ons and products, then the rest."""
@@ -418,6 +423,7 @@ def case_view(
         (a.name, a.target or "", a.text, refs.numbers(a.citations)) for a in rec.alternatives
     ]
     derived = [(d.text, refs.numbers(d.citations)) for d in rec.context.derived]
+    plan = [(PHASE_WORDS[s.phase], s.text, s.rule, refs.numbers(s.citations)) for s in rec.plan]
     references = [
         _reference(n, c, sources, review_label) for n, c in enumerate(refs.order.values(), start=1)
     ]
@@ -453,6 +459,8 @@ def case_view(
         derived=derived,
         reasons=reasons,
         alternatives=alternatives,
+        plan=plan,
+        plan_heading=plan_heading(rec),
         references=references,
         chart=Markup(bar_chart(rec, colours)),
         weights=weights_text(weights),

@@ -14,11 +14,13 @@ from sequencer.model.recommendation import (
     Recommendation,
 )
 from sequencer.present.phrases import (
+    PHASE_WORDS,
     Refs,
     context_products,
     grouped_warnings,
     option_arguments,
     option_names,
+    plan_heading,
     product_citations,
     product_line,
     reason_effect,
@@ -90,6 +92,15 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
         )
         why.append(f"  {reason.text}\n")
     parts += [Text("The rules behind them", style="bold underline"), why]
+    if rec.plan:
+        plan = Text()
+        for step in rec.plan:
+            plan.append(f"• {PHASE_WORDS[step.phase]}: ", style="bold")
+            plan.append(f"{step.text} ")
+            plan.append(
+                f"[{step.rule}; {step.evidence}] {refs.cite(step.citations)}\n", style="dim"
+            )
+        parts += [Text(plan_heading(rec), style="bold underline"), plan]
     if rec.warnings:
         warn = Text()
         for names, w in grouped_warnings(rec):

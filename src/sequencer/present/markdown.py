@@ -19,11 +19,13 @@ from sequencer.model.recommendation import (
     Recommendation,
 )
 from sequencer.present.phrases import (
+    PHASE_WORDS,
     Refs,
     context_products,
     grouped_warnings,
     option_arguments,
     option_names,
+    plan_heading,
     product_citations,
     product_line,
     reason_effect,
@@ -107,6 +109,15 @@ def markdown_arguments(rec: Recommendation, cite: Callable[[Sequence[Citation]],
     return out
 
 
+def markdown_plan(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
+    """Return the plan around the choice as Markdown items: phase, text, rule, evidence
+    and citations (none without a plan)."""
+    return [
+        f"- **{PHASE_WORDS[s.phase]}**: {_md(s.text)} (`{s.rule}`; {s.evidence}){cite(s.citations)}"
+        for s in rec.plan
+    ]
+
+
 def markdown_cautions(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
     """Return Markdown bullets for every cautioning rule, once, with the options it concerns."""
     out = []
@@ -170,6 +181,8 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
 
     out += ["", f"{heading}# Arguments, option by option", "", *markdown_arguments(rec, cite)]
     out += ["", f"{heading}# The rules behind them", "", *markdown_reasons(rec, cite)]
+    if rec.plan:
+        out += ["", f"{heading}# {plan_heading(rec)}", "", *markdown_plan(rec, cite)]
     if rec.warnings:
         out += ["", f"{heading}# Cautions", "", *markdown_cautions(rec, cite)]
     if rec.missing:

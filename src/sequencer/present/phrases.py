@@ -92,10 +92,12 @@ ReferencePart = Literal[
     "reasons",
     "alternatives",
     "derived",
+    "plan",
 ]
 """A part of a recommendation whose citations a view numbers: the options' arguments
 (with what set them aside), the cautions, each option's add-ons (and, with products,
-then its products), the fired rules, the outside therapies, the context's derivations."""
+then its products), the fired rules, the outside therapies, the context's derivations,
+the plan around the choice."""
 
 
 def number_references(rec: Recommendation, parts: Sequence[ReferencePart]) -> Refs:
@@ -128,6 +130,8 @@ def _part_citations(rec: Recommendation, part: ReferencePart) -> Iterator[Sequen
         yield from (reason.citations for reason in rec.reasons)
     elif part == "alternatives":
         yield from (alt.citations for alt in rec.alternatives)
+    elif part == "plan":
+        yield from (step.citations for step in rec.plan)
     else:
         yield from (derived.citations for derived in rec.context.derived)
 
@@ -305,6 +309,21 @@ STATUS_WORDS: dict[str, str] = {
     "not_eligible": "not eligible",
 }
 """An option's status in words."""
+
+
+PHASE_WORDS: dict[str, str] = {
+    "bridge": "Bridging",
+    "definitive": "Definitive therapy",
+    "consolidation": "Consolidation",
+}
+"""A plan step's phase in words."""
+
+
+def plan_heading(rec: Recommendation) -> str:
+    """Return the heading of the plan section: ``The plan around NAME``."""
+    names = option_names(rec)
+    chosen = names.get(rec.preferred or "", "the choice")
+    return f"The plan around {chosen}"
 
 
 def only_option(rec: Recommendation) -> bool:

@@ -40,11 +40,13 @@ from sequencer.present.markdown import (
     markdown_arguments,
     markdown_cautions,
     markdown_option_table,
+    markdown_plan,
     markdown_reasons,
 )
 from sequencer.present.phrases import (
     ReferencePart,
     number_references,
+    plan_heading,
     reference_links,
     review_note,
     standing_words,
@@ -117,6 +119,7 @@ MARKDOWN_REFERENCE_ORDER: tuple[ReferencePart, ...] = (
     "cautions",
     "alternatives",
     "derived",
+    "plan",
 )
 """The order the Markdown report numbers references in: its reading order."""
 
@@ -270,6 +273,8 @@ def markdown_report(report: CaseReport) -> str:
         out += ["", f"_{d.text}_{cites(d.citations)}"]
     out += ["", "## Arguments for, against and set aside", "", *markdown_arguments(rec, cites)]
     out += ["", "## The rules behind them", "", *markdown_reasons(rec, cites)]
+    if rec.plan:
+        out += ["", f"## {plan_heading(rec)}", "", *markdown_plan(rec, cites)]
     if rec.warnings:
         out += ["", "## Cautions", "", *markdown_cautions(rec, cites)]
     if rec.missing:
