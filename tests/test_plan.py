@@ -168,3 +168,16 @@ def test_every_view_shows_the_plan_with_its_references(number: int) -> None:
         assert "The plan around" in text, view
         for step in rec.plan:
             assert step.rule in text and step.text[:40] in text, (view, step.rule)
+
+
+def test_the_fhir_guidance_response_notes_each_plan_step_on_its_request_group() -> None:
+    """The GuidanceResponse's RequestGroup carries one note per plan step, in order."""
+    from sequencer.interop.fhir_out import guidance_response
+
+    rec = recommend(patient(2))
+    group = next(
+        r for r in guidance_response(rec)["contained"] if r["resourceType"] == "RequestGroup"
+    )
+    notes = [n["text"] for n in group["note"] if n["text"].startswith("Plan (")]
+    assert len(notes) == len(rec.plan)
+    assert all(step.rule in note for step, note in zip(rec.plan, notes, strict=True))
