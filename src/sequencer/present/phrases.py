@@ -162,15 +162,23 @@ def option_arguments(rec: Recommendation, option: Option) -> list[ArgumentLine]:
     option is listed on it whether or not the other option can be given.
     """
     by_id = {a.id: a for a in rec.arguments}
+    names = option_names(rec)
+    closed = {o.therapy for o in rec.options if o.status == "not_eligible"}
+
+    def weight(a: Argument) -> str:
+        # points toward an option that is not eligible would read as support for it
+        if a.favors in closed:
+            return f"{a.strength}, no weight while {names[a.favors]} is not eligible"
+        return f"{a.strength}, +{a.weight} to {names[a.favors]}"
+
     lines = []
     for argument_id in option.arguments_for:
         a = by_id[argument_id]
-        lines.append(ArgumentLine("for", a, f"{a.strength}, +{a.weight} to {option.name}"))
-    names = option_names(rec)
+        lines.append(ArgumentLine("for", a, weight(a)))
     for argument_id in option.arguments_against:
         a = by_id[argument_id]
         if a.status == "counted":
-            words = f"{a.strength}, +{a.weight} to {names[a.favors]}"
+            words = weight(a)
         else:  # its other side's therapy failed: no weight, but the weakness stands
             words = f"no weight, as {names[a.favors]} has failed; the weakness stands"
         lines.append(ArgumentLine("against", a, words))
