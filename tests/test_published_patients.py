@@ -235,7 +235,7 @@ def test_a_not_eligible_option_shows_no_weight_in_any_view() -> None:
     assert f"{car_t.name}: weight of arguments" not in views["report.html"]
     for view in ("console", "markdown", "report.md", "report.html"):
         assert f"to {car_t.name}]" not in views[view] and "+2 to" not in views[view], view
-        assert f"no weight while {car_t.name} is not eligible" in views[view], view
+        assert f"no weight: {car_t.name} not eligible" in views[view], view
 
 
 def test_with_no_option_eligible_no_missing_fact_that_cannot_change_it_is_listed() -> None:

@@ -168,7 +168,7 @@ def option_arguments(rec: Recommendation, option: Option) -> list[ArgumentLine]:
     def weight(a: Argument) -> str:
         # points toward an option that is not eligible would read as support for it
         if a.favors in closed:
-            return f"{a.strength}, no weight while {names[a.favors]} is not eligible"
+            return f"{a.strength}, no weight: {names[a.favors]} not eligible"
         return f"{a.strength}, +{a.weight} to {names[a.favors]}"
 
     lines = []
