@@ -151,7 +151,10 @@ def literature_title(book: Rulebook, reported: Mapping[str, Any]) -> str:
     summary = " ".join(str(reported.get("summary") or "").split())
     first = summary.split("; ")[0].split(". ")[0].rstrip(".")
     if len(first) > _TITLE_LIMIT:
-        first = first[: _TITLE_LIMIT - 1].rsplit(" ", 1)[0].rstrip(",") + "\u2026"
+        first = first[: _TITLE_LIMIT - 1].rsplit(" ", 1)[0].rstrip(",:;")
+        if first.count("(") > first.count(")"):  # no aside left open by the cut
+            first = first[: first.rindex(" (")]
+        first = first.rstrip(",:;") + "\u2026"
     if not first:
         return str(reported["id"])
     source = reported.get("source")
