@@ -717,7 +717,8 @@ def test_the_readme_s_example_call_is_patient_4_s_record(server: str) -> None:
     status, answer = post(f"{server}/cds-services/sequencer-choice", example)
     # provisional: whether an uncontrolled infection (which would defer both) is present
     assert status == 200 and answer["cards"][0]["summary"] == (
-        "Prefer blinatumomab; CAR T cells deferred (provisional: 1 unknown fact could change it)"
+        "Blinatumomab is the only option now; CAR T cells deferred (provisional: 1 unknown "
+        "fact could change it)"
     )
 
 

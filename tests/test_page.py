@@ -348,3 +348,19 @@ def test_the_docs_screenshot_of_the_page_is_in_the_repository() -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert int.from_bytes(data[16:20], "big") == 1920
     assert int.from_bytes(data[20:24], "big") == 1080
+
+
+def test_the_case_list_names_literature_cases_in_words_not_by_key(server: str) -> None:
+    """The page's case list shows each literature case by its summary's words and its
+    source, never by its file key (``elchaer2019-ph-positive-after-car-t``)."""
+    from sequencer.explain.impact import read_literature_cases
+
+    status, _, page = call(f"{server}/")
+    assert status == 200
+    options = re.findall(r'<option value="literature:([^"]+)"[^>]*>([^<]*)</option>', page.decode())
+    keys = {str(c["id"]) for c in read_literature_cases()}
+    assert {key for key, _ in options} == keys
+    for key, words in options:
+        assert key not in words and len(words.split()) >= 4, (key, words)
+    elchaer = dict(options)["elchaer2019-ph-positive-after-car-t"]
+    assert elchaer.startswith("An adult with Ph-positive B-ALL") and "El Chaer" in elchaer

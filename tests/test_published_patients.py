@@ -141,7 +141,7 @@ def test_the_replay_says_why_today_differs() -> None:
 
 
 def test_every_changed_today_row_says_what_moved_and_no_closed_option_shows_a_weight() -> None:
-    """Each replay row marked "changed" says what moved (standings or arguments), an
+    """Each replay row where something moved says what moved (standings or arguments), an
     unchanged row says nothing more, a close call today is named as one, and an option
     that cannot be given shows its standing, not a weight that decides nothing."""
     from sequencer.explain.published import replay
@@ -149,9 +149,134 @@ def test_every_changed_today_row_says_what_moved_and_no_closed_option_shows_a_we
 
     for r in replay(load_cases()):
         cell = today_cell(r)
-        assert ("; because " in cell) is ("; changed)" in cell), cell
+        moved = "; choice changed)" in cell or "; same choice, the weights moved)" in cell
+        assert ("; because " in cell) is moved, cell
         assert (", close call (" in cell) is r.today.close_call, cell
         for option in r.today.options:
             short = r.rulebook.option_short[option.therapy]
             if option.status == "not_eligible":
                 assert f"{short} not eligible" in cell and f"{short} {option.score}" not in cell
+
+
+def test_the_replay_says_the_choice_held_where_only_the_weights_moved() -> None:
+    """Patient 1's choice is blinatumomab then and today: the Today column says the
+    choice held and the weights moved, never that it changed; patient 4's did change."""
+    from sequencer.explain.published import replay
+    from sequencer.present.phrases import today_cell
+
+    cells = {r.case.profile.id: today_cell(r) for r in replay(load_cases())}
+    first = cells["aldoss2020-patient-1"]
+    assert "same choice, the weights moved" in first and "choice changed" not in first
+    assert "; choice changed)" in cells["aldoss2020-patient-4"]
+
+
+def _views(number: int, context: str | None = None) -> dict[str, str]:
+    """Patient ``number``'s recommendation in every view: JSON summary, console text,
+    Markdown, the Markdown and HTML case reports, the CDS card's summary line."""
+    import io
+
+    from rich.console import Console
+
+    from sequencer import default_rulebook
+    from sequencer.present.console import print_recommendation
+    from sequencer.present.markdown import markdown_recommendation
+    from sequencer.present.phrases import card_summary
+    from sequencer.present.report import case_report, html_report, markdown_report
+
+    report = case_report(patient(number), context=context)
+    rec = report.recommendation
+    out = io.StringIO()
+    print_recommendation(rec, Console(file=out, width=200, color_system=None))
+    return {
+        "json": rec.model_dump(mode="json")["summary"],
+        "console": out.getvalue(),
+        "markdown": markdown_recommendation(rec),
+        "report.md": markdown_report(report),
+        "report.html": html_report(report),
+        "card": card_summary(rec, default_rulebook()),
+    }
+
+
+def test_an_option_that_is_only_what_is_left_is_the_only_option_now_not_preferred() -> None:
+    """Patient 4 today: blinatumomab is chosen only because CAR T cells wait; every view
+    calls it the only option now, none calls it preferred, and its status value stays
+    ``preferred`` (a contract)."""
+    rec = recommend(patient(4))
+    assert rec.preferred == "blinatumomab"
+    assert {o.therapy: o.status for o in rec.options}["blinatumomab"] == "preferred"
+    for view, text in _views(4).items():
+        assert "only option now" in text, view
+        # the reports' what-if sections speak of hypothetical choices; the standing is
+        # what must not read as a preference
+        for preference in ("Prefer", "| preferred |", ">preferred<", "Blinatumomab: preferred"):
+            assert preference not in text, (view, preference)
+    for view in ("json", "console", "markdown", "card"):
+        assert "prefer" not in _views(4)[view].lower(), view
+
+
+def test_a_real_preference_is_still_called_one() -> None:
+    """Patient 1 has two options open: its summary prefers one by the weight of
+    arguments, and no view calls it the only option."""
+    for view, text in _views(1).items():
+        assert "only option" not in text, view
+    assert _views(1)["json"].startswith("Prefer Blinatumomab: weight of arguments ")
+
+
+def test_a_not_eligible_option_shows_no_weight_in_any_view() -> None:
+    """Patient 5 (CD19-negative): CAR T cells carry 3 points of arguments, but no view
+    shows a weight for an option that cannot be given."""
+    rec = recommend(patient(5))
+    car_t = next(o for o in rec.options if o.therapy == "car_t")
+    assert car_t.status == "not_eligible" and car_t.score > 0  # the field stays (contract)
+    views = _views(5)
+    assert f"weight of arguments {car_t.score}" not in views["console"]
+    assert f"| {car_t.score} |" not in views["markdown"]
+    assert f"| {car_t.score} |" not in views["report.md"]
+    assert "not eligible, weight" not in views["report.html"]
+    assert f"{car_t.name}: weight of arguments" not in views["report.html"]
+    for view in ("console", "markdown", "report.md", "report.html"):
+        assert f"to {car_t.name}]" not in views[view] and "+2 to" not in views[view], view
+        assert f"no weight: {car_t.name} not eligible" in views[view], view
+
+
+def test_with_no_option_eligible_no_missing_fact_that_cannot_change_it_is_listed() -> None:
+    """Patient 5: CD19-negative disease rules both options out; the facts her record
+    lacks cannot change that, so none is listed as missing (she listed 9 before)."""
+    rec = recommend(patient(5))
+    assert all(m.could_flip or m.blocking for m in rec.missing)
+    assert rec.missing == [] and not rec.provisional and rec.provisional_on == []
+
+
+def test_missing_facts_that_change_only_weights_stay_listed_while_an_option_is_open() -> None:
+    """Where an option can still be given (patient 3), facts that move only the weights
+    stay listed: the filter applies only when nothing is eligible."""
+    rec = recommend(patient(3))
+    assert any(not m.could_flip for m in rec.missing)
+
+
+@pytest.mark.parametrize("number", [1, 2])
+def test_a_never_transplanted_patient_reads_a_transplant_not_a_further_one(number: int) -> None:
+    """Patients 1 and 2 have had no transplant: their vignette says a transplant is
+    planned (not a further one) and does not ask for the last transplant's donor or
+    its GVHD."""
+    from sequencer import default_rulebook
+    from sequencer.present.report import case_report
+
+    report = case_report(patient(number))
+    text = default_rulebook().vocabulary.vignette(report.effective, None)
+    assert "There has been no allogeneic transplant. A transplant is planned" in text
+    assert "further transplant" not in text
+    assert "donor of the last transplant" not in text and "GVHD" not in text
+
+
+def test_a_transplanted_patient_still_reads_a_further_transplant() -> None:
+    """A patient relapsing after a transplant with another planned reads 'a further
+    transplant', and the last transplant's donor is still asked for."""
+    from sequencer import default_rulebook
+    from sequencer.model.parsing import parse_profile
+
+    profile = dict(patient(1))
+    profile["transplant"] = {**profile["transplant"], "prior_allo_hct": True}
+    text = default_rulebook().vocabulary.vignette(parse_profile(profile), None)
+    assert "A further transplant is planned" in text
+    assert "donor of the last transplant" in text

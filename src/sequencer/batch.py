@@ -110,6 +110,7 @@ def recommendation_json(rec: Recommendation) -> str:
         b',"context":', _plain(rec.context),
         b',"rulebook":', _fragment(rec.rulebook),
         b',"notice":', dump(rec.notice),
+        b',"plan":', _array(rec.plan, _plain),
         b"}",
     ]  # fmt: skip
     return b"".join(parts).decode()

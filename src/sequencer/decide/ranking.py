@@ -31,7 +31,9 @@ The method, in full (docs/ranking.md repeats it for clinicians):
    status (found by substitution over the compiled rules, ``sequencer.decide.unknowns``).
    Those that could change the choice are ``could_flip`` and listed first; when one
    exists, the recommendation is ``provisional`` and the summary names it. No
-   argument ever scores on an unknown (the loader refuses such rules).
+   argument ever scores on an unknown (the loader refuses such rules). When no
+   option is eligible, only the facts that could change that are listed (the weights
+   decide nothing then).
 
 Cautions on an option that is not eligible are left out of ``warnings``.
 """
@@ -48,6 +50,7 @@ from sequencer.decide.decision import (
     decision_key,
     tally,
 )
+from sequencer.decide.planning import plan_steps
 from sequencer.decide.plans import cached_citations, memo_of, plans_of, stamp
 from sequencer.decide.unknowns import Flip, could_flip
 from sequencer.knowledge.contexts import ACCESS_FIELD, Context, Derivation
@@ -143,6 +146,10 @@ def rank(
         None if d.blocked else d.gap,
     )
     missing_facts = _missing_facts(rulebook, missing, flips)
+    if all(d.status[x] == "not_eligible" for x in rulebook.option_ids):
+        # no option can be given whatever the weights: a fact that cannot change a
+        # standing or the choice cannot change anything, and is not listed
+        missing_facts = [m for m in missing_facts if m.could_flip or m.blocking]
     provisional_on = [m.field for m in missing_facts if m.could_change_preferred]
     provisional = d.preferred is not None and bool(provisional_on)
 
@@ -190,6 +197,7 @@ def rank(
         ),
         rulebook=stamp(rulebook, [rule_id for rule_id, _ in t.rules]),
         notice=rulebook.notice,
+        plan=plan_steps(rulebook, d.preferred, facts),
     )
 
 
@@ -446,7 +454,7 @@ def _headline(rulebook: Rulebook, d: Decision, t: Tally, order: Sequence[str]) -
         )
     if d.tie:
         return (
-            f"No preference: {_both(order)} options score {d.score[order[0]]} and the rules do not "
+            f"No preference: {_both(order)} options weigh {d.score[order[0]]} and the rules do not "
             "separate them; the board must weigh the arguments and the missing facts."
         )
     if d.preferred is None:
@@ -468,10 +476,14 @@ def _headline(rulebook: Rulebook, d: Decision, t: Tally, order: Sequence[str]) -
             "deferred": "deferred",
             "alternative": "failed before",
         }[d.status[other]]
-        return f"{names[preferred]} (score {d.score[preferred]}); {names[other]}: {why}."
+        # the only option that can be given now is what is left, not a preference
+        return (
+            f"{names[preferred]} is the only option now (weight of arguments "
+            f"{d.score[preferred]}); {names[other]}: {why}."
+        )
     lead = "Close call, leaning to" if d.close_call else "Prefer"
     return (
-        f"{lead} {names[preferred]}: score {d.score[preferred]} "
+        f"{lead} {names[preferred]}: weight of arguments {d.score[preferred]} "
         f"vs {d.score[other]} for {names[other]}."
     )
 

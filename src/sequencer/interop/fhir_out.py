@@ -43,7 +43,7 @@ from typing import Any
 from sequencer.interop.codes import code_table
 from sequencer.interop.questionnaire import QUESTIONNAIRE_URL
 from sequencer.model.recommendation import Citation, Option, Recommendation
-from sequencer.present.phrases import summary_words
+from sequencer.present.phrases import PHASE_WORDS, summary_words
 
 __all__ = ["OPTION_SYSTEM", "guidance_response"]
 
@@ -200,7 +200,14 @@ def guidance_response(
         "status": "draft",
         "intent": "proposal",
         "subject": subject,
-        "note": [{"text": summary_words(rec.summary)}],
+        "note": [
+            {"text": summary_words(rec.summary)},
+            # the plan around the choice, one note per step, in phase order
+            *(
+                {"text": f"Plan ({PHASE_WORDS[s.phase].lower()}): {s.text} [{s.rule}]"}
+                for s in rec.plan
+            ),
+        ],
     }
     if actions:
         group["action"] = actions

@@ -46,6 +46,7 @@ from sequencer.knowledge.conditions import ConditionError, parse_condition
 from sequencer.knowledge.context_rules import load_contexts, product_criterion
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.parsing import load_rule, validate_model
+from sequencer.knowledge.plan import PLAN_FILE, PlanEntry, load_plan
 from sequencer.knowledge.schema import (
     Argument,
     Bibliography,
@@ -95,6 +96,7 @@ class Rulebook:
     sign_off: SignOff | None
     vocabulary: Vocabulary = field(compare=False, repr=False)
     about: About | None = field(default=None, compare=False, repr=False)
+    plan: tuple[PlanEntry, ...] = field(default=(), compare=False, repr=False)
     _compiled: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def compiled(self, part: str, build: Callable[[Rulebook], T]) -> T:
@@ -369,6 +371,11 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
     if about_path.is_file():  # optional: older rule bases have none
         about = load_about(about_path, shown(about_path), manifest.version)
         files.append(about_path)
+    plan_path = base / PLAN_FILE
+    plan: tuple[PlanEntry, ...] = ()
+    if plan_path.is_file():  # optional: the plan around the choice
+        plan = load_plan(plan_path, shown(plan_path), bibliography.sources, option_ids)
+        files.append(plan_path)
     return Rulebook(
         name=manifest.name,
         version=manifest.version,
@@ -390,6 +397,7 @@ def load_rulebook(root: Path | str | None = None) -> Rulebook:
         sign_off=manifest.sign_off,
         vocabulary=vocabulary,
         about=about,
+        plan=plan,
     )
 
 

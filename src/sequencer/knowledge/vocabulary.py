@@ -222,9 +222,11 @@ class Vocabulary:
             donor = self._phrase("transplant.donor", t.donor) or self._phrase(
                 "transplant.donor", "unknown"
             )
-            out.append(f"A further transplant is planned, with {donor}.")
+            further = "further " if t.prior_allo_hct else ""
+            out.append(f"A {further}transplant is planned, with {donor}.")
         elif t.candidate is False:
-            out.append("No further transplant is planned.")
+            further = "further " if t.prior_allo_hct else ""
+            out.append(f"No {further}transplant is planned.")
         elif t.prior_allo_hct:
             out.append("Whether a second transplant will be possible is uncertain.")
 

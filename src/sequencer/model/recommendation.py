@@ -21,6 +21,7 @@ __all__ = [
     "MissingFact",
     "Option",
     "OutsideTherapySuggestion",
+    "PlanStep",
     "ProductHold",
     "ProductStanding",
     "Reason",
@@ -287,6 +288,19 @@ class RulebookStamp(BaseModel):
     )
 
 
+class PlanStep(BaseModel):
+    """One step of the plan around the choice: bridging, the definitive therapy or
+    consolidation, for the option chosen, from ``rules/plan.yaml``."""
+
+    model_config = _OUT
+    phase: Literal["bridge", "definitive", "consolidation"]
+    option: Therapy
+    text: str
+    rule: str = Field(description="the plan step's id in rules/plan.yaml")
+    citations: list[Citation]
+    evidence: str
+
+
 class Recommendation(BaseModel):
     """A ranked recommendation with its cited rationale."""
 
@@ -318,3 +332,8 @@ class Recommendation(BaseModel):
     context: ContextStamp
     rulebook: RulebookStamp
     notice: str
+    plan: list[PlanStep] = Field(
+        default=[],
+        description="the plan around the preferred option (bridging, definitive therapy, "
+        "consolidation), each step cited; empty when nothing is preferred",
+    )

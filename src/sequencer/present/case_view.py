@@ -24,19 +24,22 @@ from sequencer.knowledge.vocabulary import Vocabulary
 from sequencer.model.recommendation import Citation, Recommendation
 from sequencer.present.chart import bar_chart
 from sequencer.present.phrases import (
-    STATUS_WORDS,
+    PHASE_WORDS,
     ReferencePart,
     grouped_warnings,
     number_references,
     option_arguments,
     option_names,
+    plan_heading,
     product_citations,
     product_line,
     reason_effect,
     reference_links,
     review_note,
+    standing_words,
     summary_words,
     weight_legend,
+    weight_words,
     weights_text,
 )
 from sequencer.present.whatif_views import KIND_HEADINGS, narrowed, result_words
@@ -113,6 +116,7 @@ class OptionView:
     status: str
     status_words: str
     weight: int
+    weight_words: str  # the weight as shown: a dash when not eligible
     deferred_until: str | None
     products: list[tuple[str, list[int], str | None]]
     arguments: list[ArgumentView]
@@ -201,6 +205,8 @@ class CaseView:
     derived: list[tuple[str, list[int]]]
     reasons: list[tuple[str, str, str, str, list[int]]]
     alternatives: list[tuple[str, str, str, list[int]]]
+    plan: list[tuple[str, str, str, list[int]]]  # phase in words, text, rule, references
+    plan_heading: str
     references: list[ReferenceView]
     chart: Markup
     weights: str
@@ -218,6 +224,7 @@ REFERENCE_ORDER: tuple[ReferencePart, ...] = (
     "reasons",
     "alternatives",
     "derived",
+    "plan",
 )
 """The order the page and the printed report number references in: the options'
 arguments and cautions, add-ons and products, then the rest."""
@@ -383,8 +390,9 @@ def case_view(
                 therapy=option.therapy,
                 name=option.name,
                 status=option.status,
-                status_words=STATUS_WORDS[option.status],
+                status_words=standing_words(rec, option),
                 weight=option.score,
+                weight_words=weight_words(option),
                 deferred_until=option.deferred_until,
                 products=products,
                 arguments=arguments,
@@ -415,6 +423,7 @@ def case_view(
         (a.name, a.target or "", a.text, refs.numbers(a.citations)) for a in rec.alternatives
     ]
     derived = [(d.text, refs.numbers(d.citations)) for d in rec.context.derived]
+    plan = [(PHASE_WORDS[s.phase], s.text, s.rule, refs.numbers(s.citations)) for s in rec.plan]
     references = [
         _reference(n, c, sources, review_label) for n, c in enumerate(refs.order.values(), start=1)
     ]
@@ -450,6 +459,8 @@ def case_view(
         derived=derived,
         reasons=reasons,
         alternatives=alternatives,
+        plan=plan,
+        plan_heading=plan_heading(rec),
         references=references,
         chart=Markup(bar_chart(rec, colours)),
         weights=weights_text(weights),

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sequencer.model.recommendation import Recommendation
-from sequencer.present.phrases import (
-    STATUS_WORDS,
-)
 from sequencer.present.phrases import html_text as _e
+from sequencer.present.phrases import (
+    standing_words,
+    weight_clause,
+)
 
 __all__ = ["bar_chart"]
 
@@ -26,24 +27,29 @@ def bar_chart(rec: Recommendation, colours: Mapping[str, str]) -> str:
         y += 34
         rows.append(
             f'<text x="{left}" y="{y}" font-size="24" font-weight="700">'
-            f"{_e(option.name)}: {_e(STATUS_WORDS[option.status])}, weight of arguments "
-            f"{option.score}</text>"
+            f"{_e(option.name)}: {_e(standing_words(rec, option))}"
+            f"{_e(weight_clause(option))}</text>"
         )
-        y += 10
-        bar = max(option.score * unit, 2)
-        rows.append(
-            f'<rect x="{left}" y="{y}" width="{bar:.1f}" height="30" fill="{color}">'
-            f"<title>{_e(option.name)}: weight of arguments {option.score}</title></rect>"
-        )
-        rows.append(
-            f'<text x="{left + bar + 10:.1f}" y="{y + 22}" font-size="20" font-weight="700">'
-            f"{option.score}</text>"
-        )
-        y += 30
+        # not eligible: no bar and no points, a weight would read as support for what
+        # cannot be given; only what rules it out is drawn
+        shown = option.status != "not_eligible"
+        if shown:
+            y += 10
+            bar = max(option.score * unit, 2)
+            rows.append(
+                f'<rect x="{left}" y="{y}" width="{bar:.1f}" height="30" fill="{color}">'
+                f"<title>{_e(option.name)}: weight of arguments {option.score}</title></rect>"
+            )
+            rows.append(
+                f'<text x="{left + bar + 10:.1f}" y="{y + 22}" font-size="20" font-weight="700">'
+                f"{option.score}</text>"
+            )
+            y += 30
         reasons = [
             r
             for r in rec.reasons
-            if r.therapy == option.therapy and (r.effect != "favors" or r.status == "counted")
+            if r.therapy == option.therapy
+            and (r.effect != "favors" or (r.status == "counted" and shown))
         ]
         if not reasons:
             y += 28
@@ -79,7 +85,7 @@ def bar_chart(rec: Recommendation, colours: Mapping[str, str]) -> str:
         y += 14
     height = y + 6
     described = "; ".join(
-        f"{o.name} weight of arguments {o.score} ({STATUS_WORDS[o.status]})" for o in rec.options
+        f"{o.name}{weight_clause(o)} ({standing_words(rec, o)})" for o in rec.options
     )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '

@@ -17,17 +17,22 @@ from sequencer.model.recommendation import (
     Recommendation,
 )
 from sequencer.present.phrases import (
+    PHASE_WORDS,
     Refs,
     context_products,
     grouped_warnings,
     option_arguments,
     option_names,
+    plan_heading,
     product_citations,
     product_line,
     reason_effect,
     review_note,
+    status_label,
     summary_words,
     today_cell,
+    weight_clause,
+    weight_words,
 )
 
 __all__ = ["print_coverage", "print_recommendation", "print_replay", "print_rules"]
@@ -64,8 +69,8 @@ def print_recommendation(
     for option in rec.options:
         cells: list[str | Text] = [
             option.name,
-            Text(option.status.replace("_", " "), style=_STATUS_STYLE[option.status]),
-            str(option.score),
+            Text(status_label(rec, option), style=_STATUS_STYLE[option.status]),
+            weight_words(option),
         ]
         if show_rules:
             cells.append(", ".join(option.reasons) or "-")
@@ -77,8 +82,8 @@ def print_recommendation(
             parts.append(Text(f"Add-on with {option.name}: {add_on.name}{rule}"))
     args = Text()
     for option in rec.options:
-        args.append(f"{option.name}: {option.status.replace('_', ' ')}", style="bold")
-        args.append(f", weight of arguments {option.score}\n")
+        args.append(f"{option.name}: {status_label(rec, option)}", style="bold")
+        args.append(f"{weight_clause(option)}\n")
         if option.deferred_until:
             args.append(f"  deferred until {option.deferred_until}\n", style="magenta")
         for product in option.products:
@@ -106,6 +111,15 @@ def print_recommendation(
         )
         why.append(f"  {reason.text}\n")
     parts += [Text("The rules behind them", style="bold underline"), why]
+    if rec.plan:
+        plan = Text()
+        for step in rec.plan:
+            plan.append(f"• {PHASE_WORDS[step.phase]}: ", style="bold")
+            plan.append(f"{step.text} ")
+            plan.append(
+                f"[{step.rule}; {step.evidence}] {refs.cite(step.citations)}\n", style="dim"
+            )
+        parts += [Text(plan_heading(rec), style="bold underline"), plan]
     if rec.warnings:
         warn = Text()
         for names, w in grouped_warnings(rec):

@@ -19,18 +19,23 @@ from sequencer.model.recommendation import (
     Recommendation,
 )
 from sequencer.present.phrases import (
+    PHASE_WORDS,
     Refs,
     context_products,
     grouped_warnings,
     option_arguments,
     option_names,
+    plan_heading,
     product_citations,
     product_line,
     reason_effect,
     review_note,
+    status_label,
     summary_words,
     today_cell,
+    weight_clause,
     weight_legend,
+    weight_words,
 )
 
 if TYPE_CHECKING:
@@ -84,8 +89,8 @@ def markdown_arguments(rec: Recommendation, cite: Callable[[Sequence[Citation]],
     and set aside (with what set them aside)."""
     out: list[str] = []
     for option in rec.options:
-        standing = option.status.replace("_", " ")
-        out.append(f"- **{option.name}**: {standing}, weight of arguments {option.score}")
+        standing = status_label(rec, option)
+        out.append(f"- **{option.name}**: {standing}{weight_clause(option)}")
         if option.deferred_until:
             out.append(f"  - deferred until {option.deferred_until}")
         for product in option.products:
@@ -102,6 +107,15 @@ def markdown_arguments(rec: Recommendation, cite: Callable[[Sequence[Citation]],
             for s in line.argument.set_aside_by:
                 out.append(f"    - {s.text}{cite(s.citations)}")
     return out
+
+
+def markdown_plan(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
+    """Return the plan around the choice as Markdown items: phase, text, rule, evidence
+    and citations (none without a plan)."""
+    return [
+        f"- **{PHASE_WORDS[s.phase]}**: {_md(s.text)} (`{s.rule}`; {s.evidence}){cite(s.citations)}"
+        for s in rec.plan
+    ]
 
 
 def markdown_cautions(rec: Recommendation, cite: Callable[[Sequence[Citation]], str]) -> list[str]:
@@ -154,8 +168,8 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
         rec,
         [
             ("Option", lambda _, option: option.name),
-            ("Status", lambda _, option: option.status.replace("_", " ")),
-            ("Weight of arguments", lambda _, option: str(option.score)),
+            ("Status", lambda _, option: status_label(rec, option)),
+            ("Weight of arguments", lambda _, option: weight_words(option)),
             ("Reasons", lambda _, option: ", ".join(f"`{r}`" for r in option.reasons) or "-"),
         ],
         lambda add_on: f" (`{add_on.rule}`) {refs.cite(add_on.citations)}",
@@ -167,6 +181,8 @@ def markdown_recommendation(rec: Recommendation, heading: str = "#") -> str:
 
     out += ["", f"{heading}# Arguments, option by option", "", *markdown_arguments(rec, cite)]
     out += ["", f"{heading}# The rules behind them", "", *markdown_reasons(rec, cite)]
+    if rec.plan:
+        out += ["", f"{heading}# {plan_heading(rec)}", "", *markdown_plan(rec, cite)]
     if rec.warnings:
         out += ["", f"{heading}# Cautions", "", *markdown_cautions(rec, cite)]
     if rec.missing:

@@ -92,10 +92,12 @@ ReferencePart = Literal[
     "reasons",
     "alternatives",
     "derived",
+    "plan",
 ]
 """A part of a recommendation whose citations a view numbers: the options' arguments
 (with what set them aside), the cautions, each option's add-ons (and, with products,
-then its products), the fired rules, the outside therapies, the context's derivations."""
+then its products), the fired rules, the outside therapies, the context's derivations,
+the plan around the choice."""
 
 
 def number_references(rec: Recommendation, parts: Sequence[ReferencePart]) -> Refs:
@@ -128,6 +130,8 @@ def _part_citations(rec: Recommendation, part: ReferencePart) -> Iterator[Sequen
         yield from (reason.citations for reason in rec.reasons)
     elif part == "alternatives":
         yield from (alt.citations for alt in rec.alternatives)
+    elif part == "plan":
+        yield from (step.citations for step in rec.plan)
     else:
         yield from (derived.citations for derived in rec.context.derived)
 
@@ -161,15 +165,23 @@ def option_arguments(
     option is listed on it whether or not the other option can be given.
     """
     by_id = {a.id: a for a in rec.arguments}
+    names = option_names(rec)
+    closed = {o.therapy for o in rec.options if o.status == "not_eligible"}
+
+    def weight(a: Argument) -> str:
+        # points toward an option that is not eligible would read as support for it
+        if a.favors in closed:
+            return f"{a.strength}, no weight: {names[a.favors]} not eligible"
+        return f"{a.strength}, +{a.weight} to {names[a.favors]}"
+
     lines = []
     for argument_id in option.arguments_for:
         a = by_id[argument_id]
-        lines.append(ArgumentLine("for", a, f"{a.strength}, +{a.weight} to {option.name}"))
-    names = option_names(rec)
+        lines.append(ArgumentLine("for", a, weight(a)))
     for argument_id in option.arguments_against:
         a = by_id[argument_id]
         if a.status == "counted":
-            words = f"{a.strength}, +{a.weight} to {names[a.favors]}"
+            words = weight(a)
         else:  # its other side's therapy failed: no weight, but the weakness stands
             words = f"no weight, as {names[a.favors]} has failed; the weakness stands"
         lines.append(ArgumentLine("against", a, words))
@@ -254,10 +266,14 @@ def today_cell(r: Replay) -> str:
     """Today's choice (a close call said so), its options' weights, whether anything
     moved, and what moved: standings and the arguments counted in one era only."""
     book = r.rulebook
-    same = r.today_choice == r.choice and option_scores(r.today, book) == option_scores(
-        r.recommendation, book
-    )
-    mark = "unchanged" if same else "changed"
+    same_choice = r.today_choice == r.choice
+    same = same_choice and option_scores(r.today, book) == option_scores(r.recommendation, book)
+    if same:
+        mark = "unchanged"
+    elif same_choice:
+        mark = "same choice, the weights moved"
+    else:
+        mark = "choice changed"
     close = ", close call" if r.today.close_call else ""
     why = "" if same else why_today(r)
     return f"{r.name(r.today_choice)}{close} ({option_scores(r.today, book)}; {mark}){why}"
@@ -306,6 +322,62 @@ STATUS_WORDS: dict[str, str] = {
 """An option's status in words."""
 
 
+PHASE_WORDS: dict[str, str] = {
+    "bridge": "Bridging",
+    "definitive": "Definitive therapy",
+    "consolidation": "Consolidation",
+}
+"""A plan step's phase in words."""
+
+
+def plan_heading(rec: Recommendation) -> str:
+    """Return the heading of the plan section: ``The plan around NAME``."""
+    names = option_names(rec)
+    chosen = names.get(rec.preferred or "", "the choice")
+    return f"The plan around {chosen}"
+
+
+def only_option(rec: Recommendation) -> bool:
+    """Return whether the preferred option is only what is left: every other option is
+    deferred, not eligible or has failed, so it was not preferred over anything."""
+    if rec.preferred is None:
+        return False
+    return all(
+        o.status in ("deferred", "not_eligible") or o.failed
+        for o in rec.options
+        if o.therapy != rec.preferred
+    )
+
+
+def standing_words(rec: Recommendation, option: Option) -> str:
+    """Return ``option``'s status in words, ``only option now`` for a preferred option
+    that is only what is left (its status value stays ``preferred``)."""
+    if option.status == "preferred" and only_option(rec):
+        return "only option now"
+    return STATUS_WORDS[option.status]
+
+
+def status_label(rec: Recommendation, option: Option) -> str:
+    """Return ``option``'s status value in plain words (``not eligible``), ``only option
+    now`` for a preferred option that is only what is left."""
+    if option.status == "preferred" and only_option(rec):
+        return "only option now"
+    return option.status.replace("_", " ")
+
+
+def weight_clause(option: Option) -> str:
+    """Return ``, weight of arguments N`` to follow an option's standing, nothing for an
+    option that is not eligible (a number there would read as support)."""
+    return "" if option.status == "not_eligible" else f", weight of arguments {option.score}"
+
+
+def weight_words(option: Option) -> str:
+    """Return ``option``'s weight of arguments as shown: the number, or a dash for an
+    option that is not eligible (its arguments decide nothing, and a number would read
+    as support)."""
+    return "\u2014" if option.status == "not_eligible" else str(option.score)
+
+
 def html_text(text: object) -> str:
     """``text`` escaped for HTML (quotes too): nothing a user typed reaches a page raw."""
     return html.escape(str(text), quote=True)
@@ -351,9 +423,11 @@ def card_summary(rec: Recommendation, book: Rulebook) -> str:
         others = [t for t in standing if t != rec.preferred]
         lead = "Close call, leaning to" if rec.close_call else "Prefer"
         line = f"{lead} {words[rec.preferred]}"
+        if only_option(rec):
+            line = f"{words[rec.preferred]} is the only option now"
         held = [t for t in others if standing[t] in ("deferred", "not_eligible")]
         open_ = [t for t in others if t not in held]
-        if open_ and not rec.close_call:
+        if open_ and not rec.close_call and not only_option(rec):
             line += " over " + " and ".join(words[t] for t in open_)
         for t in held:
             state = "deferred" if standing[t] == "deferred" else "not eligible"

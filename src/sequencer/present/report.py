@@ -40,16 +40,19 @@ from sequencer.present.markdown import (
     markdown_arguments,
     markdown_cautions,
     markdown_option_table,
+    markdown_plan,
     markdown_reasons,
 )
 from sequencer.present.phrases import (
-    STATUS_WORDS,
     ReferencePart,
     number_references,
+    plan_heading,
     reference_links,
     review_note,
+    standing_words,
     summary_words,
     weight_legend,
+    weight_words,
 )
 from sequencer.present.templating import plain_words, render
 from sequencer.present.whatif_views import markdown_whatif, md_escape
@@ -116,6 +119,7 @@ MARKDOWN_REFERENCE_ORDER: tuple[ReferencePart, ...] = (
     "cautions",
     "alternatives",
     "derived",
+    "plan",
 )
 """The order the Markdown report numbers references in: its reading order."""
 
@@ -251,8 +255,8 @@ def markdown_report(report: CaseReport) -> str:
         [
             ("Rank", lambda rank_no, _: str(rank_no)),
             ("Option", lambda _, option: option.name),
-            ("Status", lambda _, option: STATUS_WORDS[option.status]),
-            ("Weight of arguments", lambda _, option: str(option.score)),
+            ("Status", lambda _, option: standing_words(rec, option)),
+            ("Weight of arguments", lambda _, option: weight_words(option)),
             ("What added to it", lambda _, option: added(option)),
         ],
         lambda add_on: cites(add_on.citations),
@@ -269,6 +273,8 @@ def markdown_report(report: CaseReport) -> str:
         out += ["", f"_{d.text}_{cites(d.citations)}"]
     out += ["", "## Arguments for, against and set aside", "", *markdown_arguments(rec, cites)]
     out += ["", "## The rules behind them", "", *markdown_reasons(rec, cites)]
+    if rec.plan:
+        out += ["", f"## {plan_heading(rec)}", "", *markdown_plan(rec, cites)]
     if rec.warnings:
         out += ["", "## Cautions", "", *markdown_cautions(rec, cites)]
     if rec.missing:

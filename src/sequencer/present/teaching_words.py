@@ -180,7 +180,7 @@ def _change_line(w: WhatIf, change: Change) -> str:
     scores = scores_text(change.outcome, w.options)
     line = (
         f"{change.label}: {change.from_text} → {change.to_text}: "
-        f"{choice_words(change.outcome, w.options)} (scores {scores})"
+        f"{choice_words(change.outcome, w.options)} (weight of arguments {scores})"
     )
     titles = list(dict.fromkeys(s.title for s in change.rules if s.decisive and s.fires))
     gone = list(dict.fromkeys(s.title for s in change.rules if s.decisive and not s.fires))

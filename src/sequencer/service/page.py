@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -42,6 +43,7 @@ from sequencer.present.report import (
     report_css,
     report_view,
 )
+from sequencer.present.teaching_words import short_source
 from sequencer.present.templating import render
 from sequencer.service.audit import AuditLog
 from sequencer.service.common import (
@@ -139,7 +141,27 @@ def form_sections(book: Rulebook) -> list[FormSection]:
     ]
 
 
-def _packaged_cases() -> dict[str, tuple[str, dict[str, Any], str | None]]:
+_TITLE_LIMIT = 90
+
+
+def literature_title(book: Rulebook, reported: Mapping[str, Any]) -> str:
+    """Return a literature case's name in words: the first clause of its summary (cut
+    at ``_TITLE_LIMIT`` characters) and its source as cited aloud, the key only when
+    the case has no summary."""
+    summary = " ".join(str(reported.get("summary") or "").split())
+    first = summary.split("; ")[0].split(". ")[0].rstrip(".")
+    if len(first) > _TITLE_LIMIT:
+        first = first[: _TITLE_LIMIT - 1].rsplit(" ", 1)[0].rstrip(",:;")
+        if first.count("(") > first.count(")"):  # no aside left open by the cut
+            first = first[: first.rindex(" (")]
+        first = first.rstrip(",:;") + "\u2026"
+    if not first:
+        return str(reported["id"])
+    source = reported.get("source")
+    return f"{first} ({short_source(book, str(source))})" if source else first
+
+
+def _packaged_cases(book: Rulebook) -> dict[str, tuple[str, dict[str, Any], str | None]]:
     """The loadable cases by key: (title, profile, context). Raises ``CaseFileError``
     when the shipped case files cannot be read."""
     out: dict[str, tuple[str, dict[str, Any], str | None]] = {}
@@ -152,7 +174,11 @@ def _packaged_cases() -> dict[str, tuple[str, dict[str, Any], str | None]]:
         )
     for reported in read_literature_cases():
         key = str(reported["id"])
-        out[f"literature:{key}"] = (key, dict(reported["profile"]), None)
+        out[f"literature:{key}"] = (
+            literature_title(book, reported),
+            dict(reported["profile"]),
+            None,
+        )
     return out
 
 
@@ -165,7 +191,7 @@ def add_page_routes(app: FastAPI, book: Rulebook, served: Served, audit: AuditLo
     decisions to ``app`` (decisions need ``audit``: 503 without one); every evaluation
     and every refused decision is stored through ``served``."""
     sections = form_sections(book)
-    cases = _packaged_cases()
+    cases = _packaged_cases(book)
     contexts = [(name, ctx.title) for name, ctx in sorted(book.contexts.items())]
     reasons = dict(book.vocabulary.override_reasons)
     css = Markup(_PAGE_CSS)
