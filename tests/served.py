@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 HOST = "127.0.0.1"
 
@@ -24,7 +25,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(
-    *args: str, env: Mapping[str, str] | None = None, port: int | None = None
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+    stderr_to: Path | None = None,
 ) -> Iterator[str]:
     """Start ``sequencer serve --host 127.0.0.1 --port N ARGS`` (N: ``port`` or a free
     one) and yield its base URL once ``/health`` answers (at most about 40 s: before it
@@ -32,10 +36,11 @@ def running_server(
     machine stretches); stop it afterwards."""
     port = port or free_port()
     command = ["serve", "--host", HOST, "--port", str(port), *args]
+    sink = stderr_to.open("w") if stderr_to is not None else None
     proc = subprocess.Popen(
         [sys.executable, "-m", "sequencer.cli", *command],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=sink if sink is not None else subprocess.PIPE,
         env=None if env is None else dict(env),
     )
     base = f"http://{HOST}:{port}"
@@ -47,7 +52,8 @@ def running_server(
                         break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "") from None
+                    said = proc.stderr.read().decode() if proc.stderr else ""
+                    raise RuntimeError(said) from None
                 time.sleep(0.1)
         else:
             raise RuntimeError("the service did not come up")
@@ -61,6 +67,8 @@ def running_server(
             proc.wait(timeout=10)
         if proc.stderr:
             proc.stderr.close()
+        if sink is not None:
+            sink.close()
 
 
 def call(

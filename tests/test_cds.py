@@ -11,6 +11,7 @@ import re
 import threading
 import time
 import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -817,14 +818,23 @@ def test_a_stored_call_keeps_no_lent_token() -> None:
     assert call_body["fhirAuthorization"]["access_token"] == "lent-token"
 
 
-def test_a_refused_token_is_in_the_audit_trail(secured_audit: str, secured: str) -> None:
+def test_a_refused_token_is_counted_not_stored(secured_audit: str, secured: str) -> None:
+    """A 401 adds no audit row (a flood of bad tokens must not fill the trail) and is
+    counted by /health."""
+    log = AuditLog(secured_audit)
+    try:
+        before = len(log.rows())
+    finally:
+        log.close()
     assert post(f"{secured}/cds-services/sequencer-choice", hook_call(1))[0] == 401
     log = AuditLog(secured_audit)
     try:
         rows = log.rows()
     finally:
         log.close()
-    assert any(r.status == 401 and r.endpoint == "cds-services/sequencer-choice" for r in rows)
+    assert len(rows) == before and not any(r.status == 401 for r in rows)
+    with urllib.request.urlopen(f"{secured}/health", timeout=30) as reply:
+        assert json.loads(reply.read())["refused"]["401"] >= 1
 
 
 def test_a_bad_prefetched_resource_is_named_by_its_prefetch_key(server: str) -> None:

@@ -162,6 +162,15 @@ def _parser() -> argparse.ArgumentParser:
         help="a browser origin (scheme://host[:port]) allowed to call the service across "
         "sites: CORS preflights answered for it only (repeat; none by default)",
     )
+    srv.add_argument(
+        "--audit-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long an answer waits for the audit database before it is a 503 (default 3)",
+    )
+    srv.add_argument(
+        "--access-log", action="store_true", help="log every request on standard error"
+    )
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     add_fhir_verb(verbs)  # fhir (sequencer.cli.fhir)
     add_about_verb(verbs)  # the transparency document (sequencer.cli.about)
@@ -336,6 +345,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         fhir_servers=tuple(args.fhir_server),
         public_url=args.public_url,
         allow_origins=tuple(args.allow_origin),
+        audit_timeout=args.audit_timeout,
+        access_log=args.access_log,
     )
     return EXIT_OK
 

@@ -34,6 +34,7 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.parsing import code_of
 from sequencer.present.report import case_report, html_report
 from sequencer.service.audit import AuditLog
+from sequencer.service.audit_gate import DEFAULT_AUDIT_TIMEOUT, AuditGate
 from sequencer.service.auth import AuthConfig, TokenRejected, Verifier
 from sequencer.service.cds_routes import add_cds_routes
 from sequencer.service.classroom import add_classroom_routes
@@ -67,6 +68,7 @@ def create_app(
     prepare: bool = False,
     allow_origins: tuple[str, ...] = (),
     hosts: tuple[str, ...] | None = None,
+    audit_timeout: float = DEFAULT_AUDIT_TIMEOUT,
 ) -> FastAPI:
     """Return the service's application over ``rulebook`` (default: the shipped one).
 
@@ -83,6 +85,8 @@ def create_app(
     in-process use). Cross-site writes are always refused and every answer carries the
     security headers (``service.guard``); the refusals are counted in
     ``app.state.guard.counts`` and shown by ``/health``, never stored with their bodies.
+    Audit work runs off the event loop and waits at most ``audit_timeout`` seconds
+    (``service.audit_gate``): an answer that cannot be audited is a 503.
     """
     book = rulebook or default_rulebook()
     if prepare:
@@ -90,7 +94,7 @@ def create_app(
 
         for name in sorted(book.contexts):
             about_document(book, name)
-    served = Served(book, audit)
+    served = Served(book, audit, AuditGate(audit_timeout))
     base = (auth.public_url if auth is not None else public_url or "").rstrip("/")
     app = FastAPI(
         docs_url=None,  # the interactive pages load scripts from a CDN: off; the
@@ -111,6 +115,7 @@ def create_app(
     add_page_routes(app, book, served, audit)  # the board's case page and decisions (service.page)
     add_classroom_routes(app, book, served, audit)
     app.state.allowed_origins = tuple(allow_origins)
+    app.state.rulebook = book
     if app.state.allowed_origins:  # outside authentication: a preflight never meets it
         app.add_middleware(OriginGate, origins=app.state.allowed_origins)
     guard = SiteGuard(app.router, hosts, app.state.allowed_origins, base or None)
@@ -193,17 +198,18 @@ def _plain_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
     """The plain API: health, rules, about, and the three POSTs from one table."""
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         """Liveness, which rule base answers, and the contexts whose transparency
         document is built (``about_ready``: all of them once ``sequencer serve`` is up)."""
         from sequencer.present.about import about_ready
 
         return {
-            "status": "ok",
+            "status": "ok" if served.gate.failure is None else "degraded",
             "rulebook": book.version,
             "digest": book.digest,
             "about_ready": about_ready(book),
-            "refused": dict(sorted(app.state.guard.counts.items())),
+            "refused": dict(sorted((app.state.guard.counts + served.refused).items())),
+            **served.gate.state(),
         }
 
     @app.get("/rules")

@@ -82,6 +82,8 @@ class AuditLog:
         ``postgresql://...``, or a database that cannot be reached.
         """
         self.keep_profiles = keep_profiles
+        self.location = url.split("@")[-1] if "@" in url else url
+        """Where the audit is kept, as it may be shown (no password)."""
         try:
             self._engine = open_engine(url)
             create_or_upgrade(self._engine)
@@ -138,6 +140,34 @@ class AuditLog:
                         input_sha256=digest,
                     )
                 )
+
+    def probe(self) -> None:
+        """Check that a record can be written, writing none (the row is rolled back).
+
+        Raises ``UsageError`` naming the database (never its password) when it cannot."""
+        try:
+            with self._engine.connect() as db:
+                trial = db.begin()
+                try:
+                    db.execute(
+                        SERVED.insert().values(
+                            at=now(),
+                            endpoint="probe",
+                            status=0,
+                            rulebook_version="",
+                            rulebook_digest="",
+                            context=None,
+                            input_sha256="",
+                            output_zlib=b"",
+                            caller=None,
+                            profile=None,
+                        )
+                    )
+                finally:
+                    trial.rollback()
+        except SQLAlchemyError as error:
+            reason = str(error.orig if hasattr(error, "orig") else error).splitlines()[0][:200]
+            raise UsageError(f"audit: cannot write to {self.location} ({reason})") from None
 
     def cards(self, uuids: Iterable[str]) -> dict[str, CardRow]:
         """The issued cards among ``uuids``, by uuid."""

@@ -23,6 +23,7 @@ from sequencer.model.recommendation import Recommendation
 from sequencer.present.report import case_report, html_report
 from sequencer.service import cds, cds_cards, cds_discovery, cds_feedback, cds_request
 from sequencer.service.audit import AuditLog
+from sequencer.service.audit_gate import AuditUnavailable, unavailable
 from sequencer.service.common import (
     MAX_BODY,
     MAX_CDS_BODY,
@@ -130,7 +131,8 @@ def add_cds_routes(
             return JSONResponse(status_code=503, content={"error": "no audit database"})
         try:
             parsed = cds_feedback.FeedbackRequest.model_validate(load_json_strict(body))
-            cards = audit.cards(item.card for item in parsed.feedback)
+            wanted = [item.card for item in parsed.feedback]
+            cards = await served.gate.read(audit.cards, wanted)
             issued = {uuid: (c.service, c.suggestions) for uuid, c in cards.items()}
             problems = cds_feedback.feedback_problems(
                 parsed, service_id, issued, book.vocabulary.override_reasons
@@ -142,11 +144,17 @@ def add_cds_routes(
             return served(request, endpoint, body, reply)
         except ProfileError as error:
             return served(request, endpoint, body, problems_response(error, "invalid feedback"))
-        stored = audit.record_feedback(
-            service_id,
-            [item.model_dump(exclude_none=True) for item in parsed.feedback],
-            caller_of(request),
-        )
+        except AuditUnavailable as error:
+            return unavailable(error.reason)
+        try:
+            stored = await served.gate.run(
+                audit.record_feedback,
+                service_id,
+                [item.model_dump(exclude_none=True) for item in parsed.feedback],
+                caller_of(request),
+            )
+        except AuditUnavailable as error:
+            return unavailable(error.reason)
         return JSONResponse({"stored": stored})
 
     @app.get(

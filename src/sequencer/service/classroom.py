@@ -51,6 +51,7 @@ from sequencer.present.classroom import (
     html_student_sheet,
 )
 from sequencer.service.audit import AuditLog
+from sequencer.service.audit_gate import AuditUnavailable, unavailable
 from sequencer.service.audit_rows import ClassAnswer
 from sequencer.service.common import Served, read_body
 
@@ -244,7 +245,10 @@ def add_classroom_routes(
         elif audit is None:
             reply = closed()
         else:
-            rows = await run_in_threadpool(audit.class_answers, code)
+            try:
+                rows = await served.gate.read(audit.class_answers, code)
+            except AuditUnavailable as error:
+                return unavailable(error.reason)
             text = class_csv(
                 [
                     (
@@ -282,9 +286,13 @@ def add_classroom_routes(
         elif audit is None:
             reply = closed()
         else:
+            try:
+                answers = await served.gate.read(audit.class_answers, code)
+            except AuditUnavailable as error:
+                return unavailable(error.reason)
 
             def render() -> str:
-                found = _tallies(sheets.all(), audit.class_answers(code), book.digest)
+                found = _tallies(sheets.all(), answers, book.digest)
                 return html_class_view(code, found, index, f"/teach/class/{code}.csv")
 
             reply = _page(await run_in_threadpool(render))
@@ -366,7 +374,10 @@ def add_classroom_routes(
                 points=marked.points,
                 max_points=marked.max_points,
             )
-            await run_in_threadpool(audit.record_class_answer, row)
+            try:
+                await served.gate.run(audit.record_class_answer, row)
+            except AuditUnavailable as error:
+                return unavailable(error.reason)
             stored = f"Stored for class {code}" + (f" as {name}." if name else " (anonymous).")
         found = sheets.all()
         at = found.index(ex)

@@ -4,14 +4,17 @@ are read with ``sequencer.model.parsing.load_json_strict``: repeated keys refuse
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from sequencer.errors import ProfileError, UnknownContextError
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.service.audit import AuditLog
+from sequencer.service.audit_gate import Audited, AuditGate
 from sequencer.service.audit_rows import IssuedCard
 
 __all__ = [
@@ -24,6 +27,14 @@ __all__ = [
     "truthy",
     "unknown_context_response",
 ]
+
+DISCONNECTED = 499
+"""The status recorded for a call whose client went away before its body was read (as
+proxies record it); nobody receives the answer."""
+
+REFUSALS = frozenset({401, 403, 413})
+"""Statuses counted, never stored: a flood of bad tokens or oversized bodies must not
+fill the audit trail."""
 
 MAX_BODY = 1_000_000
 """The largest request body accepted, in bytes (a profile is a few hundred)."""
@@ -63,11 +74,14 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes | JSONResp
             return too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:  # recorded as such: not an error, no traceback
+        return JSONResponse(status_code=DISCONNECTED, content={"error": "client disconnected"})
     return b"".join(chunks)
 
 
@@ -81,10 +95,15 @@ def caller_of(request: Request) -> str | None:
 
 @dataclass(frozen=True)
 class Served:
-    """Stores an answer in the audit trail (when there is one) and returns it."""
+    """Stores an answer in the audit trail (when there is one) and returns it: the
+    record is written through ``gate`` (off the event loop, bounded) as the answer is
+    sent, and a record that cannot be written turns the answer into a 503. Refusals
+    (401, 403, 413) are counted in ``refused``, not stored."""
 
     book: Rulebook
     audit: AuditLog | None
+    gate: AuditGate = field(default_factory=AuditGate)
+    refused: Counter[str] = field(default_factory=Counter)
 
     def __call__(
         self,
@@ -98,20 +117,29 @@ class Served:
     ) -> Response:
         """Store ``reply`` to ``body`` at ``endpoint`` (``kept``: what may be stored of
         the body when profiles are kept, if not the body itself) and return it."""
-        if self.audit is not None:
-            self.audit.record(
-                endpoint=endpoint,
-                status=reply.status_code,
-                rulebook_version=self.book.version,
-                rulebook_digest=self.book.digest,
-                context=context or self.book.default_context,
-                body=body,
-                output=bytes(reply.body).decode("utf-8", "replace"),
-                caller=caller_of(request),
-                cards=cards,
-                kept=kept,
-            )
-        return reply
+        audit = self.audit
+        if audit is None:
+            return reply
+        if reply.status_code in REFUSALS:
+            self.refused[str(reply.status_code)] += 1
+            return reply
+        record = {
+            "endpoint": endpoint,
+            "status": reply.status_code,
+            "rulebook_version": self.book.version,
+            "rulebook_digest": self.book.digest,
+            "context": context or self.book.default_context,
+            "body": body,
+            "output": bytes(reply.body).decode("utf-8", "replace"),
+            "caller": caller_of(request),
+            "cards": cards,
+            "kept": kept,
+        }
+
+        async def write() -> None:
+            await self.gate.run(audit.record, **record)
+
+        return Audited(reply, write)
 
 
 def truthy(value: str | None) -> bool:

@@ -33,6 +33,7 @@ from sequencer.model.parsing import load_json_strict
 from sequencer.present.report import DecisionRecord, case_report, html_report
 from sequencer.present.templating import render
 from sequencer.service.audit import AuditLog, now
+from sequencer.service.audit_gate import AuditUnavailable, unavailable
 from sequencer.service.audit_rows import BoardDecision, DecisionRow
 from sequencer.service.cds_cards import OVERRIDE_SYSTEM
 from sequencer.service.common import (
@@ -199,7 +200,7 @@ def add_decision_routes(
             html_report(built, about_url="/about", show_id=show, decision=record, prepared=meeting)
             for show in (True, False)
         ]
-        decision_id = audit.record_decision(
+        decision = (
             BoardDecision(
                 uuid=str(uuid.uuid4()),
                 outcome=outcome,
@@ -224,6 +225,10 @@ def add_decision_routes(
             ),
             caller_of(request),
         )
+        try:
+            decision_id = await served.gate.run(audit.record_decision, *decision)
+        except AuditUnavailable as error:
+            return unavailable(error.reason)
         return JSONResponse(
             {
                 "id": decision_id,
@@ -239,10 +244,13 @@ def add_decision_routes(
         summary="The board's decisions",
         openapi_extra=answers(None, 503, body=False, html=True),
     )
-    def decisions(hide_id: str | None = None) -> Response:
+    async def decisions(hide_id: str | None = None) -> Response:
         if audit is None:
             return JSONResponse(status_code=503, content={"error": "no audit database"})
-        rows = audit.decisions()
+        try:
+            rows = await served.gate.read(audit.decisions)
+        except AuditUnavailable as error:
+            return unavailable(error.reason)
         tallies: dict[str, list[int]] = {}
         column = {"accepted": 0, "overridden": 1, "no-preference": 2}
         for row in rows:
@@ -280,14 +288,17 @@ def add_decision_routes(
         summary="The case report with the board's decision",
         openapi_extra=answers(None, 404, 503, body=False, html=True, plain_404=True),
     )
-    def decision_report(
+    async def decision_report(
         decision_id: Annotated[int, FastApiPath(ge=1, le=2**53)],
         hide_id: str | None = None,
         paper: str | None = None,
     ) -> Response:
         if audit is None:
             return JSONResponse(status_code=503, content={"error": "no audit database"})
-        found = audit.decisions(decision_id)
+        try:
+            found = await served.gate.read(audit.decisions, decision_id)
+        except AuditUnavailable as error:
+            return unavailable(error.reason)
         if not found:
             return JSONResponse(status_code=404, content={"error": "no such decision"})
         row = found[0]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from pathlib import Path
 
 from sequencer.errors import UsageError
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.service.audit import AuditLog
+from sequencer.service.audit_gate import DEFAULT_AUDIT_TIMEOUT
 from sequencer.service.auth import load_auth
 
 __all__ = [
@@ -109,6 +111,8 @@ def serve(
     fhir_servers: tuple[str, ...] = (),
     public_url: str | None = None,
     allow_origins: tuple[str, ...] = (),
+    audit_timeout: float | None = None,
+    access_log: bool = False,
 ) -> None:
     """Serve the HTTP API and the CDS Hooks services on ``host``:``port`` until
     interrupted, storing every answer in the ``audit`` database (a SQLAlchemy URL;
@@ -128,7 +132,14 @@ def serve(
     config = load_auth(auth) if auth is not None else None
     check_origins(allow_origins)
     check_binding(host, port, config is not None, tls is not None)
+    if audit_timeout is not None and not 0.1 <= audit_timeout <= 300:
+        raise UsageError("--audit-timeout is a number of seconds from 0.1 to 300")
     log = AuditLog(audit, keep_profiles=keep_profiles)
+    try:
+        log.probe()  # fail fast: a read-only file or a database that refuses writes
+    except UsageError:
+        log.close()
+        raise
     import uvicorn
 
     from sequencer.service.app import create_app
@@ -145,13 +156,26 @@ def serve(
         prepare=True,  # before the port opens: no request pays for the about document
         allow_origins=allow_origins,
         hosts=served_hosts(host, public),
+        audit_timeout=audit_timeout or DEFAULT_AUDIT_TIMEOUT,
+    )
+    book = app.state.rulebook
+    scheme = "https" if tls else "http"
+    print(
+        f"sequencer {book.name} {book.version} listening on {scheme}://{shown}:{port}\n"
+        f"  audit trail: {log.location} (writes wait at most "
+        f"{audit_timeout or DEFAULT_AUDIT_TIMEOUT:g} s, then 503)\n"
+        f"  contexts built: {', '.join(sorted(book.contexts))}; workers: 1\n"
+        f"  ready when {scheme}://{shown}:{port}/health answers; Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
     )
     try:
         uvicorn.run(
             app,
             host=host,
             port=port,
-            log_level="warning",
+            log_level="info" if access_log else "warning",
+            access_log=access_log,
             proxy_headers=False,
             ssl_certfile=str(tls[0]) if tls else None,
             ssl_keyfile=str(tls[1]) if tls else None,
