@@ -204,3 +204,30 @@ def test_a_database_written_before_the_report_columns_is_upgraded_in_place(
     assert {"profile_sha256", "report_zlib", "report_no_id_zlib"} <= set(columns)
     assert json.loads(old[0]) == _profile() and old[1] is None  # the old row as it was
     assert new[0] is None
+
+
+def test_a_decision_with_unsafe_or_loose_text_is_refused_on_its_field(tmp_path: Path) -> None:
+    """NUL and control characters, a right-to-left override, a comment that is not text,
+    an unknown key and implausible meeting dates are each a 422 naming the field; a
+    comment with line breaks is accepted. Nothing refused reaches the decisions list."""
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    bad = [
+        ({"signed_by": "Dr\x00Chair"}, "signed_by"),
+        ({"signed_by": "Dr \u202eriahC"}, "signed_by"),
+        ({"other_therapy": "x\x1b[31m", "chosen": "other"}, "other_therapy"),
+        ({"comment": 42}, "comment"),
+        ({"extra": "x"}, "extra"),
+        ({"meeting_date": "0001-01-01"}, "meeting_date"),
+        ({"meeting_date": "9999-12-31"}, "meeting_date"),
+    ]
+    with running_server("--audit", url) as base:
+        for change, field in bad:
+            body = json.dumps({"profile": _profile(), **DECISION, **change}).encode()
+            status, _, raw = call(f"{base}/decisions", body, "POST")
+            assert status == 422, change
+            assert field in [p["field"] for p in json.loads(raw)["problems"]], change
+        ok = {"profile": _profile(), **DECISION, "comment": "line one\nline two\tend"}
+        status, _, raw = call(f"{base}/decisions", json.dumps(ok).encode(), "POST")
+        assert status == 200, raw
+        listed = call(f"{base}/decisions")[2].decode()
+        assert "riahC" not in listed and "\x1b" not in listed and "\x00" not in listed

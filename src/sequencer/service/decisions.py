@@ -105,6 +105,69 @@ def _free_text(data: dict[str, Any], key: str, problems: list[Problem]) -> str:
     return text
 
 
+DECISION_KEYS = frozenset(
+    {
+        "profile",
+        "context",
+        "chosen",
+        "other_therapy",
+        "reason",
+        "comment",
+        "meeting_date",
+        "signed_by",
+    }
+)
+"""The keys a decision may have; any other is refused, as in the profile."""
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Characters refused in a decision's text: NUL and other control characters (a comment
+may keep its line breaks and tabs), and the bidirectional marks and overrides that make
+text read otherwise than it is stored."""
+
+EARLIEST_MEETING = datetime.date(2000, 1, 1)
+"""The earliest meeting date accepted (before CD19-directed immunotherapy existed)."""
+
+
+def shape_problems(data: dict[str, Any], today: datetime.date) -> list[Problem]:
+    """Every problem with a decision's shape: an unknown key, a text field that is not a
+    string or holds control characters or bidirectional overrides, and a meeting date
+    outside 2000-01-01 to a year from ``today``."""
+    problems = [
+        Problem(key, "not part of a decision", "unknown_field")
+        for key in sorted(set(data) - DECISION_KEYS)
+    ]
+    for key in sorted(DECISION_KEYS - {"profile"}):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            problems.append(Problem(key, "text is expected", "wrong_type"))
+            continue
+        allowed = value.replace("\n", "").replace("\t", "") if key == "comment" else value
+        found = _UNSAFE.search(allowed)
+        if found:
+            code = f"U+{ord(found.group()):04X}"
+            problems.append(
+                Problem(key, f"a control or direction character ({code}) is not accepted")
+            )
+    meeting = data.get("meeting_date")
+    if isinstance(meeting, str) and _DATE.match(meeting.strip()):
+        try:
+            day = datetime.date.fromisoformat(meeting.strip())
+        except ValueError:
+            day = None
+        latest = today + datetime.timedelta(days=366)
+        if day is not None and not EARLIEST_MEETING <= day <= latest:
+            problems.append(
+                Problem(
+                    "meeting_date",
+                    f"between {EARLIEST_MEETING.isoformat()} and {latest.isoformat()}",
+                    "out_of_range",
+                )
+            )
+    return problems
+
+
 def add_decision_routes(
     app: FastAPI, book: Rulebook, served: Served, audit: AuditLog | None, css: Markup
 ) -> None:
@@ -131,6 +194,9 @@ def add_decision_routes(
         if not isinstance(data, dict):
             problem = Problem("", "not a JSON object", "not_an_object")
             return served(request, "decisions", body, _problems([problem], "invalid decision"))
+        shape = shape_problems(data, datetime.date.today())
+        if shape:
+            return served(request, "decisions", body, _problems(shape, "invalid decision"))
         context = _text(data, "context", 80) or None
         profile = data.get("profile")
         if not isinstance(profile, dict):
