@@ -171,6 +171,13 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument(
         "--access-log", action="store_true", help="log every request on standard error"
     )
+    srv.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on one port, sharing the audit database (default 1)",
+    )
     add_explain_verbs(verbs)  # whatif, report, teach (sequencer.cli.explain)
     add_fhir_verb(verbs)  # fhir (sequencer.cli.fhir)
     add_about_verb(verbs)  # the transparency document (sequencer.cli.about)
@@ -347,6 +354,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         allow_origins=tuple(args.allow_origin),
         audit_timeout=args.audit_timeout,
         access_log=args.access_log,
+        workers=args.workers,
     )
     return EXIT_OK
 

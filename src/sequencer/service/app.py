@@ -34,7 +34,12 @@ from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.parsing import code_of
 from sequencer.present.report import case_report, html_report
 from sequencer.service.audit import AuditLog
-from sequencer.service.audit_gate import DEFAULT_AUDIT_TIMEOUT, AuditGate
+from sequencer.service.audit_gate import (
+    DEFAULT_AUDIT_TIMEOUT,
+    AuditGate,
+    AuditUnavailable,
+    unavailable,
+)
 from sequencer.service.auth import AuthConfig, TokenRejected, Verifier
 from sequencer.service.cds_routes import add_cds_routes
 from sequencer.service.classroom import add_classroom_routes
@@ -107,7 +112,8 @@ def create_app(
         ),
     )
     if auth is not None:
-        _require_tokens(app, Verifier(auth), served)
+        claim = audit.claim_token if audit is not None else None
+        _require_tokens(app, Verifier(auth, claim), served)
     _error_handlers(app, served)
     _plain_routes(app, book, served)
     add_cds_routes(app, book, served, base, audit, reader or FhirReader())
@@ -173,7 +179,8 @@ def _error_handlers(app: FastAPI, served: Served) -> None:
 
 def _require_tokens(app: FastAPI, verifier: Verifier, served: Served) -> None:
     """Every call outside ``OPEN`` must carry a verified CDS Hooks client JWT (else a 401,
-    stored in the audit trail)."""
+    counted, not stored). Verifying records the token id in the audit database (through
+    the audit gate, off the event loop), so a token is accepted once across workers."""
 
     @app.middleware("http")
     async def _authenticate(
@@ -183,7 +190,10 @@ def _require_tokens(app: FastAPI, verifier: Verifier, served: Served) -> None:
         if path.startswith(OPEN) or request.method == "OPTIONS":
             return await call_next(request)
         try:
-            request.state.caller = verifier.verify(request.headers.get("authorization"), path)
+            header = request.headers.get("authorization")
+            request.state.caller = await served.gate.run(verifier.verify, header, path)
+        except AuditUnavailable as error:
+            return unavailable(error.reason)
         except TokenRejected as error:
             reply = JSONResponse(
                 status_code=401,

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from sequencer.errors import UsageError
 from sequencer.service.audit_rows import (
@@ -56,6 +56,7 @@ from sequencer.service.audit_tables import (
     DECISIONS,
     FEEDBACK,
     SERVED,
+    TOKEN_IDS,
     create_or_upgrade,
     open_engine,
 )
@@ -140,6 +141,19 @@ class AuditLog:
                         input_sha256=digest,
                     )
                 )
+
+    def claim_token(self, issuer: str, jti: str, expires: float, now: float) -> bool:
+        """Record the token id ``jti`` of ``issuer`` until ``expires``; return False when
+        it is already recorded (a replay), whichever worker or replica saw it first.
+        Expired ids are dropped first. Raises SQLAlchemy's errors when the database fails."""
+        with self._engine.begin() as db:
+            db.execute(TOKEN_IDS.delete().where(TOKEN_IDS.c.expires < now))
+        try:
+            with self._engine.begin() as db:
+                db.execute(TOKEN_IDS.insert().values(issuer=issuer, jti=jti, expires=expires))
+        except IntegrityError:
+            return False
+        return True
 
     def probe(self) -> None:
         """Check that a record can be written, writing none (the row is rolled back).

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import Receive, Scope, Send
 
 __all__ = ["DEFAULT_AUDIT_TIMEOUT", "AuditGate", "AuditUnavailable", "Audited", "unavailable"]
@@ -66,8 +67,9 @@ class AuditGate:
         """Return ``work(*args, **kwargs)``, a write, run in the gate's threads; a write
         that succeeds says the audit is writable again.
 
-        Raises ``AuditUnavailable`` when it raises or takes longer than the timeout (the
-        thread may still finish later; its result is then dropped)."""
+        Raises ``AuditUnavailable`` when the database fails or the call takes longer than
+        the timeout (the thread may still finish later; its result is then dropped); any
+        other exception of ``work`` is raised as it is."""
         result = await self._bounded(work, *args, **kwargs)
         self.failure = None
         self.failed_at = None
@@ -86,7 +88,7 @@ class AuditGate:
         except TimeoutError:
             self._failed(f"no answer from the database within {self.timeout:g} s")
             raise AuditUnavailable(self.failure or "") from None
-        except Exception as error:  # a database error, a full disk, a read-only file
+        except (SQLAlchemyError, OSError) as error:  # the database, a full disk, read-only
             self._failed(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
             raise AuditUnavailable(self.failure or "") from None
         return result

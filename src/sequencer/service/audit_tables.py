@@ -16,6 +16,7 @@ __all__ = [
     "FEEDBACK",
     "METADATA",
     "SERVED",
+    "TOKEN_IDS",
     "create_or_upgrade",
     "open_engine",
 ]
@@ -94,6 +95,16 @@ profiles; ``profile_sha256`` its hash; ``report_zlib`` and ``report_no_id_zlib``
 report with the decision on it as rendered when it was recorded, with and without the
 patient id (zlib-compressed HTML). Rows of older databases have the profile and no
 report."""
+
+# CDS Hooks client token ids seen (jti), until they expire: one table every worker and
+# replica shares, so a token is accepted once across all of them (sequencer.service.auth).
+TOKEN_IDS = sa.Table(
+    "token_ids",
+    METADATA,
+    sa.Column("issuer", sa.String(512), primary_key=True),
+    sa.Column("jti", sa.String(512), primary_key=True),
+    sa.Column("expires", sa.Float, nullable=False, index=True),
+)
 
 # The classroom's answers (sequencer.service.classroom).
 CLASS_ANSWERS = sa.Table(

@@ -26,7 +26,7 @@ import heapq
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -152,8 +152,16 @@ class Verifier:
     """Checks bearer tokens against an ``AuthConfig``; remembers token ids (``jti``)
     until they expire, so that a token is accepted once."""
 
-    def __init__(self, config: AuthConfig) -> None:
+    def __init__(
+        self,
+        config: AuthConfig,
+        claim: Callable[[str, str, float, float], bool] | None = None,
+    ) -> None:
+        """``claim(issuer, jti, expires, now)`` records a token id where every worker and
+        replica sees it and returns False for one already recorded (the audit database);
+        without it, token ids are remembered in this process only."""
         self.config = config
+        self._claim = claim
         self._keys = {
             name: _keys(name, issuer.jwks or {}) for name, issuer in config.issuers.items()
         }
@@ -226,6 +234,10 @@ class Verifier:
         )
 
     def _once(self, issuer: str, jti: str, expires: float, now: float) -> None:
+        if self._claim is not None:
+            if not self._claim(issuer, jti, expires, now - self.config.leeway_seconds):
+                raise TokenRejected("the token was already used (jti seen before)")
+            return
         with self._lock:
             while self._expiry and self._expiry[0][0] < now - self.config.leeway_seconds:
                 self._seen.discard(heapq.heappop(self._expiry)[1])

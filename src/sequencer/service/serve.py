@@ -9,9 +9,12 @@ tokens) and TLS (``--tls-cert`` and ``--tls-key``), as CDS Hooks requires HTTPS.
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from sequencer.errors import UsageError
 from sequencer.knowledge.rulebook import Rulebook
@@ -113,6 +116,7 @@ def serve(
     allow_origins: tuple[str, ...] = (),
     audit_timeout: float | None = None,
     access_log: bool = False,
+    workers: int = 1,
 ) -> None:
     """Serve the HTTP API and the CDS Hooks services on ``host``:``port`` until
     interrupted, storing every answer in the ``audit`` database (a SQLAlchemy URL;
@@ -121,8 +125,9 @@ def serve(
     ``fhir_servers`` are the FHIR base URLs a CDS call may have read (none by default);
     ``public_url`` is where clients reach the service (default: the address bound, or
     the authentication file's ``public_url``); ``allow_origins`` the browser origins
-    allowed to call across sites (CORS; none by default). Forwarded headers are not
-    trusted.
+    allowed to call across sites (CORS; none by default); ``workers`` processes share
+    the port and the audit database (SQLite in WAL mode with a busy timeout, or
+    PostgreSQL). Forwarded headers are not trusted.
 
     Raises ``UsageError`` for an address, port, authentication file, TLS pair, origin or
     audit URL that cannot be used.
@@ -140,45 +145,99 @@ def serve(
     except UsageError:
         log.close()
         raise
+    if not 1 <= workers <= 32:
+        raise UsageError("--workers is a number of worker processes from 1 to 32")
+    log.close()
+    shown = f"[{host}]" if ":" in host else host
+    scheme = "https" if tls else "http"
+    settings = {
+        "rules": None
+        if rulebook is None or rulebook is _default_rulebook()
+        else str(rulebook.root),
+        "audit": audit,
+        "keep_profiles": keep_profiles,
+        "auth": str(auth) if auth is not None else None,
+        "fhir_servers": list(fhir_servers),
+        "public_url": public_url or f"{scheme}://{shown}:{port}",
+        "allow_origins": list(allow_origins),
+        "hosts": list(served_hosts(host, public_url or (config.public_url if config else None))),
+        "audit_timeout": audit_timeout or DEFAULT_AUDIT_TIMEOUT,
+    }
     import uvicorn
 
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info" if access_log else "warning",
+        "access_log": access_log,
+        "proxy_headers": False,
+        "ssl_certfile": str(tls[0]) if tls else None,
+        "ssl_keyfile": str(tls[1]) if tls else None,
+    }
+    if workers == 1:
+        app = build_app(settings, rulebook)
+        _announce(app.state.rulebook, f"{scheme}://{shown}:{port}", log.location, settings, 1)
+        uvicorn.run(app, **options)
+        return
+    # Several processes on one port: each worker builds its own app from the settings;
+    # what they share is the audit database (the token ids included).
+    os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
+    book = rulebook if rulebook is not None else _default_rulebook()
+    _announce(book, f"{scheme}://{shown}:{port}", log.location, settings, workers)
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+
+
+SETTINGS_VARIABLE = "SEQUENCER_SERVE_SETTINGS"
+"""The environment variable through which ``serve`` hands its settings to its workers."""
+
+
+def _default_rulebook() -> Rulebook:
+    from sequencer.api import default_rulebook
+
+    return default_rulebook()
+
+
+def build_app(settings: dict[str, Any], rulebook: Rulebook | None = None) -> Any:
+    """Return the service's application for ``settings`` (as ``serve`` writes them): the
+    rule base, a fresh connection to the audit database, authentication, the allowed
+    origins and hosts (``rulebook``, when given, instead of loading ``settings["rules"]``).
+    Raises ``UsageError`` for settings that cannot be used."""
+    from sequencer.knowledge.rulebook import load_rulebook
     from sequencer.service.app import create_app
     from sequencer.service.fhirclient import FhirReader
 
-    shown = f"[{host}]" if ":" in host else host
-    public = public_url or (config.public_url if config is not None else None)
-    app = create_app(
-        rulebook,
-        log,
+    rules = settings["rules"]
+    book = rulebook or (load_rulebook(rules) if rules else _default_rulebook())
+    config = load_auth(Path(settings["auth"])) if settings["auth"] else None
+    return create_app(
+        book,
+        AuditLog(settings["audit"], keep_profiles=settings["keep_profiles"]),
         auth=config,
-        reader=FhirReader(fhir_servers),
-        public_url=public_url or f"{'https' if tls else 'http'}://{shown}:{port}",
+        reader=FhirReader(tuple(settings["fhir_servers"])),
+        public_url=settings["public_url"],
         prepare=True,  # before the port opens: no request pays for the about document
-        allow_origins=allow_origins,
-        hosts=served_hosts(host, public),
-        audit_timeout=audit_timeout or DEFAULT_AUDIT_TIMEOUT,
+        allow_origins=tuple(settings["allow_origins"]),
+        hosts=tuple(settings["hosts"]),
+        audit_timeout=float(settings["audit_timeout"]),
     )
-    book = app.state.rulebook
-    scheme = "https" if tls else "http"
+
+
+def worker_app() -> Any:
+    """The application of one worker process (``serve --workers N``), from the settings
+    ``serve`` left in the environment."""
+    return build_app(json.loads(os.environ[SETTINGS_VARIABLE]))
+
+
+def _announce(
+    book: Rulebook, url: str, location: str, settings: dict[str, Any], workers: int
+) -> None:
+    """Say on standard error where the service listens and what it keeps."""
     print(
-        f"sequencer {book.name} {book.version} listening on {scheme}://{shown}:{port}\n"
-        f"  audit trail: {log.location} (writes wait at most "
-        f"{audit_timeout or DEFAULT_AUDIT_TIMEOUT:g} s, then 503)\n"
-        f"  contexts built: {', '.join(sorted(book.contexts))}; workers: 1\n"
-        f"  ready when {scheme}://{shown}:{port}/health answers; Ctrl-C stops it",
+        f"sequencer {book.name} {book.version} listening on {url}\n"
+        f"  audit trail: {location} (writes wait at most {settings['audit_timeout']:g} s, "
+        "then 503)\n"
+        f"  contexts built: {', '.join(sorted(book.contexts))}; workers: {workers}\n"
+        f"  ready when {url}/health answers; Ctrl-C stops it",
         file=sys.stderr,
         flush=True,
     )
-    try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="info" if access_log else "warning",
-            access_log=access_log,
-            proxy_headers=False,
-            ssl_certfile=str(tls[0]) if tls else None,
-            ssl_keyfile=str(tls[1]) if tls else None,
-        )
-    finally:
-        log.close()
