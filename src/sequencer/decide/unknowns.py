@@ -102,8 +102,9 @@ class _Index:
     reads: Mapping[str, frozenset[str]]
     """rule id -> the profile fields its firing depends on (through concepts too)."""
     memo: dict[Hashable, tuple[_Candidate, ...]]
-    key_fields: dict[tuple[str, bool], tuple[str, ...]]
-    """(field, whether it derives access) -> the facts its memo key holds, sorted."""
+    key_fields: dict[tuple[str, bool], tuple[tuple[str, ...], frozenset[str]]]
+    """(field, whether it derives access) -> the facts its memo key holds (sorted) and the
+    fired rules that can matter to it (``_relevant``)."""
     """per-field search results keyed by everything they depend on (see ``_memo_key``)."""
 
 
@@ -324,7 +325,17 @@ def could_flip(
         found = index.memo.get(key) if key is not None else None
         if found is None:
             found = _search_field(
-                book, index, context, field, affected, facts, fired, decide, base, access_derived, gap
+                book,
+                index,
+                context,
+                field,
+                affected,
+                facts,
+                fired,
+                decide,
+                base,
+                access_derived,
+                gap,
             )
             if key is not None:
                 if len(index.memo) >= _MEMO_LIMIT:
@@ -345,18 +356,37 @@ def _memo_key(
     gap: int | None,
 ) -> Hashable | None:
     """Return what one field's search result depends on (None when a fact is unhashable)."""
-    names = index.key_fields.get((field, derives_access))
-    if names is None:
+    shape = index.key_fields.get((field, derives_access))
+    if shape is None:
         read: set[str] = set()
         for rule in affected:
             read |= index.reads[rule.id]
-        names = index.key_fields[(field, derives_access)] = tuple(sorted(read))
-    key = (context, field, derives_access, gap, fired, tuple(facts.get(n) for n in names))
+        shape = index.key_fields[(field, derives_access)] = (
+            tuple(sorted(read)),
+            _relevant(index, affected),
+        )
+    names, relevant = shape
+    key = (
+        context,
+        field,
+        derives_access,
+        gap,
+        fired & relevant,
+        tuple(facts.get(n) for n in names),
+    )
     try:
         hash(key)
     except TypeError:
         return None
     return key
+
+
+def _relevant(index: _Index, affected: tuple[Rule, ...]) -> frozenset[str]:
+    """The rules whose firing can matter to a field's search: the decisive ones (the
+    outcome), those reading the field (re-evaluated) and those deriving a concept (kept
+    concepts chain on). A caution's or a word's firing cannot."""
+    deriving = {rule_id for rule_id, concepts in index.derives.items() if concepts}
+    return index.decisive_rules | {r.id for r in affected} | deriving
 
 
 def _values(
@@ -391,6 +421,7 @@ def _search_field(
     if not _could_open(index, opened, facts, fired, gap):
         return ()
     decisive = index.decisive_rules
+    relevant = _relevant(index, affected)
     kept = _kept(index, affected, fired)
     found: list[_Candidate] = []
     outcomes: dict[frozenset[str], Hashable] = {}
@@ -409,7 +440,7 @@ def _search_field(
             outcome = outcomes[after] = decide(after & decisive)
         if outcome == base:
             continue
-        found.append((value, access, after, _preferred(outcome) != _preferred(base)))
+        found.append((value, access, after & relevant, _preferred(outcome) != _preferred(base)))
     return tuple(found)
 
 
