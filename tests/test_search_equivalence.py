@@ -21,7 +21,7 @@ from sequencer import default_rulebook, recommend
 from sequencer.decide.unknowns import search_mode
 
 sys.path.insert(0, str(REPO / "bench"))
-from profiles import profiles  # noqa: E402
+from profiles import profiles
 
 BOOK = default_rulebook()
 CONTEXTS = sorted(BOOK.contexts)
@@ -97,6 +97,8 @@ def test_search_off_lists_no_fact_that_could_flip() -> None:
 
 def test_an_unknown_search_mode_is_refused() -> None:
     """A mistyped mode raises instead of silently searching."""
-    with pytest.raises(ValueError, match="unknown search mode"):
-        with search_mode("quick"):  # type: ignore[arg-type]
-            pass
+    with (
+        pytest.raises(ValueError, match="unknown search mode"),
+        search_mode("quick"),  # type: ignore[arg-type]
+    ):
+        pass

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from sequencer.decide.candidates import Value, candidate_values
-from sequencer.engine.reference import ReferenceEngine, chain_concepts
+from sequencer.engine.reference import chain_concepts
 from sequencer.knowledge.checks import tests_unknown
 from sequencer.knowledge.conditions import (
     Partial,
@@ -309,7 +309,9 @@ def could_flip(
         return {}
     index = _index(book, context.context)
     if mode == "exhaustive":
-        return _exhaustive(book, index, context, profile, facts, fired, decide, access_derived)
+        from sequencer.decide.exhaustive import exhaustive  # the yardstick, loaded when used
+
+        return exhaustive(book, index, context, profile, facts, fired, decide, access_derived)
     base = decide(fired & index.decisive_rules)
     out: dict[str, list[Flip]] = {}
     for field in index.decisive_fields:
@@ -477,36 +479,9 @@ def _record(
         )
 
 
-def _exhaustive(
-    book: Rulebook,
-    index: _Index,
-    context: Context,
-    profile: PatientProfile,
-    facts: Mapping[str, Any],
-    fired: frozenset[str],
-    decide: Callable[[frozenset[str]], Hashable],
-    access_derived: bool,
-) -> dict[str, list[Flip]]:
-    """The search without pruning or memo: every candidate value of every unknown field
-    a decisive rule reads (through concepts too), the whole rule base evaluated again by the reference engine, every
-    variant validated. Returns what ``could_flip`` returns; slow, the yardstick."""
-    reference: ReferenceEngine = book.compiled("reference-engine", ReferenceEngine)
-    base = decide(fired & index.decisive_rules)
-    out: dict[str, list[Flip]] = {}
-    for field in index.decisive_fields:  # no other field reaches a decisive rule
-        if not is_unknown(field, facts.get(field)):
-            continue
-        found: list[_Candidate] = []
-        for value in _values(book, index, context, field, access_derived):
-            variant = dict(facts)
-            variant[field] = tuple(value) if isinstance(value, list) else value
-            access = None
-            if field == "age" and access_derived and isinstance(value, int):
-                access = context.access_for_age(value)
-                variant[ACCESS_FIELD] = access
-            after = reference.fired(variant, context.context)
-            outcome = decide(after & index.decisive_rules)
-            if outcome != base:
-                found.append((value, access, after, _preferred(outcome) != _preferred(base)))
-        _record(out, book, profile, field, found, fired, validate_all=True)
-    return out
+# The exhaustive search (sequencer.decide.exhaustive) shares these.
+Index = _Index
+Candidate = _Candidate
+candidates_of = _values
+preferred_of = _preferred
+record = _record
