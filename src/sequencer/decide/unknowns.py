@@ -18,9 +18,11 @@ durable_rules adapter is tested against rule for rule).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -40,7 +42,32 @@ from sequencer.knowledge.schema import Favors, Rule, SetsAside
 from sequencer.model.fields import CROSS_CHECKED, is_unknown
 from sequencer.model.profile import PatientProfile
 
-__all__ = ["Flip", "could_flip", "fields_read"]
+__all__ = ["Flip", "SearchMode", "could_flip", "fields_read", "search_mode"]
+
+SearchMode = Literal["fast", "exhaustive", "off"]
+"""How unknown facts are searched: ``fast`` (pruned and memoised, the default),
+``exhaustive`` (every candidate value of every unknown decisive field, every rule evaluated
+again: the yardstick the fast path is tested against) or ``off`` (no search: the floor)."""
+
+_MODE: ContextVar[SearchMode] = ContextVar("sequencer_search_mode", default="fast")
+
+_MEMO_LIMIT = 200_000
+"""Entries the per-field memo keeps before it starts again (bounded memory)."""
+
+
+@contextmanager
+def search_mode(mode: SearchMode) -> Iterator[None]:
+    """Run the enclosed calls with the search for unknown facts in ``mode``.
+
+    Yields nothing; raises ``ValueError`` for an unknown mode.
+    """
+    if mode not in ("fast", "exhaustive", "off"):
+        raise ValueError(f"unknown search mode {mode!r}")
+    token = _MODE.set(mode)
+    try:
+        yield
+    finally:
+        _MODE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -72,6 +99,17 @@ class _Index:
     """decisive rules that can hold because a value is unknown (a blocking missing fact):
     knowing the value can stop them."""
     candidates: dict[tuple[str, bool], tuple[Value, ...]]
+    reads: Mapping[str, frozenset[str]]
+    """rule id -> the profile fields its firing depends on (through concepts too)."""
+    memo: dict[Hashable, tuple[_Candidate, ...]]
+    key_fields: dict[tuple[str, bool], tuple[tuple[str, ...], frozenset[str]]]
+    """(field, whether it derives access) -> the facts its memo key holds (sorted) and the
+    fired rules that can matter to it (``_relevant``)."""
+    """per-field search results keyed by everything they depend on (see ``_memo_key``)."""
+
+
+_Candidate = tuple[Value, str | None, frozenset[str], bool]
+"""A value that changes the outcome: (value, access it derives, fired rules, preferred moved)."""
 
 
 def _index(book: Rulebook, context: str) -> _Index:
@@ -116,6 +154,9 @@ def _build_index(book: Rulebook, context: str) -> _Index:
         },
         {r.id: bool(r.condition.concepts) for r in rules},
         frozenset(r.id for r in rules if r.decisive and tests_unknown(r.condition.profile)),
+        {},
+        {rule_id: frozenset(fields) for rule_id, fields in reads.items()},
+        {},
         {},
     )
     return built
@@ -252,63 +293,195 @@ def could_flip(
 
     ``facts`` are the flattened profile as the rules saw it, ``fired`` the rules that
     fired, and ``decide`` maps a set of fired rules to a comparable outcome (the
-    preferred option and every option's status). ``access_derived`` says the context
-    derived CAR T-cell access from the age, so a substituted age re-derives it. ``gap``
-    is the score gap when two options compete for the choice (None otherwise): a field
-    whose rules cannot change a standing and cannot move the gap that far is skipped
-    without substitution (it cannot change the choice).
+    preferred option and every option's status); it must depend on ``book`` and the
+    fired rules only (results are memoised per rule base). ``access_derived`` says the
+    context derived CAR T-cell access from the age, so a substituted age re-derives it.
+    ``gap`` is the score gap when two options compete for the choice (None otherwise): a
+    field whose rules cannot change a standing and cannot move the gap that far is
+    skipped without substitution (it cannot change the choice).
+
+    In the ``fast`` mode (``search_mode``) each field's result is memoised by what it
+    depends on: the context, the field, the gap, the fired rules and the facts the
+    field's readers read; the profile's validity is checked afresh on every call.
     """
+    mode = _MODE.get()
+    if mode == "off":
+        return {}
     index = _index(book, context.context)
+    if mode == "exhaustive":
+        from sequencer.decide.exhaustive import exhaustive  # the yardstick, loaded when used
+
+        return exhaustive(book, index, context, profile, facts, fired, decide, access_derived)
     base = decide(fired & index.decisive_rules)
-    decisive = index.decisive_rules
     out: dict[str, list[Flip]] = {}
     for field in index.decisive_fields:
         if not is_unknown(field, facts.get(field)):
             continue
-        opened = [field, ACCESS_FIELD] if field == "age" and access_derived else [field]
-        if not _could_open(index, opened, facts, fired, gap):
-            continue
+        derives_access = field == "age" and access_derived
         affected = index.readers.get(field, ())
-        if field == "age" and access_derived:
+        if derives_access:
             extra = index.readers.get(ACCESS_FIELD, ())
             ids = {r.id for r in affected}
             affected = (*affected, *(r for r in extra if r.id not in ids))
-        key = (field, access_derived)
-        values = index.candidates.get(key)
-        if values is None:
-            values = index.candidates[key] = tuple(
-                candidate_values(book, field, None, context, access_derived)
+        key = _memo_key(index, context.context, field, affected, facts, fired, derives_access, gap)
+        found = index.memo.get(key) if key is not None else None
+        if found is None:
+            found = _search_field(
+                book,
+                index,
+                context,
+                field,
+                affected,
+                facts,
+                fired,
+                decide,
+                base,
+                access_derived,
+                gap,
             )
-        seen: set[frozenset[str]] = set()
-        kept = _kept(index, affected, fired)
-        for value in values:
-            variant = dict(facts)
-            variant[field] = tuple(value) if isinstance(value, list) else value
-            access = None
-            if field == "age" and access_derived and isinstance(value, int):
-                access = context.access_for_age(value)
-                variant[ACCESS_FIELD] = access
-            after = _refire(index, affected, kept, variant)
-            if not (after ^ fired) & decisive:
-                continue  # only cautions, words or concepts moved: the choice cannot
-            if after in seen:
-                continue  # another valid value of this field already gave these rules
-            outcome = decide(after & decisive)
-            if outcome == base:
-                continue
-            # a candidate is in its field's range; only a cross-checked field (or the
-            # age, through the access it derives) can still contradict the rest
-            cross = field in CROSS_CHECKED or access is not None
-            if cross and not _valid(profile, field, value, access):
-                continue
-            seen.add(after)
-            out.setdefault(field, []).append(
-                Flip(
-                    field,
-                    value,
-                    tuple(sorted(r for r in after - fired if book.rule(r).decisive)),
-                    tuple(sorted(r for r in fired - after if book.rule(r).decisive)),
-                    _preferred(outcome) != _preferred(base),
-                )
-            )
+            if key is not None:
+                if len(index.memo) >= _MEMO_LIMIT:
+                    index.memo.clear()
+                index.memo[key] = found
+        _record(out, book, profile, field, found, fired, validate_all=False)
     return out
+
+
+def _memo_key(
+    index: _Index,
+    context: str,
+    field: str,
+    affected: tuple[Rule, ...],
+    facts: Mapping[str, Any],
+    fired: frozenset[str],
+    derives_access: bool,
+    gap: int | None,
+) -> Hashable | None:
+    """Return what one field's search result depends on (None when a fact is unhashable)."""
+    shape = index.key_fields.get((field, derives_access))
+    if shape is None:
+        read: set[str] = set()
+        for rule in affected:
+            read |= index.reads[rule.id]
+        shape = index.key_fields[(field, derives_access)] = (
+            tuple(sorted(read)),
+            _relevant(index, affected),
+        )
+    names, relevant = shape
+    key = (
+        context,
+        field,
+        derives_access,
+        gap,
+        fired & relevant,
+        tuple(facts.get(n) for n in names),
+    )
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _relevant(index: _Index, affected: tuple[Rule, ...]) -> frozenset[str]:
+    """The rules whose firing can matter to a field's search: the decisive ones (the
+    outcome), those reading the field (re-evaluated) and those deriving a concept (kept
+    concepts chain on). A caution's or a word's firing cannot."""
+    deriving = {rule_id for rule_id, concepts in index.derives.items() if concepts}
+    return index.decisive_rules | {r.id for r in affected} | deriving
+
+
+def _values(
+    book: Rulebook, index: _Index, context: Context, field: str, access_derived: bool
+) -> tuple[Value, ...]:
+    """The candidate values of ``field`` (computed once per rule base and context)."""
+    key = (field, access_derived)
+    values = index.candidates.get(key)
+    if values is None:
+        values = index.candidates[key] = tuple(
+            candidate_values(book, field, None, context, access_derived)
+        )
+    return values
+
+
+def _search_field(
+    book: Rulebook,
+    index: _Index,
+    context: Context,
+    field: str,
+    affected: tuple[Rule, ...],
+    facts: Mapping[str, Any],
+    fired: frozenset[str],
+    decide: Callable[[frozenset[str]], Hashable],
+    base: Hashable,
+    access_derived: bool,
+    gap: int | None,
+) -> tuple[_Candidate, ...]:
+    """Return the values of ``field`` that change the outcome, before validity is checked."""
+    derives_access = field == "age" and access_derived
+    opened = [field, ACCESS_FIELD] if derives_access else [field]
+    if not _could_open(index, opened, facts, fired, gap):
+        return ()
+    decisive = index.decisive_rules
+    relevant = _relevant(index, affected)
+    kept = _kept(index, affected, fired)
+    found: list[_Candidate] = []
+    outcomes: dict[frozenset[str], Hashable] = {}
+    for value in _values(book, index, context, field, access_derived):
+        variant = dict(facts)
+        variant[field] = tuple(value) if isinstance(value, list) else value
+        access = None
+        if derives_access and isinstance(value, int):
+            access = context.access_for_age(value)
+            variant[ACCESS_FIELD] = access
+        after = _refire(index, affected, kept, variant)
+        if not (after ^ fired) & decisive:
+            continue  # only cautions, words or concepts moved: the choice cannot
+        outcome = outcomes.get(after)
+        if outcome is None:
+            outcome = outcomes[after] = decide(after & decisive)
+        if outcome == base:
+            continue
+        found.append((value, access, after & relevant, _preferred(outcome) != _preferred(base)))
+    return tuple(found)
+
+
+def _record(
+    out: dict[str, list[Flip]],
+    book: Rulebook,
+    profile: PatientProfile,
+    field: str,
+    found: Sequence[_Candidate],
+    fired: frozenset[str],
+    validate_all: bool,
+) -> None:
+    """Add to ``out`` the valid values of ``found``, one per resulting set of fired rules.
+
+    A candidate is in its field's range; only a cross-checked field (or the age, through
+    the access it derives) can still contradict the rest, unless ``validate_all``.
+    """
+    seen: set[frozenset[str]] = set()
+    for value, access, after, moves_preferred in found:
+        if after in seen:
+            continue  # another valid value of this field already gave these rules
+        cross = validate_all or field in CROSS_CHECKED or access is not None
+        if cross and not _valid(profile, field, value, access):
+            continue
+        seen.add(after)
+        out.setdefault(field, []).append(
+            Flip(
+                field,
+                value,
+                tuple(sorted(r for r in after - fired if book.rule(r).decisive)),
+                tuple(sorted(r for r in fired - after if book.rule(r).decisive)),
+                moves_preferred,
+            )
+        )
+
+
+# The exhaustive search (sequencer.decide.exhaustive) shares these.
+Index = _Index
+Candidate = _Candidate
+candidates_of = _values
+preferred_of = _preferred
+record = _record
