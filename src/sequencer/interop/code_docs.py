@@ -43,6 +43,27 @@ def markdown_code_table(table: CodeTable | None = None) -> str:
             f"| Medication ({_cell(m.name)}, {m.use}) | {_codes(table, m.codes)} "
             f"| `{m.field}` | <{m.verified}> |"
         )
+    for g in table.genomic_variants:
+        profile = f", mCODE {_cell(g.mcode)}" if g.mcode else ""
+        out.append(
+            f"| Observation (genomic variant{profile}) | {_codes(table, [g.code])}<br>genes: "
+            f"{_codes(table, g.genes)} | `{g.field}` | <{g.verified}> |"
+        )
+    for v in table.variant_lists:
+        profile = f", mCODE {_cell(v.mcode)}" if v.mcode else ""
+        out.append(
+            f"| Observation (variant list{profile}) | {_codes(table, [v.code])}<br>gene: "
+            f"{_codes(table, [v.gene])}, change: {_codes(table, [v.change_component])} "
+            f"| `{v.field}` | <{v.verified}> |"
+        )
+    recognised = [*table.recognised, *table.recognised_procedures]
+    if recognised:
+        out += ["", "Recognised and listed, filling no field:", ""]
+        out += [
+            f"- {_cell(r.what)} ({_codes(table, r.codes)}): {_cell(r.why)} Verified at "
+            f"<{r.verified}>."
+            for r in recognised
+        ]
     out += [
         "",
         "Read only from the QuestionnaireResponse: "
