@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import threading
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -72,11 +73,15 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
+class _Abandoned(Exception):
+    """The answer a record belongs to was given up (a 503 was sent instead)."""
+
+
 class AuditLog:
     """An append-only log of served answers, issued cards, feedback and the board's
     decisions in one database."""
 
-    def __init__(self, url: str, keep_profiles: bool = False) -> None:
+    def __init__(self, url: str, keep_profiles: bool = False, wait: float = 5.0) -> None:
         """Open the database ``url`` names and create the tables that are missing.
 
         Raises ``UsageError`` for a URL that is neither ``sqlite:///PATH`` nor
@@ -86,7 +91,7 @@ class AuditLog:
         self.location = url.split("@")[-1] if "@" in url else url
         """Where the audit is kept, as it may be shown (no password)."""
         try:
-            self._engine = open_engine(url)
+            self._engine = open_engine(url, wait)
             create_or_upgrade(self._engine)
         except (ArgumentError, NoSuchModuleError, SQLAlchemyError) as error:
             where = url.split("@")[-1]  # never print a password
@@ -105,42 +110,50 @@ class AuditLog:
         caller: str | None,
         cards: Iterable[tuple[str, str, IssuedCard]] = (),
         kept: bytes | None = None,
+        abandoned: threading.Event | None = None,
     ) -> None:
         """Store one served answer (the body only as a hash unless profiles are kept;
         ``kept`` is what may be stored of it then, e.g. without a lent token), with the
-        CDS cards it issued as ``(service, hook_instance, card)``."""
+        CDS cards it issued as ``(service, hook_instance, card)``. When ``abandoned`` is
+        set by the time the rows are written (the answer was given up as a 503), they
+        are rolled back: the trail holds no answer that was never sent."""
         at = now()
         digest = hashlib.sha256(body).hexdigest()
         stored = kept if kept is not None else body
         profile = stored.decode("utf-8", "replace") if self.keep_profiles else None
-        with self._engine.begin() as db:
-            db.execute(
-                SERVED.insert().values(
-                    at=at,
-                    endpoint=endpoint,
-                    status=status,
-                    rulebook_version=rulebook_version,
-                    rulebook_digest=rulebook_digest,
-                    context=context,
-                    input_sha256=digest,
-                    output_zlib=_pack(output),
-                    caller=caller,
-                    profile=profile,
-                )
-            )
-            for service, hook_instance, card in cards:
+        try:
+            with self._engine.begin() as db:
                 db.execute(
-                    CARDS.insert().values(
-                        uuid=card.uuid,
+                    SERVED.insert().values(
                         at=at,
-                        service=service,
-                        hook_instance=hook_instance,
-                        summary=card.summary,
-                        indicator=card.indicator,
-                        suggestions=json.dumps(list(card.suggestions)),
+                        endpoint=endpoint,
+                        status=status,
+                        rulebook_version=rulebook_version,
+                        rulebook_digest=rulebook_digest,
+                        context=context,
                         input_sha256=digest,
+                        output_zlib=_pack(output),
+                        caller=caller,
+                        profile=profile,
                     )
                 )
+                for service, hook_instance, card in cards:
+                    db.execute(
+                        CARDS.insert().values(
+                            uuid=card.uuid,
+                            at=at,
+                            service=service,
+                            hook_instance=hook_instance,
+                            summary=card.summary,
+                            indicator=card.indicator,
+                            suggestions=json.dumps(list(card.suggestions)),
+                            input_sha256=digest,
+                        )
+                    )
+                if abandoned is not None and abandoned.is_set():
+                    raise _Abandoned  # rolls the rows back
+        except _Abandoned:
+            return
 
     def claim_token(self, issuer: str, jti: str, expires: float, now: float) -> bool:
         """Record the token id ``jti`` of ``issuer`` until ``expires``; return False when

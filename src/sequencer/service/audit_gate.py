@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,17 @@ class AuditGate:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="audit")
         self.failure: str | None = None
         self.failed_at: float | None = None
+
+    async def record(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Like :meth:`run`, for a write that takes ``abandoned`` (a ``threading.Event``):
+        it is set when the call is given up, so that a write finishing late rolls itself
+        back instead of leaving a row for an answer that was never sent."""
+        abandoned = threading.Event()
+        try:
+            return await self.run(work, *args, abandoned=abandoned, **kwargs)
+        except AuditUnavailable:
+            abandoned.set()
+            raise
 
     async def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Return ``work(*args, **kwargs)``, a write, run in the gate's threads; a write

@@ -125,20 +125,31 @@ CLASS_ANSWERS = sa.Table(
 )
 
 
-def open_engine(url: str) -> sa.Engine:
-    """The engine for ``url``: SQLite files and PostgreSQL; anything else refused."""
+def open_engine(url: str, wait: float = 5.0) -> sa.Engine:
+    """The engine for ``url``: SQLite files and PostgreSQL; anything else refused. A
+    lock or a statement is waited for at most ``wait`` seconds, so that a write the
+    service has given up on fails in the database rather than landing later."""
+    millis = max(50, int(wait * 1000))
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": max(0.05, wait)}
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _wal(connection: Any, _: Any) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA busy_timeout=5000")
+            connection.execute(f"PRAGMA busy_timeout={millis}")
 
         return engine
     if url.startswith(("postgresql://", "postgresql+psycopg://")):
         url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-        return sa.create_engine(url, pool_pre_ping=True)
+        options = f"-c statement_timeout={millis} -c lock_timeout={millis}"
+        return sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=max(1.0, wait),
+            connect_args={"connect_timeout": max(1, round(wait)), "options": options},
+        )
     raise UsageError(
         "audit: only sqlite:///PATH and postgresql://... databases are supported; "
         f"got {url.split('://')[0]!r}"

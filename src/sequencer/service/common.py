@@ -137,7 +137,7 @@ class Served:
         }
 
         async def write() -> None:
-            await self.gate.run(audit.record, **record)
+            await self.gate.record(audit.record, **record)
 
         return Audited(reply, write)
 

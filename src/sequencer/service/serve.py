@@ -211,7 +211,11 @@ def build_app(settings: dict[str, Any], rulebook: Rulebook | None = None) -> Any
     config = load_auth(Path(settings["auth"])) if settings["auth"] else None
     return create_app(
         book,
-        AuditLog(settings["audit"], keep_profiles=settings["keep_profiles"]),
+        AuditLog(
+            settings["audit"],
+            keep_profiles=settings["keep_profiles"],
+            wait=0.8 * float(settings["audit_timeout"]),  # the database gives up first
+        ),
         auth=config,
         reader=FhirReader(tuple(settings["fhir_servers"])),
         public_url=settings["public_url"],
