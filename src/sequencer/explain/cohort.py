@@ -26,7 +26,7 @@ from sequencer.engine.reference import chain_concepts
 from sequencer.errors import ProfileError
 from sequencer.knowledge.conditions import compile_predicate
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.model.fields import FIELDS, flatten
+from sequencer.model.fields import FIELDS, flatten, nest
 from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import PatientProfile
 
@@ -51,17 +51,6 @@ def _choices(books: Sequence[Rulebook]) -> dict[str, list[Any]]:
             items = dict.fromkeys(t for book in books for t in tested_items(book, field))
             out[field] = [None, [], *([item] for item in items)]
     return out
-
-
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for path, value in flat.items():
-        *parents, leaf = path.split(".")
-        node = data
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return data
 
 
 def cohort(
@@ -93,7 +82,7 @@ def _patient(choices: dict[str, list[Any]], seed: int, index: int) -> PatientPro
     flat = {field: rng.choice(values) for field, values in choices.items()}
     for _ in range(_TRIES):
         try:
-            return parse_profile({"id": f"cohort-{seed}-{index}", **_nest(flat)})
+            return parse_profile({"id": f"cohort-{seed}-{index}", **nest(flat)})
         except ProfileError as error:
             for problem in error.problems:  # leave what contradicts unknown
                 if problem.field in flat:

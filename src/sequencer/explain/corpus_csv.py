@@ -21,7 +21,7 @@ from typing import Any
 
 from sequencer.errors import CorpusError, Problem, ProfileError
 from sequencer.explain.corpus import ValidationCase, case_from_mapping
-from sequencer.model.fields import FIELDS
+from sequencer.model.fields import FIELDS, nest
 
 __all__ = ["CASE_COLUMNS", "csv_header", "read_board_minutes"]
 
@@ -68,17 +68,6 @@ def _cell(path: str, text: str) -> Any:
     return text
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path, value in flat.items():
-        *sections, leaf = path.split(".")
-        node = out
-        for section in sections:
-            node = node.setdefault(section, {})
-        node[leaf] = value
-    return out
-
-
 def _expectation(row: Mapping[str, str]) -> dict[str, Any]:
     chosen = row.get("chosen", "").strip()
     expect: dict[str, Any] = {}
@@ -116,7 +105,7 @@ def _row_case(row: Mapping[str, str], origin: str) -> ValidationCase:
     ok = (row.get("close_call_ok") or "").strip().lower()
     if ok and ok not in _TRUE | _FALSE:
         problems.append(Problem(f"{origin}: close_call_ok", f"yes or no, found '{ok}'"))
-    profile = {"id": case_id or "row", **_nest(flat)}
+    profile = {"id": case_id or "row", **nest(flat)}
     try:
         parse_profile(profile)
     except ProfileError as error:

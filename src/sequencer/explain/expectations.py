@@ -62,7 +62,8 @@ class Check(BaseModel):
 
 
 def _reading(book: Rulebook, field: str) -> set[str]:
-    reads = fields_read(book.active)
+    """The rules whose firing depends on ``field`` (worked out once per rule base)."""
+    reads = book.compiled("fields-read", lambda b: fields_read(b.active))
     return {rule for rule, fields in reads.items() if field in fields}
 
 

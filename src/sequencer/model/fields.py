@@ -17,7 +17,7 @@ from pydantic import (
 
 from sequencer.model.profile import PatientProfile
 
-__all__ = ["CROSS_CHECKED", "FIELDS", "FieldSpec", "flatten", "is_unknown", "number_ranges"]
+__all__ = ["CROSS_CHECKED", "FIELDS", "FieldSpec", "flatten", "is_unknown", "nest", "number_ranges"]
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,20 @@ def flatten(profile: PatientProfile) -> dict[str, Any]:
     for path, section, leaf in _PATHS:
         value = getattr(getattr(profile, section), leaf) if section else getattr(profile, leaf)
         out[path] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the profile sections ``flat`` describes: the inverse of :func:`flatten`
+    for the dotted paths given (``{"disease.cd19": "positive"}`` becomes
+    ``{"disease": {"cd19": "positive"}}``)."""
+    out: dict[str, Any] = {}
+    for path, value in flat.items():
+        *sections, leaf = path.split(".")
+        node = out
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[leaf] = value
     return out
 
 

@@ -25,7 +25,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sequencer.api import default_rulebook, recommend
 from sequencer.errors import Problem, ProfileError, SequencerError, UnknownContextError
@@ -88,8 +87,8 @@ def create_app(
     are answered and ``Access-Control-Allow-Origin`` set for them only, never ``*``.
     ``hosts`` are the ``Host`` names served (any other is a 421; ``None``: any, for
     in-process use). Cross-site writes are always refused and every answer carries the
-    security headers (``service.guard``); the refusals are counted in
-    ``app.state.guard.counts`` and shown by ``/health``, never stored with their bodies.
+    security headers (``service.guard``); every refusal is counted in one place (the
+    ``Served`` refusal counts, shown by ``/health``), never stored with its body.
     Audit work runs off the event loop and waits at most ``audit_timeout`` seconds
     (``service.audit_gate``): an answer that cannot be audited is a 503.
     """
@@ -124,23 +123,14 @@ def create_app(
     app.state.rulebook = book
     if app.state.allowed_origins:  # outside authentication: a preflight never meets it
         app.add_middleware(OriginGate, origins=app.state.allowed_origins)
-    guard = SiteGuard(app.router, hosts, app.state.allowed_origins, base or None)
-    app.state.guard = guard
-    app.add_middleware(_Guarded, guard=guard)  # outermost: refusals reach nothing else
+    app.add_middleware(  # outermost: refusals reach nothing else
+        SiteGuard,
+        hosts=hosts,
+        origins=app.state.allowed_origins,
+        public_url=base or None,
+        counts=served.refused,
+    )
     return app
-
-
-class _Guarded:
-    """Mounts the one ``SiteGuard`` instance (its counts read by ``/health``) around the
-    rest of the middleware stack."""
-
-    def __init__(self, app: ASGIApp, guard: SiteGuard) -> None:
-        guard.app = app
-        self.guard = guard
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI call through the guard."""
-        await self.guard(scope, receive, send)
 
 
 def _error_handlers(app: FastAPI, served: Served) -> None:
@@ -218,7 +208,7 @@ def _plain_routes(app: FastAPI, book: Rulebook, served: Served) -> None:
             "rulebook": book.version,
             "digest": book.digest,
             "about_ready": about_ready(book),
-            "refused": dict(sorted((app.state.guard.counts + served.refused).items())),
+            "refused": dict(sorted(served.refused.items())),
             **served.gate.state(),
         }
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -62,7 +61,6 @@ class AuditGate:
         self.timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="audit")
         self.failure: str | None = None
-        self.failed_at: float | None = None
 
     async def record(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Like :meth:`run`, for a write that takes ``abandoned`` (a ``threading.Event``):
@@ -84,7 +82,6 @@ class AuditGate:
         other exception of ``work`` is raised as it is."""
         result = await self._bounded(work, *args, **kwargs)
         self.failure = None
-        self.failed_at = None
         return result
 
     async def read(self, work: Callable[..., T], *args: Any) -> T:
@@ -107,7 +104,6 @@ class AuditGate:
 
     def _failed(self, reason: str) -> None:
         self.failure = reason
-        self.failed_at = time.time()
 
     def state(self) -> dict[str, Any]:
         """``{"audit": "ok"}``, or ``"degraded"`` with the last failure's reason."""

@@ -87,7 +87,9 @@ def _refusal(status: int, code: str, message: str, field: str) -> tuple[int, byt
 class SiteGuard:
     """ASGI middleware: the Host allow-list, the cross-site write refusals and the
     security headers (module docstring). ``hosts`` ``None`` serves any Host (the
-    library's own in-process use); ``origins`` are the ``--allow-origin`` origins."""
+    library's own in-process use); ``origins`` are the ``--allow-origin`` origins;
+    refusals are counted by status in ``counts`` (shared with the service's other
+    refusals)."""
 
     def __init__(
         self,
@@ -95,13 +97,14 @@ class SiteGuard:
         hosts: Iterable[str] | None = None,
         origins: Iterable[str] = (),
         public_url: str | None = None,
+        counts: Counter[str] | None = None,
     ) -> None:
         self.app = app
         self.hosts = None if hosts is None else frozenset(h.lower() for h in hosts)
         self.origins = frozenset(origins)
         public = urlsplit(public_url) if public_url else None
         self.public = f"{public.scheme}://{public.netloc}".lower() if public else None
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter() if counts is None else counts
 
     def _why_refused(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, bytes] | None:
         host = headers.get(b"host", b"").decode("latin-1")
