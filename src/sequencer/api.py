@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sequencer.decide.ranking import rank
+from sequencer.decide.unknowns import active_search_mode
 from sequencer.engine.durable import DurableEngine
 from sequencer.knowledge.contexts import Context, Derivation, apply_context
 from sequencer.knowledge.rulebook import Rulebook, load_rulebook
@@ -117,5 +118,7 @@ def recommend_effective(
     three values ``effective_profile`` returns, so a caller that needs them too applies
     the context once. Raises ``EngineError`` if the rule engine fails."""
     facts = flatten(effective)
-    fired = engine_for(rulebook).fired(facts, context.context)
+    # the exhaustive search is the yardstick: nothing remembered on its path
+    remembered = active_search_mode() != "exhaustive"
+    fired = engine_for(rulebook).fired(facts, context.context, remembered=remembered)
     return rank(rulebook, effective, fired, context=context, derivations=derivations, facts=facts)

@@ -22,12 +22,14 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from sequencer.decide.candidates import Value, candidate_values
 from sequencer.engine.reference import chain_concepts
+from sequencer.engine.verdicts import verdicts_for
 from sequencer.knowledge.checks import tests_unknown
 from sequencer.knowledge.conditions import (
     Partial,
@@ -42,7 +44,7 @@ from sequencer.knowledge.schema import Favors, Rule, SetsAside
 from sequencer.model.fields import CROSS_CHECKED, is_unknown
 from sequencer.model.profile import PatientProfile
 
-__all__ = ["Flip", "SearchMode", "could_flip", "fields_read", "search_mode"]
+__all__ = ["Flip", "SearchMode", "active_search_mode", "could_flip", "fields_read", "search_mode"]
 
 SearchMode = Literal["fast", "exhaustive", "off"]
 """How unknown facts are searched: ``fast`` (pruned and memoised, the default),
@@ -68,6 +70,11 @@ def search_mode(mode: SearchMode) -> Iterator[None]:
         yield
     finally:
         _MODE.reset(token)
+
+
+def active_search_mode() -> SearchMode:
+    """Return the search mode the current call runs in (``search_mode`` sets it)."""
+    return _MODE.get()
 
 
 @dataclass(frozen=True)
@@ -101,15 +108,33 @@ class _Index:
     candidates: dict[tuple[str, bool], tuple[Value, ...]]
     reads: Mapping[str, frozenset[str]]
     """rule id -> the profile fields its firing depends on (through concepts too)."""
-    memo: dict[Hashable, tuple[_Candidate, ...]]
-    key_fields: dict[tuple[str, bool], tuple[tuple[str, ...], frozenset[str]]]
-    """(field, whether it derives access) -> the facts its memo key holds (sorted) and the
-    fired rules that can matter to it (``_relevant``)."""
-    """per-field search results keyed by everything they depend on (see ``_memo_key``)."""
+    key_fields: dict[tuple[str, bool], _Shape]
+    """(field, whether it derives access) -> what its memo key reads (``_shape``)."""
 
 
 _Candidate = tuple[Value, str | None, frozenset[str], bool]
 """A value that changes the outcome: (value, access it derives, fired rules, preferred moved)."""
+
+_Refired = tuple[Value, str | None, frozenset[str]]
+"""A candidate value, the access it derives, and which of the field's readers fire with it."""
+
+
+_Reader = tuple[Rule, Callable[[Sequence[Hashable]], Hashable], dict[Hashable, int]]
+"""A reader of an unknown field, what its memo key reads, and its memo (``_Shape``)."""
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How one unknown field's readers are evaluated again (built once per field and
+    context): each reader with the classes of its own other facts (positions in
+    ``Verdicts.classes``) and, by those classes, the candidate values it fires with (a
+    bit per value); the combinations of those already chained into fired rules; the
+    concepts the readers join on; the rules that can matter to the outcome."""
+
+    readers: tuple[_Reader, ...]
+    combos: dict[Hashable, tuple[_Refired, ...]]
+    joins: frozenset[str]
+    relevant: frozenset[str]
 
 
 def _index(book: Rulebook, context: str) -> _Index:
@@ -156,7 +181,6 @@ def _build_index(book: Rulebook, context: str) -> _Index:
         frozenset(r.id for r in rules if r.decisive and tests_unknown(r.condition.profile)),
         {},
         {rule_id: frozenset(fields) for rule_id, fields in reads.items()},
-        {},
         {},
     )
     return built
@@ -248,21 +272,6 @@ def _kept(
     return keep, frozenset(concepts)
 
 
-def _refire(
-    index: _Index,
-    affected: tuple[Rule, ...],
-    kept: tuple[frozenset[str], frozenset[str]],
-    facts: Mapping[str, Any],
-) -> frozenset[str]:
-    """Return the fired rules with the ``affected`` ones evaluated again on ``facts``."""
-    keep, concepts = kept
-    predicates = index.predicates
-    matching = [r for r in affected if predicates[r.id](facts)]
-    if not matching:
-        return keep
-    return keep | chain_concepts(matching, set(concepts))
-
-
 def _valid(profile: PatientProfile, field: str, value: Value, access: str | None) -> bool:
     """Whether ``profile`` with ``field`` set to ``value`` is still a valid profile."""
     data = profile.model_dump()
@@ -300,9 +309,14 @@ def could_flip(
     field whose rules cannot change a standing and cannot move the gap that far is
     skipped without substitution (it cannot change the choice).
 
-    In the ``fast`` mode (``search_mode``) each field's result is memoised by what it
-    depends on: the context, the field, the gap, the fired rules and the facts the
-    field's readers read; the profile's validity is checked afresh on every call.
+    In the ``fast`` mode (``search_mode``) a field whose decisive readers cannot change
+    the outcome is skipped (``_could_open``); for the others, which of the field's
+    readers fire with each candidate value is memoised by what that depends on: the
+    context, the field, the *class* of every fact those readers read (the truth of each
+    comparison the rules make on it, ``sequencer.engine.verdicts``) and the concepts they
+    join on that the other fired rules derive. The outcome of each value is then decided
+    afresh from the fired rules (``decide`` is memoised by the decisive rules), and the
+    profile's validity is checked afresh on every call.
     """
     mode = _MODE.get()
     if mode == "off":
@@ -313,74 +327,137 @@ def could_flip(
 
         return exhaustive(book, index, context, profile, facts, fired, decide, access_derived)
     base = decide(fired & index.decisive_rules)
+    classes = verdicts_for(book, context.context).classes
+    vector = classes.vector(facts)
     out: dict[str, list[Flip]] = {}
     for field in index.decisive_fields:
         if not is_unknown(field, facts.get(field)):
             continue
         derives_access = field == "age" and access_derived
+        opened = [field, ACCESS_FIELD] if derives_access else [field]
+        if not _could_open(index, opened, facts, fired, gap):
+            continue
         affected = index.readers.get(field, ())
         if derives_access:
             extra = index.readers.get(ACCESS_FIELD, ())
             ids = {r.id for r in affected}
             affected = (*affected, *(r for r in extra if r.id not in ids))
-        key = _memo_key(index, context.context, field, affected, facts, fired, derives_access, gap)
-        found = index.memo.get(key) if key is not None else None
-        if found is None:
-            found = _search_field(
-                book,
-                index,
-                context,
-                field,
-                affected,
-                facts,
-                fired,
-                decide,
-                base,
-                access_derived,
-                gap,
-            )
-            if key is not None:
-                if len(index.memo) >= _MEMO_LIMIT:
-                    index.memo.clear()
-                index.memo[key] = found
+        shape = _shape(index, classes.fields, field, derives_access, affected)
+        keep, concepts = _kept(index, affected, fired)
+        refired = _refire(
+            book, index, context, shape, field, access_derived, facts, vector, concepts
+        )
+        found = _outcomes(index, refired, keep, fired, decide, base, shape.relevant)
         _record(out, book, profile, field, found, fired, validate_all=False)
     return out
 
 
-def _memo_key(
+def _shape(
     index: _Index,
-    context: str,
+    classed: Sequence[str],
     field: str,
-    affected: tuple[Rule, ...],
-    facts: Mapping[str, Any],
-    fired: frozenset[str],
     derives_access: bool,
-    gap: int | None,
-) -> Hashable | None:
-    """Return what one field's search result depends on (None when a fact is unhashable)."""
+    affected: tuple[Rule, ...],
+) -> _Shape:
+    """Return how ``field``'s readers are evaluated again (built once per field and context).
+
+    ``classed`` are the fields of the class vector (``Verdicts.classes.fields``).
+    """
     shape = index.key_fields.get((field, derives_access))
     if shape is None:
-        read: set[str] = set()
+        readers: list[_Reader] = []
+        joins: set[str] = set()
         for rule in affected:
-            read |= index.reads[rule.id]
-        shape = index.key_fields[(field, derives_access)] = (
-            tuple(sorted(read)),
-            _relevant(index, affected),
+            joins.update(rule.condition.concepts)
+            own = sorted(fields_of(rule.condition.profile) - {field})
+            positions = [classed.index(f) for f in own]
+            getter: Callable[[Sequence[Hashable]], Hashable] = (
+                itemgetter(*positions) if positions else _nothing
+            )
+            readers.append((rule, getter, {}))
+        shape = index.key_fields[(field, derives_access)] = _Shape(
+            tuple(readers), {}, frozenset(joins), _relevant(index, affected)
         )
-    names, relevant = shape
-    key = (
-        context,
-        field,
-        derives_access,
-        gap,
-        fired & relevant,
-        tuple(facts.get(n) for n in names),
-    )
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+    return shape
+
+
+def _nothing(vector: Sequence[Hashable]) -> Hashable:
+    return ()
+
+
+def _refire(
+    book: Rulebook,
+    index: _Index,
+    context: Context,
+    shape: _Shape,
+    field: str,
+    access_derived: bool,
+    facts: Mapping[str, Any],
+    vector: Sequence[Hashable] | None,
+    concepts: frozenset[str],
+) -> tuple[_Refired, ...]:
+    """Return, for each candidate value of ``field``, the field's readers that fire with it
+    (their conditions evaluated again, concepts chained from ``concepts``, those the
+    other fired rules derive).
+
+    A reader's firing with each value is remembered by the classes of its other facts
+    (``vector``, None when a fact is unhashable: nothing is remembered), and the chaining
+    by the readers' firings and the concepts they join on.
+    """
+    values = _values(book, index, context, field, access_derived)
+    variants: list[Mapping[str, Any]] | None = None
+    masks: list[int] = []
+    for rule, getter, seen in shape.readers:
+        key = getter(vector) if vector is not None else None
+        mask = seen.get(key) if key is not None else None
+        if mask is None:
+            if variants is None:
+                variants = _variants(
+                    facts, field, values, field == "age" and access_derived, context
+                )
+            test = index.predicates[rule.id]
+            mask = sum(1 << i for i, variant in enumerate(variants) if test(variant))
+            if key is not None:
+                if len(seen) >= _MEMO_LIMIT:
+                    seen.clear()
+                seen[key] = mask
+        masks.append(mask)
+    combo = (tuple(masks), concepts & shape.joins)
+    found = shape.combos.get(combo)
+    if found is None:
+        derives_access = field == "age" and access_derived
+        out: list[_Refired] = []
+        for i, value in enumerate(values):
+            access = (
+                context.access_for_age(value) if derives_access and isinstance(value, int) else None
+            )
+            matching = [r for (r, _, _), m in zip(shape.readers, masks, strict=True) if m >> i & 1]
+            chained = chain_concepts(matching, set(concepts)) if matching else set()
+            out.append((value, access, frozenset(chained)))
+        found = tuple(out)
+        if len(shape.combos) >= _MEMO_LIMIT:
+            shape.combos.clear()
+        shape.combos[combo] = found
+    return found
+
+
+def _variants(
+    facts: Mapping[str, Any],
+    field: str,
+    values: Sequence[Value],
+    derives_access: bool,
+    context: Context,
+) -> list[Mapping[str, Any]]:
+    """Return ``facts`` with ``field`` set to each of ``values`` (and the access the age
+    derives, when it does)."""
+    out: list[Mapping[str, Any]] = []
+    for value in values:
+        variant = dict(facts)
+        variant[field] = tuple(value) if isinstance(value, list) else value
+        if derives_access and isinstance(value, int):
+            variant[ACCESS_FIELD] = context.access_for_age(value)
+        out.append(variant)
+    return out
 
 
 def _relevant(index: _Index, affected: tuple[Rule, ...]) -> frozenset[str]:
@@ -404,37 +481,23 @@ def _values(
     return values
 
 
-def _search_field(
-    book: Rulebook,
+def _outcomes(
     index: _Index,
-    context: Context,
-    field: str,
-    affected: tuple[Rule, ...],
-    facts: Mapping[str, Any],
+    refired: tuple[_Refired, ...],
+    keep: frozenset[str],
     fired: frozenset[str],
     decide: Callable[[frozenset[str]], Hashable],
     base: Hashable,
-    access_derived: bool,
-    gap: int | None,
+    relevant: frozenset[str],
 ) -> tuple[_Candidate, ...]:
-    """Return the values of ``field`` that change the outcome, before validity is checked."""
-    derives_access = field == "age" and access_derived
-    opened = [field, ACCESS_FIELD] if derives_access else [field]
-    if not _could_open(index, opened, facts, fired, gap):
-        return ()
+    """Return the values among ``refired`` that change the outcome, before validity is
+    checked: with the field's readers as ``refired`` says and the ``keep`` rules as they
+    were, the decision differs from ``base``."""
     decisive = index.decisive_rules
-    relevant = _relevant(index, affected)
-    kept = _kept(index, affected, fired)
     found: list[_Candidate] = []
     outcomes: dict[frozenset[str], Hashable] = {}
-    for value in _values(book, index, context, field, access_derived):
-        variant = dict(facts)
-        variant[field] = tuple(value) if isinstance(value, list) else value
-        access = None
-        if derives_access and isinstance(value, int):
-            access = context.access_for_age(value)
-            variant[ACCESS_FIELD] = access
-        after = _refire(index, affected, kept, variant)
+    for value, access, chained in refired:
+        after = keep | chained
         if not (after ^ fired) & decisive:
             continue  # only cautions, words or concepts moved: the choice cannot
         outcome = outcomes.get(after)

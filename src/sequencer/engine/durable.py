@@ -48,6 +48,7 @@ from typing import Any
 
 import durable_rules_engine
 
+from sequencer.engine.verdicts import verdicts_for
 from sequencer.errors import EngineError
 from sequencer.knowledge.conditions import AllOf, AnyOf, Compare, Node, normalize_token
 from sequencer.knowledge.rulebook import Rulebook
@@ -328,13 +329,29 @@ class DurableEngine:
         # write in exponent form (or non-finite), which durable_rules rejects.
         return json.dumps(fact) if plain else to_json(fact)
 
-    def fired(self, facts: Mapping[str, Any], context: str | None = None) -> frozenset[str]:
+    def fired(
+        self, facts: Mapping[str, Any], context: str | None = None, *, remembered: bool = True
+    ) -> frozenset[str]:
         """Return the ids of the active rules that fire for flattened profile ``facts``.
 
         ``facts`` maps dotted field paths to values (``None`` = unknown); ``context``
-        names the regulatory context, whose own rules then take part too. Raises
-        ``EngineError`` when the engine or a rule action fails.
+        names the regulatory context, whose own rules then take part too. With
+        ``remembered`` (the default) an answer durable_rules already gave for a profile
+        that every rule reads the same way is reused (``sequencer.engine.verdicts``);
+        without it durable_rules is asked every time. Raises ``EngineError`` when the
+        engine or a rule action fails.
         """
+        if not remembered:
+            return self._evaluate(facts, context)
+        verdicts = verdicts_for(self.rulebook, context)
+        found = verdicts.lookup(facts)
+        if found is None:
+            found = self._evaluate(facts, context)
+            verdicts.record(facts, found)
+        return found
+
+    def _evaluate(self, facts: Mapping[str, Any], context: str | None) -> frozenset[str]:
+        """Return the rules durable_rules fires for ``facts`` in ``context`` (one session)."""
         with _LOCK:
             sid = str(next(_SESSIONS))
             run = _Run(sid)
