@@ -4,6 +4,7 @@ the choice it leads to (``sequencer.decide.ranking`` documents the method)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -12,6 +13,7 @@ from sequencer.knowledge.rulebook import Rulebook
 
 __all__ = [
     "Decision",
+    "DecisionKeys",
     "Status",
     "Tally",
     "decide",
@@ -119,9 +121,9 @@ def decide(rulebook: Rulebook, t: Tally) -> Decision:
 def _choose(
     options: tuple[str, ...],
     score: Mapping[str, int],
-    ineligible: set[str],
-    deferred: set[str],
-    failed: set[str],
+    ineligible: AbstractSet[str],
+    deferred: AbstractSet[str],
+    failed: AbstractSet[str],
     blocking: bool,
 ) -> tuple[str | None, dict[str, Status], int | None, bool, bool]:
     """Return preferred, every status (in ``options`` order), the gap between the two
@@ -204,3 +206,85 @@ def quick_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tu
             score[favors] += weight
     preferred, status, _, _, _ = _choose(options, score, ineligible, deferred, failed, blocking)
     return preferred, tuple(status[x] for x in options)
+
+
+class DecisionKeys:
+    """The decision keys of fired sets near one patient's (``decision_key``'s meaning).
+
+    Called with a fired set, it returns that set's key. ``adding(started)`` returns the
+    key of the patient's fired rules plus ``started``, worked out as a change to the
+    patient's own tally and scores rather than from scratch (a test pins the two ways
+    equal).
+    """
+
+    def __init__(self, rulebook: Rulebook, t: Tally, d: Decision) -> None:
+        self.rulebook = rulebook
+        self._plans = plans_of(rulebook)
+        self._specs: dict[str, tuple[str, str | None]] = rulebook.compiled(
+            "argument-sides", lambda b: {a: (s.favors, s.pro_of) for a, s in b.arguments.items()}
+        )
+        self._pros: dict[str, tuple[str, ...]] = rulebook.compiled("strengths-of", _strengths_of)
+        self._t = t
+        self._d = d
+        self.base = d.key()
+        self._failed = frozenset(t.failed)
+        self._aside = frozenset(t.set_aside)
+        self._deferred = frozenset(t.deferred)
+        self._ineligible = frozenset(t.ineligible)
+
+    def __call__(self, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
+        return decision_key(self.rulebook, fired)
+
+    def adding(self, started: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
+        """Return the key of the patient's fired rules with the rules ``started`` too."""
+        plans = self._plans
+        best = self._t.best
+        raised: dict[str, int] = {}
+        changing: list[Plan] = []
+        for rule_id in started:
+            plan = plans[rule_id]
+            if plan.changes_standing:
+                changing.append(plan)
+            for argument, _, weight in plan.argues:
+                if weight > max(best.get(argument, (0, ""))[0], raised.get(argument, 0)):
+                    raised[argument] = weight
+        if not raised and not changing:
+            return self.base
+        specs = self._specs
+        counted = self._d.counted
+        score = dict(self._d.score)
+        failed, aside, deferred, ineligible = (
+            self._failed,
+            self._aside,
+            self._deferred,
+            self._ineligible,
+        )
+        blocking = bool(self._t.blocking)
+        if changing:
+            new_failed = {x for plan in changing for x in plan.failed} - failed
+            new_aside = {x for plan in changing for x in plan.sets_aside} - aside
+            failed, aside = failed | new_failed, aside | new_aside
+            deferred = deferred | {x for plan in changing for x, _ in plan.defers}
+            ineligible = ineligible | {x for plan in changing for x in plan.not_eligible}
+            blocking = blocking or any(plan.blocking for plan in changing)
+            lost = new_aside | {a for x in new_failed for a in self._pros.get(x, ())}
+            for argument in lost & counted:  # counted before, defeated now
+                score[specs[argument][0]] -= best[argument][0]
+        for argument, weight in raised.items():
+            favors, pro_of = specs[argument]
+            if argument in aside or (pro_of is not None and pro_of in failed):
+                continue  # set aside or its therapy failed: it weighs nothing
+            score[favors] += weight - (best[argument][0] if argument in counted else 0)
+        preferred, status, _, _, _ = _choose(
+            self.rulebook.option_ids, score, ineligible, deferred, failed, blocking
+        )
+        return preferred, tuple(status[x] for x in self.rulebook.option_ids)
+
+
+def _strengths_of(rulebook: Rulebook) -> dict[str, tuple[str, ...]]:
+    """therapy -> the arguments that are strengths of it (a failure sets them aside)."""
+    out: dict[str, list[str]] = {}
+    for argument, spec in rulebook.arguments.items():
+        if spec.pro_of:
+            out.setdefault(spec.pro_of, []).append(argument)
+    return {k: tuple(v) for k, v in out.items()}

@@ -45,9 +45,9 @@ from typing import Any, Literal, cast
 
 from sequencer.decide.decision import (
     Decision,
+    DecisionKeys,
     Tally,
     decide,
-    decision_key,
     tally,
 )
 from sequencer.decide.planning import plan_steps
@@ -139,7 +139,7 @@ def rank(
         profile,
         facts,
         fired_set,
-        lambda after: decision_key(rulebook, after),
+        DecisionKeys(rulebook, t, d),
         # access follows the age when the profile did not state it: derived now, or
         # derivable once the age is known
         profile.access.car_t is None or any(x.field == ACCESS_FIELD for x in derivations),

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
@@ -44,7 +44,15 @@ from sequencer.knowledge.schema import Favors, Rule, SetsAside
 from sequencer.model.fields import CROSS_CHECKED, is_unknown
 from sequencer.model.profile import PatientProfile
 
-__all__ = ["Flip", "SearchMode", "active_search_mode", "could_flip", "fields_read", "search_mode"]
+__all__ = [
+    "Decider",
+    "Flip",
+    "SearchMode",
+    "active_search_mode",
+    "could_flip",
+    "fields_read",
+    "search_mode",
+]
 
 SearchMode = Literal["fast", "exhaustive", "off"]
 """How unknown facts are searched: ``fast`` (pruned and memoised, the default),
@@ -70,6 +78,20 @@ def search_mode(mode: SearchMode) -> Iterator[None]:
         yield
     finally:
         _MODE.reset(token)
+
+
+class Decider(Protocol):
+    """Maps a set of fired rules to a comparable outcome (the preferred option and every
+    option's status), from the rule base and the fired rules alone."""
+
+    def __call__(self, fired: frozenset[str]) -> Hashable:
+        """Return the outcome of the decisive rules ``fired``."""
+        ...
+
+    def adding(self, started: frozenset[str]) -> Hashable:
+        """Return the outcome of the patient's fired rules with ``started`` firing too
+        (with nothing started: the patient's own)."""
+        ...
 
 
 def active_search_mode() -> SearchMode:
@@ -109,14 +131,17 @@ class _Index:
     reads: Mapping[str, frozenset[str]]
     """rule id -> the profile fields its firing depends on (through concepts too)."""
     key_fields: dict[tuple[str, bool], _Shape]
-    """(field, whether it derives access) -> what its memo key reads (``_shape``)."""
+    """(field, whether it derives access) -> how its readers are evaluated (``_shape``)."""
+    deriving: frozenset[str]
+    """rules that derive a concept"""
 
 
 _Candidate = tuple[Value, str | None, frozenset[str], bool]
 """A value that changes the outcome: (value, access it derives, fired rules, preferred moved)."""
 
-_Refired = tuple[Value, str | None, frozenset[str]]
-"""A candidate value, the access it derives, and which of the field's readers fire with it."""
+_Refired = tuple[Value, str | None, frozenset[str], frozenset[str]]
+"""A candidate value, the access it derives, which of the field's readers fire with it,
+and which of those are decisive."""
 
 
 _Reader = tuple[Rule, Callable[[Sequence[Hashable]], Hashable], dict[Hashable, int]]
@@ -135,6 +160,10 @@ class _Shape:
     combos: dict[Hashable, tuple[_Refired, ...]]
     joins: frozenset[str]
     relevant: frozenset[str]
+    ids: frozenset[str]
+    """the readers' ids"""
+    decisive: frozenset[str]
+    """the decisive readers: when none has fired, a value can only start rules"""
 
 
 def _index(book: Rulebook, context: str) -> _Index:
@@ -182,6 +211,7 @@ def _build_index(book: Rulebook, context: str) -> _Index:
         {},
         {rule_id: frozenset(fields) for rule_id, fields in reads.items()},
         {},
+        frozenset(r.id for r in rules if r.derives),
     )
     return built
 
@@ -260,16 +290,13 @@ def _preferred(outcome: Hashable) -> object:
     return outcome[0] if isinstance(outcome, tuple) else outcome
 
 
-def _kept(
-    index: _Index, affected: tuple[Rule, ...], fired: frozenset[str]
-) -> tuple[frozenset[str], frozenset[str]]:
-    """The fired rules a change of the field cannot touch, and the concepts they derive."""
-    ids = {r.id for r in affected}
-    keep = frozenset(r for r in fired if r not in ids)
+def _derived(index: _Index, keep: frozenset[str]) -> frozenset[str]:
+    """The concepts the fired rules ``keep`` derive (those a change of the field cannot
+    touch)."""
     concepts: set[str] = set()
-    for rule_id in keep:
+    for rule_id in keep & index.deriving:
         concepts.update(index.derives[rule_id])
-    return keep, frozenset(concepts)
+    return frozenset(concepts)
 
 
 def _valid(profile: PatientProfile, field: str, value: Value, access: str | None) -> bool:
@@ -294,7 +321,7 @@ def could_flip(
     profile: PatientProfile,
     facts: Mapping[str, Any],
     fired: frozenset[str],
-    decide: Callable[[frozenset[str]], Hashable],
+    decide: Decider,
     access_derived: bool,
     gap: int | None,
 ) -> dict[str, list[Flip]]:
@@ -326,7 +353,7 @@ def could_flip(
         from sequencer.decide.exhaustive import exhaustive  # the yardstick, loaded when used
 
         return exhaustive(book, index, context, profile, facts, fired, decide, access_derived)
-    base = decide(fired & index.decisive_rules)
+    base = decide.adding(frozenset())
     classes = verdicts_for(book, context.context).classes
     vector = classes.vector(facts)
     out: dict[str, list[Flip]] = {}
@@ -343,11 +370,12 @@ def could_flip(
             ids = {r.id for r in affected}
             affected = (*affected, *(r for r in extra if r.id not in ids))
         shape = _shape(index, classes.fields, field, derives_access, affected)
-        keep, concepts = _kept(index, affected, fired)
+        keep = fired - shape.ids
+        concepts = _derived(index, keep)
         refired = _refire(
             book, index, context, shape, field, access_derived, facts, vector, concepts
         )
-        found = _outcomes(index, refired, keep, fired, decide, base, shape.relevant)
+        found = _outcomes(index, shape, refired, keep, fired, decide, base)
         _record(out, book, profile, field, found, fired, validate_all=False)
     return out
 
@@ -375,8 +403,14 @@ def _shape(
                 itemgetter(*positions) if positions else _nothing
             )
             readers.append((rule, getter, {}))
+        ids = frozenset(r.id for r in affected)
         shape = index.key_fields[(field, derives_access)] = _Shape(
-            tuple(readers), {}, frozenset(joins), _relevant(index, affected)
+            tuple(readers),
+            {},
+            frozenset(joins),
+            _relevant(index, affected),
+            ids,
+            ids & index.decisive_rules,
         )
     return shape
 
@@ -432,8 +466,8 @@ def _refire(
                 context.access_for_age(value) if derives_access and isinstance(value, int) else None
             )
             matching = [r for (r, _, _), m in zip(shape.readers, masks, strict=True) if m >> i & 1]
-            chained = chain_concepts(matching, set(concepts)) if matching else set()
-            out.append((value, access, frozenset(chained)))
+            chained = frozenset(chain_concepts(matching, set(concepts)) if matching else ())
+            out.append((value, access, chained, chained & index.decisive_rules))
         found = tuple(out)
         if len(shape.combos) >= _MEMO_LIMIT:
             shape.combos.clear()
@@ -464,8 +498,7 @@ def _relevant(index: _Index, affected: tuple[Rule, ...]) -> frozenset[str]:
     """The rules whose firing can matter to a field's search: the decisive ones (the
     outcome), those reading the field (re-evaluated) and those deriving a concept (kept
     concepts chain on). A caution's or a word's firing cannot."""
-    deriving = {rule_id for rule_id, concepts in index.derives.items() if concepts}
-    return index.decisive_rules | {r.id for r in affected} | deriving
+    return index.decisive_rules | {r.id for r in affected} | index.deriving
 
 
 def _values(
@@ -483,29 +516,42 @@ def _values(
 
 def _outcomes(
     index: _Index,
+    shape: _Shape,
     refired: tuple[_Refired, ...],
     keep: frozenset[str],
     fired: frozenset[str],
-    decide: Callable[[frozenset[str]], Hashable],
+    decide: Decider,
     base: Hashable,
-    relevant: frozenset[str],
 ) -> tuple[_Candidate, ...]:
     """Return the values among ``refired`` that change the outcome, before validity is
     checked: with the field's readers as ``refired`` says and the ``keep`` rules as they
     were, the decision differs from ``base``."""
     decisive = index.decisive_rules
+    only_starts = not (shape.decisive & fired)
     found: list[_Candidate] = []
     outcomes: dict[frozenset[str], Hashable] = {}
-    for value, access, chained in refired:
-        after = keep | chained
-        if not (after ^ fired) & decisive:
-            continue  # only cautions, words or concepts moved: the choice cannot
-        outcome = outcomes.get(after)
-        if outcome is None:
-            outcome = outcomes[after] = decide(after & decisive)
-        if outcome == base:
-            continue
-        found.append((value, access, after & relevant, _preferred(outcome) != _preferred(base)))
+    for value, access, chained, started in refired:
+        if only_starts:
+            # no decisive reader had fired: the decisive rules that move all start
+            if not started:
+                continue  # only cautions, words or concepts moved: the choice cannot
+            outcome = outcomes.get(started)
+            if outcome is None:
+                outcome = outcomes[started] = decide.adding(started)
+            if outcome == base:
+                continue
+            after = keep | chained
+        else:
+            after = keep | chained
+            if not (after ^ fired) & decisive:
+                continue
+            outcome = outcomes.get(after)
+            if outcome is None:
+                outcome = outcomes[after] = decide(after & decisive)
+            if outcome == base:
+                continue
+        moves_preferred = _preferred(outcome) != _preferred(base)
+        found.append((value, access, after & shape.relevant, moves_preferred))
     return tuple(found)
 
 

@@ -142,11 +142,19 @@ def coverage(
         matching = [rule for rule, test in tests if test(facts)]
         fired = frozenset(chain_concepts(matching, set()))
         key = decision_key(book, fired)
-        for rule_id in fired:
-            fires[rule_id] += 1
-            without = [r for r in matching if r.id != rule_id]
-            if decision_key(book, frozenset(chain_concepts(without, set()))) != key:
-                decides[rule_id] += 1
+        for rule in matching:
+            if rule.id not in fired:
+                continue
+            fires[rule.id] += 1
+            if rule.derives:  # the rules joining on what only it derives go too
+                without = [r for r in matching if r.id != rule.id]
+                rest = frozenset(chain_concepts(without, set()))
+            elif rule.decisive:
+                rest = fired - {rule.id}
+            else:
+                continue  # neither argues, nor changes a standing, nor derives: cannot decide
+            if decision_key(book, rest) != key:
+                decides[rule.id] += 1
     return Coverage(
         ctx.context,
         size,

@@ -26,14 +26,15 @@ from typing import Any
 
 import yaml
 
-from sequencer.api import engine_for, recommend
+from sequencer.api import effective_profile, engine_for
+from sequencer.decide.decision import decide, tally
 from sequencer.errors import CaseFileError, UsageError
 from sequencer.explain.cohort import Coverage, cohort_slice, coverage
 from sequencer.explain.published import load_cases
 from sequencer.knowledge.rulebook import Rulebook, load_rulebook
+from sequencer.model.fields import flatten
 from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import PatientProfile
-from sequencer.model.recommendation import Recommendation
 
 __all__ = [
     "DecisionChange",
@@ -181,10 +182,29 @@ def _rule_changes(old: Rulebook, new: Rulebook) -> list[RuleChange]:
     return out
 
 
-def _choice(rec: Recommendation) -> str:
-    if rec.preferred is not None:
-        return rec.preferred
-    statuses = {o.status for o in rec.options}
+@dataclass(frozen=True)
+class _Outcome:
+    """What ``recommend`` decides for one patient with one rule base: the context, the
+    preferred option, every option's status and the arguments counted (from the fired
+    rules, as ``sequencer.decide.ranking.rank`` takes them; the recommendation's text,
+    citations and missing facts are not needed to compare decisions)."""
+
+    context: str
+    preferred: str | None
+    status: tuple[tuple[str, str], ...]
+    counted: frozenset[str]
+
+
+def _outcome(book: Rulebook, patient: PatientProfile, context: str | None) -> _Outcome:
+    parsed, ctx, _ = effective_profile(patient, rulebook=book, context=context)
+    d = decide(book, tally(book, engine_for(book).fired(flatten(parsed), ctx.context)))
+    return _Outcome(ctx.context, d.preferred, tuple(sorted(d.status.items())), d.counted)
+
+
+def _choice(outcome: _Outcome) -> str:
+    if outcome.preferred is not None:
+        return outcome.preferred
+    statuses = {status for _, status in outcome.status}
     if statuses == {"not_eligible"}:
         return "neither"
     if "alternative" in statuses:
@@ -192,14 +212,14 @@ def _choice(rec: Recommendation) -> str:
     return "not-now"
 
 
-def _key(rec: Recommendation) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return _choice(rec), tuple(sorted((o.therapy, o.status) for o in rec.options))
+def _key(outcome: _Outcome) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return _choice(outcome), outcome.status
 
 
-def _moved(old: Recommendation, new: Recommendation) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    def marks(rec: Recommendation) -> set[str]:
-        counted = {f"+{a.id}" for a in rec.arguments if a.status == "counted"}
-        standing = {f"{o.therapy} {o.status}" for o in rec.options}
+def _moved(old: _Outcome, new: _Outcome) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def marks(outcome: _Outcome) -> set[str]:
+        counted = {f"+{a}" for a in outcome.counted}
+        standing = {f"{therapy} {status}" for therapy, status in outcome.status}
         return counted | standing
 
     a, b = marks(old), marks(new)
@@ -214,18 +234,18 @@ def _compare(
     patient: PatientProfile,
     context: str | None,
 ) -> None:
-    rec_old = recommend(patient, rulebook=old, context=context)
-    rec_new = recommend(patient, rulebook=new, context=context)
+    before = _outcome(old, patient, context)
+    after = _outcome(new, patient, context)
     impact.evaluated[source] += 1
-    if _key(rec_old) != _key(rec_new):
-        gained, lost = _moved(rec_old, rec_new)
+    if _key(before) != _key(after):
+        gained, lost = _moved(before, after)
         impact.changes.append(
             DecisionChange(
                 source,
                 patient.id,
-                rec_new.context.name,
-                _choice(rec_old),
-                _choice(rec_new),
+                after.context,
+                _choice(before),
+                _choice(after),
                 gained,
                 lost,
             )
