@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
+from sequencer.decide.search_index import Candidate, SearchIndex
 from sequencer.decide.unknowns import (
-    Candidate,
     Flip,
-    Index,
     candidates_of,
     preferred_of,
     record,
@@ -27,7 +26,7 @@ __all__ = ["exhaustive"]
 
 def exhaustive(
     book: Rulebook,
-    index: Index,
+    index: SearchIndex,
     context: Context,
     profile: PatientProfile,
     facts: Mapping[str, Any],

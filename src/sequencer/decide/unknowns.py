@@ -18,29 +18,29 @@ durable_rules adapter is tested against rule for rule).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
 from sequencer.decide.candidates import Value, candidate_values
+from sequencer.decide.search_index import (
+    Candidate,
+    Refired,
+    SearchIndex,
+    Shape,
+    could_open,
+    fields_read,
+    search_index,
+    shape_of,
+)
 from sequencer.engine.reference import chain_concepts
 from sequencer.engine.verdicts import verdicts_for
-from sequencer.knowledge.checks import tests_unknown
-from sequencer.knowledge.conditions import (
-    Partial,
-    Predicate,
-    compile_partial,
-    compile_predicate,
-    fields_of,
-)
 from sequencer.knowledge.contexts import ACCESS_FIELD, Context
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.knowledge.schema import Favors, Rule, SetsAside
 from sequencer.model.fields import CROSS_CHECKED, is_unknown
 from sequencer.model.profile import PatientProfile
 
@@ -111,186 +111,12 @@ class Flip:
     changes_preferred: bool
 
 
-@dataclass(frozen=True)
-class _Index:
-    rules: tuple[Rule, ...]
-    readers: Mapping[str, tuple[Rule, ...]]
-    """field -> every rule whose firing depends on it (directly or through concepts)."""
-    decisive_fields: frozenset[str]
-    decisive_rules: frozenset[str]
-    derives: Mapping[str, tuple[str, ...]]
-    predicates: Mapping[str, Predicate]
-    openers: Mapping[str, tuple[tuple[str, Partial, int, bool], ...]]
-    """field -> its decisive readers as (rule id, three-valued test with the field open,
-    the most points its arguments and set-asides can move, whether it changes a standing)."""
-    concept_joins: Mapping[str, bool]
-    guessing: frozenset[str]
-    """decisive rules that can hold because a value is unknown (a blocking missing fact):
-    knowing the value can stop them."""
-    candidates: dict[tuple[str, bool], tuple[Value, ...]]
-    reads: Mapping[str, frozenset[str]]
-    """rule id -> the profile fields its firing depends on (through concepts too)."""
-    key_fields: dict[tuple[str, bool], _Shape]
-    """(field, whether it derives access) -> how its readers are evaluated (``_shape``)."""
-    deriving: frozenset[str]
-    """rules that derive a concept"""
-
-
-_Candidate = tuple[Value, str | None, frozenset[str], bool]
-"""A value that changes the outcome: (value, access it derives, fired rules, preferred moved)."""
-
-_Refired = tuple[Value, str | None, frozenset[str], frozenset[str]]
-"""A candidate value, the access it derives, which of the field's readers fire with it,
-and which of those are decisive."""
-
-
-_Reader = tuple[Rule, Callable[[Sequence[Hashable]], Hashable], dict[Hashable, int]]
-"""A reader of an unknown field, what its memo key reads, and its memo (``_Shape``)."""
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """How one unknown field's readers are evaluated again (built once per field and
-    context): each reader with the classes of its own other facts (positions in
-    ``Verdicts.classes``) and, by those classes, the candidate values it fires with (a
-    bit per value); the combinations of those already chained into fired rules; the
-    concepts the readers join on; the rules that can matter to the outcome."""
-
-    readers: tuple[_Reader, ...]
-    combos: dict[Hashable, tuple[_Refired, ...]]
-    joins: frozenset[str]
-    relevant: frozenset[str]
-    ids: frozenset[str]
-    """the readers' ids"""
-    decisive: frozenset[str]
-    """the decisive readers: when none has fired, a value can only start rules"""
-
-
-def _index(book: Rulebook, context: str) -> _Index:
-    """The search index of ``book`` in ``context``, built once with the rule base."""
-    return book.compiled(f"search-index:{context}", lambda b: _build_index(b, context))
-
-
-def _build_index(book: Rulebook, context: str) -> _Index:
-    rules = book.active_in(context)
-    reads = fields_read(rules)
-    readers: dict[str, list[Rule]] = {}
-    decisive: set[str] = set()
-    strongest: dict[str, int] = {}
-    for rule in rules:
-        for e in rule.then:
-            if isinstance(e, Favors):
-                strongest[e.argues] = max(strongest.get(e.argues, 0), book.weights[e.strength])
-    for rule in rules:
-        for field in reads[rule.id]:
-            readers.setdefault(field, []).append(rule)
-            if rule.decisive:
-                decisive.add(field)
-    built = _Index(
-        rules,
-        {f: tuple(r) for f, r in readers.items()},
-        frozenset(decisive),
-        frozenset(r.id for r in rules if r.decisive),
-        {r.id: r.derives for r in rules},
-        {r.id: compile_predicate(r.condition.profile) for r in rules},
-        {
-            f: tuple(
-                (
-                    r.id,
-                    compile_partial(r.condition.profile, f),
-                    _points(r, strongest, book.weights),
-                    r.changes_standing,
-                )
-                for r in readers_of
-                if r.decisive
-            )
-            for f, readers_of in readers.items()
-        },
-        {r.id: bool(r.condition.concepts) for r in rules},
-        frozenset(r.id for r in rules if r.decisive and tests_unknown(r.condition.profile)),
-        {},
-        {rule_id: frozenset(fields) for rule_id, fields in reads.items()},
-        {},
-        frozenset(r.id for r in rules if r.derives),
-    )
-    return built
-
-
-def fields_read(rules: Sequence[Rule]) -> dict[str, set[str]]:
-    """Return rule id -> the profile fields its firing depends on: those its condition
-    reads, and those read by the rules deriving the concepts it joins on (to a fixpoint)."""
-    derived_by: dict[str, list[Rule]] = {}
-    for rule in rules:
-        for concept in rule.derives:
-            derived_by.setdefault(concept, []).append(rule)
-    reads: dict[str, set[str]] = {r.id: fields_of(r.condition.profile) for r in rules}
-    changed = True
-    while changed:
-        changed = False
-        for rule in rules:
-            for concept in rule.condition.concepts:
-                for source in derived_by.get(concept, []):
-                    if not reads[source.id] <= reads[rule.id]:
-                        reads[rule.id] |= reads[source.id]
-                        changed = True
-    return reads
-
-
-def _points(rule: Rule, strongest: Mapping[str, int], weights: Mapping[str, int]) -> int:
-    """The most a rule can move the score gap: its arguments, and those it sets aside."""
-    total = 0
-    for e in rule.then:
-        if isinstance(e, Favors):
-            total += weights[e.strength]
-        elif isinstance(e, SetsAside):
-            total += sum(strongest.get(a, 0) for a in e.sets_aside)
-    return total
-
-
-def _could_open(
-    index: _Index,
-    fields: Sequence[str],
-    facts: Mapping[str, Any],
-    fired: frozenset[str],
-    gap: int | None,
-) -> bool:
-    """Whether some value of ``fields`` could start a decisive rule that matters.
-
-    ``fields[0]`` is the unknown field; any further ones are values derived from it
-    (CAR T-cell access from the age), whose firing rules could also stop.
-
-    With the field unknown, a decisive rule reading it can only start firing when it
-    becomes known (the loader refuses decisive rules that test unknown values). A rule
-    whose condition is false whatever the field's value cannot; one that joins on
-    concepts is kept (its concepts may follow). The rest matter if they change a
-    standing, or if together they could move the gap as far as it is (None: the
-    weights cannot change the choice).
-    """
-    points = 0
-    for position, field in enumerate(fields):
-        for rule_id, partial, weight, standing in index.openers.get(field, ()):
-            if rule_id in fired:
-                if position == 0 and rule_id not in index.guessing:
-                    continue  # knowing an unknown cannot stop a rule that did not need it
-                # a derived value that would change (access from the age) can stop one
-                if standing:
-                    return True
-                points += weight
-                continue
-            if partial(facts) is False and not index.concept_joins[rule_id]:
-                continue
-            if standing:
-                return True
-            points += weight
-    return gap is not None and points >= gap and points > 0
-
-
 def _preferred(outcome: Hashable) -> object:
     """The preferred option in a decision outcome ``(preferred, statuses)``."""
     return outcome[0] if isinstance(outcome, tuple) else outcome
 
 
-def _derived(index: _Index, keep: frozenset[str]) -> frozenset[str]:
+def _derived(index: SearchIndex, keep: frozenset[str]) -> frozenset[str]:
     """The concepts the fired rules ``keep`` derive (those a change of the field cannot
     touch)."""
     concepts: set[str] = set()
@@ -337,7 +163,7 @@ def could_flip(
     skipped without substitution (it cannot change the choice).
 
     In the ``fast`` mode (``search_mode``) a field whose decisive readers cannot change
-    the outcome is skipped (``_could_open``); for the others, which of the field's
+    the outcome is skipped (``could_open``); for the others, which of the field's
     readers fire with each candidate value is memoised by what that depends on: the
     context, the field, the *class* of every fact those readers read (the truth of each
     comparison the rules make on it, ``sequencer.engine.verdicts``) and the concepts they
@@ -348,7 +174,7 @@ def could_flip(
     mode = _MODE.get()
     if mode == "off":
         return {}
-    index = _index(book, context.context)
+    index = search_index(book, context.context)
     if mode == "exhaustive":
         from sequencer.decide.exhaustive import exhaustive  # the yardstick, loaded when used
 
@@ -362,14 +188,14 @@ def could_flip(
             continue
         derives_access = field == "age" and access_derived
         opened = [field, ACCESS_FIELD] if derives_access else [field]
-        if not _could_open(index, opened, facts, fired, gap):
+        if not could_open(index, opened, facts, fired, gap):
             continue
         affected = index.readers.get(field, ())
         if derives_access:
             extra = index.readers.get(ACCESS_FIELD, ())
             ids = {r.id for r in affected}
             affected = (*affected, *(r for r in extra if r.id not in ids))
-        shape = _shape(index, classes.fields, field, derives_access, affected)
+        shape = shape_of(index, classes.fields, field, derives_access, affected)
         keep = fired - shape.ids
         concepts = _derived(index, keep)
         refired = _refire(
@@ -380,56 +206,17 @@ def could_flip(
     return out
 
 
-def _shape(
-    index: _Index,
-    classed: Sequence[str],
-    field: str,
-    derives_access: bool,
-    affected: tuple[Rule, ...],
-) -> _Shape:
-    """Return how ``field``'s readers are evaluated again (built once per field and context).
-
-    ``classed`` are the fields of the class vector (``Verdicts.classes.fields``).
-    """
-    shape = index.key_fields.get((field, derives_access))
-    if shape is None:
-        readers: list[_Reader] = []
-        joins: set[str] = set()
-        for rule in affected:
-            joins.update(rule.condition.concepts)
-            own = sorted(fields_of(rule.condition.profile) - {field})
-            positions = [classed.index(f) for f in own]
-            getter: Callable[[Sequence[Hashable]], Hashable] = (
-                itemgetter(*positions) if positions else _nothing
-            )
-            readers.append((rule, getter, {}))
-        ids = frozenset(r.id for r in affected)
-        shape = index.key_fields[(field, derives_access)] = _Shape(
-            tuple(readers),
-            {},
-            frozenset(joins),
-            _relevant(index, affected),
-            ids,
-            ids & index.decisive_rules,
-        )
-    return shape
-
-
-def _nothing(vector: Sequence[Hashable]) -> Hashable:
-    return ()
-
-
 def _refire(
     book: Rulebook,
-    index: _Index,
+    index: SearchIndex,
     context: Context,
-    shape: _Shape,
+    shape: Shape,
     field: str,
     access_derived: bool,
     facts: Mapping[str, Any],
     vector: Sequence[Hashable] | None,
     concepts: frozenset[str],
-) -> tuple[_Refired, ...]:
+) -> tuple[Refired, ...]:
     """Return, for each candidate value of ``field``, the field's readers that fire with it
     (their conditions evaluated again, concepts chained from ``concepts``, those the
     other fired rules derive).
@@ -460,7 +247,7 @@ def _refire(
     found = shape.combos.get(combo)
     if found is None:
         derives_access = field == "age" and access_derived
-        out: list[_Refired] = []
+        out: list[Refired] = []
         for i, value in enumerate(values):
             access = (
                 context.access_for_age(value) if derives_access and isinstance(value, int) else None
@@ -494,15 +281,8 @@ def _variants(
     return out
 
 
-def _relevant(index: _Index, affected: tuple[Rule, ...]) -> frozenset[str]:
-    """The rules whose firing can matter to a field's search: the decisive ones (the
-    outcome), those reading the field (re-evaluated) and those deriving a concept (kept
-    concepts chain on). A caution's or a word's firing cannot."""
-    return index.decisive_rules | {r.id for r in affected} | index.deriving
-
-
 def _values(
-    book: Rulebook, index: _Index, context: Context, field: str, access_derived: bool
+    book: Rulebook, index: SearchIndex, context: Context, field: str, access_derived: bool
 ) -> tuple[Value, ...]:
     """The candidate values of ``field`` (computed once per rule base and context)."""
     key = (field, access_derived)
@@ -515,20 +295,20 @@ def _values(
 
 
 def _outcomes(
-    index: _Index,
-    shape: _Shape,
-    refired: tuple[_Refired, ...],
+    index: SearchIndex,
+    shape: Shape,
+    refired: tuple[Refired, ...],
     keep: frozenset[str],
     fired: frozenset[str],
     decide: Decider,
     base: Hashable,
-) -> tuple[_Candidate, ...]:
+) -> tuple[Candidate, ...]:
     """Return the values among ``refired`` that change the outcome, before validity is
     checked: with the field's readers as ``refired`` says and the ``keep`` rules as they
     were, the decision differs from ``base``."""
     decisive = index.decisive_rules
     only_starts = not (shape.decisive & fired)
-    found: list[_Candidate] = []
+    found: list[Candidate] = []
     outcomes: dict[frozenset[str], Hashable] = {}
     for value, access, chained, started in refired:
         if only_starts:
@@ -560,7 +340,7 @@ def _record(
     book: Rulebook,
     profile: PatientProfile,
     field: str,
-    found: Sequence[_Candidate],
+    found: Sequence[Candidate],
     fired: frozenset[str],
     validate_all: bool,
 ) -> None:
@@ -589,8 +369,6 @@ def _record(
 
 
 # The exhaustive search (sequencer.decide.exhaustive) shares these.
-Index = _Index
-Candidate = _Candidate
 candidates_of = _values
 preferred_of = _preferred
 record = _record
