@@ -64,6 +64,21 @@ def test_two_processes_give_the_serial_answers(as_json: bool) -> None:
     assert pooled[-1].problems and not pooled[-1].ok
 
 
+def test_workers_that_forget_their_numbered_parts_still_send_the_right_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workers send shared parts once, then by number; a worker whose table is full
+    starts a new generation and the parent follows (forced here with a tiny table)."""
+    import sequencer.batch
+
+    monkeypatch.setattr(sequencer.batch, "_FRAGMENTS_MAX", 7)
+    profiles_in = list(_stream(200))
+    serial = [r.json for r in recommend_many(profiles_in, as_json=True)]
+    pooled = [r.json for r in recommend_many(profiles_in, processes=2, chunk_size=8, as_json=True)]
+    assert pooled == serial
+    assert all(text is not None and json.loads(text) for text in pooled)
+
+
 def test_json_results_are_the_recommendation_dumps() -> None:
     """as_json=True yields exactly Recommendation.model_dump_json()."""
     [result] = recommend_many([VARIANTS[2]], as_json=True)

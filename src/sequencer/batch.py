@@ -17,7 +17,7 @@ import itertools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,14 +85,26 @@ def _plain(model: BaseModel) -> bytes:
     return model.__pydantic_serializer__.to_json(model)
 
 
-def _array(items: Iterable[BaseModel], part: Callable[[BaseModel], bytes]) -> bytes:
-    return b"[" + b",".join(part(item) for item in items) + b"]"
+_Part = bytes | BaseModel
+"""A piece of a recommendation's JSON: literal bytes, or a shared part to serialize."""
 
 
-def recommendation_json(rec: Recommendation) -> str:
-    """Return ``rec.model_dump_json()``, faster (shared parts are serialized once)."""
+def _parts(rec: Recommendation) -> list[_Part]:
+    """Return ``rec``'s JSON in pieces: bytes, and the shared parts (the same frozen
+    objects from one recommendation to the next: arguments, reasons, cautions, derived
+    concepts, the rule base stamp) left as models."""
     dump = pydantic_core.to_json
-    parts = [
+    out: list[_Part] = []
+
+    def array(items: Iterable[BaseModel], shared: bool) -> None:
+        out.append(b"[")
+        for i, item in enumerate(items):
+            if i:
+                out.append(b",")
+            out.append(item if shared else _plain(item))
+        out.append(b"]")
+
+    out += [
         b'{"format_version":', dump(rec.format_version),
         b',"patient_id":', dump(rec.patient_id),
         b',"preferred":', dump(rec.preferred),
@@ -100,20 +112,61 @@ def recommendation_json(rec: Recommendation) -> str:
         b',"summary":', dump(rec.summary),
         b',"provisional":', dump(rec.provisional),
         b',"provisional_on":', dump(rec.provisional_on),
-        b',"options":', _array(rec.options, _plain),
-        b',"arguments":', _array(rec.arguments, _fragment),
-        b',"reasons":', _array(rec.reasons, _fragment),
-        b',"warnings":', _array(rec.warnings, _fragment),
-        b',"missing":', _array(rec.missing, _plain),
-        b',"alternatives":', _array(rec.alternatives, _plain),
-        b',"derived":', _array(rec.derived, _fragment),
-        b',"context":', _plain(rec.context),
-        b',"rulebook":', _fragment(rec.rulebook),
-        b',"notice":', dump(rec.notice),
-        b',"plan":', _array(rec.plan, _plain),
-        b"}",
+        b',"options":',
     ]  # fmt: skip
-    return b"".join(parts).decode()
+    array(rec.options, False)
+    out.append(b',"arguments":')
+    array(rec.arguments, True)
+    out.append(b',"reasons":')
+    array(rec.reasons, True)
+    out.append(b',"warnings":')
+    array(rec.warnings, True)
+    out.append(b',"missing":')
+    array(rec.missing, False)
+    out.append(b',"alternatives":')
+    array(rec.alternatives, False)
+    out.append(b',"derived":')
+    array(rec.derived, True)
+    out += [b',"context":', _plain(rec.context), b',"rulebook":', rec.rulebook]
+    out += [b',"notice":', dump(rec.notice), b',"plan":']
+    array(rec.plan, False)
+    out.append(b"}")
+    return out
+
+
+def recommendation_json(rec: Recommendation) -> str:
+    """Return ``rec.model_dump_json()``, faster (shared parts are serialized once)."""
+    return b"".join(p if isinstance(p, bytes) else _fragment(p) for p in _parts(rec)).decode()
+
+
+# --- what a worker sends back -----------------------------------------------------------
+#
+# A recommendation's JSON is about 40 kB, most of it shared parts. Moving it whole from
+# the workers to the parent cost more than evaluating it. A worker therefore numbers each
+# shared part the first time it sends it (with its bytes) and afterwards sends the number
+# only; the parent keeps each worker's numbered parts and joins the text back together.
+# A worker that forgets its numbers (bounded memory) starts a new generation, and the
+# parent a new table for it (a worker forgets between chunks only, and its chunks reach the
+# parent in the order it made them).
+
+_numbers: dict[int, tuple[BaseModel, int]] = {}
+_generation = [0]
+
+
+def _numbered(parts: list[_Part], new: list[tuple[int, bytes]]) -> list[bytes | int]:
+    """Worker side: ``parts`` with shared parts as numbers; the first sending of a number
+    is appended to ``new`` with its bytes."""
+    out: list[bytes | int] = []
+    for part in parts:
+        if isinstance(part, bytes):
+            out.append(part)
+            continue
+        hit = _numbers.get(id(part))
+        if hit is None or hit[0] is not part:
+            hit = _numbers[id(part)] = (part, len(_numbers))
+            new.append((hit[1], part.__pydantic_serializer__.to_json(part)))
+        out.append(hit[1])
+    return out
 
 
 def _one(
@@ -133,28 +186,52 @@ def _one(
 
 
 _Packed = tuple[int, Any, tuple[tuple[str, str, str], ...], bool]
+_Chunk = tuple[tuple[int, int], list[tuple[int, bytes]], list[_Packed]]
+"""(worker pid, its generation), the shared parts numbered in this chunk, the results."""
 
 
-def _chunk(items: list[tuple[int, Any]]) -> list[_Packed]:
+def _chunk(items: list[tuple[int, Any]]) -> _Chunk:
     """Worker side: evaluate a chunk, returning plain tuples (cheap to send back)."""
     book, context, as_json = _job
     out: list[_Packed] = []
+    new: list[tuple[int, bytes]] = []
+    if len(_numbers) >= _FRAGMENTS_MAX:  # forget, between chunks only
+        _numbers.clear()
+        _generation[0] += 1
     for index, profile in items:
-        result = _one(index, profile, book, context, as_json)
-        payload = result.json if as_json else result.recommendation
+        result = _one(index, profile, book, context, False)
+        payload: Any = result.recommendation
+        if as_json and payload is not None:
+            payload = _numbered(_parts(payload), new)
         problems = tuple((p.field, p.message, p.code) for p in result.problems)
         out.append((index, payload, problems, result.blank))
-    return out
+    return (os.getpid(), _generation[0]), new, out
 
 
-def _unpack(packed: _Packed, as_json: bool) -> BatchResult:
+class _Tables:
+    """Parent side: each worker's numbered shared parts, for its current generation."""
+
+    def __init__(self) -> None:
+        self._tables: dict[int, tuple[int, dict[int, bytes]]] = {}
+
+    def table(self, worker: tuple[int, int], new: list[tuple[int, bytes]]) -> dict[int, bytes]:
+        pid, generation = worker
+        known = self._tables.get(pid)
+        if known is None or known[0] != generation:
+            known = self._tables[pid] = (generation, {})
+        known[1].update(new)
+        return known[1]
+
+
+def _unpack(packed: _Packed, as_json: bool, table: dict[int, bytes]) -> BatchResult:
     index, payload, problems, blank = packed
     if blank:
         return BatchResult(index, blank=True)
     if problems:
         return BatchResult(index, problems=tuple(Problem(f, m, c) for f, m, c in problems))
     if as_json:
-        return BatchResult(index, json=payload)
+        text = b"".join(p if isinstance(p, bytes) else table[p] for p in payload)
+        return BatchResult(index, json=text.decode())
     return BatchResult(index, recommendation=payload)
 
 
@@ -230,12 +307,14 @@ def _pooled(
         source = chunks()
         for chunk in itertools.islice(source, window):
             pending.append(pool.apply_async(_chunk, (chunk,)))
+        tables = _Tables()
         while pending:
-            results = pending.popleft().get()
+            worker, new, results = pending.popleft().get()
             for chunk in itertools.islice(source, 1):
                 pending.append(pool.apply_async(_chunk, (chunk,)))
+            table = tables.table(worker, new)
             for packed in results:
-                yield _unpack(packed, as_json)
+                yield _unpack(packed, as_json, table)
         if failure:
             raise failure[0]
     finally:
