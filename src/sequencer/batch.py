@@ -129,7 +129,7 @@ def _parts(rec: Recommendation) -> list[_Part]:
     array(rec.derived, True)
     out += [b',"context":', _plain(rec.context), b',"rulebook":', rec.rulebook]
     out += [b',"notice":', dump(rec.notice), b',"plan":']
-    array(rec.plan, False)
+    array(rec.plan, True)
     out.append(b"}")
     return out
 

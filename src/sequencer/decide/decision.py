@@ -3,7 +3,7 @@ the choice it leads to (``sequencer.decide.ranking`` documents the method)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
@@ -231,6 +231,9 @@ class DecisionKeys:
         self._aside = frozenset(t.set_aside)
         self._deferred = frozenset(t.deferred)
         self._ineligible = frozenset(t.ineligible)
+        self._choices: dict[Hashable, tuple[str | None, tuple[str, ...]]] = memo_of(
+            rulebook, "choices"
+        )
 
     def __call__(self, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
         return decision_key(self.rulebook, fired)
@@ -253,21 +256,27 @@ class DecisionKeys:
         specs = self._specs
         counted = self._d.counted
         score = dict(self._d.score)
-        failed, aside, deferred, ineligible = (
-            self._failed,
-            self._aside,
-            self._deferred,
-            self._ineligible,
-        )
+        failed, aside = self._failed, self._aside
+        deferred, ineligible = self._deferred, self._ineligible
         blocking = bool(self._t.blocking)
         if changing:
-            new_failed = {x for plan in changing for x in plan.failed} - failed
-            new_aside = {x for plan in changing for x in plan.sets_aside} - aside
+            new_failed: set[str] = set()
+            new_aside: set[str] = set()
+            more_deferred: set[str] = set()
+            more_ineligible: set[str] = set()
+            for plan in changing:
+                new_failed.update(plan.failed)
+                new_aside.update(plan.sets_aside)
+                more_deferred.update(x for x, _ in plan.defers)
+                more_ineligible.update(plan.not_eligible)
+                blocking = blocking or bool(plan.blocking)
+            new_failed -= failed
+            new_aside -= aside
             failed, aside = failed | new_failed, aside | new_aside
-            deferred = deferred | {x for plan in changing for x, _ in plan.defers}
-            ineligible = ineligible | {x for plan in changing for x in plan.not_eligible}
-            blocking = blocking or any(plan.blocking for plan in changing)
-            lost = new_aside | {a for x in new_failed for a in self._pros.get(x, ())}
+            deferred, ineligible = deferred | more_deferred, ineligible | more_ineligible
+            lost = new_aside
+            for therapy in new_failed:
+                lost = lost | set(self._pros.get(therapy, ()))
             for argument in lost & counted:  # counted before, defeated now
                 score[specs[argument][0]] -= best[argument][0]
         for argument, weight in raised.items():
@@ -275,10 +284,18 @@ class DecisionKeys:
             if argument in aside or (pro_of is not None and pro_of in failed):
                 continue  # set aside or its therapy failed: it weighs nothing
             score[favors] += weight - (best[argument][0] if argument in counted else 0)
-        preferred, status, _, _, _ = _choose(
-            self.rulebook.option_ids, score, ineligible, deferred, failed, blocking
-        )
-        return preferred, tuple(status[x] for x in self.rulebook.option_ids)
+        key = (tuple(score.values()), ineligible, deferred, failed, blocking)
+        found = self._choices.get(key)
+        if found is None:
+            options = self.rulebook.option_ids
+            preferred, status, _, _, _ = _choose(
+                options, score, ineligible, deferred, failed, blocking
+            )
+            found = (preferred, tuple(status[x] for x in options))
+            if len(self._choices) >= _KEY_MEMO_SIZE:
+                self._choices.clear()
+            self._choices[key] = found
+        return found
 
 
 def _strengths_of(rulebook: Rulebook) -> dict[str, tuple[str, ...]]:

@@ -56,5 +56,5 @@ def exhaustive(
             outcome = decide(after & index.decisive_rules)
             if outcome != base:
                 found.append((value, access, after, preferred_of(outcome) != preferred_of(base)))
-        record(out, book, profile, field, found, fired, validate_all=True)
+        record(out, book, profile, field, found, fired, True, index.decisive_rules)
     return out

@@ -4,6 +4,7 @@ add-ons, alternatives, product holds, and its resolved citations."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -60,7 +61,13 @@ def stamp(rulebook: Rulebook, fired: Sequence[str] = ()) -> RulebookStamp:
     review state of the rule base and of the ``fired`` rules (in rule-base order) today."""
     on = today()
     memo: dict[tuple[object, ...], RulebookStamp] = memo_of(rulebook, "stamps")
-    key = (on, *fired)
+    flags: dict[datetime.date, frozenset[str]] = memo_of(rulebook, "review-flags")
+    flagged = flags.get(on)
+    if flagged is None:  # the rules past due or never signed off on that day
+        stale_all, unsigned_all = review_of(rulebook, (r.id for r in rulebook.active), on)
+        flagged = flags[on] = frozenset((*stale_all, *unsigned_all))
+    # a stamp names only flagged rules: the others cannot change it
+    key = (on, *(r for r in fired if r in flagged))
     known = memo.get(key)
     if known is not None:
         return known

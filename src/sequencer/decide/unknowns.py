@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 from pydantic import ValidationError
 
 from sequencer.decide.candidates import Value, candidate_values
+from sequencer.decide.plans import memo_of
 from sequencer.decide.search_index import (
     Candidate,
     Refired,
@@ -202,7 +203,7 @@ def could_flip(
             book, index, context, shape, field, access_derived, facts, vector, concepts
         )
         found = _outcomes(index, shape, refired, keep, fired, decide, base)
-        _record(out, book, profile, field, found, fired, validate_all=False)
+        _record(out, book, profile, field, found, fired, False, index.decisive_rules, facts)
     return out
 
 
@@ -343,29 +344,60 @@ def _record(
     found: Sequence[Candidate],
     fired: frozenset[str],
     validate_all: bool,
+    decisive: frozenset[str],
+    facts: Mapping[str, Any] | None = None,
 ) -> None:
     """Add to ``out`` the valid values of ``found``, one per resulting set of fired rules.
 
     A candidate is in its field's range; only a cross-checked field (or the age, through
     the access it derives) can still contradict the rest, unless ``validate_all``.
+    ``decisive`` are the decisive rules of the context (those a flip names). With
+    ``facts`` (the flattened profile), whether a value contradicts is remembered by what
+    it can contradict: the field, the value, the access, and every cross-checked fact
+    (a test pins that no other field takes part in a contradiction check).
     """
     seen: set[frozenset[str]] = set()
     for value, access, after, moves_preferred in found:
         if after in seen:
             continue  # another valid value of this field already gave these rules
         cross = validate_all or field in CROSS_CHECKED or access is not None
-        if cross and not _valid(profile, field, value, access):
+        if cross and not _valid_remembered(book, profile, field, value, access, facts):
             continue
         seen.add(after)
         out.setdefault(field, []).append(
             Flip(
                 field,
                 value,
-                tuple(sorted(r for r in after - fired if book.rule(r).decisive)),
-                tuple(sorted(r for r in fired - after if book.rule(r).decisive)),
+                tuple(sorted((after - fired) & decisive)),
+                tuple(sorted((fired - after) & decisive)),
                 moves_preferred,
             )
         )
+
+
+_CHECKED = (*sorted(CROSS_CHECKED), "age", ACCESS_FIELD)
+
+
+def _valid_remembered(
+    book: Rulebook,
+    profile: PatientProfile,
+    field: str,
+    value: Value,
+    access: str | None,
+    facts: Mapping[str, Any] | None,
+) -> bool:
+    """``_valid``, remembered by what it depends on when ``facts`` are given."""
+    if facts is None:
+        return _valid(profile, field, value, access)
+    key = (field, tuple(value) if isinstance(value, list) else value, access)
+    key += tuple(facts.get(f) for f in _CHECKED)
+    memo: dict[Hashable, bool] = memo_of(book, "valid-variants")
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        found = memo[key] = _valid(profile, field, value, access)
+    return found
 
 
 # The exhaustive search (sequencer.decide.exhaustive) shares these.
