@@ -113,7 +113,7 @@ def rank(
     missing: dict[str, tuple[str, list[str], bool]] = {}
     option_ids = rulebook.option_ids
     add_ons: dict[str, list[AddOnSuggestion]] = {x: [] for x in option_ids}
-    alternatives: dict[str, OutsideTherapySuggestion] = {}
+    alternatives: dict[str, list[str]] = {}
     derived: list[DerivedConcept] = []
     holds: dict[str, list[ProductHold]] = {}
     for rule_id, plan in t.rules:
@@ -129,7 +129,7 @@ def rank(
         for therapy, add_on in plan.add_ons:
             add_ons[therapy].append(add_on)
         for alt_id in plan.alternatives:
-            _add_alternative(rulebook, alternatives, alt_id, rule_id)
+            alternatives.setdefault(alt_id, []).append(rule_id)
         derived.extend(plan.derived)
 
     facts = flatten(profile) if facts is None else facts
@@ -179,7 +179,7 @@ def rank(
         reasons=reasons,
         warnings=warnings,
         missing=missing_facts,
-        alternatives=list(alternatives.values()),
+        alternatives=[_alternative(rulebook, a, tuple(r)) for a, r in alternatives.items()],
         derived=derived,
         context=ContextStamp.model_construct(
             name=context.context,
@@ -352,25 +352,29 @@ def _weakness_stands(argument: Argument, t: Tally) -> bool:
     return bool(failures) and {s.rule for s in argument.set_aside_by} <= failures
 
 
-def _add_alternative(
-    rulebook: Rulebook, found: dict[str, OutsideTherapySuggestion], alt_id: str, rule_id: str
-) -> None:
-    title = rulebook.rule(rule_id).title
-    if alt_id in found:
-        known = found[alt_id]
-        why = known.why if title in known.why else [*known.why, title]
-        found[alt_id] = known.model_copy(update={"rules": [*known.rules, rule_id], "why": why})
-        return
-    alt = rulebook.alternatives[alt_id]
-    found[alt_id] = OutsideTherapySuggestion.model_construct(
-        id=alt_id,
-        name=alt.name,
-        target=alt.target,
-        text=alt.description.strip(),
-        rules=[rule_id],
-        why=[title],
-        citations=cached_citations(rulebook, alt.citations),
+def _alternative(
+    rulebook: Rulebook, alt_id: str, rules: tuple[str, ...]
+) -> OutsideTherapySuggestion:
+    """The suggestion ``alt_id`` offered by ``rules`` (in rule-base order), built once per
+    rule base and shared by every recommendation that offers it for those rules."""
+    memo: dict[tuple[str, tuple[str, ...]], OutsideTherapySuggestion] = memo_of(
+        rulebook, "alternatives"
     )
+    found = memo.get((alt_id, rules))
+    if found is None:
+        alt = rulebook.alternatives[alt_id]
+        if len(memo) >= 4096:
+            memo.clear()
+        found = memo[(alt_id, rules)] = OutsideTherapySuggestion.model_construct(
+            id=alt_id,
+            name=alt.name,
+            target=alt.target,
+            text=alt.description.strip(),
+            rules=list(rules),
+            why=list(dict.fromkeys(rulebook.rule(r).title for r in rules)),
+            citations=cached_citations(rulebook, alt.citations),
+        )
+    return found
 
 
 def _missing_facts(

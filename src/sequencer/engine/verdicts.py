@@ -130,7 +130,7 @@ class Verdicts:
         for group in self.groups:
             key = group.key(vector)
             if group.concepts:
-                key = (key, tuple(c in concepts for c in group.concepts))
+                key = (key, tuple(map(concepts.__contains__, group.concepts)))
             verdict = group.seen.get(key)
             if verdict is None:
                 return None
