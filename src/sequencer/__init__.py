@@ -7,12 +7,11 @@ Public surface (everything else is internal and may change)::
 Decision support for a tumor board, not an order.
 """
 
+import importlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sequencer.api import default_rulebook, fired_rules, recommend
-from sequencer.batch import BatchResult, recommend_many
 from sequencer.errors import (
     PROBLEM_CODES,
     AnswerFileError,
@@ -28,12 +27,39 @@ from sequencer.errors import (
     UsageError,
 )
 from sequencer.knowledge.rulebook import Rulebook, load_rulebook
+from sequencer.knowledge.shipped import default_rulebook
 from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import FORMAT_VERSION, PatientProfile
-from sequencer.model.recommendation import Recommendation
 
 if TYPE_CHECKING:
+    from sequencer.api import fired_rules, recommend
+    from sequencer.batch import BatchResult, recommend_many
     from sequencer.explain.validation import ValidationReport
+    from sequencer.model.recommendation import Recommendation
+
+# Imported on first use: loading the rule base (``default_rulebook``) needs none of them,
+# and the engine, the ranking and the output models are most of the import's cost.
+_LAZY = {
+    "fired_rules": "sequencer.api",
+    "recommend": "sequencer.api",
+    "BatchResult": "sequencer.batch",
+    "recommend_many": "sequencer.batch",
+    "Recommendation": "sequencer.model.recommendation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Return the public name ``name`` imported on first use (PEP 562).
+
+    Raises ``AttributeError`` for a name the package does not export.
+    """
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sequencer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FORMAT_VERSION",

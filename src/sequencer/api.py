@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,7 +9,8 @@ from sequencer.decide.ranking import rank
 from sequencer.decide.unknowns import active_search_mode
 from sequencer.engine.durable import DurableEngine
 from sequencer.knowledge.contexts import Context, Derivation, apply_context
-from sequencer.knowledge.rulebook import Rulebook, load_rulebook
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.knowledge.shipped import default_rulebook
 from sequencer.model.fields import flatten
 from sequencer.model.parsing import parse_profile
 from sequencer.model.profile import PatientProfile
@@ -27,31 +26,6 @@ __all__ = [
 ]
 
 ProfileInput = PatientProfile | Mapping[str, Any] | str | bytes
-
-_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    """A forked child starts with fresh locks: one held by another thread at fork time
-    would never be released there (fork copies only the forking thread)."""
-    global _lock
-    _lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-_default: Rulebook | None = None
-
-
-def default_rulebook() -> Rulebook:
-    """Return the rule base shipped with the package, loaded once per process.
-
-    Raises ``RuleBaseError`` if it cannot be loaded.
-    """
-    global _default
-    with _lock:
-        if _default is None:
-            _default = load_rulebook()
-        return _default
 
 
 def engine_for(rulebook: Rulebook) -> DurableEngine:
