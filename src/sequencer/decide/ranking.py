@@ -50,9 +50,10 @@ from sequencer.decide.decision import (
     decide,
     tally,
 )
+from sequencer.decide.missing import missing_facts as listed_missing
 from sequencer.decide.planning import plan_steps
 from sequencer.decide.plans import cached_citations, memo_of, plans_of, stamp
-from sequencer.decide.unknowns import Flip, could_flip
+from sequencer.decide.unknowns import could_flip
 from sequencer.knowledge.contexts import ACCESS_FIELD, Context, Derivation
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.vocabulary import lower_label
@@ -65,7 +66,6 @@ from sequencer.model.recommendation import (
     ContextDerivation,
     ContextStamp,
     DerivedConcept,
-    MissingFact,
     Option,
     OutsideTherapySuggestion,
     ProductHold,
@@ -145,7 +145,7 @@ def rank(
         profile.access.car_t is None or any(x.field == ACCESS_FIELD for x in derivations),
         None if d.blocked else d.gap,
     )
-    missing_facts = _missing_facts(rulebook, missing, flips)
+    missing_facts = listed_missing(rulebook, missing, flips)
     if all(d.status[x] == "not_eligible" for x in rulebook.option_ids):
         # no option can be given whatever the weights: a fact that cannot change a
         # standing or the choice cannot change anything, and is not listed
@@ -375,54 +375,6 @@ def _alternative(
             citations=cached_citations(rulebook, alt.citations),
         )
     return found
-
-
-def _missing_facts(
-    rulebook: Rulebook,
-    missing: Mapping[str, tuple[str, list[str], bool]],
-    flips: Mapping[str, list[Flip]],
-) -> list[MissingFact]:
-    """Reported missing facts plus those found by substitution, could-flip ones first."""
-    facts: list[tuple[tuple[bool, bool, int], MissingFact]] = []
-    for index, (name, (text, rules, blocking)) in enumerate(missing.items()):
-        fact = MissingFact.model_construct(
-            field=name,
-            text=text,
-            rules=list(rules),
-            blocking=blocking,
-            could_flip=name in flips,
-            could_change_preferred=any(f.changes_preferred for f in flips.get(name, ())),
-        )
-        facts.append(((name not in flips, not blocking, index), fact))
-    offset = len(facts)
-    for index, (name, found) in enumerate(sorted(flips.items())):
-        if name in missing:
-            continue
-        rules = list(dict.fromkeys(r for f in found for r in (*f.starts, *f.stops)))
-        fact = MissingFact.model_construct(
-            field=name,
-            text=_flip_text(rulebook, name, found),
-            rules=rules,
-            blocking=False,
-            could_flip=True,
-            could_change_preferred=any(f.changes_preferred for f in found),
-        )
-        facts.append(((False, True, offset + index), fact))
-    facts.sort(key=lambda item: item[0])
-    return [fact for _, fact in facts]
-
-
-def _flip_text(rulebook: Rulebook, name: str, found: Sequence[Flip]) -> str:
-    """Words for an unknown found by substitution, from the titles of the rules it moves."""
-    parts = []
-    for flip in found[:3]:
-        titles = [rulebook.rule(r).title for r in flip.starts] or [
-            f"no longer: {rulebook.rule(r).title}" for r in flip.stops
-        ]
-        value = rulebook.vocabulary.value_text(name, flip.value)
-        parts.append(f"{value} would bring in: {'; '.join(titles)}")
-    label = rulebook.vocabulary.label(name)
-    return f"{label} is not known, and it could change the choice. " + ". ".join(parts) + "."
 
 
 def _summary(

@@ -64,9 +64,23 @@ class _Classes:
             distinct = {(c.op, _h(c.value)): c for c in compares[f]}
             self._tests[f] = tuple(compile_predicate(c) for c in distinct.values())
         self._known: dict[str, dict[Any, tuple[bool, ...]]] = {f: {} for f in fields}
+        self._last: tuple[Mapping[str, Any], dict[str, Any], list[Hashable] | None] | None = None
 
     def vector(self, facts: Mapping[str, Any]) -> list[Hashable] | None:
-        """Return the class of each field's value in ``facts`` (None: a value is unhashable)."""
+        """Return the class of each field's value in ``facts`` (None: a value is unhashable).
+
+        The last answer is kept with a copy of its facts: asked again for the same,
+        unchanged facts (the engine, then the search, on one patient), it is returned
+        again.
+        """
+        last = self._last
+        if last is not None and last[0] is facts and last[1] == facts:
+            return last[2]
+        out = self._vector(facts)
+        self._last = (facts, dict(facts), out)
+        return out
+
+    def _vector(self, facts: Mapping[str, Any]) -> list[Hashable] | None:
         out: list[Hashable] = []
         for field in self.fields:
             value = facts.get(field)

@@ -1,0 +1,90 @@
+"""The missing facts of a recommendation: those its rules report, and the unknowns the
+search found could change the choice (``sequencer.decide.unknowns``), could-flip ones
+first, each built once per rule base and shared (they are frozen)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sequencer.decide.plans import memo_of
+from sequencer.decide.unknowns import Flip
+from sequencer.knowledge.rulebook import Rulebook
+from sequencer.model.recommendation import MissingFact
+
+__all__ = ["missing_facts"]
+
+
+def missing_facts(
+    rulebook: Rulebook,
+    missing: Mapping[str, tuple[str, list[str], bool]],
+    flips: Mapping[str, list[Flip]],
+) -> list[MissingFact]:
+    """Reported missing facts plus those found by substitution, could-flip ones first."""
+    facts: list[tuple[tuple[bool, bool, int], MissingFact]] = []
+    for index, (name, (text, rules, blocking)) in enumerate(missing.items()):
+        fact = _missing(
+            rulebook,
+            name,
+            text,
+            tuple(rules),
+            blocking,
+            name in flips,
+            any(f.changes_preferred for f in flips.get(name, ())),
+        )
+        facts.append(((name not in flips, not blocking, index), fact))
+    offset = len(facts)
+    for index, (name, found) in enumerate(sorted(flips.items())):
+        if name in missing:
+            continue
+        fact = _missing(
+            rulebook,
+            name,
+            _flip_text(rulebook, name, found),
+            tuple(dict.fromkeys(r for f in found for r in (*f.starts, *f.stops))),
+            False,
+            True,
+            any(f.changes_preferred for f in found),
+        )
+        facts.append(((False, True, offset + index), fact))
+    facts.sort(key=lambda item: item[0])
+    return [fact for _, fact in facts]
+
+
+def _missing(
+    rulebook: Rulebook,
+    name: str,
+    text: str,
+    rules: tuple[str, ...],
+    blocking: bool,
+    could_flip: bool,
+    could_change_preferred: bool,
+) -> MissingFact:
+    """The missing fact with these contents, built once and shared (it is frozen)."""
+    memo: dict[tuple[object, ...], MissingFact] = memo_of(rulebook, "missing-facts")
+    key = (name, text, rules, blocking, could_flip, could_change_preferred)
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= 8192:
+            memo.clear()
+        found = memo[key] = MissingFact.model_construct(
+            field=name,
+            text=text,
+            rules=list(rules),
+            blocking=blocking,
+            could_flip=could_flip,
+            could_change_preferred=could_change_preferred,
+        )
+    return found
+
+
+def _flip_text(rulebook: Rulebook, name: str, found: Sequence[Flip]) -> str:
+    """Words for an unknown found by substitution, from the titles of the rules it moves."""
+    parts = []
+    for flip in found[:3]:
+        titles = [rulebook.rule(r).title for r in flip.starts] or [
+            f"no longer: {rulebook.rule(r).title}" for r in flip.stops
+        ]
+        value = rulebook.vocabulary.value_text(name, flip.value)
+        parts.append(f"{value} would bring in: {'; '.join(titles)}")
+    label = rulebook.vocabulary.label(name)
+    return f"{label} is not known, and it could change the choice. " + ". ".join(parts) + "."
