@@ -120,7 +120,7 @@ class Verdicts:
             shape = (tuple(sorted(own[rule.id])), tuple(sorted(set(rule.condition.concepts))))
             by_shape.setdefault(shape, []).append(rule)
         groups: list[_Group] = []
-        for (fields, concepts), members in _in_concept_order(by_shape):
+        for (fields, concepts), members in _in_concept_order(_absorbed(by_shape)):
             idx = [position[f] for f in fields]
             getter: Callable[[Sequence[Hashable]], Hashable] = itemgetter(*idx) if idx else _nothing
             groups.append(
@@ -171,6 +171,28 @@ class Verdicts:
             if len(group.seen) >= _LIMIT:
                 group.seen.clear()
             group.seen[key] = tuple(r for r in group.rules if r in fired)
+
+
+_Shape = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _absorbed(by_shape: Mapping[_Shape, list[Rule]]) -> dict[_Shape, list[Rule]]:
+    """The groups with every group that derives nothing merged into one that reads all it
+    reads (its verdicts are then a function of that group's key: fewer lookups, no more
+    distinct keys). A merged group keeps its host's place in the concept order."""
+    kept: dict[_Shape, list[Rule]] = {}
+    for shape in sorted(by_shape, key=lambda x: (-len(x[0]) - len(x[1]), x)):
+        members = by_shape[shape]
+        if not any(r.derives for r in members):
+            host = next(
+                (k for k in kept if set(shape[0]) <= set(k[0]) and set(shape[1]) <= set(k[1])),
+                None,
+            )
+            if host is not None:
+                kept[host] = [*kept[host], *members]
+                continue
+        kept[shape] = list(members)
+    return kept
 
 
 def _nothing(vector: Sequence[Hashable]) -> Hashable:
