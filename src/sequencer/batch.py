@@ -91,8 +91,9 @@ _Part = bytes | BaseModel
 
 def _parts(rec: Recommendation) -> list[_Part]:
     """Return ``rec``'s JSON in pieces: bytes, and the shared parts (the same frozen
-    objects from one recommendation to the next: arguments, reasons, cautions, derived
-    concepts, the rule base stamp) left as models."""
+    objects from one recommendation to the next: arguments, reasons, cautions, missing
+    facts, outside-therapy suggestions, derived concepts, the rule base stamp, plan
+    steps) left as models."""
     dump = pydantic_core.to_json
     out: list[_Part] = []
 
@@ -122,9 +123,9 @@ def _parts(rec: Recommendation) -> list[_Part]:
     out.append(b',"warnings":')
     array(rec.warnings, True)
     out.append(b',"missing":')
-    array(rec.missing, False)
+    array(rec.missing, True)
     out.append(b',"alternatives":')
-    array(rec.alternatives, False)
+    array(rec.alternatives, True)
     out.append(b',"derived":')
     array(rec.derived, True)
     out += [b',"context":', _plain(rec.context), b',"rulebook":', rec.rulebook]
