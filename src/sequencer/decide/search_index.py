@@ -25,6 +25,7 @@ from sequencer.knowledge.conditions import (
 )
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Favors, Rule, SetsAside
+from sequencer.model.fields import FIELDS
 
 __all__ = [
     "Candidate",
@@ -63,6 +64,9 @@ class SearchIndex:
     """(field, whether it derives access) -> how its readers are evaluated (``shape_of``)."""
     deriving: frozenset[str]
     """rules that derive a concept"""
+    unknown_literals: tuple[tuple[str, str | None], ...]
+    """each decisive field with the value that spells unknown out (None: only a missing
+    value is unknown), in a fixed order"""
 
 
 Candidate = tuple[Value, str | None, frozenset[str], bool]
@@ -141,6 +145,7 @@ def _build(book: Rulebook, context: str) -> SearchIndex:
         {rule_id: frozenset(fields) for rule_id, fields in reads.items()},
         {},
         frozenset(r.id for r in rules if r.derives),
+        tuple((f, FIELDS[f].unknown_value) for f in sorted(decisive)),
     )
     return built
 

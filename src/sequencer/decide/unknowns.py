@@ -42,7 +42,7 @@ from sequencer.engine.reference import chain_concepts
 from sequencer.engine.verdicts import verdicts_for
 from sequencer.knowledge.contexts import ACCESS_FIELD, Context
 from sequencer.knowledge.rulebook import Rulebook
-from sequencer.model.fields import CROSS_CHECKED, is_unknown
+from sequencer.model.fields import CROSS_CHECKED
 from sequencer.model.profile import PatientProfile
 
 __all__ = [
@@ -142,6 +142,10 @@ def _valid(profile: PatientProfile, field: str, value: Value, access: str | None
     return True
 
 
+_OPENED_WITH_ACCESS = ("age", ACCESS_FIELD)
+"""An unknown age opens the CAR T-cell access it derives too."""
+
+
 def could_flip(
     book: Rulebook,
     context: Context,
@@ -184,19 +188,22 @@ def could_flip(
     classes = verdicts_for(book, context.context).classes
     vector = classes.vector(facts)
     out: dict[str, list[Flip]] = {}
-    for field in index.decisive_fields:
-        if not is_unknown(field, facts.get(field)):
-            continue
+    for field, literal in index.unknown_literals:
+        value = facts.get(field)
+        if value is not None and value != literal:
+            continue  # known
         derives_access = field == "age" and access_derived
-        opened = [field, ACCESS_FIELD] if derives_access else [field]
+        opened = _OPENED_WITH_ACCESS if derives_access else (field,)
         if not could_open(index, opened, facts, fired, gap):
             continue
-        affected = index.readers.get(field, ())
-        if derives_access:
-            extra = index.readers.get(ACCESS_FIELD, ())
-            ids = {r.id for r in affected}
-            affected = (*affected, *(r for r in extra if r.id not in ids))
-        shape = shape_of(index, classes.fields, field, derives_access, affected)
+        shape = index.key_fields.get((field, derives_access))
+        if shape is None:
+            affected = index.readers.get(field, ())
+            if derives_access:
+                extra = index.readers.get(ACCESS_FIELD, ())
+                ids = {r.id for r in affected}
+                affected = (*affected, *(r for r in extra if r.id not in ids))
+            shape = shape_of(index, classes.fields, field, derives_access, affected)
         keep = fired - shape.ids
         concepts = _derived(index, keep)
         refired = _refire(
