@@ -335,7 +335,7 @@ def rows(service: dict[str, Any]) -> list[tuple[str, str]]:
                     (
                         f"POST /recommend, {database}, {run['workers']} worker(s), "
                         f"concurrency {key[1:]}",
-                        _line(run[key]),
+                        f"{_line(run[key])} (machine {run[key]['machine_busy']:.0%} busy)",
                     )
                 )
             out.append(

@@ -68,6 +68,13 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def _machine_ticks() -> tuple[int, int]:
+    """The machine's CPU time so far, all cores, in clock ticks: (busy, total)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and waiting for I/O
+    return sum(fields) - idle, sum(fields)
+
+
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds the process has used so far (0 once it is gone)."""
     try:
@@ -199,8 +206,11 @@ def drive(
     server: Server, payloads: list[bytes], concurrency: int, path: str = "/recommend"
 ) -> dict[str, Any]:
     """POST every payload to ``path`` from ``concurrency`` threads, each with its own
-    keep-alive connection; return latency percentiles (ms), throughput, the statuses
-    and the server's CPU time per request (all its processes).
+    keep-alive connection; return latency percentiles (ms), throughput, the statuses,
+    the CPU time per request of the server (all its processes) and of the client (this
+    process: its threads share the machine's cores with the server), and the share of
+    the machine's CPU time (every core, every process, other work included) that was
+    busy during the run.
     Raises ``RuntimeError`` when a client thread fails."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     statuses: list[Counter[int]] = [Counter() for _ in range(concurrency)]
@@ -228,13 +238,16 @@ def drive(
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
     for thread in threads:
         thread.start()
-    cpu_before = server.cpu_s()
+    cpu_before, client_before = server.cpu_s(), time.process_time()
+    busy_before, total_before = _machine_ticks()
     start.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
     cpu = server.cpu_s() - cpu_before
+    client = time.process_time() - client_before
+    busy_after, total_after = _machine_ticks()
     if errors:
         raise RuntimeError(f"{len(errors)} client threads failed; first: {errors[0]}")
     every = [ms for part in latencies for ms in part]
@@ -248,5 +261,7 @@ def drive(
         "per_s": len(every) / elapsed,
         "seconds": elapsed,
         "server_cpu_ms_per_request": cpu * 1000 / len(every),
+        "client_cpu_ms_per_request": client * 1000 / len(every),
+        "machine_busy": (busy_after - busy_before) / max(1, total_after - total_before),
         "statuses": {str(code): n for code, n in sorted(total.items())},
     }

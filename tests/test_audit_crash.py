@@ -18,13 +18,10 @@ import resource
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
-import time
-import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from conftest import PATIENTS_DIR
-from served import HOST, call, free_port, running_server
+from served import call, running_server, server_process
 from test_audit_postgres import postgres  # noqa: F401 (a fixture)
 
 from sequencer.service.audit import AuditLog
@@ -43,62 +40,11 @@ DECISION = {
     "meeting_date": "2026-11-27",
     "comment": "recorded during a fault run",
 }
+Sent = tuple[str, str, bytes, int | None, dict[str, Any]]
+"""One request of a fault run: path, tag (signature or patient id), body, the status
+the client got (None: no answer) and the JSON answer."""
 BURST = 200  # requests fired at once, half decisions, half recommendations
 KILL_AFTER = 40  # answers received before the server is killed
-
-
-@contextlib.contextmanager
-def _server(
-    *args: str, preexec: Callable[[], None] | None = None
-) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``sequencer serve ARGS`` on 127.0.0.1 in a process group of its own (``preexec``
-    run in the child first); yields the process and its base URL once /health answers
-    (at most about 60 s); the whole group is killed afterwards if still running."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sequencer.cli",
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            *args,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=preexec,
-    )
-    base = f"http://{HOST}:{port}"
-    try:
-        for _ in range(600):  # bounded: at most about 60 s to come up
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=1) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None:
-                    said = proc.stderr.read().decode() if proc.stderr else ""
-                    raise RuntimeError(said) from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the service did not come up")
-        yield proc, base
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # a worker left behind
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def _profile(tag: str) -> bytes:
@@ -154,9 +100,7 @@ def _integrity(path: Path) -> str:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def _check_acknowledged(
-    url: str, sent: list[tuple[str, str, bytes, int | None, dict[str, Any]]]
-) -> None:
+def _check_acknowledged(url: str, sent: list[Sent]) -> None:
     """Every acknowledged (200) answer and decision is stored exactly once, a decision
     under the id it was acknowledged with; nothing sent is stored twice."""
     hashes, signers, ids = _stored(url)
@@ -193,11 +137,9 @@ def test_a_full_disk_gives_503_audit_unavailable_and_loses_no_acknowledged_answe
     url = f"sqlite:///{path}"
     AuditLog(url).close()  # the tables exist: the cap is measured from their size
     cap = max(p.stat().st_size for p in tmp_path.iterdir()) + 256 * 1024
-    sent: list[tuple[str, str, bytes, int | None, dict[str, Any]]] = []
-    with _server("--audit", url, "--audit-timeout", "30", preexec=_limit_file_size(cap)) as (
-        _,
-        base,
-    ):
+    sent: list[Sent] = []
+    limited = _limit_file_size(cap)
+    with server_process("--audit", url, "--audit-timeout", "30", preexec=limited) as (_, base):
         refused = 0
         for number in range(400):  # bounded: the cap is reached within a few dozen writes
             tag = f"Dr Disk {number}"
@@ -231,15 +173,13 @@ def test_a_full_disk_gives_503_audit_unavailable_and_loses_no_acknowledged_answe
         assert json.loads(call(f"{base}/health")[2])["audit"] == "ok"
 
 
-def _burst_and_kill(
-    base: str, proc: subprocess.Popen[bytes], run: str
-) -> list[tuple[str, str, bytes, int | None, dict[str, Any]]]:
+def _burst_and_kill(base: str, proc: subprocess.Popen[bytes], run: str) -> list[Sent]:
     """Fire ``BURST`` requests from 32 client threads (even: decisions, odd:
     recommendations); once ``KILL_AFTER`` answers have come back, SIGKILL the server's
     whole process group. Returns every request with what its client got."""
     answered = threading.Semaphore(0)
 
-    def one(number: int) -> tuple[str, str, bytes, int | None, dict[str, Any]]:
+    def one(number: int) -> Sent:
         tag = f"Dr Crash {run} {number}"
         path, body = (
             ("/decisions", _decision(tag))
@@ -262,7 +202,7 @@ def _burst_and_kill(
 
 def _crash_run(url: str, workers: str, run: str) -> None:
     """The burst, the kill, the restart on the same database and the accounting."""
-    with _server("--audit", url, "--workers", workers) as (proc, base):
+    with server_process("--audit", url, "--workers", workers) as (proc, base):
         sent = _burst_and_kill(base, proc, run)
     statuses = Counter(s[3] for s in sent)
     assert set(statuses) <= {200, 503, None}, statuses  # never a bare 500

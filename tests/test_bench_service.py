@@ -73,6 +73,7 @@ def test_the_service_bench_serves_for_real_and_reports_every_figure(tmp_path: Pa
                 lat = run[key]
                 assert lat["requests"] == requests and lat["statuses"] == {"200": requests}
                 assert 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"]
+                assert 0 <= lat["machine_busy"] <= 1 and lat["client_cpu_ms_per_request"] >= 0
             if name == "w2" or database == "postgresql":
                 assert run["audited"] == 6 + 6 + 24  # warm-up, concurrency 1 and 16
             assert f"{database}, {run['workers']} worker(s), concurrency 16" in result.stdout
