@@ -10,8 +10,9 @@ Prints a table and writes bench/results/latest.json with:
   - `rules diff` over a 100,000-patient cohort;
   - memory over a long batch (resident set of the parent and of the workers);
   - the HTTP service, served for real (bench/service.py): POST /recommend latency and
-    throughput at concurrency 1 and 16, the server's memory and the audit database
-    along a long run of requests.
+    throughput at concurrency 1 and 16 with 1 and 2 workers on SQLite and PostgreSQL,
+    the audit's cost per answer, the server's memory and the audit database along a
+    long run of requests, and /health latency while the audit is locked.
 
 Options: --profiles N (latency sample, default 10000), --batch N (throughput, default
 50000), --memory N (long batch, default 1000000; 0 skips), --service N (requests in the

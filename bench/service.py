@@ -3,15 +3,22 @@
 Starts ``sequencer serve`` on 127.0.0.1 (a free port) with its audit database in a
 temporary directory (the audit is on, as it always is when served) and measures:
   - POST /recommend latency p50/p99 and throughput at concurrency 1 and 16 (client
-    threads, each with its own keep-alive ``http.client`` connection);
-  - the server's resident memory (VmRSS from /proc) before any request, after a
-    warm-up, and every 10,000 requests along a long run at concurrency 16, with the
-    audit database's size and row count after it;
+    threads, each with its own keep-alive ``http.client`` connection), with
+    ``--workers 1`` and ``--workers 2``, on SQLite and on PostgreSQL (a throwaway
+    PostgreSQL server the bench starts in a temporary folder on 127.0.0.1 and stops at
+    the end: tests/localdb.py), with the answering processes' memory after each;
+  - the server's resident memory (VmRSS from /proc; with workers, their sum) before
+    any request, after a warm-up, and every 10,000 requests along a long run at
+    concurrency 16, with the audit database's size and row count after it;
   - a CDS Hooks call (POST /cds-services/sequencer-choice with one of the five
     published patients' FHIR records as prefetch: mapping, recommendation, cards):
     p50/p99 at concurrency 1 and 16;
   - for comparison, the same latencies from the same application served by uvicorn
-    without an audit log (the CLI has no switch to turn the audit off).
+    without an audit log (the CLI has no switch to turn the audit off), and from the
+    two, the audit's cost per answer (ms and share of the audited answer's time);
+  - GET /health latency (p50/p99/max) while another process holds the SQLite audit's
+    lock and clients keep posting answers (which wait, then get 503): the target is
+    under 100 ms.
 
 The bodies are a realistic mix: one request in ten is one of the five published
 patients (examples/patients), the rest are fresh generated profiles (bench/profiles.py,
@@ -19,7 +26,8 @@ most fields unknown, the expensive case). Client and server share the machine's 
 so the figures include the client's own cost.
 
 Run from `make bench` (bench/run.py calls :func:`measure`), or alone:
-``python bench/service.py --requests 100000 [--latency 5000] [--output FILE]``.
+``python bench/service.py --requests 100000 [--latency 5000] [--no-postgres]
+[--output FILE]``.
 """
 
 from __future__ import annotations
@@ -29,207 +37,28 @@ import contextlib
 import http.client
 import json
 import os
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent / "tests"))  # localdb: PostgreSQL, the SQLite lock
 
-from profiles import profiles  # noqa: E402
+from localdb import postgres_binaries, postgresql_server, sqlite_locked  # noqa: E402
+from serving import HOST, Server, bodies, cds_bodies, drive, pct, serving  # noqa: E402
 
-from sequencer.service.cds_discovery import PREFETCH_KEY_OF_TYPE  # noqa: E402
-
-HOST = "127.0.0.1"
-PATIENTS = HERE.parent / "examples" / "patients"
-BUNDLES = HERE.parent / "examples" / "fhir"
 CDS_PATH = "/cds-services/sequencer-choice"
 SAMPLE_EVERY = 10_000
 CONCURRENCY = (1, 16)
-# uvicorn without the audit: the same application, the same server, no AuditLog.
-_NO_AUDIT = (
-    "import sys, uvicorn; from sequencer.service.app import create_app; "
-    "uvicorn.run(create_app(), host=sys.argv[1], port=int(sys.argv[2]), log_level='warning')"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Server:
-    """One running server process: its port and pid."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], port: int) -> None:
-        self.proc, self.port, self.pid = proc, port, proc.pid
-
-
-@contextlib.contextmanager
-def serving(audit_db: Path | None) -> Iterator[Server]:
-    """Start the server (``sequencer serve --audit sqlite:///AUDIT_DB``, or uvicorn over
-    the app without an audit when ``audit_db`` is None) and yield it once /health
-    answers (at most about 30 s); stop it afterwards."""
-    port = _free_port()
-    if audit_db is not None:
-        args = ["-m", "sequencer.cli", "serve", "--host", HOST, "--port", str(port)]
-        args += ["--audit", f"sqlite:///{audit_db}"]
-    else:
-        args = ["-c", _NO_AUDIT, HOST, str(port)]
-    proc = subprocess.Popen(
-        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        for _ in range(300):  # bounded: at most about 30 s to come up
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"the server stopped: {err}")
-            try:
-                conn = http.client.HTTPConnection(HOST, port, timeout=1)
-                conn.request("GET", "/health")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    break
-                conn.close()
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the server did not come up")
-        yield Server(proc, port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stderr:
-            proc.stderr.close()
-
-
-def bodies(count: int, seed: int) -> list[bytes]:
-    """``count`` request bodies: every tenth a published patient, the rest generated."""
-    published = [path.read_bytes() for path in sorted(PATIENTS.glob("patient-*.json"))]
-    generated = profiles(count, seed=seed)
-    out = []
-    for index, item in enumerate(generated):
-        if index % 10 == 0:
-            out.append(published[(index // 10) % len(published)])
-        else:
-            out.append(json.dumps(item).encode())
-    return out
-
-
-def cds_bodies(count: int) -> list[bytes]:
-    """``count`` CDS Hooks patient-view calls, cycling through the five published
-    patients' records (examples/fhir) as a client would prefetch them, read as of the
-    day the records are written for."""
-    calls = []
-    for number in range(1, 6):
-        bundle = json.loads((BUNDLES / f"patient-{number}.bundle.json").read_text())
-        prefetch: dict[str, Any] = dict.fromkeys(PREFETCH_KEY_OF_TYPE.values())
-        for entry in bundle["entry"]:
-            key = PREFETCH_KEY_OF_TYPE.get(entry["resource"]["resourceType"])
-            if key == "patient":
-                prefetch[key] = entry["resource"]
-            elif key is not None:
-                prefetch[key] = prefetch[key] or {"resourceType": "Bundle", "type": "searchset"}
-                prefetch[key].setdefault("entry", []).append({"resource": entry["resource"]})
-        calls.append(
-            {
-                "hook": "patient-view",
-                "hookInstance": f"bench-{number}",
-                "context": {"userId": "Practitioner/bench", "patientId": prefetch["patient"]["id"]},
-                "prefetch": prefetch,
-                "extension": {"sequencer.as_of": bundle["timestamp"][:10]},
-            }
-        )
-    return [json.dumps(calls[i % len(calls)]).encode() for i in range(count)]
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def drive(
-    server: Server, payloads: list[bytes], concurrency: int, path: str = "/recommend"
-) -> dict[str, Any]:
-    """POST every payload to ``path`` from ``concurrency`` threads, each with its own
-    keep-alive connection; return latency percentiles (ms), throughput, the statuses
-    and the server's CPU time per request."""
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    statuses: list[Counter[int]] = [Counter() for _ in range(concurrency)]
-    errors: list[str] = []
-    start = threading.Barrier(concurrency + 1)
-    headers = {"Content-Type": "application/json"}
-
-    def worker(index: int) -> None:
-        conn = http.client.HTTPConnection(HOST, server.port, timeout=60)
-        mine, seen = latencies[index], statuses[index]
-        start.wait()
-        try:
-            for body in islice(payloads, index, None, concurrency):
-                began = time.perf_counter_ns()
-                conn.request("POST", path, body, headers)
-                reply = conn.getresponse()
-                reply.read()
-                mine.append((time.perf_counter_ns() - began) / 1e6)
-                seen[reply.status] += 1
-        except (OSError, http.client.HTTPException) as error:
-            errors.append(f"{type(error).__name__}: {error}")
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    cpu_before = _cpu_s(server.pid)
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    cpu = _cpu_s(server.pid) - cpu_before
-    if errors:
-        raise RuntimeError(f"{len(errors)} client threads failed; first: {errors[0]}")
-    every = [ms for part in latencies for ms in part]
-    total: Counter[int] = sum(statuses, Counter())
-    return {
-        "requests": len(every),
-        "concurrency": concurrency,
-        "p50_ms": statistics.median(every),
-        "p99_ms": _pct(every, 0.99),
-        "max_ms": max(every),
-        "per_s": len(every) / elapsed,
-        "seconds": elapsed,
-        "server_cpu_ms_per_request": cpu * 1000 / len(every),
-        "statuses": {str(code): n for code, n in sorted(total.items())},
-    }
+WORKERS = (1, 2)
+HEALTH_TARGET_MS = 100.0
 
 
 def _audit_size(db: Path) -> tuple[int, int]:
@@ -247,28 +76,162 @@ def _latencies(server: Server, count: int, seed: int) -> dict[str, Any]:
     }
 
 
-def measure(requests: int = 100_000, latency: int = 5_000, no_audit: bool = True) -> dict[str, Any]:
+def _rows_in(url: str) -> int:
+    """The answers stored in the audit database at ``url`` (SQLite or PostgreSQL;
+    its tables created when missing)."""
+    import sqlalchemy as sa
+
+    from sequencer.service.audit import AuditLog
+
+    AuditLog(url).close()  # the tables, created when missing
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as db:
+            return int(db.execute(sa.text("SELECT count(*) FROM served")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _configuration(audit: str, workers: int, latency: int, warmup: int) -> dict[str, Any]:
+    """Latency and throughput at concurrency 1 and 16 of ``sequencer serve --audit AUDIT
+    --workers N`` after a warm-up; the answering processes' memory after them, and the
+    rows the run added to the audit."""
+    before = _rows_in(audit)
+    with serving(audit, workers) as server:
+        drive(server, bodies(warmup, seed=100), 4)
+        figures = _latencies(server, latency, seed=200)
+        rss = server.rss_kib()
+    return {"workers": workers, **figures, "rss_kib": rss, "audited": _rows_in(audit) - before}
+
+
+def _postgres_runs(latency: int, warmup: int) -> dict[str, Any]:
+    """The configurations on a PostgreSQL server of the bench's own (stopped afterwards),
+    or why they were skipped. Raises ``RuntimeError`` in CI without PostgreSQL."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("PostgreSQL is required in CI (apt-get install postgresql)")
+        return {"skipped": "PostgreSQL is not installed here (apt-get install postgresql)"}
+    with postgresql_server(binaries) as url:
+        return {f"w{n}": _configuration(url, n, latency, warmup) for n in WORKERS}
+
+
+def audit_cost(audited: dict[str, Any], bare: dict[str, Any]) -> dict[str, Any]:
+    """What the audit adds to an answer, from the same application with and without it:
+    per answer (1000 / throughput) and in server CPU time, in ms and as a share of the
+    audited answer's."""
+    out = {}
+    for key, with_audit in audited.items():
+        without = bare[key]
+        wall, wall_bare = 1000 / with_audit["per_s"], 1000 / without["per_s"]
+        cpu, cpu_bare = (
+            with_audit["server_cpu_ms_per_request"],
+            without["server_cpu_ms_per_request"],
+        )
+        out[key] = {
+            "concurrency": with_audit["concurrency"],
+            "ms_per_answer": wall - wall_bare,
+            "share": (wall - wall_bare) / wall,
+            "cpu_ms_per_answer": cpu - cpu_bare,
+            "cpu_share": (cpu - cpu_bare) / cpu if cpu else 0.0,
+        }
+    return out
+
+
+def health_while_locked(server: Server, db: Path, polls: int = 200) -> dict[str, Any]:
+    """GET /health ``polls`` times, 20 ms apart, while another process holds the SQLite
+    audit's lock and four clients keep posting answers (each waits out the audit
+    timeout, then gets its 503); polling goes on until /health has said "degraded" at
+    least once (at most 60 s). Returns the latencies (ms), what /health said and the posts'
+    statuses. Raises ``RuntimeError`` when a client fails."""
+    stop = threading.Event()
+    guard = threading.Lock()
+    posted: Counter[str] = Counter()
+    errors: list[str] = []
+    body = bodies(1, seed=7)[0]
+    headers = {"Content-Type": "application/json"}
+
+    def poster() -> None:
+        conn = http.client.HTTPConnection(HOST, server.port, timeout=60)
+        try:
+            while not stop.is_set():
+                conn.request("POST", "/recommend", body, headers)
+                reply = conn.getresponse()
+                reply.read()
+                with guard:
+                    posted[str(reply.status)] += 1
+        except (OSError, http.client.HTTPException) as error:
+            errors.append(f"{type(error).__name__}: {error}")
+        finally:
+            conn.close()
+
+    latencies: list[float] = []
+    said: Counter[str] = Counter()
+    with sqlite_locked(db):
+        began = time.monotonic()
+        threads = [threading.Thread(target=poster) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        conn = http.client.HTTPConnection(HOST, server.port, timeout=60)
+        try:
+            while len(latencies) < polls or (
+                not said["200 degraded"] and time.monotonic() - began < 60
+            ):
+                start = time.perf_counter_ns()
+                conn.request("GET", "/health")
+                reply = conn.getresponse()
+                state = json.loads(reply.read())
+                latencies.append((time.perf_counter_ns() - start) / 1e6)
+                said[f"{reply.status} {state.get('audit')}"] += 1
+                time.sleep(0.02)
+        finally:
+            conn.close()
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+        locked_s = time.monotonic() - began
+    if errors:
+        raise RuntimeError(f"{len(errors)} posting clients failed; first: {errors[0]}")
+    return {
+        "polls": len(latencies),
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": pct(latencies, 0.99),
+        "max_ms": max(latencies),
+        "target_ms": HEALTH_TARGET_MS,
+        "health": dict(sorted(said.items())),
+        "recommend_statuses": dict(sorted(posted.items())),
+        "locked_seconds": locked_s,
+    }
+
+
+def measure(
+    requests: int = 100_000, latency: int = 5_000, no_audit: bool = True, postgres: bool = True
+) -> dict[str, Any]:
     """Run the whole service benchmark; return its figures.
 
     After a warm-up (``min(500, latency)`` requests), latency at concurrency 1 over
-    ``latency`` requests and at 16 over four times as many; memory along ``requests``
-    requests at concurrency 16 (sampled every 10,000, or ten times when fewer).
-    Raises ``RuntimeError`` when the server does not come up or a client thread fails.
+    ``latency`` requests and at 16 over four times as many, with 1 and 2 workers, on
+    SQLite and (``postgres``) PostgreSQL; memory along ``requests`` requests at
+    concurrency 16 (sampled every 10,000, or ten times when fewer); /health while the
+    SQLite audit is locked; without the audit (``no_audit``) for the audit's cost.
+    Raises ``RuntimeError`` when a server does not come up or a client thread fails.
     """
     step = min(SAMPLE_EVERY, max(requests // 10, 1))
     warmup = min(500, latency)
     out: dict[str, Any] = {
         "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
         "body_mix": "1 in 10 published, rest generated",
         "warmup": warmup,
     }
     with tempfile.TemporaryDirectory(prefix="sequencer-bench-") as tmp:
         db = Path(tmp) / "audit.sqlite3"
-        with serving(db) as server:
-            rss_start = _rss_kib(server.pid)
+        with serving(f"sqlite:///{db}") as server:
+            rss_start = server.rss_kib()
             drive(server, bodies(warmup, seed=100), 4)  # warm-up: imports, caches, pages
-            rss_warm = _rss_kib(server.pid)
+            rss_warm = server.rss_kib()
             out["latency"] = _latencies(server, latency, seed=200)
+            rss_latency = server.rss_kib()
             calls = max(latency // 5, 5)
             out["cds"] = {
                 f"c{n}": drive(server, cds_bodies(calls if n == 1 else calls * 4), n, CDS_PATH)
@@ -276,7 +239,7 @@ def measure(requests: int = 100_000, latency: int = 5_000, no_audit: bool = True
             }
             samples: list[dict[str, Any]] = []
             done, seed, chunks = 0, 1000, []
-            rss_before_long = _rss_kib(server.pid)
+            rss_before_long = server.rss_kib()
             while done < requests:
                 size = min(step, requests - done)
                 chunk = drive(server, bodies(size, seed=seed), 16)
@@ -285,7 +248,7 @@ def measure(requests: int = 100_000, latency: int = 5_000, no_audit: bool = True
                 seed += 1
                 db_bytes, rows = _audit_size(db)
                 samples.append(
-                    {"requests": done, "rss_kib": _rss_kib(server.pid), "audit_bytes": db_bytes}
+                    {"requests": done, "rss_kib": server.rss_kib(), "audit_bytes": db_bytes}
                 )
             db_bytes, rows = _audit_size(db)
             out["served_total"] = (
@@ -301,6 +264,7 @@ def measure(requests: int = 100_000, latency: int = 5_000, no_audit: bool = True
             out["memory"] = {
                 "requests": done,
                 "concurrency": 16,
+                "workers": 1,
                 "rss_start_kib": rss_start,
                 "rss_after_warmup_kib": rss_warm,
                 "rss_before_kib": rss_before_long,
@@ -314,11 +278,27 @@ def measure(requests: int = 100_000, latency: int = 5_000, no_audit: bool = True
                 "audit_rows": rows,
                 "audit_bytes_per_row": db_bytes / rows if rows else 0.0,
             }
+            out["health_while_locked"] = health_while_locked(server, db)
+        sqlite_w2 = f"sqlite:///{Path(tmp) / 'audit-2-workers.sqlite3'}"
+        out["matrix"] = {
+            "sqlite": {
+                "w1": {"workers": 1, **out["latency"], "rss_kib": rss_latency},
+                "w2": _configuration(sqlite_w2, 2, latency, warmup),
+            },
+            "postgresql": _postgres_runs(latency, warmup)
+            if postgres
+            else {"skipped": "--no-postgres"},
+        }
         if no_audit:
             with serving(None) as server:
                 drive(server, bodies(warmup, seed=100), 4)
                 out["no_audit_latency"] = _latencies(server, latency, seed=200)
+            out["audit_cost"] = audit_cost(out["latency"], out["no_audit_latency"])
     return out
+
+
+def _line(lat: dict[str, Any]) -> str:
+    return f"{lat['p50_ms']:.2f} / {lat['p99_ms']:.2f} ms, {lat['per_s']:,.0f}/s"
 
 
 def rows(service: dict[str, Any]) -> list[tuple[str, str]]:
@@ -326,12 +306,10 @@ def rows(service: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     for key, lat in service["latency"].items():
         n = lat["concurrency"]
-        line = f"{lat['p50_ms']:.2f} / {lat['p99_ms']:.2f} ms, {lat['per_s']:,.0f}/s"
+        line = _line(lat)
         bare = service.get("no_audit_latency", {}).get(key)
         if bare:
-            line += (
-                f" (no audit: {bare['p50_ms']:.2f} / {bare['p99_ms']:.2f}, {bare['per_s']:,.0f}/s)"
-            )
+            line += f" (no audit: {_line(bare).replace(' ms', '')})"
         out.append((f"POST /recommend, concurrency {n}: p50 / p99, throughput", line))
         out.append(
             (
@@ -339,11 +317,38 @@ def rows(service: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{lat['server_cpu_ms_per_request']:.2f}",
             )
         )
+    for key, cost in service.get("audit_cost", {}).items():
+        out.append(
+            (
+                f"  the audit's cost per answer, concurrency {key[1:]}",
+                f"{cost['ms_per_answer']:.2f} ms ({cost['share']:.0%} of the answer's time);"
+                f" CPU {cost['cpu_ms_per_answer']:.2f} ms ({cost['cpu_share']:.0%})",
+            )
+        )
+    for database, runs in service.get("matrix", {}).items():
+        if "skipped" in runs:
+            out.append((f"POST /recommend on {database}", f"skipped: {runs['skipped']}"))
+            continue
+        for run in runs.values():
+            for key in ("c1", "c16"):
+                out.append(
+                    (
+                        f"POST /recommend, {database}, {run['workers']} worker(s), "
+                        f"concurrency {key[1:]}",
+                        f"{_line(run[key])} (machine {run[key]['machine_busy']:.0%} busy)",
+                    )
+                )
+            out.append(
+                (
+                    f"  {database}, {run['workers']} worker(s): answering processes' RSS (MiB)",
+                    f"{run['rss_kib'] / 1024:.1f}",
+                )
+            )
     for lat in service.get("cds", {}).values():
         out.append(
             (
                 f"CDS Hooks call, concurrency {lat['concurrency']}: p50 / p99, throughput",
-                f"{lat['p50_ms']:.2f} / {lat['p99_ms']:.2f} ms, {lat['per_s']:,.0f}/s",
+                _line(lat),
             )
         )
     mem = service["memory"]
@@ -360,6 +365,16 @@ def rows(service: dict[str, Any]) -> list[tuple[str, str]]:
             f"{mem['audit_bytes'] / 2**20:.1f} ({mem['audit_bytes_per_row']:,.0f} B/row)",
         )
     )
+    health = service.get("health_while_locked")
+    if health:
+        out.append(
+            (
+                "GET /health while the SQLite audit is locked: p50 / p99 / max",
+                f"{health['p50_ms']:.1f} / {health['p99_ms']:.1f} / {health['max_ms']:.1f} ms"
+                f" over {health['polls']} polls (target < {health['target_ms']:.0f} ms;"
+                f" posts meanwhile: {health['recommend_statuses']})",
+            )
+        )
     return out
 
 
@@ -368,11 +383,14 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=100_000, help="long run (memory)")
     parser.add_argument("--latency", type=int, default=5_000, help="requests at concurrency 1")
     parser.add_argument("--no-baseline", action="store_true", help="skip the run without audit")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
     parser.add_argument("--output", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
     if args.requests < 1 or args.latency < 1:
         parser.error("--requests and --latency must be at least 1")
-    figures = measure(args.requests, args.latency, no_audit=not args.no_baseline)
+    figures = measure(
+        args.requests, args.latency, no_audit=not args.no_baseline, postgres=not args.no_postgres
+    )
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(figures, indent=2) + "\n")

@@ -4,13 +4,15 @@ called over loopback. Every wait is bounded; the process is stopped on exit."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -24,16 +26,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(
+def server_process(
     *args: str,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
     stderr_to: Path | None = None,
-) -> Iterator[str]:
+    preexec: Callable[[], None] | None = None,
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """Start ``sequencer serve --host 127.0.0.1 --port N ARGS`` (N: ``port`` or a free
-    one) and yield its base URL once ``/health`` answers (at most about 40 s: before it
+    one) in a process group of its own (``preexec`` run in the child first) and yield
+    the process and its base URL once ``/health`` answers (at most about 60 s: before it
     listens the service builds its transparency documents, seconds of work that a loaded
-    machine stretches); stop it afterwards."""
+    machine stretches); stop it afterwards, and kill whatever is left of its group (a
+    worker)."""
     port = port or free_port()
     command = ["serve", "--host", HOST, "--port", str(port), *args]
     sink = stderr_to.open("w") if stderr_to is not None else None
@@ -42,10 +47,12 @@ def running_server(
         stdout=subprocess.DEVNULL,
         stderr=sink if sink is not None else subprocess.PIPE,
         env=None if env is None else dict(env),
+        start_new_session=True,
+        preexec_fn=preexec,
     )
     base = f"http://{HOST}:{port}"
     try:
-        for _ in range(400):  # bounded: at most about 40 s to come up
+        for _ in range(600):  # bounded: at most about 60 s to come up
             try:
                 with urllib.request.urlopen(f"{base}/health", timeout=1) as reply:
                     if reply.status == 200:
@@ -57,18 +64,33 @@ def running_server(
                 time.sleep(0.1)
         else:
             raise RuntimeError("the service did not come up")
-        yield base
+        yield proc, base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a worker left behind
         if proc.stderr:
             proc.stderr.close()
         if sink is not None:
             sink.close()
+
+
+@contextlib.contextmanager
+def running_server(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+    stderr_to: Path | None = None,
+) -> Iterator[str]:
+    """Like :func:`server_process`, yielding only the base URL."""
+    with server_process(*args, env=env, port=port, stderr_to=stderr_to) as (_, base):
+        yield base
 
 
 def call(

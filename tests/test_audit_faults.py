@@ -13,12 +13,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import PATIENTS_DIR
+from localdb import sqlite_locked
 from served import call, running_server
 from test_audit_postgres import postgres  # noqa: F401 (a fixture)
 
@@ -42,29 +41,6 @@ def _served_rows(url: str) -> int:
         log.close()
 
 
-@contextmanager
-def _sqlite_locked(path: Path) -> Iterator[None]:
-    """Another process holds an exclusive lock on the SQLite file until the block ends."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
-            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()",
-            str(path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == b"locked"
-        yield
-    finally:
-        if holder.stdin is not None:
-            holder.stdin.close()
-        holder.wait(timeout=30)
-
-
 def test_a_locked_sqlite_audit_gives_503_and_health_says_degraded(tmp_path: Path) -> None:
     """While another process holds the lock: /recommend is a 503 problem
     (audit_unavailable), the decisions list still reads, /health answers and says
@@ -75,7 +51,7 @@ def test_a_locked_sqlite_audit_gives_503_and_health_says_degraded(tmp_path: Path
     with running_server("--audit", url, "--audit-timeout", "1") as base:
         assert call(f"{base}/recommend", PROFILE, "POST")[0] == 200
         before = _served_rows(url)
-        with _sqlite_locked(path):
+        with sqlite_locked(path):
             status, _, raw = call(f"{base}/recommend", PROFILE, "POST")
             assert status == 503 and json.loads(raw)["code"] == "audit_unavailable"
             assert call(f"{base}/decisions")[0] == 200  # WAL: reading goes on under the lock
@@ -179,7 +155,7 @@ def test_sqlite3_lock_helper_really_locks(tmp_path: Path) -> None:
     """The lock holder used above does block a writer (else the 503 test proves nothing)."""
     path = tmp_path / "x.sqlite3"
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
-    with _sqlite_locked(path):
+    with sqlite_locked(path):
         writer = sqlite3.connect(path, timeout=0.2)
         with pytest.raises(sqlite3.OperationalError):
             writer.execute("INSERT INTO t VALUES (1)")

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from conftest import REPO
+from localdb import postgres_binaries, postgresql_server
 from served import HOST, call, free_port, running_server
 from test_cds import hook_call, without_answer
 from test_service_decisions import check_upgraded, write_old_database
@@ -24,55 +21,16 @@ from sequencer.service.audit import BOARD_SERVICE, AuditLog
 from sequencer.service.audit_rows import IssuedCard
 
 
-def _bin() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1].parent if found else None
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    """Run as the postgres user when we are root (PostgreSQL refuses to run as root)."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
     """A URL of an empty database in a PostgreSQL server of our own, stopped afterwards."""
-    binaries = _bin()
+    binaries = postgres_binaries()
     if binaries is None:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is required in CI (apt-get install postgresql)")
         pytest.skip("PostgreSQL is not installed here (apt-get install postgresql)")
-    folder = Path(tempfile.mkdtemp(prefix="sequencer-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", free_port()
-    subprocess.run(
-        _as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "sequencer", "-A", "trust"]),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses={HOST}"
-    pg_ctl = str(binaries / "pg_ctl")
-    log = str(folder / "server.log")
-    subprocess.run(
-        _as_postgres(
-            [pg_ctl, "-D", str(data), "-o", options, "-l", log, "-w", "-t", "60", "start"]
-        ),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    try:
-        yield f"postgresql://sequencer@{HOST}:{port}/postgres"
-    finally:
-        subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
+    with postgresql_server(binaries) as url:
+        yield url
 
 
 def test_answers_cards_and_feedback_round_trip_through_postgresql(postgres: str) -> None:
