@@ -63,7 +63,12 @@ again: the yardstick the fast path is tested against) or ``off`` (no search: the
 _MODE: ContextVar[SearchMode] = ContextVar("sequencer_search_mode", default="fast")
 
 _MEMO_LIMIT = 200_000
-"""Entries the per-field memo keeps before it starts again (bounded memory)."""
+"""Entries a memo of the search keeps before it starts again (bounded memory); their keys
+are classes of facts, so few of them ever come near it."""
+
+_VALID_LIMIT = 20_000
+"""Entries the memo of valid variants keeps before it starts again: its keys hold raw
+values, so it is the one memo that fills with the patients served."""
 
 
 @contextmanager
@@ -401,7 +406,7 @@ def _valid_remembered(
     memo: dict[Hashable, bool] = memo_of(book, "valid-variants")
     found = memo.get(key)
     if found is None:
-        if len(memo) >= _MEMO_LIMIT:
+        if len(memo) >= _VALID_LIMIT:
             memo.clear()
         found = memo[key] = _valid(profile, field, value, access)
     return found
