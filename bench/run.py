@@ -53,16 +53,7 @@ from sequencer.decide.unknowns import search_mode  # noqa: E402
 from sequencer.engine.reference import ReferenceEngine  # noqa: E402
 from sequencer.model.fields import flatten  # noqa: E402
 
-TARGETS = {
-    "recommend_p50_ms": 0.25,
-    "recommend_p99_ms": 1.0,
-    "ratio_to_search_off_max": 1.5,
-    "ratio_end_to_end_max": 3.0,
-    "batch_per_s_min": 5000,
-    "import_and_load_ms": 150,
-    "help_s": 0.5,
-    "rules_diff_s_max": 30,
-}
+TARGETS = report.TARGETS
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -374,10 +365,11 @@ def main() -> int:
 
 
 def _print(r: dict[str, Any]) -> None:
+    """Print the table of ``r`` on the terminal: the rows of docs/benchmarks.md, then the
+    service's."""
     from rich.console import Console
     from rich.table import Table
 
-    cold, lat, thr = r["cold"], r["latency"], r["throughput"]
     table = Table(
         title=f"sequencer benchmark ({r['machine']['cpus']} CPUs, Python "
         f"{r['machine']['python']}, {r['rulebook']['rules']} rules)"
@@ -385,91 +377,8 @@ def _print(r: dict[str, Any]) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("target", justify="right")
-
-    def row(name: str, value: float, fmt: str, target: str = "", ok: bool | None = None) -> None:
-        mark = "" if ok is None else (" ok" if ok else " MISSED")
-        table.add_row(name, format(value, fmt), target + mark)
-
-    t = r["targets"]
-    row(
-        "import sequencer + rule-base load (ms)",
-        cold["import_and_load_ms"],
-        ".0f",
-        f"<= {t['import_and_load_ms']}",
-        cold["import_and_load_ms"] <= t["import_and_load_ms"],
-    )
-    row("  of which rule-base load (ms)", cold["rulebook_load_ms"], ".1f")
-    row(
-        "cold `sequencer --help` (s)",
-        cold["help_s"],
-        ".2f",
-        f"<= {t['help_s']}",
-        cold["help_s"] <= t["help_s"],
-    )
-    row("cold `sequencer recommend FILE` (s)", cold["recommend_file_s"], ".2f")
-    row(
-        "recommend() p50 (ms)",
-        lat["recommend_p50_ms"],
-        ".3f",
-        f"<= {t['recommend_p50_ms']}",
-        lat["recommend_p50_ms"] <= t["recommend_p50_ms"],
-    )
-    row(
-        "recommend() p99 (ms)",
-        lat["recommend_p99_ms"],
-        ".3f",
-        f"<= {t['recommend_p99_ms']}",
-        lat["recommend_p99_ms"] <= t["recommend_p99_ms"],
-    )
-    row("recommend(), search off (floor) p50 (ms)", lat["search_off_p50_ms"], ".3f")
-    row("recommend(), search off (floor) p99 (ms)", lat["search_off_p99_ms"], ".3f")
-    row(
-        "recommend() / search-off floor, p50",
-        lat["ratio_to_search_off_p50"],
-        ".2f",
-        f"<= {t['ratio_to_search_off_max']}",
-        lat["ratio_to_search_off_p50"] <= t["ratio_to_search_off_max"],
-    )
-    row(
-        f"fast search == exhaustive (of {lat['profiles']:,})",
-        lat["fast_search_equals_exhaustive"],
-        ",d",
-        f"= {lat['profiles']:,}",
-        lat["fast_search_equals_exhaustive"] == lat["profiles"],
-    )
-    row("reference path p50 (ms)", lat["reference_p50_ms"], ".3f")
-    row("reference path p99 (ms)", lat["reference_p99_ms"], ".3f")
-    row(
-        "durable / reference, end to end (mean)",
-        lat["ratio_end_to_end"],
-        ".2f",
-        f"<= {t['ratio_end_to_end_max']}",
-        lat["ratio_end_to_end"] <= t["ratio_end_to_end_max"],
-    )
-    row("rules only: durable p50 (ms)", lat["rules_engine_p50_ms"], ".3f")
-    row("rules only: reference p50 (ms)", lat["rules_reference_p50_ms"], ".3f")
-    row("validation p50 (ms)", lat["validation_p50_ms"], ".3f")
-    row("batch, 1 process (profiles/s)", thr["per_s_1_process"], ",.0f")
-    row(
-        "batch, 2 processes (profiles/s)",
-        thr["per_s_2_process"],
-        ",.0f",
-        f">= {t['batch_per_s_min']}",
-        thr["per_s_2_process"] >= t["batch_per_s_min"],
-    )
-    if "memory" in r:
-        mem = r["memory"]
-        row(f"RSS growth over {mem['profiles']:,} (parent, KiB)", mem["parent_growth_kib"], ",d")
-        row(f"RSS growth over {mem['profiles']:,} (workers, KiB)", mem["workers_growth_kib"], ",d")
-    if "rules_diff" in r:
-        diff = r["rules_diff"]
-        row(
-            f"rules diff over a {diff['cohort']:,} cohort, all CPUs (s)",
-            diff["seconds"],
-            ".1f",
-            f"<= {t['rules_diff_s_max']}",
-            diff["seconds"] <= t["rules_diff_s_max"],
-        )
+    for row in report.rows(r, missed="MISSED"):
+        table.add_row(*row)
     if "service" in r:
         for name, value in service.rows(r["service"]):
             table.add_row(name, value, "")
