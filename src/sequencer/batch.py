@@ -89,48 +89,40 @@ _Part = bytes | BaseModel
 """A piece of a recommendation's JSON: literal bytes, or a shared part to serialize."""
 
 
+_SHARED_LISTS = frozenset(
+    {"arguments", "reasons", "warnings", "missing", "alternatives", "derived", "plan"}
+)
+"""List fields whose items are shared frozen objects (built once per rule base)."""
+
+_LAYOUT = tuple(
+    (f'{"{" if i == 0 else ","}"{name}":'.encode(), name)
+    for i, name in enumerate(Recommendation.model_fields)
+)
+"""Each field's key as it opens its part of the JSON, in the model's order."""
+
+
 def _parts(rec: Recommendation) -> list[_Part]:
     """Return ``rec``'s JSON in pieces: bytes, and the shared parts (the same frozen
     objects from one recommendation to the next: arguments, reasons, cautions, missing
     facts, outside-therapy suggestions, derived concepts, the rule base stamp, plan
     steps) left as models."""
-    dump = pydantic_core.to_json
     out: list[_Part] = []
-
-    def array(items: Iterable[BaseModel], shared: bool) -> None:
-        out.append(b"[")
-        for i, item in enumerate(items):
-            if i:
-                out.append(b",")
-            out.append(item if shared else _plain(item))
-        out.append(b"]")
-
-    out += [
-        b'{"format_version":', dump(rec.format_version),
-        b',"patient_id":', dump(rec.patient_id),
-        b',"preferred":', dump(rec.preferred),
-        b',"close_call":', dump(rec.close_call),
-        b',"summary":', dump(rec.summary),
-        b',"provisional":', dump(rec.provisional),
-        b',"provisional_on":', dump(rec.provisional_on),
-        b',"options":',
-    ]  # fmt: skip
-    array(rec.options, False)
-    out.append(b',"arguments":')
-    array(rec.arguments, True)
-    out.append(b',"reasons":')
-    array(rec.reasons, True)
-    out.append(b',"warnings":')
-    array(rec.warnings, True)
-    out.append(b',"missing":')
-    array(rec.missing, True)
-    out.append(b',"alternatives":')
-    array(rec.alternatives, True)
-    out.append(b',"derived":')
-    array(rec.derived, True)
-    out += [b',"context":', _plain(rec.context), b',"rulebook":', rec.rulebook]
-    out += [b',"notice":', dump(rec.notice), b',"plan":']
-    array(rec.plan, True)
+    for key, name in _LAYOUT:
+        out.append(key)
+        value = getattr(rec, name)
+        if isinstance(value, list) and (name in _SHARED_LISTS or name == "options"):
+            out.append(b"[")
+            for i, item in enumerate(value):
+                if i:
+                    out.append(b",")
+                out.append(item if name in _SHARED_LISTS else _plain(item))
+            out.append(b"]")
+        elif name == "rulebook":
+            out.append(value)
+        elif isinstance(value, BaseModel):
+            out.append(_plain(value))
+        else:
+            out.append(pydantic_core.to_json(value))
     out.append(b"}")
     return out
 
