@@ -25,6 +25,7 @@ from sequencer.decide.decision import DecisionKeys, decide, decision_key, tally
 from sequencer.engine.verdicts import verdicts_for
 from sequencer.explain.cohort import cohort_slice
 from sequencer.explain.impact import rules_diff
+from sequencer.knowledge.conditions import compares_of
 from sequencer.model.fields import flatten
 from sequencer.model.recommendation import Recommendation
 
@@ -63,7 +64,7 @@ def test_a_value_in_the_same_class_reuses_the_verdict_and_another_class_does_not
     thresholds = {
         c.value
         for rule in BOOK.active_in(context)
-        for c in _compares(rule.condition.profile)
+        for c in compares_of(rule.condition.profile)
         if c.field == "age" and isinstance(c.value, int)
     }
     assert thresholds, "the rule base compares the age with some threshold"
@@ -72,17 +73,6 @@ def test_a_value_in_the_same_class_reuses_the_verdict_and_another_class_does_not
     fresh = engine_for(BOOK).fired(far, context, remembered=False)
     assert engine_for(BOOK).fired(far, context) == fresh
     assert verdicts.lookup(far) == fresh
-
-
-def _compares(node: object) -> list[object]:
-    from sequencer.knowledge.conditions import Compare
-
-    if isinstance(node, Compare):
-        return [node]
-    out: list[object] = []
-    for item in getattr(node, "items", ()):
-        out.extend(_compares(item))
-    return out
 
 
 def test_adding_rules_to_a_patients_tally_decides_as_the_whole_set() -> None:

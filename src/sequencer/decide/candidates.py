@@ -9,10 +9,10 @@ analysis and by the search for unknown facts that could change a decision.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sequencer.knowledge.conditions import AllOf, AnyOf, Compare, Node, normalize_token
+from sequencer.knowledge.conditions import compares_of, normalize_token
 from sequencer.knowledge.contexts import Context
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Rule
@@ -21,14 +21,6 @@ from sequencer.model.fields import FIELDS, number_ranges
 __all__ = ["Value", "candidate_values", "lower_bounds", "tested_items", "threshold_values"]
 
 Value = bool | int | float | str | list[str] | None
-
-
-def _compares(node: Node, field: str) -> Iterable[Compare]:
-    if isinstance(node, AllOf | AnyOf):
-        for item in node.items:
-            yield from _compares(item, field)
-    elif node.field == field:
-        yield node
 
 
 def _step(threshold: float, integer: bool) -> float:
@@ -70,7 +62,9 @@ def lower_bounds(book: Rulebook, field: str) -> list[int | float]:
     _, _, integer = number_ranges()[field]
     found: set[int | float] = set()
     for rule in book.active_in(None):
-        for node in _compares(rule.condition.profile, field):
+        for node in compares_of(rule.condition.profile):
+            if node.field != field:
+                continue
             if node.op == "ge":
                 found.add(_tidy(float(node.value), integer))
             elif node.op == "gt":
@@ -85,7 +79,9 @@ def _either_side(
     low, high, integer = number_ranges()[field]
     edges: list[tuple[float, str]] = []
     for rule in rules:
-        for node in _compares(rule.condition.profile, field):
+        for node in compares_of(rule.condition.profile):
+            if node.field != field:
+                continue
             if node.op in ("lt", "ge", "le", "gt", "eq", "ne"):
                 edges.append((float(node.value), node.op))
             elif node.op in ("in", "not_in"):
@@ -119,7 +115,9 @@ def tested_items(book: Rulebook, field: str) -> list[str]:
     spelled = {normalize_token(v): v for v in FIELDS[field].values}
     tokens: list[str] = []
     for rule in book.active:
-        for node in _compares(rule.condition.profile, field):
+        for node in compares_of(rule.condition.profile):
+            if node.field != field:
+                continue
             token = spelled.get(node.value, node.value)
             if node.op in ("contains", "not_contains") and token not in tokens:
                 tokens.append(token)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sequencer.knowledge.conditions import Compare, Node, compile_predicate
+from sequencer.knowledge.conditions import Compare, compares_of, compile_predicate
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Rule
 
@@ -31,15 +31,6 @@ __all__ = ["Verdicts", "verdicts_for"]
 
 _LIMIT = 50_000
 """Verdicts one group keeps before it starts again (bounded memory)."""
-
-
-def _compares(node: Node) -> list[Compare]:
-    if isinstance(node, Compare):
-        return [node]
-    out: list[Compare] = []
-    for item in node.items:
-        out.extend(_compares(item))
-    return out
 
 
 @dataclass(frozen=True)
@@ -109,7 +100,7 @@ class Verdicts:
         compares: dict[str, list[Compare]] = {}
         own: dict[str, set[str]] = {}
         for rule in rules:
-            found = _compares(rule.condition.profile)
+            found = compares_of(rule.condition.profile)
             own[rule.id] = {c.field for c in found}
             for c in found:
                 compares.setdefault(c.field, []).append(c)

@@ -45,6 +45,7 @@ __all__ = [
     "Node",
     "ParsedCondition",
     "Predicate",
+    "compares_of",
     "compile_partial",
     "compile_predicate",
     "evaluate",
@@ -304,14 +305,19 @@ def _check_value(spec: FieldSpec, value: object, loc: tuple[int | str, ...]) -> 
     return value
 
 
+def compares_of(node: Node) -> list[Compare]:
+    """Return every comparison of a condition tree, in the order written."""
+    if isinstance(node, Compare):
+        return [node]
+    out: list[Compare] = []
+    for item in node.items:
+        out.extend(compares_of(item))
+    return out
+
+
 def fields_of(node: Node) -> set[str]:
     """Return the profile fields a condition tree reads."""
-    if isinstance(node, Compare):
-        return {node.field}
-    out: set[str] = set()
-    for item in node.items:
-        out |= fields_of(item)
-    return out
+    return {c.field for c in compares_of(node)}
 
 
 def evaluate(node: Node, facts: Mapping[str, Any]) -> bool:
