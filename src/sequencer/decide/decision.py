@@ -8,7 +8,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sequencer.decide.plans import Plan, memo_of, plans_of
+from sequencer.decide.plans import Plan, memo_of, plans_of, remembered
 from sequencer.knowledge.rulebook import Rulebook
 
 __all__ = [
@@ -166,16 +166,9 @@ _KEY_MEMO_SIZE = 8192
 
 def decision_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:
     """``decide(tally(fired)).key()``, remembered: it is a function of the fired set."""
-    memo: dict[frozenset[str], tuple[str | None, tuple[str, ...]]] = memo_of(
-        rulebook, "decision-keys"
+    return remembered(
+        rulebook, "decision-keys", fired, lambda: quick_key(rulebook, fired), _KEY_MEMO_SIZE
     )
-    found = memo.get(fired)
-    if found is None:
-        found = quick_key(rulebook, fired)
-        if len(memo) >= _KEY_MEMO_SIZE:
-            memo.clear()
-        memo[fired] = found
-    return found
 
 
 def quick_key(rulebook: Rulebook, fired: frozenset[str]) -> tuple[str | None, tuple[str, ...]]:

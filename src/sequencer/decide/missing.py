@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sequencer.decide.plans import memo_of
+from sequencer.decide.plans import remembered
 from sequencer.decide.unknowns import Flip
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.model.recommendation import MissingFact
@@ -60,21 +60,20 @@ def _missing(
     could_change_preferred: bool,
 ) -> MissingFact:
     """The missing fact with these contents, built once and shared (it is frozen)."""
-    memo: dict[tuple[object, ...], MissingFact] = memo_of(rulebook, "missing-facts")
-    key = (name, text, rules, blocking, could_flip, could_change_preferred)
-    found = memo.get(key)
-    if found is None:
-        if len(memo) >= 8192:
-            memo.clear()
-        found = memo[key] = MissingFact.model_construct(
+    return remembered(
+        rulebook,
+        "missing-facts",
+        (name, text, rules, blocking, could_flip, could_change_preferred),
+        lambda: MissingFact.model_construct(
             field=name,
             text=text,
             rules=list(rules),
             blocking=blocking,
             could_flip=could_flip,
             could_change_preferred=could_change_preferred,
-        )
-    return found
+        ),
+        8192,
+    )
 
 
 def _flip_text(rulebook: Rulebook, name: str, found: Sequence[Flip]) -> str:

@@ -5,9 +5,9 @@ add-ons, alternatives, product holds, and its resolved citations."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from sequencer.knowledge.review import review_of, rule_base_review, today
 from sequencer.knowledge.rulebook import Rulebook
@@ -37,6 +37,8 @@ from sequencer.model.recommendation import (
     RulebookStamp,
     SetAsideBy,
 )
+
+T = TypeVar("T")
 
 __all__ = ["Plan", "cached_citations", "memo_of", "plans_of", "stamp"]
 
@@ -140,6 +142,21 @@ def _new_dict(_: Rulebook) -> dict[Any, Any]:
 def memo_of(rulebook: Rulebook, name: str) -> dict[Any, Any]:
     """A named memo (a dict) that lives with ``rulebook``: bounded by its user."""
     return rulebook.compiled(f"memo:{name}", _new_dict)
+
+
+def remembered(
+    rulebook: Rulebook, name: str, key: Hashable, build: Callable[[], T], limit: int
+) -> T:
+    """Return ``build()`` for ``key``, remembered in the memo ``name`` of ``rulebook``
+    (built on the first call for the key; a memo that holds ``limit`` entries starts
+    again, so memory stays bounded)."""
+    memo = memo_of(rulebook, name)
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= limit:
+            memo.clear()
+        found = memo[key] = build()
+    return cast(T, found)
 
 
 def _plan(rulebook: Rulebook, rule: Rule, index: int) -> Plan:

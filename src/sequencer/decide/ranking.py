@@ -52,7 +52,7 @@ from sequencer.decide.decision import (
 )
 from sequencer.decide.missing import missing_facts as listed_missing
 from sequencer.decide.planning import plan_steps
-from sequencer.decide.plans import cached_citations, memo_of, plans_of, stamp
+from sequencer.decide.plans import cached_citations, memo_of, plans_of, remembered, stamp
 from sequencer.decide.unknowns import could_flip
 from sequencer.knowledge.contexts import ACCESS_FIELD, Context, Derivation
 from sequencer.knowledge.rulebook import Rulebook
@@ -357,15 +357,12 @@ def _alternative(
 ) -> OutsideTherapySuggestion:
     """The suggestion ``alt_id`` offered by ``rules`` (in rule-base order), built once per
     rule base and shared by every recommendation that offers it for those rules."""
-    memo: dict[tuple[str, tuple[str, ...]], OutsideTherapySuggestion] = memo_of(
-        rulebook, "alternatives"
-    )
-    found = memo.get((alt_id, rules))
-    if found is None:
-        alt = rulebook.alternatives[alt_id]
-        if len(memo) >= 4096:
-            memo.clear()
-        found = memo[(alt_id, rules)] = OutsideTherapySuggestion.model_construct(
+    alt = rulebook.alternatives[alt_id]
+    return remembered(
+        rulebook,
+        "alternatives",
+        (alt_id, rules),
+        lambda: OutsideTherapySuggestion.model_construct(
             id=alt_id,
             name=alt.name,
             target=alt.target,
@@ -373,8 +370,9 @@ def _alternative(
             rules=list(rules),
             why=list(dict.fromkeys(rulebook.rule(r).title for r in rules)),
             citations=cached_citations(rulebook, alt.citations),
-        )
-    return found
+        ),
+        4096,
+    )
 
 
 def _summary(

@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 from pydantic import ValidationError
 
 from sequencer.decide.candidates import Value, candidate_values
-from sequencer.decide.plans import memo_of
+from sequencer.decide.plans import remembered
 from sequencer.decide.search_index import (
     Candidate,
     Refired,
@@ -403,13 +403,9 @@ def _valid_remembered(
         return _valid(profile, field, value, access)
     key = (field, tuple(value) if isinstance(value, list) else value, access)
     key += tuple(facts.get(f) for f in _CHECKED)
-    memo: dict[Hashable, bool] = memo_of(book, "valid-variants")
-    found = memo.get(key)
-    if found is None:
-        if len(memo) >= _VALID_LIMIT:
-            memo.clear()
-        found = memo[key] = _valid(profile, field, value, access)
-    return found
+    return remembered(
+        book, "valid-variants", key, lambda: _valid(profile, field, value, access), _VALID_LIMIT
+    )
 
 
 # The exhaustive search (sequencer.decide.exhaustive) shares these.
