@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,17 @@ settings.register_profile(
     "long", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("SEQUENCER_HYPOTHESIS", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the session's loaded rule bases (``sequencer.knowledge.kept``) in a directory
+    of its own, not the user's cache: the first load in each process is a full one, and
+    the CLI and servers the tests start read the copy it keeps."""
+    if "SEQUENCER_CACHE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="sequencer-test-cache-")
+        os.environ["SEQUENCER_CACHE_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "rules"

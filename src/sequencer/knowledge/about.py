@@ -32,7 +32,7 @@ __all__ = ["ABOUT_FILE", "About", "Attribute", "Release", "load_about"]
 
 ABOUT_FILE = "about.yaml"
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 Prose = Annotated[str, Field(min_length=20)]
 Words = Annotated[str, Field(min_length=2)]
 Version = Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")]

@@ -32,7 +32,7 @@ ACCESS_FIELD = "access.car_t"
 """The profile field (a published v1 field path) saying whether the products option can
 be had: approved, on a trial, or unavailable."""
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 Text = Annotated[str, Field(min_length=20)]
 
 

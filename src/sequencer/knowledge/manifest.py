@@ -42,7 +42,7 @@ Evidence = Literal[
 KebabId = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
 Prose = Annotated[str, Field(min_length=20)]
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --- bibliography and alternatives ------------------------------------------------

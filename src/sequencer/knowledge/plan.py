@@ -35,7 +35,7 @@ Phase = Literal["bridge", "definitive", "consolidation"]
 PHASES: tuple[Phase, ...] = ("bridge", "definitive", "consolidation")
 """The phases in the order a plan is read."""
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 _Id = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
 
 

@@ -61,7 +61,7 @@ __all__ = [
     "SuggestOutsideTherapy",
 ]
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _therapies(value: object) -> object:
@@ -273,7 +273,9 @@ class Argument(BaseModel):
 class Rule(BaseModel):
     """One rule: a condition on the profile, its effects, why, and the sources."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, defer_build=True
+    )
 
     id: KebabId
     title: Annotated[str, Field(min_length=5)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import threading
 
-from sequencer.knowledge.rulebook import Rulebook, load_rulebook
+from sequencer.knowledge.kept import load_kept
+from sequencer.knowledge.rulebook import Rulebook
 
 __all__ = ["default_rulebook"]
 
@@ -24,12 +25,14 @@ _default: Rulebook | None = None
 
 
 def default_rulebook() -> Rulebook:
-    """Return the rule base shipped with the package, loaded once per process.
+    """Return the rule base shipped with the package, loaded once per process (from the
+    copy kept by an earlier process when nothing it was built from has changed; see
+    ``sequencer.knowledge.kept``).
 
     Raises ``RuleBaseError`` if it cannot be loaded.
     """
     global _default
     with _lock:
         if _default is None:
-            _default = load_rulebook()
+            _default = load_kept()
         return _default

@@ -50,7 +50,7 @@ __all__ = [
 class MootRule(BaseModel):
     """Unknown fields not asked for when a condition on the known ones holds."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     when: dict[str, Any]
     fields: Annotated[list[str], Field(min_length=1)]
@@ -59,7 +59,7 @@ class MootRule(BaseModel):
 class VignetteWords(BaseModel):
     """The words a case vignette builds its sentences from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     disease: Annotated[str, Field(min_length=2)]
     phrases: dict[str, dict[str, Annotated[str, Field(min_length=2)]]]
@@ -70,7 +70,7 @@ class VignetteWords(BaseModel):
 class Establish(BaseModel):
     """How a board establishes an unknown fact: the work-up, and whether it is an order."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     how: Annotated[str, Field(min_length=5)]
     order: bool = False
@@ -79,7 +79,7 @@ class Establish(BaseModel):
 class VocabularyFile(BaseModel):
     """``rules/vocabulary.yaml``: words for the profile's fields and values."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     labels: dict[str, Annotated[str, Field(min_length=2)]]
     values: dict[str, dict[str, Annotated[str, Field(min_length=1)]]] = {}
