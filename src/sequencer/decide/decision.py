@@ -242,7 +242,8 @@ class DecisionKeys:
             if plan.changes_standing:
                 changing.append(plan)
             for argument, _, weight in plan.argues:
-                if weight > max(best.get(argument, (0, ""))[0], raised.get(argument, 0)):
+                known = best.get(argument)
+                if (known is None or weight > known[0]) and weight > raised.get(argument, 0):
                     raised[argument] = weight
         if not raised and not changing:
             return self.base
@@ -253,23 +254,23 @@ class DecisionKeys:
         deferred, ineligible = self._deferred, self._ineligible
         blocking = bool(self._t.blocking)
         if changing:
-            new_failed: set[str] = set()
-            new_aside: set[str] = set()
-            more_deferred: set[str] = set()
-            more_ineligible: set[str] = set()
+            lost: set[str] = set()  # arguments defeated now: set aside, or their therapy failed
             for plan in changing:
-                new_failed.update(plan.failed)
-                new_aside.update(plan.sets_aside)
-                more_deferred.update(x for x, _ in plan.defers)
-                more_ineligible.update(plan.not_eligible)
+                for therapy in plan.failed:
+                    if therapy not in failed:
+                        failed = failed | {therapy}
+                        lost.update(self._pros.get(therapy, ()))
+                for argument in plan.sets_aside:
+                    if argument not in aside:
+                        aside = aside | {argument}
+                        lost.add(argument)
+                for therapy, _ in plan.defers:
+                    if therapy not in deferred:
+                        deferred = deferred | {therapy}
+                for therapy in plan.not_eligible:
+                    if therapy not in ineligible:
+                        ineligible = ineligible | {therapy}
                 blocking = blocking or bool(plan.blocking)
-            new_failed -= failed
-            new_aside -= aside
-            failed, aside = failed | new_failed, aside | new_aside
-            deferred, ineligible = deferred | more_deferred, ineligible | more_ineligible
-            lost = new_aside
-            for therapy in new_failed:
-                lost = lost | set(self._pros.get(therapy, ()))
             for argument in lost & counted:  # counted before, defeated now
                 score[specs[argument][0]] -= best[argument][0]
         for argument, weight in raised.items():
@@ -277,7 +278,7 @@ class DecisionKeys:
             if argument in aside or (pro_of is not None and pro_of in failed):
                 continue  # set aside or its therapy failed: it weighs nothing
             score[favors] += weight - (best[argument][0] if argument in counted else 0)
-        key = (tuple(score.values()), ineligible, deferred, failed, blocking)
+        key = (*score.values(), ineligible, deferred, failed, blocking)
         found = self._choices.get(key)
         if found is None:
             options = self.rulebook.option_ids

@@ -33,8 +33,9 @@ __all__ = [
     "Refired",
     "SearchIndex",
     "Shape",
-    "could_open",
     "fields_read",
+    "opens",
+    "reach",
     "relevant",
     "search_index",
     "shape_of",
@@ -97,6 +98,19 @@ class Shape:
     """the readers' ids"""
     decisive: frozenset[str]
     """the decisive readers: when none has fired, a value can only start rules"""
+    opened: tuple[str, ...]
+    """the field, and the value derived from it (CAR T-cell access from the age)"""
+    classes: Callable[[Sequence[Hashable]], Hashable]
+    """the classes of every fact the readers read, the field itself aside: what their
+    verdicts, and the three-valued tests of the decisive ones, depend on"""
+    openers: frozenset[str]
+    """the decisive readers of the opened fields (``reach`` reads whether they fired)"""
+    join_sources: tuple[tuple[str, frozenset[str]], ...]
+    """the rules deriving a concept the readers join on, with those concepts"""
+    reach: dict[Hashable, tuple[bool, int]]
+    """(classes, openers fired) -> ``reach``: memo"""
+    refired: dict[Hashable, tuple[Refired, ...]]
+    """(classes, concepts joined on that were derived) -> the readers' firings: memo"""
 
 
 def search_index(book: Rulebook, context: str) -> SearchIndex:
@@ -181,14 +195,21 @@ def _points(rule: Rule, strongest: Mapping[str, int], weights: Mapping[str, int]
     return total
 
 
-def could_open(
+def opens(standing: bool, points: int, gap: int | None) -> bool:
+    """Whether a field whose values could change a standing (``standing``) or move the
+    score gap by ``points`` could change a choice whose gap is ``gap``."""
+    return standing or (gap is not None and points >= gap and points > 0)
+
+
+def reach(
     index: SearchIndex,
     fields: Sequence[str],
     facts: Mapping[str, Any],
     fired: frozenset[str],
-    gap: int | None,
-) -> bool:
-    """Whether some value of ``fields`` could start a decisive rule that matters.
+) -> tuple[bool, int]:
+    """How far some value of ``fields`` could move the choice: whether a decisive rule that
+    changes a standing could start (or stop), and the most points the others could move
+    (``opens`` compares them with the choice's gap).
 
     ``fields[0]`` is the unknown field; any further ones are values derived from it
     (CAR T-cell access from the age), whose firing rules could also stop.
@@ -208,15 +229,15 @@ def could_open(
                     continue  # knowing an unknown cannot stop a rule that did not need it
                 # a derived value that would change (access from the age) can stop one
                 if standing:
-                    return True
+                    return True, points
                 points += weight
                 continue
             if partial(facts) is False and not index.concept_joins[rule_id]:
                 continue
             if standing:
-                return True
+                return True, points
             points += weight
-    return gap is not None and points >= gap and points > 0
+    return False, points
 
 
 def shape_of(
@@ -225,23 +246,29 @@ def shape_of(
     field: str,
     derives_access: bool,
     affected: tuple[Rule, ...],
+    opened: tuple[str, ...] | None = None,
 ) -> Shape:
     """Return how ``field``'s readers are evaluated again (built once per field and context).
 
-    ``classed`` are the fields of the class vector (``Verdicts.classes.fields``).
+    ``classed`` are the fields of the class vector (``Verdicts.classes.fields``);
+    ``opened`` the field and the values derived from it (default: the field alone).
     """
     shape = index.key_fields.get((field, derives_access))
     if shape is None:
+        opened = opened or (field,)
         readers: list[Reader] = []
         joins: set[str] = set()
+        read: set[str] = set()
         for rule in affected:
             joins.update(rule.condition.concepts)
             own = sorted(fields_of(rule.condition.profile) - {field})
-            positions = [classed.index(f) for f in own]
-            getter: Callable[[Sequence[Hashable]], Hashable] = (
-                itemgetter(*positions) if positions else _nothing
-            )
-            readers.append((rule, getter, {}))
+            read.update(own)
+            readers.append((rule, _getter([classed.index(f) for f in own]), {}))
+        openers = {rule_id for f in opened for rule_id, _, _, _ in index.openers.get(f, ())}
+        for rule in index.rules:  # what a decisive opener's three-valued test reads
+            if rule.id in openers:
+                read.update(fields_of(rule.condition.profile))
+        read.update(f for f in opened if f in classed)
         ids = frozenset(r.id for r in affected)
         shape = index.key_fields[(field, derives_access)] = Shape(
             tuple(readers),
@@ -250,8 +277,28 @@ def shape_of(
             relevant(index, affected),
             ids,
             ids & index.decisive_rules,
+            opened,
+            _getter([classed.index(f) for f in sorted(read)]),
+            frozenset(openers),
+            tuple(
+                (rule_id, frozenset(derived) & joins)
+                for rule_id, derived in index.derives.items()
+                if frozenset(derived) & joins
+            ),
+            {},
+            {},
         )
     return shape
+
+
+def _getter(positions: Sequence[int]) -> Callable[[Sequence[Hashable]], Hashable]:
+    """The part of a class vector at ``positions``, as one hashable value."""
+    if not positions:
+        return _nothing
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda vector: (vector[only],)
+    return itemgetter(*positions)
 
 
 def _nothing(vector: Sequence[Hashable]) -> Hashable:

@@ -22,7 +22,7 @@ from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -33,8 +33,9 @@ from sequencer.decide.search_index import (
     Refired,
     SearchIndex,
     Shape,
-    could_open,
     fields_read,
+    opens,
+    reach,
     search_index,
     shape_of,
 )
@@ -173,7 +174,7 @@ def could_flip(
     skipped without substitution (it cannot change the choice).
 
     In the ``fast`` mode (``search_mode``) a field whose decisive readers cannot change
-    the outcome is skipped (``could_open``); for the others, which of the field's
+    the outcome is skipped (``reach``, ``opens``); for the others, which of the field's
     readers fire with each candidate value is memoised by what that depends on: the
     context, the field, the *class* of every fact those readers read (the truth of each
     comparison the rules make on it, ``sequencer.engine.verdicts``) and the concepts they
@@ -193,30 +194,61 @@ def could_flip(
     classes = verdicts_for(book, context.context).classes
     vector = classes.vector(facts)
     out: dict[str, list[Flip]] = {}
-    for field, literal in index.unknown_literals:
-        value = facts.get(field)
-        if value is not None and value != literal:
-            continue  # known
+    unknown = [f for f, literal in index.unknown_literals if facts.get(f) in (None, literal)]
+    for field in unknown:
         derives_access = field == "age" and access_derived
-        opened = _OPENED_WITH_ACCESS if derives_access else (field,)
-        if not could_open(index, opened, facts, fired, gap):
-            continue
         shape = index.key_fields.get((field, derives_access))
         if shape is None:
-            affected = index.readers.get(field, ())
-            if derives_access:
-                extra = index.readers.get(ACCESS_FIELD, ())
-                ids = {r.id for r in affected}
-                affected = (*affected, *(r for r in extra if r.id not in ids))
-            shape = shape_of(index, classes.fields, field, derives_access, affected)
+            shape = _shape(index, classes.fields, field, derives_access)
+        seen = shape.classes(vector) if vector is not None else None
+        # how far the field's values could move the choice, remembered by the classes
+        # its decisive readers read and which of them fired
+        reach_key = (seen, fired & shape.openers)
+        reached = shape.reach.get(reach_key) if seen is not None else None
+        if reached is None:
+            reached = reach(index, shape.opened, facts, fired)
+            if seen is not None:
+                _remember(shape.reach, reach_key, reached)
+        if not opens(*reached, gap):
+            continue
         keep = fired - shape.ids
-        concepts = _derived(index, keep)
-        refired = _refire(
-            book, index, context, shape, field, access_derived, facts, vector, concepts
-        )
+        # the readers' firings with each value, remembered by the classes they read and
+        # the concepts they join on that the other fired rules derive
+        joined = frozenset(c for r, cs in shape.join_sources if r in keep for c in cs)
+        refire_key = (seen, joined)
+        refired = shape.refired.get(refire_key) if seen is not None else None
+        if refired is None:
+            concepts = _derived(index, keep)
+            refired = _refire(
+                book, index, context, shape, field, access_derived, facts, vector, concepts
+            )
+            if seen is not None:
+                _remember(shape.refired, refire_key, refired)
         found = _outcomes(index, shape, refired, keep, fired, decide, base)
         _record(out, book, profile, field, found, fired, False, index.decisive_rules, facts)
     return out
+
+
+_T = TypeVar("_T")
+
+
+def _remember(memo: dict[Hashable, _T], key: Hashable, value: _T) -> _T:
+    """Store ``value`` under ``key`` in a bounded memo (emptied when full); return it."""
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _shape(index: SearchIndex, classed: Sequence[str], field: str, derives_access: bool) -> Shape:
+    """The shape of ``field``'s search (``shape_of``), with the access it derives."""
+    opened = _OPENED_WITH_ACCESS if derives_access else (field,)
+    affected = index.readers.get(field, ())
+    if derives_access:
+        extra = index.readers.get(ACCESS_FIELD, ())
+        ids = {r.id for r in affected}
+        affected = (*affected, *(r for r in extra if r.id not in ids))
+    return shape_of(index, classed, field, derives_access, affected, opened)
 
 
 def _refire(

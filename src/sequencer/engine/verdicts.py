@@ -54,11 +54,14 @@ class _Classes:
         for f in fields:
             distinct = {(c.op, _h(c.value)): c for c in compares[f]}
             self._tests[f] = tuple(compile_predicate(c) for c in distinct.values())
-        self._known: dict[str, dict[Any, tuple[bool, ...]]] = {f: {} for f in fields}
+        self._known: dict[str, dict[Any, int]] = {f: {} for f in fields}
         self._last: tuple[Mapping[str, Any], dict[str, Any], list[Hashable] | None] | None = None
 
     def vector(self, facts: Mapping[str, Any]) -> list[Hashable] | None:
         """Return the class of each field's value in ``facts`` (None: a value is unhashable).
+
+        A class is a number whose bits are the truth values of the field's comparisons:
+        cheap to hash in the keys built from it, and the same in every thread.
 
         The last answer is kept with a copy of its facts: asked again for the same,
         unchanged facts (the engine, then the search, on one patient), it is returned
@@ -82,7 +85,7 @@ class _Classes:
                 return None
             if found is None:
                 one = {field: value}
-                found = tuple(test(one) for test in self._tests[field])
+                found = sum(1 << i for i, test in enumerate(self._tests[field]) if test(one))
                 if len(known) < _LIMIT:
                     known[value] = found
             out.append(found)
