@@ -12,6 +12,7 @@ import pytest
 from conftest import patched
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
 from sequencer import (
     PatientProfile,
@@ -162,6 +163,31 @@ def test_a_profile_instance_round_trips_unchanged() -> None:
     )
     assert parse_profile(profile) == profile
     assert isinstance(parse_profile(profile), PatientProfile)
+
+
+@given(st.sampled_from(sorted(CROSS_CHECKED)), st.data())
+def test_a_cross_checked_value_contradicts_only_facts_of_its_own_section(
+    field: str, data: st.DataObject
+) -> None:
+    """Every contradiction check is a section's own validator: a value of a cross-checked
+    field is valid in the whole profile exactly when its section alone is (the search for
+    unknowns remembers validity by the section's cross-checked facts only)."""
+    profile = data.draw(profiles())
+    section, _, leaf = field.partition(".")
+    for value in candidate_values(BOOK, field, None, BOOK.context(), False):
+        whole = profile.model_dump()
+        whole[section][leaf] = value
+        part = getattr(profile, section)
+        alone = {**part.model_dump(), leaf: value}
+        assert _validates(PatientProfile, whole) == _validates(type(part), alone), (field, value)
+
+
+def _validates(model: type[BaseModel], data: dict[str, Any]) -> bool:
+    try:
+        model.model_validate(data)
+    except ValidationError:
+        return False
+    return True
 
 
 @given(st.sampled_from(sorted(set(FIELDS) - CROSS_CHECKED)), st.data())

@@ -419,7 +419,16 @@ def _record(
         )
 
 
-_CHECKED = (*sorted(CROSS_CHECKED), "age", ACCESS_FIELD)
+def _section(field: str) -> str:
+    return field.rpartition(".")[0]
+
+
+_CHECKED_WITH: dict[str, tuple[str, ...]] = {}
+for _name in sorted(CROSS_CHECKED):
+    _CHECKED_WITH.setdefault(_section(_name), ())
+    _CHECKED_WITH[_section(_name)] += (_name,)
+"""section -> its cross-checked fields: a contradiction check is a section's validator, so
+a value can contradict only the facts of its own section (a test pins it)."""
 
 
 def _valid_remembered(
@@ -430,11 +439,14 @@ def _valid_remembered(
     access: str | None,
     facts: Mapping[str, Any] | None,
 ) -> bool:
-    """``_valid``, remembered by what it depends on when ``facts`` are given."""
+    """``_valid``, remembered by what it depends on when ``facts`` are given: the field,
+    the value, the access it derives, and the cross-checked facts of their sections."""
     if facts is None:
         return _valid(profile, field, value, access)
-    key = (field, tuple(value) if isinstance(value, list) else value, access)
-    key += tuple(facts.get(f) for f in _CHECKED)
+    key: tuple[Any, ...] = (field, tuple(value) if isinstance(value, list) else value, access)
+    key += tuple(facts.get(f) for f in _CHECKED_WITH.get(_section(field), ()))
+    if access is not None:
+        key += tuple(facts.get(f) for f in _CHECKED_WITH.get(_section(ACCESS_FIELD), ()))
     return remembered(
         book, "valid-variants", key, lambda: _valid(profile, field, value, access), _VALID_LIMIT
     )
