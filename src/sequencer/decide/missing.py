@@ -36,7 +36,23 @@ def missing_facts(
     for index, (name, found) in enumerate(sorted(flips.items())):
         if name in missing:
             continue
-        fact = _missing(
+        facts.append(((False, True, offset + index), _found(rulebook, name, found)))
+    facts.sort(key=lambda item: item[0])
+    return [fact for _, fact in facts]
+
+
+def _found(rulebook: Rulebook, name: str, found: Sequence[Flip]) -> MissingFact:
+    """The missing fact for an unknown only the search found, built once per set of
+    values (and the rules each moves) and shared."""
+    key = (
+        name,
+        tuple((_hashable(f.value), f.starts, f.stops, f.changes_preferred) for f in found),
+    )
+    return remembered(
+        rulebook,
+        "found-facts",
+        key,
+        lambda: _missing(
             rulebook,
             name,
             _flip_text(rulebook, name, found),
@@ -44,10 +60,13 @@ def missing_facts(
             False,
             True,
             any(f.changes_preferred for f in found),
-        )
-        facts.append(((False, True, offset + index), fact))
-    facts.sort(key=lambda item: item[0])
-    return [fact for _, fact in facts]
+        ),
+        8192,
+    )
+
+
+def _hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _missing(

@@ -109,6 +109,9 @@ class Shape:
     """the rules deriving a concept the readers join on, with those concepts"""
     reach: dict[Hashable, tuple[bool, int]]
     """(classes, openers fired) -> ``reach``: memo"""
+    bound: tuple[bool, int]
+    """the most ``reach`` can ever say: whether some opener changes a standing, and the
+    points of all of them (a field whose bound cannot open a choice is skipped unread)"""
     refired: dict[Hashable, tuple[Refired, ...]]
     """(classes, concepts joined on that were derived) -> the readers' firings: memo"""
 
@@ -270,6 +273,8 @@ def shape_of(
                 read.update(fields_of(rule.condition.profile))
         read.update(f for f in opened if f in classed)
         ids = frozenset(r.id for r in affected)
+        every = [o for f in opened for o in index.openers.get(f, ())]
+        bound = (any(standing for _, _, _, standing in every), sum(w for _, _, w, _ in every))
         shape = index.key_fields[(field, derives_access)] = Shape(
             tuple(readers),
             {},
@@ -286,6 +291,7 @@ def shape_of(
                 if frozenset(derived) & joins
             ),
             {},
+            bound,
             {},
         )
     return shape

@@ -200,6 +200,8 @@ def could_flip(
         shape = index.key_fields.get((field, derives_access))
         if shape is None:
             shape = _shape(index, classes.fields, field, derives_access)
+        if not opens(*shape.bound, gap):
+            continue  # not even all its decisive readers together could change the choice
         seen = shape.classes(vector) if vector is not None else None
         # how far the field's values could move the choice, remembered by the classes
         # its decisive readers read and which of them fired
