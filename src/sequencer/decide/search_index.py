@@ -101,8 +101,9 @@ class Shape:
     opened: tuple[str, ...]
     """the field, and the value derived from it (CAR T-cell access from the age)"""
     classes: Callable[[Sequence[Hashable]], Hashable]
-    """the classes of every fact the readers read, the field itself aside: what their
-    verdicts, and the three-valued tests of the decisive ones, depend on"""
+    """the classes of every fact the readers and the decisive openers' tests read (the
+    opened fields included): what the readers' verdicts with each value, and the
+    openers' three-valued tests, depend on"""
     openers: frozenset[str]
     """the decisive readers of the opened fields (``reach`` reads whether they fired)"""
     join_sources: tuple[tuple[str, frozenset[str]], ...]

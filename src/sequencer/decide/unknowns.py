@@ -425,10 +425,14 @@ def _section(field: str) -> str:
     return field.rpartition(".")[0]
 
 
-_CHECKED_WITH: dict[str, tuple[str, ...]] = {}
-for _name in sorted(CROSS_CHECKED):
-    _CHECKED_WITH.setdefault(_section(_name), ())
-    _CHECKED_WITH[_section(_name)] += (_name,)
+def _by_section(fields: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for name in sorted(fields):
+        out[_section(name)] = (*out.get(_section(name), ()), name)
+    return out
+
+
+_CHECKED_WITH = _by_section(CROSS_CHECKED)
 """section -> its cross-checked fields: a contradiction check is a section's validator, so
 a value can contradict only the facts of its own section (a test pins it)."""
 
