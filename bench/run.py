@@ -147,7 +147,7 @@ def latency(count: int) -> dict[str, float]:
     reference = ReferenceEngine(book)
     engine = engine_for(book)
     data = list(profiles(count, seed=7))
-    for item in profiles(2000, seed=8):  # warm both modes' caches on other profiles
+    for item in profiles(count, seed=8):  # warm both modes' caches on as many other profiles
         recommend(item)
         with search_mode("off"):
             recommend(item)

@@ -147,18 +147,25 @@ _generation = [0]
 
 
 def _numbered(parts: list[_Part], new: list[tuple[int, bytes]]) -> list[bytes | int]:
-    """Worker side: ``parts`` with shared parts as numbers; the first sending of a number
-    is appended to ``new`` with its bytes."""
+    """Worker side: ``parts`` with shared parts as numbers and the bytes between them
+    joined (fewer pieces to send and join); the first sending of a number is appended to
+    ``new`` with its bytes."""
     out: list[bytes | int] = []
+    between: list[bytes] = []
     for part in parts:
         if isinstance(part, bytes):
-            out.append(part)
+            between.append(part)
             continue
+        if between:
+            out.append(b"".join(between))
+            between.clear()
         hit = _numbers.get(id(part))
         if hit is None or hit[0] is not part:
             hit = _numbers[id(part)] = (part, len(_numbers))
             new.append((hit[1], part.__pydantic_serializer__.to_json(part)))
         out.append(hit[1])
+    if between:
+        out.append(b"".join(between))
     return out
 
 
@@ -223,7 +230,7 @@ def _unpack(packed: _Packed, as_json: bool, table: dict[int, bytes]) -> BatchRes
     if problems:
         return BatchResult(index, problems=tuple(Problem(f, m, c) for f, m, c in problems))
     if as_json:
-        text = b"".join(p if isinstance(p, bytes) else table[p] for p in payload)
+        text = b"".join([table[p] if type(p) is int else p for p in payload])
         return BatchResult(index, json=text.decode())
     return BatchResult(index, recommendation=payload)
 
