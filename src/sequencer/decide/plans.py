@@ -63,25 +63,26 @@ def stamp(rulebook: Rulebook, fired: Sequence[str] = ()) -> RulebookStamp:
     review state of the rule base and of the ``fired`` rules (in rule-base order) today."""
     on = today()
     memo: dict[tuple[object, ...], RulebookStamp] = memo_of(rulebook, "stamps")
-    flags: dict[datetime.date, frozenset[str]] = memo_of(rulebook, "review-flags")
-    flagged = flags.get(on)
-    if flagged is None:  # the rules past due or never signed off on that day
+    days: dict[datetime.date, tuple[dict[str, bool], str]] = memo_of(rulebook, "review-flags")
+    day = days.get(on)
+    if day is None:  # the rules past due (True) or never signed off (False) on that day
         stale_all, unsigned_all = review_of(rulebook, (r.id for r in rulebook.active), on)
-        flagged = flags[on] = frozenset((*stale_all, *unsigned_all))
+        flags = {**dict.fromkeys(unsigned_all, False), **dict.fromkeys(stale_all, True)}
+        day = days[on] = (flags, rule_base_review(rulebook, on))
+    flags, state = day
     # a stamp names only flagged rules: the others cannot change it
-    key = (on, *(r for r in fired if r in flagged))
+    named = [r for r in fired if r in flags]
+    key = (on, *named)
     known = memo.get(key)
     if known is not None:
         return known
-    stale, unsigned = review_of(rulebook, fired, on)
-    state = rule_base_review(rulebook, on)
     built = RulebookStamp.model_construct(
         name=rulebook.name,
         version=rulebook.version,
         digest=rulebook.digest,
         rule_base_review=state,
-        stale_rules=stale,
-        unsigned_rules=unsigned,
+        stale_rules=[r for r in named if flags[r]],
+        unsigned_rules=[r for r in named if not flags[r]],
     )
     if len(memo) >= 4096:
         memo.clear()
