@@ -22,7 +22,11 @@ LAYERS = [
     "service",
     "cli",
 ]
-LAYER_OF = {"batch": "api", "testing": "explain"}  # strategies read the compiled rules
+LAYER_OF = {
+    "batch": "api",
+    "testing": "explain",
+    "locks": "errors",
+}  # strategies read the compiled rules
 
 
 def _layer(module: str) -> int:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
@@ -52,23 +51,14 @@ from sequencer.engine.verdicts import verdicts_for
 from sequencer.errors import EngineError
 from sequencer.knowledge.conditions import AllOf, AnyOf, Compare, Node, normalize_token
 from sequencer.knowledge.rulebook import Rulebook
+from sequencer.locks import ForkSafeLock
 from sequencer.model.fields import FIELDS
 
 __all__ = ["DurableEngine", "compile_ruleset", "fact_key"]
 
 _SENTINEL = "sequencer:sentinel"
 _CONCEPT_SENTINEL = "sequencer:concept-sentinel"
-_LOCK = threading.RLock()
-
-
-def _after_fork_in_child() -> None:
-    """A forked child starts with fresh locks: one held by another thread at fork time
-    would never be released there (fork copies only the forking thread)."""
-    global _LOCK
-    _LOCK = threading.RLock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_LOCK = ForkSafeLock(threading.RLock)
 _SESSIONS = itertools.count(1)
 
 

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import threading
-
 from sequencer.knowledge.kept import load_kept
 from sequencer.knowledge.rulebook import Rulebook
+from sequencer.locks import ForkSafeLock
 
 __all__ = ["default_rulebook"]
 
-_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    """A forked child starts with fresh locks: one held by another thread at fork time
-    would never be released there (fork copies only the forking thread)."""
-    global _lock
-    _lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_lock = ForkSafeLock()
 _default: Rulebook | None = None
 
 
