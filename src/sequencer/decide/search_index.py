@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 from sequencer.decide.candidates import Value
+from sequencer.engine.verdicts import classes_at
 from sequencer.knowledge.checks import tests_unknown
 from sequencer.knowledge.conditions import (
     Partial,
@@ -267,7 +267,7 @@ def shape_of(
             joins.update(rule.condition.concepts)
             own = sorted(fields_of(rule.condition.profile) - {field})
             read.update(own)
-            readers.append((rule, _getter([classed.index(f) for f in own]), {}))
+            readers.append((rule, classes_at([classed.index(f) for f in own]), {}))
         openers = {rule_id for f in opened for rule_id, _, _, _ in index.openers.get(f, ())}
         for rule in index.rules:  # what a decisive opener's three-valued test reads
             if rule.id in openers:
@@ -284,7 +284,7 @@ def shape_of(
             ids,
             ids & index.decisive_rules,
             opened,
-            _getter([classed.index(f) for f in sorted(read)]),
+            classes_at([classed.index(f) for f in sorted(read)]),
             frozenset(openers),
             tuple(
                 (rule_id, frozenset(derived) & joins)
@@ -296,20 +296,6 @@ def shape_of(
             {},
         )
     return shape
-
-
-def _getter(positions: Sequence[int]) -> Callable[[Sequence[Hashable]], Hashable]:
-    """The part of a class vector at ``positions``, as one hashable value."""
-    if not positions:
-        return _nothing
-    if len(positions) == 1:
-        (only,) = positions
-        return lambda vector: (vector[only],)
-    return itemgetter(*positions)
-
-
-def _nothing(vector: Sequence[Hashable]) -> Hashable:
-    return ()
 
 
 def relevant(index: SearchIndex, affected: tuple[Rule, ...]) -> frozenset[str]:

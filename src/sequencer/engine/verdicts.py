@@ -27,7 +27,7 @@ from sequencer.knowledge.conditions import Compare, compares_of, compile_predica
 from sequencer.knowledge.rulebook import Rulebook
 from sequencer.knowledge.schema import Rule
 
-__all__ = ["Verdicts", "verdicts_for"]
+__all__ = ["Verdicts", "classes_at", "verdicts_for"]
 
 _LIMIT = 50_000
 """Verdicts one group keeps before it starts again (bounded memory)."""
@@ -116,7 +116,7 @@ class Verdicts:
         groups: list[_Group] = []
         for (fields, concepts), members in _in_concept_order(_absorbed(by_shape)):
             idx = [position[f] for f in fields]
-            getter: Callable[[Sequence[Hashable]], Hashable] = itemgetter(*idx) if idx else _nothing
+            getter = classes_at(idx)
             groups.append(
                 _Group(
                     tuple(r.id for r in members),
@@ -187,6 +187,12 @@ def _absorbed(by_shape: Mapping[_Shape, list[Rule]]) -> dict[_Shape, list[Rule]]
                 continue
         kept[shape] = list(members)
     return kept
+
+
+def classes_at(positions: Sequence[int]) -> Callable[[Sequence[Hashable]], Hashable]:
+    """Return a function giving the part of a class vector at ``positions`` (one hashable
+    value: a key for what depends on those fields' classes only)."""
+    return itemgetter(*positions) if positions else _nothing
 
 
 def _nothing(vector: Sequence[Hashable]) -> Hashable:
