@@ -59,8 +59,6 @@ class SearchIndex:
     """decisive rules that can hold because a value is unknown (a blocking missing fact):
     knowing the value can stop them."""
     candidates: dict[tuple[str, bool], tuple[Value, ...]]
-    reads: Mapping[str, frozenset[str]]
-    """rule id -> the profile fields its firing depends on (through concepts too)."""
     key_fields: dict[tuple[str, bool], Shape]
     """(field, whether it derives access) -> how its readers are evaluated (``shape_of``)."""
     deriving: frozenset[str]
@@ -160,7 +158,6 @@ def _build(book: Rulebook, context: str) -> SearchIndex:
         {r.id: bool(r.condition.concepts) for r in rules},
         frozenset(r.id for r in rules if r.decisive and tests_unknown(r.condition.profile)),
         {},
-        {rule_id: frozenset(fields) for rule_id, fields in reads.items()},
         {},
         frozenset(r.id for r in rules if r.derives),
         tuple((f, FIELDS[f].unknown_value) for f in sorted(decisive)),

@@ -33,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sequencer.knowledge.rulebook import Rulebook, default_rules_dir, load_rulebook
+from sequencer.knowledge.rulebook import Rulebook, default_rules_dir, hash_files, load_rulebook
 
 __all__ = ["cache_dir", "kept_key", "load_kept"]
 
@@ -76,12 +76,8 @@ def kept_key(base: Path, shipped: bool) -> str:
     for sub in _CODE:
         code.extend(sorted((package / sub).glob("*.py")))
     rules = sorted(p for p in base.rglob("*") if p.is_file())
-    for root, paths in ((package, code), (base, rules)):
-        for path in paths:
-            sha.update(path.relative_to(root).as_posix().encode())
-            sha.update(b"\0")
-            sha.update(path.read_bytes())
-            sha.update(b"\0")
+    hash_files(sha, package, code)
+    hash_files(sha, base, rules)
     return sha.hexdigest()
 
 

@@ -67,7 +67,7 @@ from sequencer.knowledge.vocabulary import Vocabulary, VocabularyFile
 from sequencer.knowledge.yamlsource import Located, load_yaml
 from sequencer.model.fields import FIELDS
 
-__all__ = ["Rulebook", "default_rules_dir", "load_rulebook"]
+__all__ = ["Rulebook", "default_rules_dir", "hash_files", "load_rulebook"]
 
 T = TypeVar("T")
 
@@ -212,12 +212,17 @@ def _rule_files(folder: Path) -> list[Path]:
 
 def _digest(root: Path, files: list[Path]) -> str:
     sha = hashlib.sha256()
+    hash_files(sha, root, files)
+    return f"sha256:{sha.hexdigest()}"
+
+
+def hash_files(sha: Any, root: Path, files: list[Path]) -> None:
+    """Feed ``sha`` each file's path (relative to ``root``) and bytes, in the order given."""
     for path in files:
         sha.update(path.relative_to(root).as_posix().encode())
         sha.update(b"\0")
         sha.update(path.read_bytes())
         sha.update(b"\0")
-    return f"sha256:{sha.hexdigest()}"
 
 
 def load_rulebook(root: Path | str | None = None) -> Rulebook:
